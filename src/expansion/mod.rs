@@ -1,0 +1,1 @@
+//! Density and potential expansions producing coefficient arrays.

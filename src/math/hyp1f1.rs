@@ -1,0 +1,3 @@
+//! Confluent hypergeometric function ₁F₁(a; b; z).
+//!
+//! OWNER: radial helper. Implementation pending.

@@ -1,0 +1,3 @@
+//! Special functions: erf/erfc, Γ, incomplete gamma functions, exponential integral.
+//!
+//! OWNER: math helper. Implementation pending.

@@ -1,0 +1,286 @@
+//! Unit cells: lattice vectors, periodicity, fractional coordinates, reciprocal vectors.
+
+use crate::error::{Error, Result};
+
+/// A Cartesian 3-vector.
+pub type Vec3 = [f64; 3];
+/// A 3×3 matrix, row-major; for a cell, rows are the lattice vectors.
+pub type Mat3 = [[f64; 3]; 3];
+
+/// Relative volume below which a cell counts as degenerate: |det| < this · |a||b||c|.
+const DEGENERATE_VOLUME: f64 = 1e-8;
+
+/// A unit cell with per-direction periodicity.
+///
+/// Along non-periodic directions the given vector is irrelevant: when it is zero or makes the
+/// matrix singular, it is replaced by a unit vector perpendicular to the periodic ones, so that
+/// fractional coordinates always exist. With no periodic direction the matrix is the identity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell {
+    matrix: Mat3,
+    inverse: Mat3,
+    pbc: [bool; 3],
+}
+
+pub(crate) fn dot(a: Vec3, b: Vec3) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+pub(crate) fn cross(a: Vec3, b: Vec3) -> Vec3 {
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
+}
+
+pub(crate) fn norm(a: Vec3) -> f64 {
+    dot(a, a).sqrt()
+}
+
+fn det(m: &Mat3) -> f64 {
+    dot(m[0], cross(m[1], m[2]))
+}
+
+fn is_degenerate(m: &Mat3) -> bool {
+    let scale = norm(m[0]) * norm(m[1]) * norm(m[2]);
+    !(scale > 0.0) || det(m).abs() <= DEGENERATE_VOLUME * scale
+}
+
+impl Cell {
+    /// Build a cell from lattice vectors (rows, Å) and periodicity.
+    pub fn new(matrix: Mat3, pbc: [bool; 3]) -> Result<Cell> {
+        if matrix.iter().flatten().any(|x| !x.is_finite()) {
+            return Err(Error::InvalidInput(format!("cell is not finite: {matrix:?}")));
+        }
+        let n_periodic = pbc.iter().filter(|&&p| p).count();
+        let matrix = match n_periodic {
+            0 => [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+            3 => {
+                if is_degenerate(&matrix) {
+                    return Err(Error::InvalidInput(format!(
+                        "degenerate cell (zero or near-zero volume {:.3e} Å³): {matrix:?}",
+                        det(&matrix).abs()
+                    )));
+                }
+                matrix
+            }
+            _ => complete_partial(matrix, pbc)?,
+        };
+        let inverse = invert(&matrix);
+        Ok(Cell {
+            matrix,
+            inverse,
+            pbc,
+        })
+    }
+
+    /// A cell with no periodicity at all (molecules, clusters).
+    pub fn open() -> Cell {
+        Cell::new([[0.0; 3]; 3], [false; 3]).expect("the open cell is valid")
+    }
+
+    /// Lattice vectors as rows (completed along non-periodic directions).
+    pub fn matrix(&self) -> &Mat3 {
+        &self.matrix
+    }
+
+    /// Periodicity along each lattice vector.
+    pub fn pbc(&self) -> [bool; 3] {
+        self.pbc
+    }
+
+    /// True when at least one direction is periodic.
+    pub fn is_periodic(&self) -> bool {
+        self.pbc.iter().any(|&p| p)
+    }
+
+    /// True when all three directions are periodic.
+    pub fn is_fully_periodic(&self) -> bool {
+        self.pbc.iter().all(|&p| p)
+    }
+
+    /// Volume |a · (b × c)| (Å³).
+    pub fn volume(&self) -> f64 {
+        det(&self.matrix).abs()
+    }
+
+    /// Distances between opposite faces of the cell, `V / |a_j × a_k|`, one per lattice vector.
+    pub fn face_distances(&self) -> Vec3 {
+        let m = &self.matrix;
+        let v = self.volume();
+        [
+            v / norm(cross(m[1], m[2])),
+            v / norm(cross(m[2], m[0])),
+            v / norm(cross(m[0], m[1])),
+        ]
+    }
+
+    /// Reciprocal lattice vectors as rows, with `a_i · b_j = 2π δ_ij`.
+    pub fn reciprocal(&self) -> Mat3 {
+        let two_pi = 2.0 * std::f64::consts::PI;
+        let mut b = [[0.0; 3]; 3];
+        for (i, row) in b.iter_mut().enumerate() {
+            for (j, value) in row.iter_mut().enumerate() {
+                // inverse is M^{-1}; columns of M^{-1} are the reciprocal vectors / 2π
+                *value = two_pi * self.inverse[j][i];
+            }
+        }
+        b
+    }
+
+    /// Fractional coordinates `f` with `r = f · M` (M rows = lattice vectors).
+    pub fn to_fractional(&self, r: Vec3) -> Vec3 {
+        let mut f = [0.0; 3];
+        for (k, fk) in f.iter_mut().enumerate() {
+            *fk = r[0] * self.inverse[0][k] + r[1] * self.inverse[1][k] + r[2] * self.inverse[2][k];
+        }
+        f
+    }
+
+    /// Cartesian coordinates of fractional coordinates `f`.
+    pub fn to_cartesian(&self, f: Vec3) -> Vec3 {
+        let m = &self.matrix;
+        let mut r = [0.0; 3];
+        for (k, rk) in r.iter_mut().enumerate() {
+            *rk = f[0] * m[0][k] + f[1] * m[1][k] + f[2] * m[2][k];
+        }
+        r
+    }
+
+    /// Wrap a position into the cell along periodic directions (fractional coordinates in [0, 1)).
+    pub fn wrap(&self, r: Vec3) -> Vec3 {
+        if !self.is_periodic() {
+            return r;
+        }
+        let mut f = self.to_fractional(r);
+        for k in 0..3 {
+            if self.pbc[k] {
+                f[k] -= f[k].floor();
+                if f[k] >= 1.0 {
+                    f[k] = 0.0;
+                }
+            }
+        }
+        self.to_cartesian(f)
+    }
+
+    /// The Cartesian translation `n · M` for an integer cell shift `n`.
+    pub fn shift_vector(&self, shift: [i32; 3]) -> Vec3 {
+        self.to_cartesian([shift[0] as f64, shift[1] as f64, shift[2] as f64])
+    }
+}
+
+/// Replace irrelevant lattice vectors along non-periodic directions by unit vectors orthogonal
+/// to the periodic ones, when the given ones are zero or make the matrix singular.
+fn complete_partial(mut matrix: Mat3, pbc: [bool; 3]) -> Result<Mat3> {
+    let periodic: Vec<usize> = (0..3).filter(|&k| pbc[k]).collect();
+    for &k in &periodic {
+        if !(norm(matrix[k]) > 0.0) {
+            return Err(Error::InvalidInput(format!(
+                "lattice vector {k} is zero but the cell is periodic along it"
+            )));
+        }
+    }
+    if !is_degenerate(&matrix) {
+        return Ok(matrix);
+    }
+    if periodic.len() == 2 {
+        let (a, b) = (matrix[periodic[0]], matrix[periodic[1]]);
+        let n = cross(a, b);
+        let nn = norm(n);
+        if nn <= DEGENERATE_VOLUME * norm(a) * norm(b) {
+            return Err(Error::InvalidInput(
+                "degenerate cell: the two periodic lattice vectors are parallel".into(),
+            ));
+        }
+        let free = (0..3).find(|k| !pbc[*k]).expect("one direction is free");
+        matrix[free] = [n[0] / nn, n[1] / nn, n[2] / nn];
+    } else {
+        // one periodic direction: complete with two orthonormal vectors perpendicular to it
+        let a = matrix[periodic[0]];
+        let na = norm(a);
+        let u = [a[0] / na, a[1] / na, a[2] / na];
+        let helper = if u[0].abs() < 0.9 { [1.0, 0.0, 0.0] } else { [0.0, 1.0, 0.0] };
+        let v = cross(u, helper);
+        let nv = norm(v);
+        let v = [v[0] / nv, v[1] / nv, v[2] / nv];
+        let w = cross(u, v);
+        let free: Vec<usize> = (0..3).filter(|k| !pbc[*k]).collect();
+        matrix[free[0]] = v;
+        matrix[free[1]] = w;
+        if det(&matrix) < 0.0 {
+            matrix[free[1]] = [-w[0], -w[1], -w[2]];
+        }
+    }
+    Ok(matrix)
+}
+
+fn invert(m: &Mat3) -> Mat3 {
+    let d = det(m);
+    let c0 = cross(m[1], m[2]);
+    let c1 = cross(m[2], m[0]);
+    let c2 = cross(m[0], m[1]);
+    // M^{-1} has the cofactor vectors as columns, divided by det
+    let mut inv = [[0.0; 3]; 3];
+    for k in 0..3 {
+        inv[k][0] = c0[k] / d;
+        inv[k][1] = c1[k] / d;
+        inv[k][2] = c2[k] / d;
+    }
+    inv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skewed() -> Mat3 {
+        [[4.0, 0.0, 0.0], [3.5, 2.0, 0.0], [1.0, 1.5, 3.0]]
+    }
+
+    #[test]
+    fn fractional_round_trip_and_reciprocal() {
+        let cell = Cell::new(skewed(), [true; 3]).unwrap();
+        let r = [1.3, -2.2, 7.1];
+        let back = cell.to_cartesian(cell.to_fractional(r));
+        for k in 0..3 {
+            assert!((back[k] - r[k]).abs() < 1e-12);
+        }
+        let b = cell.reciprocal();
+        for i in 0..3 {
+            for j in 0..3 {
+                let expected = if i == j { 2.0 * std::f64::consts::PI } else { 0.0 };
+                assert!((dot(cell.matrix()[i], b[j]) - expected).abs() < 1e-12);
+            }
+        }
+    }
+
+    #[test]
+    fn face_distances_of_a_cube() {
+        let cell = Cell::new([[2.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 4.0]], [true; 3]).unwrap();
+        let h = cell.face_distances();
+        assert!((h[0] - 2.0).abs() < 1e-12 && (h[1] - 3.0).abs() < 1e-12 && (h[2] - 4.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn degenerate_cells_are_rejected() {
+        let flat = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0]];
+        assert!(matches!(Cell::new(flat, [true; 3]), Err(Error::InvalidInput(_))));
+        assert!(Cell::new([[0.0; 3]; 3], [true; 3]).is_err());
+        assert!(Cell::new([[1.0, 0.0, 0.0], [2.0, 0.0, 0.0], [0.0; 3]], [true, true, false]).is_err());
+        // left-handed but not degenerate is fine
+        let left = [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]];
+        assert!(Cell::new(left, [true; 3]).is_ok());
+    }
+
+    #[test]
+    fn slabs_and_wires_are_completed() {
+        let slab = Cell::new([[3.0, 0.0, 0.0], [1.0, 3.0, 0.0], [0.0; 3]], [true, true, false]).unwrap();
+        assert!(slab.volume() > 0.0);
+        let wire = Cell::new([[0.0; 3], [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]], [false, false, true]).unwrap();
+        assert!(wire.volume() > 0.0);
+        let f = wire.to_fractional(wire.to_cartesian([0.25, 0.5, 0.75]));
+        assert!((f[2] - 0.75).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,108 @@
+//! Validated atomic systems: positions, atomic numbers, and a [`Cell`] with its periodicity.
+//!
+//! A [`System`] owns its data after validation: finite positions, one atomic number per atom,
+//! at least one atom, a non-degenerate cell along every periodic direction, and positions wrapped
+//! into the cell along periodic directions (fractional coordinates in `[0, 1)`).
+
+mod cell;
+
+pub use cell::{Cell, Mat3, Vec3};
+
+use crate::error::{Error, Result};
+
+/// One atomic structure, validated and wrapped.
+#[derive(Debug, Clone)]
+pub struct System {
+    positions: Vec<Vec3>,
+    numbers: Vec<i32>,
+    cell: Cell,
+}
+
+impl System {
+    /// Validate and wrap a structure.
+    ///
+    /// * `positions`: Cartesian positions in Å, one `[x, y, z]` per atom;
+    /// * `numbers`: atomic numbers (any integer label is accepted: it only names a species);
+    /// * `cell`: lattice vectors as rows (Å); ignored along non-periodic directions;
+    /// * `pbc`: periodicity along each lattice vector.
+    pub fn new(positions: Vec<Vec3>, numbers: Vec<i32>, cell: Mat3, pbc: [bool; 3]) -> Result<System> {
+        if positions.is_empty() {
+            return Err(Error::InvalidInput(
+                "empty structure: a system needs at least one atom".into(),
+            ));
+        }
+        if positions.len() != numbers.len() {
+            return Err(Error::InvalidInput(format!(
+                "{} positions but {} atomic numbers",
+                positions.len(),
+                numbers.len()
+            )));
+        }
+        if let Some(i) = positions.iter().position(|r| r.iter().any(|x| !x.is_finite())) {
+            return Err(Error::InvalidInput(format!(
+                "position of atom {i} is not finite: {:?}",
+                positions[i]
+            )));
+        }
+        let cell = Cell::new(cell, pbc)?;
+        let positions = positions.iter().map(|r| cell.wrap(*r)).collect();
+        Ok(System {
+            positions,
+            numbers,
+            cell,
+        })
+    }
+
+    /// Number of atoms.
+    pub fn size(&self) -> usize {
+        self.positions.len()
+    }
+
+    /// Wrapped Cartesian positions (Å).
+    pub fn positions(&self) -> &[Vec3] {
+        &self.positions
+    }
+
+    /// Atomic numbers (species labels), one per atom.
+    pub fn numbers(&self) -> &[i32] {
+        &self.numbers
+    }
+
+    /// The cell and its periodicity.
+    pub fn cell(&self) -> &Cell {
+        &self.cell
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CUBE: Mat3 = [[10.0, 0.0, 0.0], [0.0, 10.0, 0.0], [0.0, 0.0, 10.0]];
+
+    #[test]
+    fn rejects_bad_input() {
+        assert!(matches!(
+            System::new(vec![], vec![], CUBE, [true; 3]),
+            Err(Error::InvalidInput(_))
+        ));
+        assert!(System::new(vec![[0.0, f64::NAN, 0.0]], vec![1], CUBE, [true; 3]).is_err());
+        assert!(System::new(vec![[0.0, f64::INFINITY, 0.0]], vec![1], CUBE, [false; 3]).is_err());
+        assert!(System::new(vec![[0.0; 3]], vec![1, 2], CUBE, [false; 3]).is_err());
+    }
+
+    #[test]
+    fn wraps_periodic_directions_only() {
+        let system = System::new(
+            vec![[-1.0, 23.0, -4.0]],
+            vec![1],
+            CUBE,
+            [true, true, false],
+        )
+        .unwrap();
+        let r = system.positions()[0];
+        assert!((r[0] - 9.0).abs() < 1e-12);
+        assert!((r[1] - 3.0).abs() < 1e-12);
+        assert!((r[2] + 4.0).abs() < 1e-12);
+    }
+}
