@@ -1,1 +1,83 @@
 //! Density and potential expansions producing coefficient arrays.
+//!
+//! Every calculator returns an [`Expansion`]: coefficients `c^a_nlm(i)` for every centre `i`
+//! of every structure, as one array `(n_centres, n_species, n_max, (l_max+1)²)` with `lm`
+//! stored at `l² + l + m`, plus the structure and atom index of each row.
+
+mod soap;
+mod species;
+
+pub use soap::{SoapCalculator, SoapHypers};
+pub use species::SpeciesMap;
+
+use ndarray::Array4;
+
+use crate::error::{Error, Result};
+use crate::neighbors::NeighborList;
+
+/// Pairs closer than this (Å) are taken as two atoms on top of each other.
+pub const MIN_PAIR_DISTANCE: f64 = 1e-3;
+
+/// Expansion coefficients of many centres in many structures.
+#[derive(Debug, Clone)]
+pub struct Expansion {
+    /// `(n_centres, n_species, n_max, (l_max+1)²)`.
+    pub values: Array4<f64>,
+    /// Structure index of each centre.
+    pub structure: Vec<i64>,
+    /// Atom index (inside its structure) of each centre.
+    pub center: Vec<i64>,
+    /// Atomic number of each centre.
+    pub center_species: Vec<i32>,
+}
+
+/// The rows of an expansion: (structure, atom) of every centre, structures in order.
+pub(crate) fn centers_of(sizes: &[usize]) -> (Vec<i64>, Vec<i64>) {
+    let total = sizes.iter().sum();
+    let mut structure = Vec::with_capacity(total);
+    let mut center = Vec::with_capacity(total);
+    for (s, &n) in sizes.iter().enumerate() {
+        for i in 0..n {
+            structure.push(s as i64);
+            center.push(i as i64);
+        }
+    }
+    (structure, center)
+}
+
+/// Error when two atoms of a structure sit on top of each other (or an atom on its own image).
+pub(crate) fn check_overlaps(list: &NeighborList, structure: usize) -> Result<()> {
+    if let Some(p) = list.pairs.iter().find(|p| p.distance < MIN_PAIR_DISTANCE) {
+        return Err(Error::InvalidInput(format!(
+            "structure {structure}: atoms {} and {} overlap (distance {:.2e} Å < {MIN_PAIR_DISTANCE} Å)",
+            p.first, p.second, p.distance
+        )));
+    }
+    Ok(())
+}
+
+/// Validate the basis hyper-parameters shared by every expansion.
+pub(crate) fn check_basis(cutoff: f64, smearing: f64, n_max: usize, l_max: usize) -> Result<()> {
+    if !(cutoff.is_finite() && cutoff > 0.0) {
+        crate::bail_param!("cutoff must be a positive finite number of Å, got {cutoff}");
+    }
+    if !(smearing.is_finite() && smearing > 0.0) {
+        crate::bail_param!("smearing must be a positive finite number of Å, got {smearing}");
+    }
+    if n_max < 1 {
+        crate::bail_param!("n_max must be at least 1, got {n_max}");
+    }
+    if n_max > MAX_N_MAX {
+        crate::bail_param!("n_max = {n_max} is above the supported {MAX_N_MAX}");
+    }
+    if l_max > crate::math::spherical_harmonics::MAX_L {
+        crate::bail_param!(
+            "l_max = {l_max} is above the supported {}",
+            crate::math::spherical_harmonics::MAX_L
+        );
+    }
+    Ok(())
+}
+
+/// Largest number of radial functions (the GTO overlap becomes ill-conditioned beyond).
+pub const MAX_N_MAX: usize = 20;

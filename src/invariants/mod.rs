@@ -1,1 +1,20 @@
 //! Invariants of expansions: ν = 1 (radial spectrum) and ν = 2 (power spectrum).
+//!
+//! Inputs are coefficient arrays `(n_centres, n_species, n_max, (l_max+1)²)` from any
+//! expansion (SOAP or LODE); outputs are `(n_centres, n_features)` matrices with one label row
+//! per feature column.
+
+mod power_spectrum;
+
+pub use power_spectrum::{power_spectrum, radial_spectrum};
+
+use ndarray::Array2;
+
+/// A feature matrix with its column labels.
+#[derive(Debug, Clone)]
+pub struct Features {
+    /// `(n_centres, n_features)`.
+    pub values: Array2<f64>,
+    /// `(n_features, n_label_columns)`: what each column is (see the producing function).
+    pub labels: Array2<i32>,
+}

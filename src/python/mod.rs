@@ -3,6 +3,8 @@
 //! and maps [`crate::Error`] to Python exceptions.
 
 mod errors;
+mod expansion;
+mod invariants;
 mod math;
 mod neighbors;
 mod radial;
@@ -17,5 +19,7 @@ fn _lode_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     neighbors::register(m)?;
     math::register(m)?;
     radial::register(m)?;
+    expansion::register(m)?;
+    invariants::register(m)?;
     Ok(())
 }

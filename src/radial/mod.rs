@@ -50,7 +50,9 @@ pub struct SoapRadialIntegral;
 impl SoapRadialIntegral {
     pub fn new(basis: &GtoBasis, l_max: usize, smearing: f64) -> Result<Self> {
         let _ = (basis, l_max, smearing);
-        Err(Error::Internal("SoapRadialIntegral: not implemented yet".into()))
+        Err(Error::Internal(
+            "SoapRadialIntegral: not implemented yet".into(),
+        ))
     }
 }
 
@@ -60,11 +62,26 @@ pub struct SplinedRadialIntegral;
 impl SplinedRadialIntegral {
     pub fn new(exact: &dyn RadialIntegral, x_max: f64, accuracy: f64) -> Result<Self> {
         let _ = (exact, x_max, accuracy);
-        Err(Error::Internal("SplinedRadialIntegral: not implemented yet".into()))
+        Err(Error::Internal(
+            "SplinedRadialIntegral: not implemented yet".into(),
+        ))
     }
 }
 
 impl RadialIntegral for SplinedRadialIntegral {
+    fn n_max(&self) -> usize {
+        unimplemented!()
+    }
+    fn l_max(&self) -> usize {
+        unimplemented!()
+    }
+    fn compute(&self, x: f64, values: ArrayViewMut2<f64>, gradients: Option<ArrayViewMut2<f64>>) {
+        let _ = (x, values, gradients);
+        unimplemented!()
+    }
+}
+
+impl RadialIntegral for SoapRadialIntegral {
     fn n_max(&self) -> usize {
         unimplemented!()
     }

@@ -1,0 +1,219 @@
+//! SOAP: the smeared neighbour density around each atom expanded on `R̃_n Y_lm`.
+//!
+//! `c^a_nlm(i) = w_c δ_{a,a_i} f_n0(0) Y_00 + Σ_{j∈a, 0<r_ij<r_c} f_c(r_ij) f_nl(r_ij) Y_lm(r̂_ij)`
+//! with `f_nl` the Gaussian × GTO radial integral ([`SoapRadialIntegral`], splined), `w_c` the
+//! centre weight and `f_c` a shifted-cosine cutoff of width `w` on `[r_c − w, r_c]`.
+
+use ndarray::{Array2, Array4, ArrayViewMut3, Axis};
+use rayon::prelude::*;
+
+use super::{centers_of, check_basis, check_overlaps, Expansion, SpeciesMap};
+use crate::error::Result;
+use crate::math::spherical_harmonics::SphericalHarmonics;
+use crate::neighbors::{neighbor_list, NeighborList};
+use crate::radial::{GtoBasis, RadialIntegral, SoapRadialIntegral, SplinedRadialIntegral};
+use crate::systems::System;
+use crate::threads::with_threads;
+
+/// Hyper-parameters of a SOAP expansion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SoapHypers {
+    /// Neighbour cutoff and GTO basis radius r_c (Å).
+    pub cutoff: f64,
+    /// Width w of the shifted-cosine cutoff function (Å), `0 ≤ w ≤ r_c`.
+    pub cutoff_width: f64,
+    /// Gaussian width σ of the atomic densities (Å).
+    pub smearing: f64,
+    /// Number of radial functions.
+    pub n_max: usize,
+    /// Largest angular momentum (inclusive).
+    pub l_max: usize,
+    /// Weight of the centre atom's own density.
+    pub center_weight: f64,
+    /// Absolute accuracy of the splined radial integral.
+    pub radial_accuracy: f64,
+}
+
+impl Default for SoapHypers {
+    fn default() -> Self {
+        SoapHypers {
+            cutoff: 5.0,
+            cutoff_width: 0.5,
+            smearing: 0.3,
+            n_max: 6,
+            l_max: 4,
+            center_weight: 1.0,
+            radial_accuracy: 1e-10,
+        }
+    }
+}
+
+/// A SOAP calculator: hyper-parameters validated and the radial integral splined once.
+pub struct SoapCalculator {
+    hypers: SoapHypers,
+    radial: SplinedRadialIntegral,
+    harmonics: SphericalHarmonics,
+    /// `f_n0(0) Y_00`, the centre atom's own contribution to `c_n00` (before `center_weight`).
+    self_term: Vec<f64>,
+}
+
+impl SoapCalculator {
+    /// Validate hyper-parameters and tabulate the radial integral.
+    pub fn new(hypers: SoapHypers) -> Result<SoapCalculator> {
+        check_basis(hypers.cutoff, hypers.smearing, hypers.n_max, hypers.l_max)?;
+        let w = hypers.cutoff_width;
+        if !(w.is_finite() && (0.0..=hypers.cutoff).contains(&w)) {
+            crate::bail_param!(
+                "cutoff_width must be between 0 and the cutoff ({} Å), got {w}",
+                hypers.cutoff
+            );
+        }
+        if !hypers.center_weight.is_finite() {
+            crate::bail_param!("center_weight must be finite, got {}", hypers.center_weight);
+        }
+        if !(hypers.radial_accuracy.is_finite() && hypers.radial_accuracy > 0.0) {
+            crate::bail_param!(
+                "radial_accuracy must be positive, got {}",
+                hypers.radial_accuracy
+            );
+        }
+        let basis = GtoBasis::new(hypers.n_max, hypers.cutoff)?;
+        let exact = SoapRadialIntegral::new(&basis, hypers.l_max, hypers.smearing)?;
+        let radial = SplinedRadialIntegral::new(&exact, hypers.cutoff, hypers.radial_accuracy)?;
+        let harmonics = SphericalHarmonics::new(hypers.l_max)?;
+        let mut at_zero = Array2::zeros((hypers.n_max, hypers.l_max + 1));
+        exact.compute(0.0, at_zero.view_mut(), None);
+        let y00 = 0.5 / std::f64::consts::PI.sqrt();
+        let self_term = (0..hypers.n_max).map(|n| at_zero[[n, 0]] * y00).collect();
+        Ok(SoapCalculator {
+            hypers,
+            radial,
+            harmonics,
+            self_term,
+        })
+    }
+
+    /// The validated hyper-parameters.
+    pub fn hypers(&self) -> &SoapHypers {
+        &self.hypers
+    }
+
+    /// Shifted-cosine cutoff function.
+    fn cutoff_function(&self, r: f64) -> f64 {
+        let (rc, w) = (self.hypers.cutoff, self.hypers.cutoff_width);
+        if r >= rc {
+            0.0
+        } else if r <= rc - w {
+            1.0
+        } else {
+            0.5 * (1.0 + (std::f64::consts::PI * (r - rc + w) / w).cos())
+        }
+    }
+
+    /// Expansion coefficients for every atom of every structure, on `n_threads` threads
+    /// (0: all cores). Parallel over structures for neighbour lists, then over all centres.
+    pub fn compute(
+        &self,
+        systems: &[System],
+        species: &SpeciesMap,
+        n_threads: usize,
+    ) -> Result<Expansion> {
+        with_threads(n_threads, || self.compute_in_pool(systems, species))?
+    }
+
+    fn compute_in_pool(&self, systems: &[System], species: &SpeciesMap) -> Result<Expansion> {
+        let channels = systems
+            .iter()
+            .enumerate()
+            .map(|(s, system)| species.channels(system, s))
+            .collect::<Result<Vec<_>>>()?;
+        let lists = systems
+            .par_iter()
+            .enumerate()
+            .map(|(s, system)| {
+                let list = neighbor_list(system, self.hypers.cutoff)?;
+                check_overlaps(&list, s)?;
+                Ok(list)
+            })
+            .collect::<Result<Vec<NeighborList>>>()?;
+
+        let sizes: Vec<usize> = systems.iter().map(System::size).collect();
+        let (structure, center) = centers_of(&sizes);
+        let (n_max, l_max) = (self.hypers.n_max, self.hypers.l_max);
+        let n_lm = (l_max + 1) * (l_max + 1);
+        let mut values = Array4::zeros((structure.len(), species.len(), n_max, n_lm));
+        values
+            .axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .enumerate()
+            .for_each_init(
+                || Scratch::new(n_max, l_max),
+                |scratch, (row, block)| {
+                    let (s, i) = (structure[row] as usize, center[row] as usize);
+                    self.expand_center(&lists[s], &channels[s], i, block, scratch);
+                },
+            );
+        let center_species = structure
+            .iter()
+            .zip(&center)
+            .map(|(&s, &i)| systems[s as usize].numbers()[i as usize])
+            .collect();
+        Ok(Expansion {
+            values,
+            structure,
+            center,
+            center_species,
+        })
+    }
+
+    /// Coefficients of one centre into `out` `(n_species, n_max, (l_max+1)²)`.
+    fn expand_center(
+        &self,
+        list: &NeighborList,
+        channels: &[usize],
+        center: usize,
+        mut out: ArrayViewMut3<f64>,
+        scratch: &mut Scratch,
+    ) {
+        let l_max = self.hypers.l_max;
+        let own = channels[center];
+        for (n, &c0) in self.self_term.iter().enumerate() {
+            out[[own, n, 0]] += self.hypers.center_weight * c0;
+        }
+        for pair in list.pairs_of(center) {
+            let fc = self.cutoff_function(pair.distance);
+            if fc == 0.0 {
+                continue;
+            }
+            self.radial
+                .compute(pair.distance, scratch.radial.view_mut(), None);
+            self.harmonics.compute(pair.vector, &mut scratch.harmonics);
+            let mut block = out.index_axis_mut(Axis(0), channels[pair.second]);
+            for (n, mut row) in block.outer_iter_mut().enumerate() {
+                let row = row.as_slice_mut().expect("coefficient rows are contiguous");
+                for l in 0..=l_max {
+                    let f = fc * scratch.radial[[n, l]];
+                    let range = l * l..(l + 1) * (l + 1);
+                    for (c, y) in row[range.clone()].iter_mut().zip(&scratch.harmonics[range]) {
+                        *c += f * y;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Per-task buffers, allocated once per rayon task, never per pair.
+struct Scratch {
+    radial: Array2<f64>,
+    harmonics: Vec<f64>,
+}
+
+impl Scratch {
+    fn new(n_max: usize, l_max: usize) -> Scratch {
+        Scratch {
+            radial: Array2::zeros((n_max, l_max + 1)),
+            harmonics: vec![0.0; (l_max + 1) * (l_max + 1)],
+        }
+    }
+}

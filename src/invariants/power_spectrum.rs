@@ -1,0 +1,236 @@
+//! ν = 1 and ν = 2 invariants.
+//!
+//! Power spectrum (lode-math.md §4):
+//! `p^{ab}_{nn'l}(i) = (2l+1)^{-1/2} Σ_m c^a_nlm(i) c'^b_n'lm(i)`.
+//! For one expansion with itself (`c' = c`), the symmetric copies are folded: only `a ≤ b`, and
+//! `n ≤ n'` when `a = b`, with a `√2` weight on the off-diagonal terms, so that dot products
+//! between feature vectors equal those of the unfolded features.
+
+use ndarray::{Array2, ArrayView4, Axis};
+use rayon::prelude::*;
+
+use super::Features;
+use crate::error::{Error, Result};
+
+/// `l_max` of a coefficient array from its `(l_max+1)²` last axis.
+fn l_max_of(coefficients: &ArrayView4<f64>) -> Result<usize> {
+    let n_lm = coefficients.shape()[3];
+    let l = (n_lm as f64).sqrt().round() as usize;
+    if l * l != n_lm || l == 0 {
+        return Err(Error::InvalidInput(format!(
+            "the last axis of a coefficient array must have (l_max+1)² entries, got {n_lm}"
+        )));
+    }
+    Ok(l - 1)
+}
+
+fn check_species(coefficients: &ArrayView4<f64>, species: &[i32]) -> Result<()> {
+    if coefficients.shape()[1] != species.len() {
+        return Err(Error::InvalidInput(format!(
+            "coefficient array has {} species channels but {} species were given",
+            coefficients.shape()[1],
+            species.len()
+        )));
+    }
+    Ok(())
+}
+
+/// ν = 1: the `l = 0` block `c^a_n00(i)`; labels `(species, n)`.
+pub fn radial_spectrum(coefficients: ArrayView4<f64>, species: &[i32]) -> Result<Features> {
+    check_species(&coefficients, species)?;
+    let (n_centres, n_species, n_max, _) = coefficients.dim();
+    let mut values = Array2::zeros((n_centres, n_species * n_max));
+    values
+        .axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .zip(coefficients.axis_iter(Axis(0)))
+        .for_each(|(mut row, c)| {
+            for a in 0..n_species {
+                for n in 0..n_max {
+                    row[a * n_max + n] = c[[a, n, 0]];
+                }
+            }
+        });
+    let mut labels = Array2::zeros((n_species * n_max, 2));
+    for a in 0..n_species {
+        for n in 0..n_max {
+            labels[[a * n_max + n, 0]] = species[a];
+            labels[[a * n_max + n, 1]] = n as i32;
+        }
+    }
+    Ok(Features { values, labels })
+}
+
+/// One output column group: channels `(a, n)` × `(b, n')`, all `l`, with a weight.
+struct Combination {
+    a: usize,
+    n: usize,
+    b: usize,
+    n2: usize,
+    weight: f64,
+}
+
+/// ν = 2 power spectrum of `first` with `second` (or with itself when `second` is `None`).
+///
+/// `first` is `(n_centres, n_species, n_max, (l_max+1)²)` with its species list; `second`
+/// the same for the other expansion (same centres; any species, `n_max`, `l_max`). Uses
+/// `l ≤ min(l_max, l_max')`. Labels: `(species_a, species_b, n, n', l)`; columns ordered by
+/// `(a, b, n, n')` then `l` innermost.
+pub fn power_spectrum(
+    first: ArrayView4<f64>,
+    first_species: &[i32],
+    second: Option<(ArrayView4<f64>, &[i32])>,
+) -> Result<Features> {
+    check_species(&first, first_species)?;
+    let l1 = l_max_of(&first)?;
+    let (other, other_species, same) = match second {
+        Some((c, s)) => {
+            check_species(&c, s)?;
+            if c.shape()[0] != first.shape()[0] {
+                return Err(Error::InvalidInput(format!(
+                    "the two expansions have {} and {} centres",
+                    first.shape()[0],
+                    c.shape()[0]
+                )));
+            }
+            (c, s, false)
+        }
+        None => (first.view(), first_species, true),
+    };
+    let l_max = l1.min(l_max_of(&other)?);
+    let (n1, n2) = (first.shape()[2], other.shape()[2]);
+
+    let mut combos = Vec::new();
+    for a in 0..first_species.len() {
+        for b in 0..other_species.len() {
+            if same && b < a {
+                continue;
+            }
+            for n in 0..n1 {
+                for m in 0..n2 {
+                    if same && a == b && m < n {
+                        continue;
+                    }
+                    let off_diagonal = same && (a != b || m != n);
+                    let weight = if off_diagonal {
+                        std::f64::consts::SQRT_2
+                    } else {
+                        1.0
+                    };
+                    combos.push(Combination {
+                        a,
+                        n,
+                        b,
+                        n2: m,
+                        weight,
+                    });
+                }
+            }
+        }
+    }
+    let n_features = combos.len() * (l_max + 1);
+    let inv_sqrt: Vec<f64> = (0..=l_max)
+        .map(|l| 1.0 / ((2 * l + 1) as f64).sqrt())
+        .collect();
+
+    let mut values = Array2::zeros((first.shape()[0], n_features));
+    values
+        .axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .zip(first.axis_iter(Axis(0)))
+        .zip(other.axis_iter(Axis(0)))
+        .for_each(|((mut row, c1), c2)| {
+            let row = row.as_slice_mut().expect("fresh rows are contiguous");
+            for (k, combo) in combos.iter().enumerate() {
+                let x = c1.index_axis(Axis(0), combo.a);
+                let x = x.index_axis(Axis(0), combo.n);
+                let y = c2.index_axis(Axis(0), combo.b);
+                let y = y.index_axis(Axis(0), combo.n2);
+                for l in 0..=l_max {
+                    let mut sum = 0.0;
+                    for lm in l * l..(l + 1) * (l + 1) {
+                        sum += x[lm] * y[lm];
+                    }
+                    row[k * (l_max + 1) + l] = combo.weight * inv_sqrt[l] * sum;
+                }
+            }
+        });
+
+    let mut labels = Array2::zeros((n_features, 5));
+    for (k, combo) in combos.iter().enumerate() {
+        for l in 0..=l_max {
+            let mut label = labels.row_mut(k * (l_max + 1) + l);
+            label[0] = first_species[combo.a];
+            label[1] = other_species[combo.b];
+            label[2] = combo.n as i32;
+            label[3] = combo.n2 as i32;
+            label[4] = l as i32;
+        }
+    }
+    Ok(Features { values, labels })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array4;
+
+    fn random_coefficients(
+        n_centres: usize,
+        n_species: usize,
+        n_max: usize,
+        l_max: usize,
+    ) -> Array4<f64> {
+        let mut state = 12345u64;
+        Array4::from_shape_fn(
+            (n_centres, n_species, n_max, (l_max + 1) * (l_max + 1)),
+            |_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+            },
+        )
+    }
+
+    /// Folding preserves dot products: <p(i), p(j)> equals the unfolded sum over all (a,b,n,n').
+    #[test]
+    fn folded_dot_products_match_unfolded() {
+        let c = random_coefficients(3, 2, 3, 2);
+        let folded = power_spectrum(c.view(), &[1, 8], None).unwrap();
+        let full = power_spectrum(c.view(), &[1, 8], Some((c.view(), &[1, 8]))).unwrap();
+        assert_eq!(full.values.ncols(), 2 * 2 * 3 * 3 * 3);
+        assert_eq!(folded.values.ncols(), (9 + 2 * 6) * 3);
+        for i in 0..3 {
+            for j in 0..3 {
+                let a = folded.values.row(i).dot(&folded.values.row(j));
+                let b = full.values.row(i).dot(&full.values.row(j));
+                assert!((a - b).abs() < 1e-12 * b.abs().max(1.0), "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn explicit_value_and_labels() {
+        let c = random_coefficients(1, 1, 2, 1);
+        let p = power_spectrum(c.view(), &[6], None).unwrap();
+        // columns: (n, n') = (0,0), (0,1), (1,1), each with l = 0, 1
+        let expected_l1: f64 = (1..4)
+            .map(|lm| c[[0, 0, 0, lm]] * c[[0, 0, 1, lm]])
+            .sum::<f64>()
+            * std::f64::consts::SQRT_2
+            / 3f64.sqrt();
+        assert!((p.values[[0, 3]] - expected_l1).abs() < 1e-15);
+        assert_eq!(p.labels.row(3).to_vec(), vec![6, 6, 0, 1, 1]);
+        let r = radial_spectrum(c.view(), &[6]).unwrap();
+        assert_eq!(r.values[[0, 1]], c[[0, 0, 1, 0]]);
+    }
+
+    #[test]
+    fn mismatched_inputs_are_errors() {
+        let c = random_coefficients(2, 1, 2, 1);
+        let d = random_coefficients(3, 1, 2, 1);
+        assert!(power_spectrum(c.view(), &[1], Some((d.view(), &[1]))).is_err());
+        assert!(power_spectrum(c.view(), &[1, 2], None).is_err());
+    }
+}
