@@ -1,6 +1,29 @@
-"""lode_rs: long-range (LODE) and local (SOAP) atomistic representations with a Rust core."""
+"""lode_rs: long-range (LODE) and local (SOAP) atomistic representations with a Rust core.
 
+Quick start::
+
+    import lode_rs
+    soap = lode_rs.SoapExpansion(cutoff=3.0, smearing=0.3, n_max=6, l_max=4)
+    features = lode_rs.PowerSpectrum(soap).compute(frames)   # frames: ase.Atoms or a list
+    features.values                                          # (n_atoms, n_features)
+"""
+
+from . import datasets, invariants
 from ._lode_rs import InvalidInputError, InvalidParameterError
+from .calculators import SoapExpansion
+from .invariants import PowerSpectrum
+from .results import Expansion, Features
+from .systems import System
 
-__all__ = ["InvalidInputError", "InvalidParameterError"]
+__all__ = [
+    "Expansion",
+    "Features",
+    "InvalidInputError",
+    "InvalidParameterError",
+    "PowerSpectrum",
+    "SoapExpansion",
+    "System",
+    "datasets",
+    "invariants",
+]
 __version__ = "0.1.0"

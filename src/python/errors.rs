@@ -60,3 +60,10 @@ where
         }
     }
 }
+
+/// A non-negative integer hyper-parameter from a Python int (negative: `InvalidParameterError`,
+/// not pyo3's generic `OverflowError`).
+pub fn non_negative(name: &str, value: i64) -> PyResult<usize> {
+    usize::try_from(value)
+        .map_err(|_| InvalidParameterError::new_err(format!("{name} must be >= 0, got {value}")))
+}

@@ -4,7 +4,7 @@ use numpy::{IntoPyArray, PyArray1, PyArray4};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::errors::{run_detached, to_py};
+use super::errors::{non_negative, run_detached, to_py};
 use super::systems::{extract_systems, validate_all};
 use crate::expansion::{Expansion, SoapCalculator, SoapHypers, SpeciesMap};
 
@@ -39,8 +39,8 @@ impl PySoapCalculator {
         py: Python<'_>,
         cutoff: f64,
         smearing: f64,
-        n_max: usize,
-        l_max: usize,
+        n_max: i64,
+        l_max: i64,
         cutoff_width: Option<f64>,
         center_weight: Option<f64>,
         radial_accuracy: Option<f64>,
@@ -49,8 +49,8 @@ impl PySoapCalculator {
         let hypers = SoapHypers {
             cutoff,
             smearing,
-            n_max,
-            l_max,
+            n_max: non_negative("n_max", n_max)?,
+            l_max: non_negative("l_max", l_max)?,
             cutoff_width: cutoff_width.unwrap_or(defaults.cutoff_width),
             center_weight: center_weight.unwrap_or(defaults.center_weight),
             radial_accuracy: radial_accuracy.unwrap_or(defaults.radial_accuracy),

@@ -1,0 +1,92 @@
+"""Result containers: coefficients (:class:`Expansion`) and feature matrices (:class:`Features`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def _reduce_by_structure(values: np.ndarray, structure: np.ndarray, n_structures: int, mean: bool):
+    out = np.zeros((n_structures,) + values.shape[1:])
+    np.add.at(out, structure, values)
+    if mean:
+        counts = np.bincount(structure, minlength=n_structures).astype(np.float64)
+        out /= np.maximum(counts, 1.0).reshape((-1,) + (1,) * (values.ndim - 1))
+    return out
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """Expansion coefficients ``c^a_nlm(i)`` of every centre.
+
+    Attributes:
+        values: ``(n_centres, n_species, n_max, (l_max+1)**2)``; ``lm`` at index ``l*l + l + m``.
+        structure: structure index of each row.
+        centers: atom index (inside its structure) of each row.
+        center_species: atomic number of each row's centre.
+        species: atomic numbers of the species channels (axis 1 of ``values``).
+        n_structures: number of structures computed.
+    """
+
+    values: np.ndarray
+    structure: np.ndarray
+    centers: np.ndarray
+    center_species: np.ndarray
+    species: list[int]
+    n_structures: int
+
+    @property
+    def n_max(self) -> int:
+        """Number of radial functions."""
+        return self.values.shape[2]
+
+    @property
+    def l_max(self) -> int:
+        """Largest angular momentum."""
+        return int(round(np.sqrt(self.values.shape[3]))) - 1
+
+    def block(self, l: int) -> np.ndarray:  # noqa: E741
+        """The ``(n_centres, n_species, n_max, 2l+1)`` block of angular momentum ``l``."""
+        return self.values[..., l * l : (l + 1) * (l + 1)]
+
+    def sum_by_structure(self) -> np.ndarray:
+        """Coefficients summed over the centres of each structure: ``(n_structures, ...)``."""
+        return _reduce_by_structure(self.values, self.structure, self.n_structures, mean=False)
+
+
+@dataclass(frozen=True)
+class Features:
+    """A feature matrix with row and column descriptions.
+
+    Attributes:
+        values: ``(n_centres, n_features)`` float64.
+        structure: structure index of each row.
+        centers: atom index (inside its structure) of each row.
+        center_species: atomic number of each row's centre.
+        labels: ``(n_features, len(label_names))`` integers saying what each column is.
+        label_names: names of the label columns, e.g.
+            ``("species_a", "species_b", "n", "n'", "l")``.
+        n_structures: number of structures computed.
+    """
+
+    values: np.ndarray
+    structure: np.ndarray
+    centers: np.ndarray
+    center_species: np.ndarray
+    labels: np.ndarray
+    label_names: tuple[str, ...]
+    n_structures: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Shape of ``values``."""
+        return self.values.shape
+
+    def sum_by_structure(self) -> np.ndarray:
+        """Features summed over the centres of each structure: ``(n_structures, n_features)``."""
+        return _reduce_by_structure(self.values, self.structure, self.n_structures, mean=False)
+
+    def mean_by_structure(self) -> np.ndarray:
+        """Features averaged over the centres of each structure."""
+        return _reduce_by_structure(self.values, self.structure, self.n_structures, mean=True)

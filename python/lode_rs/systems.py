@@ -1,0 +1,71 @@
+"""Turning user input (``ase.Atoms``, raw arrays, lists of them) into the core's arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._lode_rs import InvalidInputError
+
+SystemArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class System:
+    """A structure given as raw arrays.
+
+    Args:
+        positions: Cartesian positions in Å, shape ``(n_atoms, 3)``.
+        numbers: atomic numbers (species labels), shape ``(n_atoms,)``.
+        cell: lattice vectors as rows, shape ``(3, 3)``, in Å; ``None`` for no cell.
+        pbc: periodicity along each lattice vector (one bool for all three, or three).
+    """
+
+    positions: np.ndarray
+    numbers: np.ndarray
+    cell: np.ndarray | None = None
+    pbc: bool | Sequence[bool] = False
+
+
+def _from_arrays(positions, numbers, cell, pbc) -> SystemArrays:
+    positions = np.ascontiguousarray(positions, dtype=np.float64)
+    if positions.ndim != 2 or positions.shape[1] != 3:
+        raise InvalidInputError(f"positions must have shape (n_atoms, 3), got {positions.shape}")
+    numbers_in = np.asarray(numbers)
+    if numbers_in.ndim != 1 or not np.issubdtype(numbers_in.dtype, np.integer):
+        raise InvalidInputError("atomic numbers must be a 1D array of integers")
+    numbers = np.ascontiguousarray(numbers_in, dtype=np.int32)
+    cell = np.zeros((3, 3)) if cell is None else np.ascontiguousarray(cell, dtype=np.float64)
+    if cell.shape != (3, 3):
+        raise InvalidInputError(f"cell must have shape (3, 3), got {cell.shape}")
+    pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,)).copy()
+    return positions, numbers, cell, pbc
+
+
+def as_arrays(frame) -> SystemArrays:
+    """One structure as ``(positions, numbers, cell, pbc)`` arrays with the core's dtypes."""
+    if isinstance(frame, System):
+        return _from_arrays(frame.positions, frame.numbers, frame.cell, frame.pbc)
+    # duck-typed ase.Atoms: avoids importing ase for users of raw arrays
+    if hasattr(frame, "get_positions") and hasattr(frame, "get_atomic_numbers"):
+        return _from_arrays(
+            frame.get_positions(), frame.get_atomic_numbers(), frame.cell[:], frame.pbc
+        )
+    raise InvalidInputError(
+        f"cannot read a structure from {type(frame).__name__}: "
+        "give ase.Atoms or lode_rs.System (or a list of them)"
+    )
+
+
+def as_system_list(frames) -> list[SystemArrays]:
+    """A single structure or an iterable of structures, as a list of array tuples."""
+    if isinstance(frames, System) or hasattr(frames, "get_positions"):
+        frames = [frames]
+    if not isinstance(frames, Iterable):
+        raise InvalidInputError(f"expected a structure or a list of them, got {type(frames)}")
+    systems = [as_arrays(f) for f in frames]
+    if not systems:
+        raise InvalidInputError("no structures given")
+    return systems
