@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import random_cluster
 from scipy.special import gamma, sph_harm_y
 
 import lode_rs
+from conftest import random_cluster
 
 
 def real_harmonics(l_max, theta, phi):
