@@ -1,5 +1,6 @@
 //! Mathematical building blocks: real spherical harmonics, special functions, ₁F₁, splines.
 
+pub mod bessel;
 pub mod hyp1f1;
 pub mod special;
 pub mod spherical_harmonics;
