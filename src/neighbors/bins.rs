@@ -105,15 +105,15 @@ impl Grid {
         let reach = cutoff + extent.margin;
         // bins at least (cutoff + 2δ) thick, so that one neighbouring bin suffices normally
         let max_bins = (BINS_PER_ATOM * n_atoms + 64).min(MAX_BINS);
-        let mut n_bins = [1usize; 3];
-        for k in 0..3 {
+        let n_bins_along = |k: usize| {
             let n = (extent.thickness[k] / (reach + extent.margin)).floor();
-            n_bins[k] = if n >= 1.0 {
+            if n >= 1.0 {
                 n.min(max_bins as f64) as usize
             } else {
                 1
-            };
-        }
+            }
+        };
+        let mut n_bins = [n_bins_along(0), n_bins_along(1), n_bins_along(2)];
         while n_bins.iter().fold(1usize, |p, &n| p.saturating_mul(n)) > max_bins {
             let k = (0..3).max_by_key(|&k| n_bins[k]).expect("three directions");
             n_bins[k] = (n_bins[k] / 2).max(1);

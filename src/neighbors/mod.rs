@@ -141,9 +141,7 @@ pub fn neighbor_list(system: &System, cutoff: f64) -> Result<NeighborList> {
             for center in begin..end {
                 let start = pairs.len();
                 search.pairs_of(center, &mut pairs);
-                pairs[start..].sort_unstable_by(|a: &Pair, b: &Pair| {
-                    (a.second, a.shift).cmp(&(b.second, b.shift))
-                });
+                pairs[start..].sort_unstable_by_key(|p| (p.second, p.shift));
                 counts.push(pairs.len() - start);
             }
             (pairs, counts)

@@ -51,7 +51,7 @@ fn brute_force(system: &System, cutoff: f64) -> Vec<Pair> {
             }
         }
     }
-    pairs.sort_by(|p, q| (p.first, p.second, p.shift).cmp(&(q.first, q.second, q.shift)));
+    pairs.sort_by_key(|p| (p.first, p.second, p.shift));
     pairs
 }
 
