@@ -50,7 +50,9 @@ pub struct SoapRadialIntegral;
 impl SoapRadialIntegral {
     pub fn new(basis: &GtoBasis, l_max: usize, smearing: f64) -> Result<Self> {
         let _ = (basis, l_max, smearing);
-        Err(Error::Internal("SoapRadialIntegral: not implemented yet".into()))
+        Err(Error::Internal(
+            "SoapRadialIntegral: not implemented yet".into(),
+        ))
     }
 }
 
@@ -60,7 +62,9 @@ pub struct SplinedRadialIntegral;
 impl SplinedRadialIntegral {
     pub fn new(exact: &dyn RadialIntegral, x_max: f64, accuracy: f64) -> Result<Self> {
         let _ = (exact, x_max, accuracy);
-        Err(Error::Internal("SplinedRadialIntegral: not implemented yet".into()))
+        Err(Error::Internal(
+            "SplinedRadialIntegral: not implemented yet".into(),
+        ))
     }
 }
 
