@@ -16,9 +16,10 @@
 //!   - `x ≥ a + 1`: Legendre's continued fraction
 //!     `Γ(a, x) = e^{−x} x^a / (x + 1 − a − 1(1 − a)/(x + 3 − a − 2(2 − a)/(x + 5 − a − …)))`,
 //!     evaluated by the modified Lentz method, and `P = 1 − Q`.
-//!   - The prefactor `x^a e^{−x}/Γ(a)` is formed as a product of `pow`, `exp` and Γ when none of
-//!     them leaves the normal range (relative error a few ulp), otherwise as
-//!     `exp(a ln x − x − ln Γ(a))` (relative error ≈ `(a |ln x| + x)·ε`).
+//!   - The prefactor `x^a e^{−x}/Γ(a)` is formed from `pow`, `exp` and Γ (exponents halved and
+//!     the result squared back when `pow`/`exp` would leave the `f64` range; relative error a
+//!     few ulp) for `a < 170`, otherwise as `exp(a ln x − x − ln Γ(a))` (relative error
+//!     ≈ `(a |ln x| + x)·ε`; so `P`, `Q` lose accuracy gradually for `a` in the hundreds).
 //! * Non-regularised upper incomplete gamma `Γ(s, x)` for any real `s`, `x > 0`:
 //!   - `x > 1`: the continued fraction above, which converges for every real `s`;
 //!   - `x ≤ 1`, `s ≥ 1`: `Γ(s)·Q(s, x)`;
@@ -70,17 +71,35 @@ pub fn ln_gamma(x: f64) -> f64 {
     libm::lgamma_r(x).0
 }
 
+/// `x^s e^{−x}` for `x > 0` with a few ulp relative error wherever the result is a normal
+/// number: the exponents are halved (exactly) until `pow` and `exp` stay in range, and the
+/// product of the two is squared back. (`exp(s ln x − x)` would instead carry an absolute error
+/// `≈ (|s ln x| + x)·ε` in the exponent.)
+fn pow_exp(s: f64, x: f64) -> f64 {
+    let ln_x = x.ln();
+    let mut scale = 1.0;
+    let mut halvings = 0;
+    while (x * scale > 700.0 || (s * ln_x * scale).abs() > 700.0) && halvings < 64 {
+        scale *= 0.5;
+        halvings += 1;
+    }
+    let mut value = x.powf(s * scale) * (-x * scale).exp();
+    for _ in 0..halvings {
+        value *= value;
+    }
+    value
+}
+
 /// `x^a e^{−x} / Γ(a + shift)` for `x > 0`, `a + shift > 0` (shift 0 or 1), see module docs.
 fn gamma_prefactor(a: f64, x: f64, shift: f64) -> f64 {
     let g = a + shift;
-    let log_pow = a * x.ln();
-    if g < 170.0 && x < 700.0 && log_pow.abs() < 700.0 {
-        let value = x.powf(a) * (-x).exp() / gamma(g);
-        if value > 1e-290 {
+    if g < 170.0 {
+        let value = pow_exp(a, x) / gamma(g);
+        if value.is_finite() && value >= f64::MIN_POSITIVE {
             return value;
         }
     }
-    (log_pow - x - ln_gamma(g)).exp()
+    (a * x.ln() - x - ln_gamma(g)).exp()
 }
 
 /// Series `Σ_{k≥0} x^k / ((a+1)…(a+k))`, so that `γ(a, x) = x^a e^{−x}/a · series`.
@@ -265,15 +284,9 @@ pub fn upper_gamma(s: f64, x: f64) -> f64 {
         if s > 0.0 && x < s + 1.0 {
             return gamma(s) * gamma_q(s, x);
         }
-        // e^{−x} x^s, avoiding spurious over/underflow of the factors
-        let log_pre = s * x.ln() - x;
-        let pre = if x < 700.0 && (s * x.ln()).abs() < 700.0 {
-            x.powf(s) * (-x).exp()
-        } else {
-            log_pre.exp()
-        };
-        if pre == 0.0 || pre < 1e-290 {
-            return (log_pre + upper_cf(s, x).ln()).exp();
+        let pre = pow_exp(s, x);
+        if !(pre.is_finite() && pre >= f64::MIN_POSITIVE) {
+            return (s * x.ln() - x + upper_cf(s, x).ln()).exp();
         }
         return pre * upper_cf(s, x);
     }
