@@ -8,7 +8,9 @@ use crate::error::{Error, Result};
 /// Run `work` inside a rayon pool of `n_threads` threads (0: the number of logical cores).
 pub fn with_threads<T: Send>(n_threads: usize, work: impl FnOnce() -> T + Send) -> Result<T> {
     let n = if n_threads == 0 {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     } else {
         n_threads
     };

@@ -22,7 +22,10 @@ create_exception!(
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("InvalidInputError", py.get_type::<InvalidInputError>())?;
-    m.add("InvalidParameterError", py.get_type::<InvalidParameterError>())?;
+    m.add(
+        "InvalidParameterError",
+        py.get_type::<InvalidParameterError>(),
+    )?;
     Ok(())
 }
 

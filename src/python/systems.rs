@@ -45,7 +45,11 @@ pub fn extract_system(obj: &Bound<'_, PyAny>) -> PyResult<RawSystem> {
         ))));
     }
     Ok(RawSystem {
-        positions: positions.rows().into_iter().map(|r| [r[0], r[1], r[2]]).collect(),
+        positions: positions
+            .rows()
+            .into_iter()
+            .map(|r| [r[0], r[1], r[2]])
+            .collect(),
         numbers: numbers.as_array().to_vec(),
         cell: [
             [cell[[0, 0]], cell[[0, 1]], cell[[0, 2]]],
@@ -58,7 +62,9 @@ pub fn extract_system(obj: &Bound<'_, PyAny>) -> PyResult<RawSystem> {
 
 /// Extract a list of structure tuples.
 pub fn extract_systems(list: &Bound<'_, PyAny>) -> PyResult<Vec<RawSystem>> {
-    list.try_iter()?.map(|item| extract_system(&item?)).collect()
+    list.try_iter()?
+        .map(|item| extract_system(&item?))
+        .collect()
 }
 
 /// Validate raw systems (in parallel is not worth it: validation is O(N)).

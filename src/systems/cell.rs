@@ -51,7 +51,9 @@ impl Cell {
     /// Build a cell from lattice vectors (rows, Å) and periodicity.
     pub fn new(matrix: Mat3, pbc: [bool; 3]) -> Result<Cell> {
         if matrix.iter().flatten().any(|x| !x.is_finite()) {
-            return Err(Error::InvalidInput(format!("cell is not finite: {matrix:?}")));
+            return Err(Error::InvalidInput(format!(
+                "cell is not finite: {matrix:?}"
+            )));
         }
         let n_periodic = pbc.iter().filter(|&&p| p).count();
         let matrix = match n_periodic {
@@ -201,7 +203,11 @@ fn complete_partial(mut matrix: Mat3, pbc: [bool; 3]) -> Result<Mat3> {
         let a = matrix[periodic[0]];
         let na = norm(a);
         let u = [a[0] / na, a[1] / na, a[2] / na];
-        let helper = if u[0].abs() < 0.9 { [1.0, 0.0, 0.0] } else { [0.0, 1.0, 0.0] };
+        let helper = if u[0].abs() < 0.9 {
+            [1.0, 0.0, 0.0]
+        } else {
+            [0.0, 1.0, 0.0]
+        };
         let v = cross(u, helper);
         let nv = norm(v);
         let v = [v[0] / nv, v[1] / nv, v[2] / nv];
@@ -250,7 +256,11 @@ mod tests {
         let b = cell.reciprocal();
         for i in 0..3 {
             for j in 0..3 {
-                let expected = if i == j { 2.0 * std::f64::consts::PI } else { 0.0 };
+                let expected = if i == j {
+                    2.0 * std::f64::consts::PI
+                } else {
+                    0.0
+                };
                 assert!((dot(cell.matrix()[i], b[j]) - expected).abs() < 1e-12);
             }
         }
@@ -258,17 +268,30 @@ mod tests {
 
     #[test]
     fn face_distances_of_a_cube() {
-        let cell = Cell::new([[2.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 4.0]], [true; 3]).unwrap();
+        let cell = Cell::new(
+            [[2.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 4.0]],
+            [true; 3],
+        )
+        .unwrap();
         let h = cell.face_distances();
-        assert!((h[0] - 2.0).abs() < 1e-12 && (h[1] - 3.0).abs() < 1e-12 && (h[2] - 4.0).abs() < 1e-12);
+        assert!(
+            (h[0] - 2.0).abs() < 1e-12 && (h[1] - 3.0).abs() < 1e-12 && (h[2] - 4.0).abs() < 1e-12
+        );
     }
 
     #[test]
     fn degenerate_cells_are_rejected() {
         let flat = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0]];
-        assert!(matches!(Cell::new(flat, [true; 3]), Err(Error::InvalidInput(_))));
+        assert!(matches!(
+            Cell::new(flat, [true; 3]),
+            Err(Error::InvalidInput(_))
+        ));
         assert!(Cell::new([[0.0; 3]; 3], [true; 3]).is_err());
-        assert!(Cell::new([[1.0, 0.0, 0.0], [2.0, 0.0, 0.0], [0.0; 3]], [true, true, false]).is_err());
+        assert!(Cell::new(
+            [[1.0, 0.0, 0.0], [2.0, 0.0, 0.0], [0.0; 3]],
+            [true, true, false]
+        )
+        .is_err());
         // left-handed but not degenerate is fine
         let left = [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]];
         assert!(Cell::new(left, [true; 3]).is_ok());
@@ -276,9 +299,17 @@ mod tests {
 
     #[test]
     fn slabs_and_wires_are_completed() {
-        let slab = Cell::new([[3.0, 0.0, 0.0], [1.0, 3.0, 0.0], [0.0; 3]], [true, true, false]).unwrap();
+        let slab = Cell::new(
+            [[3.0, 0.0, 0.0], [1.0, 3.0, 0.0], [0.0; 3]],
+            [true, true, false],
+        )
+        .unwrap();
         assert!(slab.volume() > 0.0);
-        let wire = Cell::new([[0.0; 3], [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]], [false, false, true]).unwrap();
+        let wire = Cell::new(
+            [[0.0; 3], [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]],
+            [false, false, true],
+        )
+        .unwrap();
         assert!(wire.volume() > 0.0);
         let f = wire.to_fractional(wire.to_cartesian([0.25, 0.5, 0.75]));
         assert!((f[2] - 0.75).abs() < 1e-12);

@@ -25,7 +25,12 @@ impl System {
     /// * `numbers`: atomic numbers (any integer label is accepted: it only names a species);
     /// * `cell`: lattice vectors as rows (Å); ignored along non-periodic directions;
     /// * `pbc`: periodicity along each lattice vector.
-    pub fn new(positions: Vec<Vec3>, numbers: Vec<i32>, cell: Mat3, pbc: [bool; 3]) -> Result<System> {
+    pub fn new(
+        positions: Vec<Vec3>,
+        numbers: Vec<i32>,
+        cell: Mat3,
+        pbc: [bool; 3],
+    ) -> Result<System> {
         if positions.is_empty() {
             return Err(Error::InvalidInput(
                 "empty structure: a system needs at least one atom".into(),
@@ -38,7 +43,10 @@ impl System {
                 numbers.len()
             )));
         }
-        if let Some(i) = positions.iter().position(|r| r.iter().any(|x| !x.is_finite())) {
+        if let Some(i) = positions
+            .iter()
+            .position(|r| r.iter().any(|x| !x.is_finite()))
+        {
             return Err(Error::InvalidInput(format!(
                 "position of atom {i} is not finite: {:?}",
                 positions[i]
@@ -93,13 +101,8 @@ mod tests {
 
     #[test]
     fn wraps_periodic_directions_only() {
-        let system = System::new(
-            vec![[-1.0, 23.0, -4.0]],
-            vec![1],
-            CUBE,
-            [true, true, false],
-        )
-        .unwrap();
+        let system =
+            System::new(vec![[-1.0, 23.0, -4.0]], vec![1], CUBE, [true, true, false]).unwrap();
         let r = system.positions()[0];
         assert!((r[0] - 9.0).abs() < 1e-12);
         assert!((r[1] - 3.0).abs() < 1e-12);
