@@ -39,14 +39,18 @@ fn bench(c: &mut Criterion) {
                 black_box(&values);
             })
         });
-        group.bench_with_input(BenchmarkId::new("values+gradients", l_max), &l_max, |b, _| {
-            b.iter(|| {
-                for &r in &vectors {
-                    sh.compute_with_gradients(black_box(r), &mut values, &mut gradients);
-                }
-                black_box((&values, &gradients));
-            })
-        });
+        group.bench_with_input(
+            BenchmarkId::new("values+gradients", l_max),
+            &l_max,
+            |b, _| {
+                b.iter(|| {
+                    for &r in &vectors {
+                        sh.compute_with_gradients(black_box(r), &mut values, &mut gradients);
+                    }
+                    black_box((&values, &gradients));
+                })
+            },
+        );
     }
     group.finish();
 }

@@ -133,25 +133,37 @@ pub fn power_spectrum(
         .map(|l| 1.0 / ((2 * l + 1) as f64).sqrt())
         .collect();
 
+    // contiguous copies only when the inputs are not already standard-layout (NumPy views may
+    // be strided); each centre's block is then one slice `(n_species, n_max, n_lm)`
+    let first = first.as_standard_layout();
+    let other = other.as_standard_layout();
+    let (n_lm1, n_lm2) = (first.shape()[3], other.shape()[3]);
+    let block1 = first.shape()[1] * n1 * n_lm1;
+    let block2 = other.shape()[1] * n2 * n_lm2;
+    let data1 = first.as_slice().expect("standard layout");
+    let data2 = other.as_slice().expect("standard layout");
+
     let mut values = Array2::zeros((first.shape()[0], n_features));
     values
         .axis_iter_mut(Axis(0))
         .into_par_iter()
-        .zip(first.axis_iter(Axis(0)))
-        .zip(other.axis_iter(Axis(0)))
-        .for_each(|((mut row, c1), c2)| {
+        .enumerate()
+        .for_each(|(i, mut row)| {
             let row = row.as_slice_mut().expect("fresh rows are contiguous");
+            let c1 = &data1[i * block1..(i + 1) * block1];
+            let c2 = &data2[i * block2..(i + 1) * block2];
             for (k, combo) in combos.iter().enumerate() {
-                let x = c1.index_axis(Axis(0), combo.a);
-                let x = x.index_axis(Axis(0), combo.n);
-                let y = c2.index_axis(Axis(0), combo.b);
-                let y = y.index_axis(Axis(0), combo.n2);
-                for l in 0..=l_max {
-                    let mut sum = 0.0;
-                    for lm in l * l..(l + 1) * (l + 1) {
-                        sum += x[lm] * y[lm];
-                    }
-                    row[k * (l_max + 1) + l] = combo.weight * inv_sqrt[l] * sum;
+                let x = &c1[(combo.a * n1 + combo.n) * n_lm1..][..n_lm1];
+                let y = &c2[(combo.b * n2 + combo.n2) * n_lm2..][..n_lm2];
+                let out = &mut row[k * (l_max + 1)..(k + 1) * (l_max + 1)];
+                for (l, value) in out.iter_mut().enumerate() {
+                    let range = l * l..(l + 1) * (l + 1);
+                    let sum: f64 = x[range.clone()]
+                        .iter()
+                        .zip(&y[range])
+                        .map(|(a, b)| a * b)
+                        .sum();
+                    *value = combo.weight * inv_sqrt[l] * sum;
                 }
             }
         });

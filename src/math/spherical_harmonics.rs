@@ -84,8 +84,8 @@ impl SphericalHarmonics {
         let mut b = vec![0.0; n];
         let mut derivative = vec![0.0; n];
         let mut diagonal = vec![0.0; l_max + 1];
-        for m in 1..=l_max {
-            diagonal[m] = if m == 1 {
+        for (m, factor) in diagonal.iter_mut().enumerate().skip(1) {
+            *factor = if m == 1 {
                 // includes the √2 of the m > 0 normalisation
                 3.0_f64.sqrt()
             } else {
