@@ -9,7 +9,8 @@
 //! - [`SplinedRadialIntegral`]: cubic Hermite spline of any of them to a stated accuracy
 //!   (`splined.rs`).
 
-use ndarray::ArrayViewMut2;
+use ndarray::{Array3, ArrayViewMut2, Axis};
+use rayon::prelude::*;
 
 mod gto;
 mod kspace;
@@ -30,6 +31,22 @@ pub trait RadialIntegral: Send + Sync {
     /// Write `f_nl(x)` into `values` (shape `(n_max, l_max + 1)`) and, when given,
     /// `d f_nl / dx` into `gradients` (same shape).
     fn compute(&self, x: f64, values: ArrayViewMut2<f64>, gradients: Option<ArrayViewMut2<f64>>);
+}
+
+/// Values and gradients of `integral` at every `x` in `xs`, each of shape
+/// `(xs.len(), n_max, l_max + 1)`. Parallel over points in the current rayon pool (each row is
+/// written by one task: the result does not depend on the number of threads).
+pub fn evaluate_many(integral: &dyn RadialIntegral, xs: &[f64]) -> (Array3<f64>, Array3<f64>) {
+    let shape = (xs.len(), integral.n_max(), integral.l_max() + 1);
+    let mut values = Array3::zeros(shape);
+    let mut gradients = Array3::zeros(shape);
+    values
+        .axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .zip(gradients.axis_iter_mut(Axis(0)).into_par_iter())
+        .zip(xs.par_iter())
+        .for_each(|((v, g), &x)| integral.compute(x, v, Some(g)));
+    (values, gradients)
 }
 
 #[cfg(test)]

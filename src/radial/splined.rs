@@ -9,10 +9,9 @@
 //! Beyond `x_max` (and below 0) the splined integral is **zero**, values and gradients: the
 //! callers (SOAP with `x_max = cutoff`, the k route with `x_max = k_cut`) never ask there.
 
-use ndarray::{Array2, ArrayViewMut2, Axis};
-use rayon::prelude::*;
+use ndarray::{Array2, ArrayViewMut2};
 
-use super::RadialIntegral;
+use super::{evaluate_many, RadialIntegral};
 use crate::bail_param;
 use crate::error::{Error, Result};
 use crate::math::splines::HermiteSplines;
@@ -33,37 +32,24 @@ pub struct SplinedRadialIntegral {
     max_error: f64,
 }
 
-/// Exact values and gradients at `xs`, shape `(len, n_max * (l_max + 1))` each, in parallel
-/// over points (each row is written by one task: the result does not depend on the pool).
+/// Exact values and gradients at `xs`, each flattened to `(len, n_max * (l_max + 1))`.
 fn tabulate(exact: &dyn RadialIntegral, xs: &[f64]) -> (Array2<f64>, Array2<f64>) {
-    let shape = (exact.n_max(), exact.l_max() + 1);
-    let width = shape.0 * shape.1;
-    let mut values = Array2::zeros((xs.len(), width));
-    let mut gradients = Array2::zeros((xs.len(), width));
-    values
-        .axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .zip(gradients.axis_iter_mut(Axis(0)).into_par_iter())
-        .zip(xs.par_iter())
-        .for_each(|((mut v, mut g), &x)| {
-            let v = v
-                .view_mut()
-                .into_shape_with_order(shape)
-                .expect("contiguous row");
-            let g = g
-                .view_mut()
-                .into_shape_with_order(shape)
-                .expect("contiguous row");
-            exact.compute(x, v, Some(g));
-        });
-    (values, gradients)
+    let width = exact.n_max() * (exact.l_max() + 1);
+    let (values, gradients) = evaluate_many(exact, xs);
+    let flatten = |a: ndarray::Array3<f64>| {
+        a.into_shape_with_order((xs.len(), width))
+            .expect("standard layout")
+    };
+    (flatten(values), flatten(gradients))
 }
 
 impl SplinedRadialIntegral {
     /// Spline `exact` on `[0, x_max]` to absolute accuracy `accuracy` (max over all `(n, l)`
     /// of the midpoint error). Errors (`InvalidParameter`) for `x_max` or `accuracy` not
     /// positive and finite, or when the accuracy needs more than [`MAX_INTERVALS`] intervals or
-    /// a table above [`MAX_TABLE_SIZE`] values; `Internal` if the exact integral is not finite.
+    /// a table above [`MAX_TABLE_SIZE`] values (detected early from the `h⁴` decay of the
+    /// error, so an impossible request fails fast); `Internal` if the exact integral is not
+    /// finite.
     pub fn new(exact: &dyn RadialIntegral, x_max: f64, accuracy: f64) -> Result<Self> {
         if !(x_max.is_finite() && x_max > 0.0) {
             bail_param!("spline range must be positive and finite, got {x_max}");
@@ -118,7 +104,11 @@ impl SplinedRadialIntegral {
                 });
             }
             let doubled = 2 * n_intervals;
-            if doubled > MAX_INTERVALS || 4 * width * doubled > MAX_TABLE_SIZE {
+            // the error falls as h⁴: give up early when even a generous extrapolation
+            // (4× the h⁴ estimate) needs more intervals than allowed
+            let needed = n_intervals as f64 * (max_error / accuracy).powf(0.25);
+            let allowed = MAX_INTERVALS.min(MAX_TABLE_SIZE / (4 * width));
+            if doubled > allowed || needed > 4.0 * allowed as f64 {
                 bail_param!(
                     "spline accuracy {accuracy:e} not reached with {n_intervals} intervals on \
                      [0, {x_max}] (max error {max_error:.3e}); ask for a looser accuracy"

@@ -354,3 +354,37 @@ fn typical_soap_grid_size() {
     );
     assert!(splined.n_intervals() <= 2048);
 }
+
+/// Timing of the hot path (run with `cargo test --release -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn spline_evaluation_speed() {
+    let basis = GtoBasis::new(6, 6.0).unwrap();
+    let soap = SoapRadialIntegral::new(&basis, 4, 0.5).unwrap();
+    let start = std::time::Instant::now();
+    let splined = SplinedRadialIntegral::new(&soap, 6.0, 1e-10).unwrap();
+    let build = start.elapsed();
+    let (mut values, mut gradients) = (vec![0.0; 30], vec![0.0; 30]);
+    let count = 2_000_000;
+    let start = std::time::Instant::now();
+    let mut checksum = 0.0;
+    for i in 0..count {
+        let x = 6.0 * ((i as f64 * 0.618_033_988_749_895) % 1.0);
+        splined.compute_flat(x, &mut values, Some(&mut gradients));
+        checksum += values[7] + gradients[3];
+    }
+    let per_call = start.elapsed().as_secs_f64() / count as f64;
+    let start = std::time::Instant::now();
+    let mut exact = Array2::zeros((6, 5));
+    for i in 0..2000 {
+        soap.compute(6.0 * (i as f64 + 0.5) / 2000.0, exact.view_mut(), None);
+    }
+    let exact_per_call = start.elapsed().as_secs_f64() / 2000.0;
+    println!(
+        "build {build:?} ({} intervals); splined {:.1} ns per x (values + gradients, 30 functions); \
+         exact {:.2} µs per x (checksum {checksum:.3})",
+        splined.n_intervals(),
+        per_call * 1e9,
+        exact_per_call * 1e6
+    );
+}
