@@ -78,9 +78,9 @@ fn kspace(c: &mut Criterion) {
         black_box(pool.install(run));
         let seconds = start.elapsed().as_secs_f64();
         let flops = reciprocal_sum_flops(n_atoms, kv.len(), 2, odd.len());
-        // reference: one plain single-threaded GEMM of the shape of one block
-        let a = Array2::<f64>::from_elem((n_atoms, 2 * K_BLOCK), 0.5);
-        let b = Array2::<f64>::from_elem((2 * K_BLOCK, 2 * odd.len()), 0.25);
+        // reference: one plain single-threaded GEMM with the flops of one block
+        let a = Array2::<f64>::from_elem((n_atoms, K_BLOCK), 0.5);
+        let b = Array2::<f64>::from_elem((K_BLOCK, 2 * odd.len()), 0.25);
         let mut out = Array2::<f64>::zeros((n_atoms, 2 * odd.len()));
         let start = Instant::now();
         ndarray::linalg::general_mat_mul(1.0, &a, &b, 1.0, &mut out);
