@@ -19,6 +19,7 @@
 pub mod error;
 pub mod expansion;
 pub mod invariants;
+pub mod kspace;
 pub mod math;
 pub mod neighbors;
 pub mod radial;

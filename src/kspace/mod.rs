@@ -1,0 +1,25 @@
+//! Reciprocal-space machinery of LODE: k-vectors, phase factors, structure factors and the
+//! contraction over k (`shared/design/lode-math.md` §3b, and the long-range part of §3c).
+//!
+//! For a periodic system, the reciprocal route writes the expansion coefficients as
+//!
+//! `c^a_q(i) = Σ_{k half, 0<|k|<k_c} B[k, q] F^a_{parity(q)}(i, k)`,
+//!
+//! `F_even^a(i, k) = 2 Σ_{j∈a} w_j cos(k·(r_i − r_j))`, `F_odd^a(i, k) = 2 Σ_{j∈a} w_j sin(k·(r_i − r_j))`,
+//!
+//! where `q` runs over output columns (for LODE `q = (n, l, m)`, odd for odd `l`) and `B` is
+//! supplied by the caller (for LODE `(4π/V) ĝ_p(|k|) Ĩ_nl(|k|) Y_lm(k̂) φ_l`).
+//!
+//! - [`k_vectors`]: the half-space reciprocal lattice vectors inside a sphere, any triclinic cell;
+//! - [`phases_into`], [`structure_factors`]: `e^{ik·r}` by recurrence over the integer indices
+//!   (two complex products per atom and k), and `C^a(k)`, `S^a(k)`;
+//! - [`reciprocal_sum`]: the contraction as GEMMs over blocks of [`K_BLOCK`] k-vectors, memory
+//!   `O(N · K_BLOCK)`, bitwise identical results for any number of threads.
+
+mod contraction;
+mod k_vectors;
+mod phases;
+
+pub use contraction::{reciprocal_sum, reciprocal_sum_flops, K_BLOCK};
+pub use k_vectors::{k_vectors, KVectors, MAX_K_VECTORS};
+pub use phases::{phases_into, structure_factors, Sources, RESEED};
