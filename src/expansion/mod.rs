@@ -80,4 +80,4 @@ pub(crate) fn check_basis(cutoff: f64, smearing: f64, n_max: usize, l_max: usize
 }
 
 /// Largest number of radial functions (the GTO overlap becomes ill-conditioned beyond).
-pub const MAX_N_MAX: usize = 20;
+pub const MAX_N_MAX: usize = 16;
