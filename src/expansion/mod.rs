@@ -4,13 +4,14 @@
 //! of every structure, as one array `(n_centres, n_species, n_max, (l_max+1)²)` with `lm`
 //! stored at `l² + l + m`, plus the structure and atom index of each row.
 
+// mod lode; (wired in once the LODE pair tables land)
 mod soap;
 mod species;
 
 pub use soap::{SoapCalculator, SoapHypers};
 pub use species::SpeciesMap;
 
-use ndarray::Array4;
+use ndarray::{Array4, ArrayView2, ArrayViewMut2};
 
 use crate::error::{Error, Result};
 use crate::neighbors::NeighborList;
@@ -81,3 +82,25 @@ pub(crate) fn check_basis(cutoff: f64, smearing: f64, n_max: usize, l_max: usize
 
 /// Largest number of radial functions (the GTO overlap becomes ill-conditioned beyond).
 pub const MAX_N_MAX: usize = 16;
+
+/// Add one source's contribution `factor · f_nl(d) · Y_lm(d̂)` to a centre's block of one
+/// channel, `out` of shape `(n_max, (l_max+1)²)`; `radial` is `(n_max, l_max+1)`.
+#[inline]
+pub(crate) fn accumulate_pair(
+    mut out: ArrayViewMut2<f64>,
+    radial: ArrayView2<f64>,
+    harmonics: &[f64],
+    factor: f64,
+) {
+    let l_max = radial.ncols() - 1;
+    for (n, mut row) in out.outer_iter_mut().enumerate() {
+        let row = row.as_slice_mut().expect("coefficient rows are contiguous");
+        for l in 0..=l_max {
+            let f = factor * radial[[n, l]];
+            let range = l * l..(l + 1) * (l + 1);
+            for (c, y) in row[range.clone()].iter_mut().zip(&harmonics[range]) {
+                *c += f * y;
+            }
+        }
+    }
+}

@@ -7,7 +7,7 @@
 use ndarray::{Array2, Array4, ArrayViewMut3, Axis};
 use rayon::prelude::*;
 
-use super::{centers_of, check_basis, check_overlaps, Expansion, SpeciesMap};
+use super::{accumulate_pair, centers_of, check_basis, check_overlaps, Expansion, SpeciesMap};
 use crate::error::Result;
 use crate::math::spherical_harmonics::SphericalHarmonics;
 use crate::neighbors::{neighbor_list, NeighborList};
@@ -175,7 +175,6 @@ impl SoapCalculator {
         mut out: ArrayViewMut3<f64>,
         scratch: &mut Scratch,
     ) {
-        let l_max = self.hypers.l_max;
         let own = channels[center];
         for (n, &c0) in self.self_term.iter().enumerate() {
             out[[own, n, 0]] += self.hypers.center_weight * c0;
@@ -188,17 +187,12 @@ impl SoapCalculator {
             self.radial
                 .compute(pair.distance, scratch.radial.view_mut(), None);
             self.harmonics.compute(pair.vector, &mut scratch.harmonics);
-            let mut block = out.index_axis_mut(Axis(0), channels[pair.second]);
-            for (n, mut row) in block.outer_iter_mut().enumerate() {
-                let row = row.as_slice_mut().expect("coefficient rows are contiguous");
-                for l in 0..=l_max {
-                    let f = fc * scratch.radial[[n, l]];
-                    let range = l * l..(l + 1) * (l + 1);
-                    for (c, y) in row[range.clone()].iter_mut().zip(&scratch.harmonics[range]) {
-                        *c += f * y;
-                    }
-                }
-            }
+            accumulate_pair(
+                out.index_axis_mut(Axis(0), channels[pair.second]),
+                scratch.radial.view(),
+                &scratch.harmonics,
+                fc,
+            );
         }
     }
 }

@@ -3,6 +3,7 @@
 pub mod bessel;
 pub mod hyp1f1;
 pub mod power_law;
+pub mod quadrature;
 pub mod special;
 pub mod spherical_harmonics;
 pub mod splines;

@@ -1,0 +1,120 @@
+//! Hyper-parameters of a LODE expansion and their validation.
+
+use crate::error::Result;
+use crate::math::power_law::MAX_EXPONENT;
+
+/// How periodic systems are summed. Finite systems always use the real-space pair route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// The cheaper of `Reciprocal` and `Ewald` for the requested accuracy (estimated cost).
+    Auto,
+    /// Plain reciprocal-space sum up to `k_cutoff` (given, or chosen for the accuracy).
+    Reciprocal,
+    /// Ewald split: real-space short range + reciprocal long range, tuned for the accuracy.
+    Ewald,
+}
+
+impl Method {
+    /// Parse `"auto"`, `"reciprocal"`, `"ewald"`.
+    pub fn parse(name: &str) -> Result<Method> {
+        match name {
+            "auto" => Ok(Method::Auto),
+            "reciprocal" => Ok(Method::Reciprocal),
+            "ewald" => Ok(Method::Ewald),
+            other => crate::bail_param!(
+                "unknown LODE method '{other}': use 'auto', 'reciprocal' or 'ewald'"
+            ),
+        }
+    }
+
+    /// The name `parse` accepts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Auto => "auto",
+            Method::Reciprocal => "reciprocal",
+            Method::Ewald => "ewald",
+        }
+    }
+}
+
+/// Hyper-parameters of a LODE expansion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LodeHypers {
+    /// GTO basis radius r_c (Å).
+    pub cutoff: f64,
+    /// Gaussian smearing σ of the atomic charges (Å).
+    pub smearing: f64,
+    /// Number of radial functions.
+    pub n_max: usize,
+    /// Largest angular momentum (inclusive).
+    pub l_max: usize,
+    /// Exponent p of the potential: 1 Coulomb, 2…6 faster power laws, 0 the Gaussian density.
+    pub exponent: u32,
+    /// Weight of the centre atom's own potential.
+    pub center_weight: f64,
+    /// How periodic systems are summed.
+    pub method: Method,
+    /// Target absolute accuracy of each coefficient per unit source (chooses k_cutoff, the
+    /// Ewald split and the real-space reach).
+    pub accuracy: f64,
+    /// Explicit reciprocal cutoff (Å⁻¹): the plain truncated sum, no accuracy tuning.
+    pub k_cutoff: Option<f64>,
+    /// Memory budget (bytes) for k-vectors and pair lists; larger requests are refused.
+    pub max_memory: f64,
+}
+
+impl Default for LodeHypers {
+    fn default() -> Self {
+        LodeHypers {
+            cutoff: 3.0,
+            smearing: 1.0,
+            n_max: 6,
+            l_max: 4,
+            exponent: 1,
+            center_weight: 1.0,
+            method: Method::Auto,
+            accuracy: 1e-6,
+            k_cutoff: None,
+            max_memory: 4.0 * 1024.0 * 1024.0 * 1024.0,
+        }
+    }
+}
+
+impl LodeHypers {
+    /// Check every hyper-parameter's domain.
+    pub fn validate(&self) -> Result<()> {
+        crate::expansion::check_basis(self.cutoff, self.smearing, self.n_max, self.l_max)?;
+        if self.exponent > MAX_EXPONENT {
+            crate::bail_param!(
+                "exponent p = {} is not supported: use 0 (Gaussian density), 1 (Coulomb) ... {MAX_EXPONENT}",
+                self.exponent
+            );
+        }
+        if !self.center_weight.is_finite() {
+            crate::bail_param!("center_weight must be finite, got {}", self.center_weight);
+        }
+        if !(self.accuracy.is_finite() && self.accuracy > 0.0 && self.accuracy < 1.0) {
+            crate::bail_param!("accuracy must be in (0, 1), got {}", self.accuracy);
+        }
+        if self.accuracy < 1e-12 {
+            crate::bail_param!(
+                "accuracy {} is below what double precision sums can deliver (1e-12)",
+                self.accuracy
+            );
+        }
+        if let Some(k) = self.k_cutoff {
+            if !(k.is_finite() && k > 0.0) {
+                crate::bail_param!("k_cutoff must be a positive number of Å⁻¹, got {k}");
+            }
+            if self.method == Method::Ewald {
+                crate::bail_param!(
+                    "k_cutoff selects the plain reciprocal sum; it cannot be combined with method='ewald'"
+                );
+            }
+        }
+        if !(self.max_memory.is_finite() && self.max_memory > 0.0) {
+            crate::bail_param!("max_memory must be a positive number of bytes, got {}", self.max_memory);
+        }
+        Ok(())
+    }
+}

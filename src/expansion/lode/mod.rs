@@ -1,0 +1,19 @@
+//! LODE: the smeared power-law potential of each channel expanded on `R̃_n Y_lm` around atoms.
+//!
+//! `V_a(r) = Σ_{j∈a} w_j g_p(|r − r_j|)` (lode-math.md §2), and
+//! `c^a_nlm(i) = ∫ d³r R̃_n(r) Y_lm(r̂) V_a(r_i + r)` (§3), computed by one of three routes:
+//! - [`Method::Reciprocal`] (periodic): the k-space sum of §3b, truncated at `k_cutoff`;
+//! - [`Method::Ewald`] (periodic): the split of §3c — a short-ranged pair sum over images plus a
+//!   smooth k-space sum with a wider Gaussian, plus the k = 0 correction;
+//! - real space (finite systems, no periodic direction): the pair sum over all atoms, splined
+//!   radial integrals near and the exact far-field (multipole) form far away.
+//!
+//! The centre's own potential is included with weight `center_weight`.
+
+mod hypers;
+mod real_space;
+mod reciprocal;
+mod routes;
+
+pub use hypers::{LodeHypers, Method};
+pub use routes::{Channels, LodeCalculator};

@@ -1,0 +1,128 @@
+//! The reciprocal-space part of LODE (lode-math.md §3b): for a fully periodic structure,
+//!
+//! `c^a_nlm(i) = (4π/V) Σ_{k half, 0<|k|<k_c} ĝ(k) Ĩ_nl(k) Y_lm(k̂) φ_l F^a_l(i, k)`,
+//!
+//! with `φ_l = (−1)^{l/2}` (even l), `(−1)^{(l+1)/2}` (odd l) and `F` the cos/sin sums of
+//! [`crate::kspace::reciprocal_sum`]. `ĝ` is the Fourier transform of the smeared power law
+//! (width σ for the plain route, η for the Ewald long range). For `p = 0` and `p ≥ 4`, the
+//! finite `k = 0` term `(4π/V) W_a ĝ(0) Y_00 Ĩ_n0(0)` is added to `l = 0` (`W_a = Σ_{j∈a} w_j`);
+//! for `p = 1, 2, 3` it is dropped (a uniform neutralising background per channel).
+
+use ndarray::{Array2, Array3, ArrayViewMut2};
+
+use crate::error::Result;
+use crate::kspace::{k_vectors, reciprocal_sum, KVectors, Sources};
+use crate::math::power_law::PowerLaw;
+use crate::math::spherical_harmonics::SphericalHarmonics;
+use crate::radial::RadialIntegral;
+use crate::systems::System;
+
+/// `φ_l`: the real sign that pairs `i^l` with the cos (even l) or sin (odd l) sums.
+fn phase(l: usize) -> f64 {
+    let half = if l % 2 == 0 { l / 2 } else { (l + 1) / 2 };
+    if half % 2 == 0 {
+        1.0
+    } else {
+        -1.0
+    }
+}
+
+/// Everything the reciprocal part needs that does not depend on the structure.
+pub(super) struct ReciprocalBasis<'a> {
+    pub kernel: PowerLaw,
+    /// `Ĩ_nl(k)`, valid at least up to the largest k_cutoff used.
+    pub radial: &'a dyn RadialIntegral,
+    pub harmonics: &'a SphericalHarmonics,
+    pub n_max: usize,
+    pub l_max: usize,
+}
+
+impl ReciprocalBasis<'_> {
+    fn n_lm(&self) -> usize {
+        (self.l_max + 1) * (self.l_max + 1)
+    }
+
+    /// Column parity: column `n·n_lm + lm` is odd when its `l` is.
+    fn odd_columns(&self) -> Vec<bool> {
+        let mut odd = Vec::with_capacity(self.n_max * self.n_lm());
+        for _ in 0..self.n_max {
+            for l in 0..=self.l_max {
+                odd.extend(std::iter::repeat_n(l % 2 == 1, 2 * l + 1));
+            }
+        }
+        odd
+    }
+
+    /// `B[k, n·n_lm + lm] = (4π/V) ĝ(|k|) Ĩ_nl(|k|) φ_l Y_lm(k̂)` for a block of k-vectors.
+    fn fill(&self, kv: &KVectors, range: std::ops::Range<usize>, mut b: ArrayViewMut2<f64>) {
+        let n_lm = self.n_lm();
+        let prefactor = 4.0 * std::f64::consts::PI / kv.volume();
+        let mut radial = Array2::zeros((self.n_max, self.l_max + 1));
+        let mut ylm = vec![0.0; n_lm];
+        for (row, k) in range.enumerate() {
+            let norm = kv.norms()[k];
+            let g = prefactor * self.kernel.fourier(norm);
+            self.radial.compute(norm, radial.view_mut(), None);
+            self.harmonics.compute(kv.vectors()[k], &mut ylm);
+            let mut out = b.row_mut(row);
+            for n in 0..self.n_max {
+                for l in 0..=self.l_max {
+                    let factor = g * radial[[n, l]] * phase(l);
+                    for lm in l * l..(l + 1) * (l + 1) {
+                        out[n * n_lm + lm] = factor * ylm[lm];
+                    }
+                }
+            }
+        }
+    }
+
+    /// Number of k-vectors of a cell below `k_cutoff` (the count `k_vectors` would produce,
+    /// estimated from the volume of the sphere).
+    pub fn estimated_k_count(volume: f64, k_cutoff: f64) -> f64 {
+        volume * k_cutoff.powi(3) / (12.0 * std::f64::consts::PI.powi(2))
+    }
+
+    /// Coefficients `(n_centres, n_channels, n_max·n_lm)` of the reciprocal sum below
+    /// `k_cutoff`, centres = all atoms of `system`.
+    pub fn compute(&self, system: &System, sources: &Sources<'_>, k_cutoff: f64) -> Result<Array3<f64>> {
+        let kv = k_vectors(system.cell(), k_cutoff)?;
+        let odd = self.odd_columns();
+        let mut out = reciprocal_sum(system.positions(), sources, &kv, &odd, |kv, range, b| {
+            self.fill(kv, range, b)
+        })?;
+        if let Some(g0) = self.kernel.fourier_at_zero() {
+            // k = 0 term, l = 0 only (Y_00 Ĩ_n0(0), φ_0 = 1); identical for every centre
+            let mut radial = Array2::zeros((self.n_max, self.l_max + 1));
+            self.radial.compute(0.0, radial.view_mut(), None);
+            let y00 = 0.5 / std::f64::consts::PI.sqrt();
+            let prefactor = 4.0 * std::f64::consts::PI / system.cell().volume() * g0 * y00;
+            let mut totals = vec![0.0; sources.n_channels()];
+            for j in 0..sources.len() {
+                totals[sources.channels()[j]] += sources.weight(j);
+            }
+            let n_lm = self.n_lm();
+            for mut centre in out.outer_iter_mut() {
+                for (a, total) in totals.iter().enumerate() {
+                    for n in 0..self.n_max {
+                        centre[[a, n * n_lm]] += prefactor * total * radial[[n, 0]];
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::phase;
+
+    /// `i^l (pairing ±k) = φ_l` times 1 (even l, cos) or i (odd l, sin).
+    #[test]
+    fn phases_match_powers_of_i() {
+        let expected = [1.0, -1.0, -1.0, 1.0, 1.0, -1.0, -1.0, 1.0];
+        for (l, e) in expected.iter().enumerate() {
+            assert_eq!(phase(l), *e, "l = {l}");
+        }
+    }
+}

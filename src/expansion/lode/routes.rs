@@ -1,0 +1,493 @@
+//! The LODE calculator: validation, channels, the choice of route per structure, the Ewald
+//! parameters, and the centre and `k = 0` terms common to every route.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use ndarray::{Array2, Array3, Array4, Axis};
+use rayon::prelude::*;
+
+use super::hypers::{LodeHypers, Method};
+use super::real_space::{finite_pairs, listed_pairs, AtomChannels};
+use super::reciprocal::ReciprocalBasis;
+use crate::error::{Error, Result};
+use crate::expansion::{centers_of, check_overlaps, Expansion, SpeciesMap, MIN_PAIR_DISTANCE};
+use crate::kspace::Sources;
+use crate::math::power_law::PowerLaw;
+use crate::math::spherical_harmonics::SphericalHarmonics;
+use crate::neighbors::neighbor_list;
+use crate::radial::{
+    GtoBasis, KspaceRadialIntegral, LodePairTable, PairKernel, RadialIntegral, SplinedRadialIntegral,
+};
+use crate::systems::System;
+use crate::threads::with_threads;
+
+/// What the density channels are.
+#[derive(Debug, Clone, Copy)]
+pub enum Channels<'a> {
+    /// One channel per species, unit weights.
+    Species(&'a SpeciesMap),
+    /// One channel, each atom weighted by its charge: `charges[structure][atom]`.
+    Charges(&'a [Vec<f64>]),
+}
+
+/// Bytes per stored k-vector (indices, vector, norm) and per neighbour pair.
+const BYTES_PER_K: f64 = 48.0;
+const BYTES_PER_PAIR: f64 = 64.0;
+/// Ewald widths tried: η = σ · 2^{m/4}, m = 1..=EWALD_STEPS (up to 64σ).
+const EWALD_STEPS: i32 = 24;
+/// Rough relative costs used only to choose between routes and η (not for accuracy):
+/// one pair term in units of one k-space multiply-add.
+const PAIR_COST_FACTOR: f64 = 12.0;
+
+/// A LODE calculator: validated hyper-parameters, the basis, k-space radial integrals splined
+/// once, and real-space tables built on first use and cached.
+pub struct LodeCalculator {
+    hypers: LodeHypers,
+    basis: GtoBasis,
+    harmonics: SphericalHarmonics,
+    kernel: PowerLaw,
+    /// `Ĩ_nl(k)` splined on `[0, k_max]`.
+    kspace_radial: SplinedRadialIntegral,
+    k_max: f64,
+    /// k-cutoff of the plain reciprocal route for the requested accuracy (or the given one).
+    k_cutoff: f64,
+    /// `C_n = f_n0(0) Y_00`: the centre's own potential projected on `R̃_n Y_00`.
+    self_term: Vec<f64>,
+    /// Extent of the radial basis: `max_n |r R̃_n(r)|` is below the accuracy beyond it.
+    basis_extent: f64,
+    finite_table: OnceLock<std::result::Result<Arc<LodePairTable>, Error>>,
+    ewald: Mutex<HashMap<i32, Arc<EwaldPart>>>,
+}
+
+/// Tables of one Ewald split.
+struct EwaldPart {
+    eta: f64,
+    short_range: LodePairTable,
+    k_cutoff: f64,
+    /// `lim_{k→0} ĝ_SR(k)` (p = 1, 2, 3) to subtract, zero otherwise.
+    k0_correction: f64,
+}
+
+/// Accuracy of the splined k-space radial integral, relative to its largest value.
+const KSPACE_SPLINE_ACCURACY: f64 = 1e-10;
+
+impl LodeCalculator {
+    /// Validate and prepare the k-space tables.
+    pub fn new(hypers: LodeHypers) -> Result<LodeCalculator> {
+        hypers.validate()?;
+        let basis = GtoBasis::new(hypers.n_max, hypers.cutoff)?;
+        let harmonics = SphericalHarmonics::new(hypers.l_max)?;
+        let kernel = PowerLaw::new(hypers.exponent, hypers.smearing)?;
+        let exact = KspaceRadialIntegral::new(&basis, hypers.l_max)?;
+        let k_cutoff = match hypers.k_cutoff {
+            Some(k) => k,
+            None => k_cutoff_for(&kernel, &exact, hypers.accuracy),
+        };
+        let k_max = k_cutoff * 1.0001;
+        let kspace_radial = SplinedRadialIntegral::new(&exact, k_max, KSPACE_SPLINE_ACCURACY)?;
+        let self_term = self_projection(&basis, &kernel);
+        let basis_extent = basis_extent(&basis, hypers.accuracy);
+        Ok(LodeCalculator {
+            hypers,
+            basis,
+            harmonics,
+            kernel,
+            kspace_radial,
+            k_max,
+            k_cutoff,
+            self_term,
+            basis_extent,
+            finite_table: OnceLock::new(),
+            ewald: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The validated hyper-parameters.
+    pub fn hypers(&self) -> &LodeHypers {
+        &self.hypers
+    }
+
+    /// k-cutoff (Å⁻¹) of the plain reciprocal route.
+    pub fn k_cutoff(&self) -> f64 {
+        self.k_cutoff
+    }
+
+    fn n_cols(&self) -> usize {
+        self.hypers.n_max * (self.hypers.l_max + 1) * (self.hypers.l_max + 1)
+    }
+
+    fn finite_table(&self) -> Result<Arc<LodePairTable>> {
+        self.finite_table
+            .get_or_init(|| {
+                LodePairTable::finite(
+                    &self.basis,
+                    self.hypers.l_max,
+                    self.hypers.exponent,
+                    self.hypers.smearing,
+                    self.hypers.accuracy,
+                )
+                .map(Arc::new)
+            })
+            .clone()
+    }
+
+    fn ewald_part(&self, step: i32) -> Result<Arc<EwaldPart>> {
+        if let Some(part) = self.ewald.lock().expect("ewald cache").get(&step) {
+            return Ok(part.clone());
+        }
+        let sigma = self.hypers.smearing;
+        let eta = sigma * 2f64.powf(step as f64 / 4.0);
+        let p = self.hypers.exponent;
+        let short_range = LodePairTable::ewald_short_range(
+            &self.basis,
+            self.hypers.l_max,
+            p,
+            sigma,
+            eta,
+            self.hypers.accuracy,
+        )?;
+        let long = PowerLaw::new(p, eta)?;
+        let k_cutoff = k_cutoff_for(&long, &self.kspace_radial, self.hypers.accuracy).min(self.k_max);
+        let k0_correction = if (1..=3).contains(&p) {
+            PairKernel::EwaldShortRange { p, sigma, eta }.fourier_at_zero()
+        } else {
+            0.0
+        };
+        let part = Arc::new(EwaldPart {
+            eta,
+            short_range,
+            k_cutoff,
+            k0_correction,
+        });
+        self.ewald.lock().expect("ewald cache").insert(step, part.clone());
+        Ok(part)
+    }
+
+    /// Coefficients `(n_centres, n_channels, n_max, (l_max+1)²)` of every atom of every
+    /// structure, on `n_threads` threads (0: all cores).
+    pub fn compute(&self, systems: &[System], channels: Channels<'_>, n_threads: usize) -> Result<Expansion> {
+        with_threads(n_threads, || self.compute_in_pool(systems, channels))?
+    }
+
+    fn compute_in_pool(&self, systems: &[System], channels: Channels<'_>) -> Result<Expansion> {
+        let (n_max, l_max) = (self.hypers.n_max, self.hypers.l_max);
+        let n_lm = (l_max + 1) * (l_max + 1);
+        let (atom_channels, n_channels) = resolve_channels(systems, channels)?;
+        let weights: Vec<Option<&[f64]>> = match channels {
+            Channels::Species(_) => vec![None; systems.len()],
+            Channels::Charges(q) => q.iter().map(|w| Some(w.as_slice())).collect(),
+        };
+        for (s, system) in systems.iter().enumerate() {
+            let cell = system.cell();
+            if cell.is_periodic() && !cell.is_fully_periodic() {
+                return Err(Error::InvalidInput(format!(
+                    "structure {s}: LODE supports fully periodic (pbc = T,T,T) or finite (pbc = F,F,F) \
+                     systems; mixed periodicity {:?} (slabs, wires) needs a 2D/1D Ewald treatment that \
+                     is not implemented",
+                    cell.pbc()
+                )));
+            }
+            if let (Some(w), true) = (weights[s], cell.is_periodic() && (1..=3).contains(&self.hypers.exponent)) {
+                let total: f64 = w.iter().sum();
+                let scale: f64 = w.iter().map(|x| x.abs()).sum();
+                if total.abs() > 1e-8 * scale.max(1.0) {
+                    return Err(Error::InvalidInput(format!(
+                        "structure {s}: the charges sum to {total:.6} but a periodic p = {} sum drops \
+                         k = 0 (a uniform neutralising background): neutralise the charges, or use \
+                         species channels",
+                        self.hypers.exponent
+                    )));
+                }
+            }
+        }
+
+        let blocks = systems
+            .par_iter()
+            .enumerate()
+            .map(|(s, system)| {
+                let atoms = AtomChannels {
+                    channel: &atom_channels[s],
+                    weight: weights[s],
+                    n_channels,
+                };
+                self.compute_structure(system, &atoms, s)
+            })
+            .collect::<Result<Vec<Array3<f64>>>>()?;
+
+        let sizes: Vec<usize> = systems.iter().map(System::size).collect();
+        let (structure, center) = centers_of(&sizes);
+        let mut values = Array4::zeros((structure.len(), n_channels, n_max, n_lm));
+        let mut row = 0;
+        for block in blocks {
+            let n = block.shape()[0];
+            let block = block
+                .into_shape_with_order((n, n_channels, n_max, n_lm))
+                .expect("standard layout block");
+            values.slice_mut(ndarray::s![row..row + n, .., .., ..]).assign(&block);
+            row += n;
+        }
+        let center_species = structure
+            .iter()
+            .zip(&center)
+            .map(|(&s, &i)| systems[s as usize].numbers()[i as usize])
+            .collect();
+        Ok(Expansion {
+            values,
+            structure,
+            center,
+            center_species,
+        })
+    }
+
+    /// One structure, `(N, n_channels, n_max·n_lm)`.
+    fn compute_structure(&self, system: &System, atoms: &AtomChannels<'_>, s: usize) -> Result<Array3<f64>> {
+        let n_lm = (self.hypers.l_max + 1) * (self.hypers.l_max + 1);
+        let w = self.hypers.center_weight;
+        let mut out = if !system.cell().is_periodic() {
+            let table = self.finite_table()?;
+            let mut out = finite_pairs(system, atoms, table.as_ref(), &self.harmonics, s)?;
+            // the centre's own potential, with weight center_weight
+            add_self(&mut out, atoms, &self.self_term, w, n_lm);
+            return Ok(out);
+        } else {
+            check_overlaps(&neighbor_list(system, MIN_PAIR_DISTANCE)?, s)?;
+            match self.choose_route(system)? {
+                Route::Reciprocal(k_cutoff) => {
+                    self.check_memory(system, k_cutoff, 0.0)?;
+                    self.reciprocal(system, atoms, &self.kernel, k_cutoff)?
+                }
+                Route::Pairs => {
+                    let table = self.finite_table()?;
+                    let reach = table.reach();
+                    self.check_memory(system, 0.0, reach)?;
+                    let list = neighbor_list(system, reach)?;
+                    let mut out = listed_pairs(system, &list, atoms, table.as_ref(), &self.harmonics);
+                    add_self(&mut out, atoms, &self.self_term, 1.0, n_lm);
+                    out
+                }
+                Route::Ewald(step) => {
+                    let part = self.ewald_part(step)?;
+                    let reach = part.short_range.reach();
+                    self.check_memory(system, part.k_cutoff, reach)?;
+                    let list = neighbor_list(system, reach)?;
+                    let mut out =
+                        listed_pairs(system, &list, atoms, &part.short_range, &self.harmonics);
+                    add_self(&mut out, atoms, part.short_range.self_term(), 1.0, n_lm);
+                    let long = PowerLaw::new(self.hypers.exponent, part.eta)?;
+                    out += &self.reciprocal(system, atoms, &long, part.k_cutoff)?;
+                    if part.k0_correction != 0.0 {
+                        self.subtract_k0(&mut out, system, atoms, part.k0_correction);
+                    }
+                    out
+                }
+            }
+        };
+        // periodic routes contain the full self term: keep a fraction center_weight of it
+        if w != 1.0 {
+            add_self(&mut out, atoms, &self.self_term, w - 1.0, n_lm);
+        }
+        Ok(out)
+    }
+
+    fn reciprocal(&self, system: &System, atoms: &AtomChannels<'_>, kernel: &PowerLaw, k_cutoff: f64) -> Result<Array3<f64>> {
+        let basis = ReciprocalBasis {
+            kernel: *kernel,
+            radial: &self.kspace_radial,
+            harmonics: &self.harmonics,
+            n_max: self.hypers.n_max,
+            l_max: self.hypers.l_max,
+        };
+        let sources = Sources::new(system.positions(), atoms.channel, atoms.weight, atoms.n_channels)?;
+        basis.compute(system, &sources, k_cutoff)
+    }
+
+    /// The short-range pair sum over all images contains its own `k = 0` component, which the
+    /// reciprocal convention drops for p = 1, 2, 3: subtract `(W_a/V) ĝ_SR(0) √(4π) ∫ r² R̃_n dr`.
+    fn subtract_k0(&self, out: &mut Array3<f64>, system: &System, atoms: &AtomChannels<'_>, g0: f64) {
+        let moments = self.basis.moments(2.0).expect("q = 2 moments exist");
+        let volume = system.cell().volume();
+        let mut totals = vec![0.0; atoms.n_channels];
+        for j in 0..system.size() {
+            totals[atoms.channel[j]] += atoms.weight.map_or(1.0, |w| w[j]);
+        }
+        let four_pi_sqrt = (4.0 * std::f64::consts::PI).sqrt();
+        let n_lm = (self.hypers.l_max + 1) * (self.hypers.l_max + 1);
+        for mut centre in out.outer_iter_mut() {
+            for (a, total) in totals.iter().enumerate() {
+                for (n, m) in moments.iter().enumerate() {
+                    centre[[a, n * n_lm]] -= total / volume * g0 * four_pi_sqrt * m;
+                }
+            }
+        }
+    }
+
+    /// Refuse work whose k-vectors or pair list would exceed the memory budget.
+    fn check_memory(&self, system: &System, k_cutoff: f64, reach: f64) -> Result<()> {
+        let volume = system.cell().volume();
+        let n = system.size() as f64;
+        let n_k = ReciprocalBasis::estimated_k_count(volume, k_cutoff);
+        let density = n / volume;
+        let n_pairs = n * density * 4.0 / 3.0 * std::f64::consts::PI * reach.powi(3);
+        let bytes = n_k * BYTES_PER_K + n_pairs * BYTES_PER_PAIR;
+        if bytes > self.hypers.max_memory {
+            crate::bail_param!(
+                "this structure ({} atoms, {volume:.0} Å³) would need about {:.1} GiB for {n_k:.2e} \
+                 k-vectors (k_cutoff {k_cutoff:.2} Å⁻¹) and {n_pairs:.2e} pairs (reach {reach:.1} Å), \
+                 above max_memory = {:.1} GiB: use method='ewald' or 'auto', a larger smearing, a looser \
+                 accuracy, or raise max_memory",
+                system.size(),
+                bytes / 2f64.powi(30),
+                self.hypers.max_memory / 2f64.powi(30)
+            );
+        }
+        Ok(())
+    }
+
+    /// Route for one periodic structure, by estimated cost where the method leaves a choice.
+    fn choose_route(&self, system: &System) -> Result<Route> {
+        let h = &self.hypers;
+        if h.k_cutoff.is_some() || h.method == Method::Reciprocal {
+            return Ok(Route::Reciprocal(self.k_cutoff));
+        }
+        if h.exponent == 0 {
+            // the Gaussian density is short ranged: real space over images is exact and cheap
+            return Ok(Route::Pairs);
+        }
+        let volume = system.cell().volume();
+        let n = system.size() as f64;
+        let density = n / volume;
+        let per_k = 2.0 * self.n_cols() as f64 * 2.0 + 20.0;
+        let per_pair = PAIR_COST_FACTOR * self.n_cols() as f64;
+        let log_acc = (1.0 / h.accuracy).ln();
+        let mut best: Option<(f64, i32)> = None;
+        for step in 1..=EWALD_STEPS {
+            let eta = h.smearing * 2f64.powf(step as f64 / 4.0);
+            let reach = self.basis_extent + eta * (2.0 * log_acc).sqrt();
+            let k_cut = ((2.0 * log_acc).sqrt() / eta).min(self.k_cutoff);
+            let pairs = density * 4.0 / 3.0 * std::f64::consts::PI * reach.powi(3);
+            let cost = n * (pairs * per_pair + ReciprocalBasis::estimated_k_count(volume, k_cut) * per_k);
+            if best.is_none_or(|(c, _)| cost < c) {
+                best = Some((cost, step));
+            }
+        }
+        let (ewald_cost, step) = best.expect("at least one step");
+        let reciprocal_cost = n * ReciprocalBasis::estimated_k_count(volume, self.k_cutoff) * per_k;
+        if h.method == Method::Auto && reciprocal_cost <= ewald_cost {
+            Ok(Route::Reciprocal(self.k_cutoff))
+        } else {
+            Ok(Route::Ewald(step))
+        }
+    }
+}
+
+enum Route {
+    Reciprocal(f64),
+    Pairs,
+    Ewald(i32),
+}
+
+/// `out[i, a_i, n·n_lm] += factor · w_i · term[n]` (l = 0 of each atom's own channel).
+fn add_self(out: &mut Array3<f64>, atoms: &AtomChannels<'_>, term: &[f64], factor: f64, n_lm: usize) {
+    for (i, mut centre) in out.axis_iter_mut(Axis(0)).enumerate() {
+        let w = factor * atoms.weight.map_or(1.0, |w| w[i]);
+        for (n, t) in term.iter().enumerate() {
+            centre[[atoms.channel[i], n * n_lm]] += w * t;
+        }
+    }
+}
+
+/// Per-structure channel index of every atom, and the number of channels.
+fn resolve_channels(systems: &[System], channels: Channels<'_>) -> Result<(Vec<Vec<usize>>, usize)> {
+    match channels {
+        Channels::Species(map) => {
+            let list = systems
+                .iter()
+                .enumerate()
+                .map(|(s, system)| map.channels(system, s))
+                .collect::<Result<Vec<_>>>()?;
+            Ok((list, map.len()))
+        }
+        Channels::Charges(charges) => {
+            if charges.len() != systems.len() {
+                crate::bail_input!("{} charge arrays for {} structures", charges.len(), systems.len());
+            }
+            for (s, (q, system)) in charges.iter().zip(systems).enumerate() {
+                if q.len() != system.size() {
+                    crate::bail_input!("structure {s}: {} charges for {} atoms", q.len(), system.size());
+                }
+                if let Some(i) = q.iter().position(|x| !x.is_finite()) {
+                    crate::bail_input!("structure {s}: the charge of atom {i} is not finite ({})", q[i]);
+                }
+            }
+            Ok((systems.iter().map(|s| vec![0; s.size()]).collect(), 1))
+        }
+    }
+}
+
+/// Smallest `k_c` such that the tail bound `(2/π) ∫_{k_c}^∞ k² |ĝ(k)| max_nl |Ĩ_nl(k)| dk`
+/// — the largest contribution one unit source can make to a coefficient from `|k| > k_c` —
+/// is below `accuracy`.
+fn k_cutoff_for(kernel: &PowerLaw, radial: &dyn RadialIntegral, accuracy: f64) -> f64 {
+    let (n_max, l_max) = (radial.n_max(), radial.l_max());
+    let mut values = Array2::zeros((n_max, l_max + 1));
+    // the integrand decays at least like exp(-k²σ²/2) < 1e-31 beyond 12/σ
+    let k_top = 12.0 / kernel.smearing();
+    let steps = 4000;
+    let h = k_top / steps as f64;
+    let integrand = |k: f64, values: &mut Array2<f64>| {
+        radial.compute(k, values.view_mut(), None);
+        let largest = values.iter().filter(|v| v.is_finite()).fold(0.0_f64, |m, v| m.max(v.abs()));
+        2.0 / std::f64::consts::PI * k * k * kernel.fourier(k).abs() * largest
+    };
+    let mut tail = 0.0;
+    let mut previous = integrand(k_top, &mut values);
+    for step in (0..steps).rev() {
+        let k = step as f64 * h;
+        if k == 0.0 {
+            return h;
+        }
+        let current = integrand(k, &mut values);
+        tail += 0.5 * h * (current + previous);
+        if tail > accuracy {
+            return k + h;
+        }
+        previous = current;
+    }
+    h
+}
+
+/// `C_n = √(4π) ∫ r² R̃_n(r) g(r) dr` (the centre's own potential on `R̃_n Y_00`), by
+/// Gauss–Legendre quadrature on `[0, 12 σ_max]` with 400 nodes (the integrand is smooth).
+fn self_projection(basis: &GtoBasis, kernel: &PowerLaw) -> Vec<f64> {
+    let sigma_max = basis.sigmas().iter().fold(0.0_f64, |m, &s| m.max(s));
+    let r_max = 14.0 * sigma_max + 10.0 * kernel.smearing();
+    let (nodes, weights) = crate::math::quadrature::gauss_legendre(400);
+    let mut out = vec![0.0; basis.n_max()];
+    let mut radial = vec![0.0; basis.n_max()];
+    for (x, w) in nodes.iter().zip(&weights) {
+        let r = 0.5 * r_max * (x + 1.0);
+        basis.evaluate(r, &mut radial);
+        let f = 0.5 * r_max * w * r * r * kernel.value(r);
+        for (o, rn) in out.iter_mut().zip(&radial) {
+            *o += f * rn;
+        }
+    }
+    let factor = (4.0 * std::f64::consts::PI).sqrt();
+    out.iter().map(|c| factor * c).collect()
+}
+
+/// Radius beyond which every `|r R̃_n(r)|` stays below `accuracy` (scan outwards).
+fn basis_extent(basis: &GtoBasis, accuracy: f64) -> f64 {
+    let mut values = vec![0.0; basis.n_max()];
+    let step = basis.cutoff() / 200.0;
+    let mut r = 40.0 * basis.cutoff();
+    while r > step {
+        basis.evaluate(r, &mut values);
+        if values.iter().any(|v| (r * v).abs() > accuracy) {
+            return r;
+        }
+        r -= step;
+    }
+    basis.cutoff()
+}
