@@ -10,7 +10,7 @@ Quick start::
 
 from . import datasets, invariants
 from ._lode_rs import InvalidInputError, InvalidParameterError
-from .calculators import SoapExpansion
+from .calculators import LodeExpansion, SoapExpansion
 from .invariants import PowerSpectrum
 from .results import Expansion, Features
 from .systems import System
@@ -20,6 +20,7 @@ __all__ = [
     "Features",
     "InvalidInputError",
     "InvalidParameterError",
+    "LodeExpansion",
     "PowerSpectrum",
     "SoapExpansion",
     "System",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from . import _lode_rs
 from .results import Expansion
 from .species import SpeciesList
-from .systems import as_system_list
+from .systems import as_frame_list, as_system_list, charges_of
 
 
 def _given(**options) -> dict:
@@ -45,11 +45,19 @@ class _Calculator:
             An :class:`Expansion` with ``values`` of shape
             ``(n_centres, n_species, n_max, (l_max+1)**2)``.
         """
+        frames = as_frame_list(frames)
         systems = as_system_list(frames)
-        species = self._species.resolve(systems)
         threads = self.n_threads if n_threads is None else int(n_threads)
-        values, structure, centers, center_species = self._core.compute(systems, species, threads)
-        return Expansion(values, structure, centers, center_species, species, len(systems))
+        channels, labels = self._channels(frames, systems)
+        values, structure, centers, center_species = self._core.compute(
+            systems, n_threads=threads, **channels
+        )
+        return Expansion(values, structure, centers, center_species, labels, len(systems))
+
+    def _channels(self, frames, systems) -> tuple[dict, list[int]]:
+        """Keyword arguments naming the channels for the core, and the channel labels."""
+        species = self._species.resolve(systems)
+        return {"species": species}, species
 
 
 class SoapExpansion(_Calculator):
@@ -102,4 +110,89 @@ class SoapExpansion(_Calculator):
         return (
             f"SoapExpansion(cutoff={h['cutoff']}, smearing={h['smearing']}, n_max={h['n_max']}, "
             f"l_max={h['l_max']}, species={self.species})"
+        )
+
+
+CHARGE_CHANNEL = 0
+"""Channel label used when a LODE expansion is weighted by charges (one channel)."""
+
+
+class LodeExpansion(_Calculator):
+    """LODE: the smeared power-law potential of each channel expanded around every atom.
+
+    ``V_a(r) = Σ_{j∈a} w_j g_p(|r − r_j|)`` with ``g_p`` the potential of a Gaussian of width
+    ``smearing`` (p = 1: ``erf(r/√2σ)/r``; p = 0: the Gaussian density itself), and
+    ``c^a_nlm(i) = ∫ R̃_n(r) Y_lm(r̂) V_a(r_i + r) d³r``. Periodic systems (pbc all True) are
+    summed in reciprocal space or by an Ewald split; finite systems (pbc all False) by the exact
+    real-space pair sum, with no vacuum box. Conventions: ``shared/design/lode-math.md``.
+
+    Args:
+        cutoff: radius r_c of the GTO basis (Å).
+        smearing: Gaussian width σ of the charges (Å).
+        n_max: number of radial functions.
+        l_max: largest angular momentum (inclusive, ≤ 20).
+        exponent: p of the potential ``r^-p``: 1 (Coulomb, default), 2…6, or 0.
+        species: atomic numbers of the channels (default: from the first data, then fixed).
+        charges: if True, one channel with every atom weighted by its charge
+            (``ase.Atoms.get_initial_charges()``, or ``System.charges``); channel label 0.
+        method: ``"auto"`` (default), ``"reciprocal"`` or ``"ewald"`` for periodic systems.
+        accuracy: target absolute accuracy per coefficient and unit source; core default 1e-6.
+        k_cutoff: explicit reciprocal cutoff (Å⁻¹): the plain truncated sum of featomic.
+        center_weight: weight of the centre's own potential; core default 1.
+        max_memory: memory budget in bytes for k-vectors and pair lists; core default 4 GiB.
+        n_threads: threads for ``compute`` (0 = all cores).
+    """
+
+    def __init__(
+        self,
+        *,
+        cutoff: float,
+        smearing: float,
+        n_max: int,
+        l_max: int,
+        exponent: int | None = None,
+        species: Sequence[int] | None = None,
+        charges: bool = False,
+        method: str | None = None,
+        accuracy: float | None = None,
+        k_cutoff: float | None = None,
+        center_weight: float | None = None,
+        max_memory: float | None = None,
+        n_threads: int = 0,
+    ):
+        if charges and species is not None:
+            raise _lode_rs.InvalidParameterError("give either species or charges=True, not both")
+        super().__init__(species, n_threads)
+        self.charges = bool(charges)
+        self._core = _lode_rs.LodeCalculator(
+            cutoff=cutoff,
+            smearing=smearing,
+            n_max=n_max,
+            l_max=l_max,
+            **_given(
+                exponent=exponent,
+                center_weight=center_weight,
+                method=method,
+                accuracy=accuracy,
+                k_cutoff=k_cutoff,
+                max_memory=max_memory,
+            ),
+        )
+
+    @property
+    def reciprocal_k_cutoff(self) -> float:
+        """k-cutoff (Å⁻¹) of the plain reciprocal route: given, or chosen for the accuracy."""
+        return self._core.reciprocal_k_cutoff
+
+    def _channels(self, frames, systems) -> tuple[dict, list[int]]:
+        if self.charges:
+            return {"charges": charges_of(frames, systems)}, [CHARGE_CHANNEL]
+        return super()._channels(frames, systems)
+
+    def __repr__(self) -> str:
+        h = self.hypers
+        channels = "charges" if self.charges else f"species={self.species}"
+        return (
+            f"LodeExpansion(cutoff={h['cutoff']}, smearing={h['smearing']}, n_max={h['n_max']}, "
+            f"l_max={h['l_max']}, exponent={h['exponent']}, method={h['method']!r}, {channels})"
         )

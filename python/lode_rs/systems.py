@@ -21,12 +21,14 @@ class System:
         numbers: atomic numbers (species labels), shape ``(n_atoms,)``.
         cell: lattice vectors as rows, shape ``(3, 3)``, in Å; ``None`` for no cell.
         pbc: periodicity along each lattice vector (one bool for all three, or three).
+        charges: per-atom charges (e), used by charge-weighted LODE; ``None`` if not known.
     """
 
     positions: np.ndarray
     numbers: np.ndarray
     cell: np.ndarray | None = None
     pbc: bool | Sequence[bool] = False
+    charges: np.ndarray | None = None
 
 
 def _from_arrays(positions, numbers, cell, pbc) -> SystemArrays:
@@ -59,13 +61,38 @@ def as_arrays(frame) -> SystemArrays:
     )
 
 
-def as_system_list(frames) -> list[SystemArrays]:
-    """A single structure or an iterable of structures, as a list of array tuples."""
+def as_frame_list(frames) -> list:
+    """A single structure or an iterable of structures (read once), as a list."""
     if isinstance(frames, System) or hasattr(frames, "get_positions"):
-        frames = [frames]
+        return [frames]
     if not isinstance(frames, Iterable):
         raise InvalidInputError(f"expected a structure or a list of them, got {type(frames)}")
-    systems = [as_arrays(f) for f in frames]
-    if not systems:
+    frames = list(frames)
+    if not frames:
         raise InvalidInputError("no structures given")
-    return systems
+    return frames
+
+
+def as_system_list(frames) -> list[SystemArrays]:
+    """A single structure or an iterable of structures, as a list of array tuples."""
+    return [as_arrays(f) for f in as_frame_list(frames)]
+
+
+def charges_of(frames: list, systems: list[SystemArrays]) -> list[np.ndarray]:
+    """Per-atom charges of every structure (ASE initial charges, or ``System.charges``).
+
+    ``frames`` is the list from :func:`as_frame_list`, ``systems`` their arrays.
+    """
+    out = []
+    for s, (frame, arrays) in enumerate(zip(frames, systems, strict=True)):
+        if isinstance(frame, System):
+            if frame.charges is None:
+                raise InvalidInputError(f"structure {s}: System.charges is not set")
+            q = frame.charges
+        else:
+            q = frame.get_initial_charges()
+        q = np.ascontiguousarray(q, dtype=np.float64)
+        if q.shape != (len(arrays[0]),):
+            raise InvalidInputError(f"structure {s}: {q.shape} charges for {len(arrays[0])} atoms")
+        out.append(q)
+    return out

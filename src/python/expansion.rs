@@ -8,14 +8,14 @@ use super::errors::{non_negative, run_detached, to_py};
 use super::systems::{extract_systems, validate_all};
 use crate::expansion::{Expansion, SoapCalculator, SoapHypers, SpeciesMap};
 
-type ExpansionArrays<'py> = (
+pub type ExpansionArrays<'py> = (
     Bound<'py, PyArray4<f64>>,
     Bound<'py, PyArray1<i64>>,
     Bound<'py, PyArray1<i64>>,
     Bound<'py, PyArray1<i32>>,
 );
 
-fn expansion_to_py(py: Python<'_>, e: Expansion) -> ExpansionArrays<'_> {
+pub fn expansion_to_py(py: Python<'_>, e: Expansion) -> ExpansionArrays<'_> {
     (
         e.values.into_pyarray(py),
         e.structure.into_pyarray(py),
