@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.neighborlist import neighbor_list as ase_neighbor_list
+
 from lode_rs import _lode_rs
 
 TOL = 1e-12

@@ -12,10 +12,11 @@ Tolerances:
 import mpmath
 import numpy as np
 import pytest
-from lode_rs import InvalidParameterError
-from lode_rs import _lode_rs as core
 from numpy.polynomial.legendre import leggauss
 from scipy import integrate, special
+
+from lode_rs import InvalidParameterError
+from lode_rs import _lode_rs as core
 
 BLOCK_TOLERANCE = 1e-10
 

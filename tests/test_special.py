@@ -44,7 +44,9 @@ def test_gamma_and_ln_gamma():
     assert max_rel(special("gamma", None, x), scipy.special.gamma(x)) < 5e-15
     positive = np.logspace(-8, 3, 300)
     reference = np.array([float(mpmath.loggamma(mpmath.mpf(t))) for t in positive])
-    error = np.abs(special("ln_gamma", None, positive) - reference) / np.maximum(1, np.abs(reference))
+    error = np.abs(special("ln_gamma", None, positive) - reference) / np.maximum(
+        1, np.abs(reference)
+    )
     assert error.max() < 1e-15
     assert np.isnan(special("gamma", None, [-3.0]))[0]
 
@@ -83,9 +85,7 @@ def test_upper_gamma_any_s(s):
     # downward recurrence step from Γ(0.75, x) is conditioned ≈ 3 there)
     assert max_rel(actual, reference) < 2.5e-14
     scaled = special("upper_gamma_scaled", s, x)
-    reference = np.array(
-        [float(mpmath.gammainc(s, mpmath.mpf(t)) / mpmath.mpf(t) ** s) for t in x]
-    )
+    reference = np.array([float(mpmath.gammainc(s, mpmath.mpf(t)) / mpmath.mpf(t) ** s) for t in x])
     assert max_rel(scaled, reference) < 2.5e-14
 
 

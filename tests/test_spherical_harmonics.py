@@ -35,8 +35,18 @@ def sample_directions():
     rng = np.random.default_rng(12345)
     random = rng.normal(size=(400, 3)) * rng.uniform(0.1, 10.0, size=(400, 1))
     axes = np.array(
-        [[0, 0, 1], [0, 0, -1], [1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0],
-         [0, 0, 2.5], [1e-9, 0, 1], [1, 1, 0], [-1, 1, 1]],
+        [
+            [0, 0, 1],
+            [0, 0, -1],
+            [1, 0, 0],
+            [-1, 0, 0],
+            [0, 1, 0],
+            [0, -1, 0],
+            [0, 0, 2.5],
+            [1e-9, 0, 1],
+            [1, 1, 0],
+            [-1, 1, 1],
+        ],
         dtype=float,
     )
     return np.concatenate([axes, random])
