@@ -7,7 +7,7 @@ use ndarray::parallel::prelude::*;
 use ndarray::{s, Array2, Array3, ArrayView1, ArrayView2, ArrayViewMut2, Axis, Zip};
 
 use super::k_vectors::KVectors;
-use super::phases::{check_finite, phases_into, structure_factors, Sources};
+use super::phases::{check_finite, phases_into, structure_factors, weighted_sums, Sources};
 use crate::error::Result;
 use crate::systems::Vec3;
 
@@ -42,11 +42,13 @@ const BASIS_CHUNK: usize = 64;
 /// Inside each channel, the columns are regrouped as `[even q | odd q]` so that each parity is
 /// one dense product. For each block `K` of [`K_BLOCK`] consecutive k-vectors:
 /// 1. `B` for the block (`|K| × n_cols`), regrouped by parity;
-/// 2. the structure factors `C^a`, `S^a` of the sources (`n_channels × 2|K|`);
-/// 3. `[C_i(k) | S_i(k)]` for the centres (`n_centres × 2|K|`) by phase recurrence
+/// 2. `[C_i(k) | S_i(k)]` for the centres (`n_centres × 2|K|`) by phase recurrence
 ///    ([`phases_into`]);
+/// 3. the structure factors `C^a`, `S^a` of the sources (`n_channels × 2|K|`), from the
+///    centres' phases when `sources.positions()` is the very slice `centers` (same pointer and
+///    length), otherwise from their own;
 /// 4. per tile of centres, channel and parity: `F^a_p` for the tile (`rows × |K|`, elementwise
-///    from 3 and 2), then `out[rows, a, q ∈ p] += F^a_p · B[K, q ∈ p]` (`general_mat_mul`).
+///    from 2 and 3), then `out[rows, a, q ∈ p] += F^a_p · B[K, q ∈ p]` (`general_mat_mul`).
 ///
 /// The GEMMs cost `2 n_centres N_k n_channels n_cols` flops ([`reciprocal_sum_flops`]): half
 /// of the equivalent `[C_i | S_i] · [[C^a B]; [S^a B]]` product, whose inner dimension is `2|K|`;
@@ -92,6 +94,9 @@ where
         .collect();
     let n_even = odd.iter().filter(|&&o| !o).count();
 
+    // the common case "every atom is a centre and a source": the source phases are the centres'
+    let same_atoms = std::ptr::eq(centers, sources.positions());
+
     let mut grouped = Array2::<f64>::zeros((n_centres, width));
     if n_centres > 0 && width > 0 && n_k > 0 && !sources.is_empty() {
         let block = K_BLOCK.min(n_k);
@@ -120,11 +125,15 @@ where
             }
             let (b_even, b_odd) = b_par.view().split_at(Axis(1), n_even);
 
-            let factors = structure_factors(sources, kvectors, start..end);
-
             let mut centre_phases = phases.slice_mut(s![.., ..2 * len]);
             phases_into(centers, kvectors, start..end, centre_phases.view_mut());
             let centre_phases = centre_phases.view();
+
+            let factors = if same_atoms {
+                weighted_sums(sources, centre_phases)
+            } else {
+                structure_factors(sources, kvectors, start..end)
+            };
 
             grouped
                 .axis_chunks_iter_mut(Axis(0), ROW_TILE)
@@ -365,6 +374,16 @@ mod tests {
                     .all(|(x, y)| (x - y).abs() <= 1e-14 * x.abs().max(1.0)));
             }
         }
+
+        // centres that are the sources (same slice: shared phases) or a copy of them
+        let sources = Sources::new(&c.positions, &c.channels, Some(&c.weights), 3).unwrap();
+        let copy = c.positions.clone();
+        let shared = reciprocal_sum(&c.positions, &sources, &c.kv, &c.odd, test_basis).unwrap();
+        let separate = reciprocal_sum(&copy, &sources, &c.kv, &c.odd, test_basis).unwrap();
+        assert!(shared
+            .iter()
+            .zip(&separate)
+            .all(|(x, y)| x.to_bits() == y.to_bits()));
 
         let bad = [[0.0, f64::NAN, 0.0]];
         assert!(matches!(
