@@ -24,7 +24,11 @@ fn soap(c: &mut Criterion) {
     group.throughput(Throughput::Elements(n_atoms as u64));
     group.sample_size(10);
     for threads in [1, 0] {
-        let name = if threads == 1 { "1-thread" } else { "all-threads" };
+        let name = if threads == 1 {
+            "1-thread"
+        } else {
+            "all-threads"
+        };
         group.bench_function(format!("coefficients/{name}"), |b| {
             b.iter(|| calculator.compute(&systems, &species, threads).unwrap())
         });
@@ -45,9 +49,17 @@ fn soap(c: &mut Criterion) {
     group.throughput(Throughput::Elements(large.size() as u64));
     group.sample_size(10);
     for threads in [1, 0] {
-        let name = if threads == 1 { "1-thread" } else { "all-threads" };
+        let name = if threads == 1 {
+            "1-thread"
+        } else {
+            "all-threads"
+        };
         group.bench_function(format!("coefficients/{name}"), |b| {
-            b.iter(|| calculator.compute(std::slice::from_ref(&large), &species, threads).unwrap())
+            b.iter(|| {
+                calculator
+                    .compute(std::slice::from_ref(&large), &species, threads)
+                    .unwrap()
+            })
         });
     }
     group.finish();

@@ -29,8 +29,14 @@ pub fn ionic_gas(n_atoms: usize, box_length: f64, min_distance: f64, seed: u64) 
             positions.push(trial);
         }
     }
-    let numbers = (0..n_atoms).map(|i| if i % 2 == 0 { 11 } else { 17 }).collect();
-    let cell = [[box_length, 0.0, 0.0], [0.0, box_length, 0.0], [0.0, 0.0, box_length]];
+    let numbers = (0..n_atoms)
+        .map(|i| if i % 2 == 0 { 11 } else { 17 })
+        .collect();
+    let cell = [
+        [box_length, 0.0, 0.0],
+        [0.0, box_length, 0.0],
+        [0.0, 0.0, box_length],
+    ];
     System::new(positions, numbers, cell, [true; 3]).expect("valid gas")
 }
 

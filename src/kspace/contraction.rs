@@ -4,7 +4,7 @@ use std::ops::Range;
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::parallel::prelude::*;
-use ndarray::{s, Array2, Array3, ArrayView1, ArrayView2, ArrayViewMut2, Axis, Zip};
+use ndarray::{s, Array2, Array3, ArrayView1, ArrayView2, ArrayViewMut2, Axis, ShapeBuilder};
 
 use super::k_vectors::KVectors;
 use super::phases::{check_finite, phases_into, structure_factors, weighted_sums, Sources};
@@ -102,21 +102,30 @@ where
         let block = K_BLOCK.min(n_k);
         let mut b_block = Array2::<f64>::zeros((block, n_cols));
         let mut b_grouped = Array2::<f64>::zeros((block, n_cols));
-        let mut phases = Array2::<f64>::zeros((n_centres, 2 * block));
+        // column-major: each k's phases of all centres are contiguous (see `contract`)
+        let mut phases = Array2::<f64>::zeros((n_centres, 2 * block).f());
 
         for start in (0..n_k).step_by(K_BLOCK) {
             let end = (start + K_BLOCK).min(n_k);
             let len = end - start;
 
+            // the basis and the centres' phases are independent: one parallel region
             let mut b = b_block.slice_mut(s![..len, ..]);
-            b.fill(0.0);
-            b.axis_chunks_iter_mut(Axis(0), BASIS_CHUNK)
-                .into_par_iter()
-                .enumerate()
-                .for_each(|(c, chunk)| {
-                    let first = start + c * BASIS_CHUNK;
-                    basis(kvectors, first..first + chunk.nrows(), chunk);
-                });
+            let mut centre_phases = phases.slice_mut(s![.., ..2 * len]);
+            rayon::join(
+                || {
+                    b.fill(0.0);
+                    b.axis_chunks_iter_mut(Axis(0), BASIS_CHUNK)
+                        .into_par_iter()
+                        .enumerate()
+                        .for_each(|(c, chunk)| {
+                            let first = start + c * BASIS_CHUNK;
+                            basis(kvectors, first..first + chunk.nrows(), chunk);
+                        });
+                },
+                || phases_into(centers, kvectors, start..end, centre_phases.view_mut()),
+            );
+            let centre_phases = centre_phases.view();
             let mut b_par = b_grouped.slice_mut(s![..len, ..]);
             for (mut to, from) in b_par.outer_iter_mut().zip(b.outer_iter()) {
                 for (t, &q) in to.iter_mut().zip(&order) {
@@ -124,10 +133,6 @@ where
                 }
             }
             let (b_even, b_odd) = b_par.view().split_at(Axis(1), n_even);
-
-            let mut centre_phases = phases.slice_mut(s![.., ..2 * len]);
-            phases_into(centers, kvectors, start..end, centre_phases.view_mut());
-            let centre_phases = centre_phases.view();
 
             let factors = if same_atoms {
                 weighted_sums(sources, centre_phases)
@@ -187,18 +192,37 @@ fn contract(
         return;
     }
     let len = b.nrows();
-    let (ca, sa) = factors.split_at(Axis(0), len);
-    let mut f = Array2::<f64>::zeros((phases.nrows(), len));
-    for (f_i, phases_i) in f.outer_iter_mut().zip(phases.outer_iter()) {
-        let (ci, si) = phases_i.split_at(Axis(0), len);
-        let zip = Zip::from(f_i).and(ci).and(si).and(ca).and(sa);
-        if odd {
-            zip.for_each(|f, &c, &s, &ca, &sa| *f = 2.0 * (s * ca - c * sa));
-        } else {
-            zip.for_each(|f, &c, &s, &ca, &sa| *f = 2.0 * (c * ca + s * sa));
+    let rows = phases.nrows();
+    // F column-major, built column by column without zero-filling: contiguous reads of the
+    // column-major phases, and matrixmultiply packs its MR-row panels from contiguous memory
+    let mut f = Vec::with_capacity(rows * len);
+    for k in 0..len {
+        let (ca, sa) = (2.0 * factors[k], 2.0 * factors[len + k]);
+        let (c, s) = (phases.column(k), phases.column(len + k));
+        match (c.as_slice(), s.as_slice()) {
+            // the column-major phases of `reciprocal_sum`: slice iterators, vectorised
+            (Some(c), Some(s)) => push_terms(&mut f, c.iter().zip(s), odd, ca, sa),
+            _ => push_terms(&mut f, c.iter().zip(s.iter()), odd, ca, sa),
         }
     }
+    let f = Array2::from_shape_vec((rows, len).f(), f).expect("F has rows × |K| entries");
     general_mat_mul(1.0, &f, &b, 1.0, &mut out);
+}
+
+/// Append `F_p(i, k)` for the centres `i` of one column `k`, from `(C_i, S_i)` pairs and the
+/// doubled structure factors `ca = 2 C^a(k)`, `sa = 2 S^a(k)`.
+fn push_terms<'a>(
+    f: &mut Vec<f64>,
+    terms: impl Iterator<Item = (&'a f64, &'a f64)>,
+    odd: bool,
+    ca: f64,
+    sa: f64,
+) {
+    if odd {
+        f.extend(terms.map(|(&c, &s)| s * ca - c * sa));
+    } else {
+        f.extend(terms.map(|(&c, &s)| c * ca + s * sa));
+    }
 }
 
 /// Floating-point operations of the GEMMs in [`reciprocal_sum`], `2 · n_centres · N_k ·
