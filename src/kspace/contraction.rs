@@ -4,7 +4,7 @@ use std::ops::Range;
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::parallel::prelude::*;
-use ndarray::{s, Array2, Array3, ArrayView1, ArrayView2, ArrayViewMut2, Axis, ShapeBuilder};
+use ndarray::{s, Array2, Array3, ArrayView1, ArrayView2, ArrayViewMut2, Axis};
 
 use super::k_vectors::KVectors;
 use super::phases::{check_finite, phases_into, structure_factors, weighted_sums, Sources};
@@ -14,8 +14,9 @@ use crate::systems::Vec3;
 /// k-vectors per block: the inner dimension of each GEMM.
 pub const K_BLOCK: usize = 256;
 
-/// Output rows (centres) per GEMM task.
-const ROW_TILE: usize = 64;
+/// Output rows (centres) per GEMM task: large enough that repacking `B` for every tile stays
+/// cheap next to the tile's GEMM (matrixmultiply packs both operands on every call).
+const ROW_TILE: usize = 128;
 /// k-vectors per call of the basis function.
 const BASIS_CHUNK: usize = 64;
 
@@ -62,11 +63,11 @@ const BASIS_CHUNK: usize = 64;
 /// the thread count; calling it from inside a parallel loop over structures is fine: the tasks
 /// below simply join the pool's queue). Blocks are processed in order; inside a block, the
 /// basis, the phases and the GEMMs are split into tasks whose extent depends only on the
-/// problem size, never on the thread count: one GEMM task per (64 centres, channel, parity)
+/// problem size, never on the thread count: one GEMM task per (128 centres, channel, parity)
 /// output tile, which accumulates its own block products in block order. Every output element
 /// is therefore computed by the same floating-point operations whatever the number of threads:
 /// results are bitwise identical for 1 and N threads. A single large structure is parallel over
-/// tiles; many small structures should be parallelised by the caller (one structure of ≤ 64
+/// tiles; many small structures should be parallelised by the caller (one structure of ≤ 128
 /// centres has `2 n_channels` tasks per block).
 ///
 /// Errors: `InvalidInput` for non-finite centre positions.
@@ -102,8 +103,7 @@ where
         let block = K_BLOCK.min(n_k);
         let mut b_block = Array2::<f64>::zeros((block, n_cols));
         let mut b_grouped = Array2::<f64>::zeros((block, n_cols));
-        // column-major: each k's phases of all centres are contiguous (see `contract`)
-        let mut phases = Array2::<f64>::zeros((n_centres, 2 * block).f());
+        let mut phases = Array2::<f64>::zeros((n_centres, 2 * block));
 
         for start in (0..n_k).step_by(K_BLOCK) {
             let end = (start + K_BLOCK).min(n_k);
@@ -193,35 +193,36 @@ fn contract(
     }
     let len = b.nrows();
     let rows = phases.nrows();
-    // F column-major, built column by column without zero-filling: contiguous reads of the
-    // column-major phases, and matrixmultiply packs its MR-row panels from contiguous memory
+    let (ca, sa) = factors.split_at(Axis(0), len);
+    let (ca, sa) = (ca.mapv(|x| 2.0 * x), sa.mapv(|x| 2.0 * x));
+    let (ca, sa) = (ca.as_slice().expect("owned"), sa.as_slice().expect("owned"));
+    // F row-major, appended row by row (no zero fill); rows of the phases are contiguous
     let mut f = Vec::with_capacity(rows * len);
-    for k in 0..len {
-        let (ca, sa) = (2.0 * factors[k], 2.0 * factors[len + k]);
-        let (c, s) = (phases.column(k), phases.column(len + k));
+    for phases_i in phases.outer_iter() {
+        let (c, s) = phases_i.split_at(Axis(0), len);
         match (c.as_slice(), s.as_slice()) {
-            // the column-major phases of `reciprocal_sum`: slice iterators, vectorised
-            (Some(c), Some(s)) => push_terms(&mut f, c.iter().zip(s), odd, ca, sa),
-            _ => push_terms(&mut f, c.iter().zip(s.iter()), odd, ca, sa),
+            (Some(c), Some(s)) => push_terms(&mut f, c.iter().zip(s), ca, sa, odd),
+            _ => push_terms(&mut f, c.iter().zip(s.iter()), ca, sa, odd),
         }
     }
-    let f = Array2::from_shape_vec((rows, len).f(), f).expect("F has rows × |K| entries");
+    let f = Array2::from_shape_vec((rows, len), f).expect("F has rows × |K| entries");
     general_mat_mul(1.0, &f, &b, 1.0, &mut out);
 }
 
-/// Append `F_p(i, k)` for the centres `i` of one column `k`, from `(C_i, S_i)` pairs and the
-/// doubled structure factors `ca = 2 C^a(k)`, `sa = 2 S^a(k)`.
+/// Append `F_p(i, k)` for one centre `i` and all `k` of the block, from its `(C_i, S_i)` pairs
+/// and the doubled structure factors `ca = 2 C^a`, `sa = 2 S^a`.
 fn push_terms<'a>(
     f: &mut Vec<f64>,
-    terms: impl Iterator<Item = (&'a f64, &'a f64)>,
+    phases: impl Iterator<Item = (&'a f64, &'a f64)>,
+    ca: &[f64],
+    sa: &[f64],
     odd: bool,
-    ca: f64,
-    sa: f64,
 ) {
+    let terms = phases.zip(ca).zip(sa);
     if odd {
-        f.extend(terms.map(|(&c, &s)| s * ca - c * sa));
+        f.extend(terms.map(|(((&c, &s), &ca), &sa)| s * ca - c * sa));
     } else {
-        f.extend(terms.map(|(&c, &s)| c * ca + s * sa));
+        f.extend(terms.map(|(((&c, &s), &ca), &sa)| c * ca + s * sa));
     }
 }
 
