@@ -13,11 +13,15 @@ use ndarray::ArrayViewMut2;
 
 mod gto;
 mod kspace;
+mod lode_kernel;
+mod lode_pair;
 mod soap;
 mod splined;
 
 pub use gto::{GtoBasis, MAX_OVERLAP_CONDITION};
 pub use kspace::KspaceRadialIntegral;
+pub use lode_kernel::LodeKernel;
+pub use lode_pair::LodePairRadialIntegral;
 pub use soap::SoapRadialIntegral;
 pub use splined::{SplinedRadialIntegral, INITIAL_INTERVALS, MAX_INTERVALS, MAX_TABLE_SIZE};
 
