@@ -15,6 +15,7 @@ mod gto;
 mod kspace;
 mod lode_kernel;
 mod lode_pair;
+mod multipole_tail;
 mod soap;
 mod splined;
 
@@ -22,6 +23,7 @@ pub use gto::{GtoBasis, MAX_OVERLAP_CONDITION};
 pub use kspace::KspaceRadialIntegral;
 pub use lode_kernel::LodeKernel;
 pub use lode_pair::LodePairRadialIntegral;
+pub use multipole_tail::{MultipoleTail, MAX_TAIL_TERMS};
 pub use soap::SoapRadialIntegral;
 pub use splined::{SplinedRadialIntegral, INITIAL_INTERVALS, MAX_INTERVALS, MAX_TABLE_SIZE};
 
