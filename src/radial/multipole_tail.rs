@@ -177,7 +177,7 @@ impl MultipoleTail {
                 "gradients must have length n_max (l_max + 1)"
             );
         }
-        if !(d > 0.0) {
+        if d.is_nan() || d <= 0.0 {
             values.fill(f64::NAN);
             if let Some(g) = gradients.as_mut() {
                 g.fill(f64::NAN);
