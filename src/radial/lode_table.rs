@@ -7,13 +7,16 @@
 //!   `r_c · 1.05^i` at which (a) the series terms have fallen below `accuracy/100` after `J`
 //!   terms, and (b) the truncated series matches the exact integral, values and gradients (per Å),
 //!   to `accuracy/2` at `d_tail × {1, 1.1, 1.25, 1.5, 2}` (all error sources — smearing, basis mass
-//!   beyond `d`, truncation — decay with `d`). Typically `d_tail ≈ r_c + 6…10 σ_w` (see the
-//!   report test `typical_sizes`).
+//!   beyond `d`, truncation — decay with `d`). `d_tail` is set by the Gaussian tails of the GTOs
+//!   (`r_c` is not a hard edge of the basis): for `r_c = 3 Å`, `n_max = 6`, `l_max = 4`, `σ = 1 Å`,
+//!   accuracy `1e-8`, `d_tail = 10.7–11.2 Å` for `p = 1..6` (12–14 series terms for `p ≥ 2`).
+//!   The ignored test `typical_sizes` reports these numbers.
 //! - **Short-ranged kernels** (the Ewald short range, [`LodeRadialTable::ewald_short_range`], and the
 //!   Gaussian `p = 0`): spline on `[0, d_reach]` and exactly 0 beyond. `d_reach` is found by scanning
 //!   the exact integral inwards from `R + 10 w` (`R` the basis extent, `w` the widest kernel width) on
 //!   a grid of step `min(σ, σ_0)/4`: one grid step beyond the last point where any `|f_nl|` or
-//!   `|f'_nl|` (per Å) exceeds `accuracy`.
+//!   `|f'_nl|` (per Å) exceeds `accuracy`. Same basis as above, `σ = 1 Å`: `d_reach = 13.6–15.6 Å`
+//!   for `η = 2 Å`, `16.7–20.8 Å` for `η = 3 Å` (`p = 6 … 1`).
 //!
 //! `accuracy` is absolute (in the units of `f`, like [`SplinedRadialIntegral`]): the spline's
 //! midpoint error is below it, the tail within `accuracy/2` of the exact integral, and the jump at
@@ -526,29 +529,42 @@ mod tests {
     #[ignore]
     fn typical_sizes() {
         let basis = GtoBasis::new(6, 3.0).unwrap();
+        let accuracy = 1e-8;
         for p in 1..=6 {
             let start = Instant::now();
-            let table = LodeRadialTable::finite(&basis, 4, p, 1.0, 1e-8).unwrap();
+            let table = LodeRadialTable::finite(&basis, 4, p, 1.0, accuracy).unwrap();
+            let elapsed = start.elapsed().as_secs_f64() * 1e3;
+            let d_end = 3.0 * table.tail_start();
+            let kernel = LodeKernel::power_law(p, 1.0).unwrap();
+            let exact = LodePairRadialIntegral::new(&basis, 4, kernel, d_end).unwrap();
+            let worst = worst_error(&table, &exact, d_end, 2000);
             println!(
-                "finite p={p}: d_tail {:.2} Å, {} tail terms, {} intervals, self term[0] {:.6}, {:.1} ms",
+                "finite p={p}: d_tail {:.2} Å, {} tail terms, {} intervals, self term[0] {:.6}, \
+                 {elapsed:.1} ms, max error on [0, 3 d_tail] {worst:.1e}",
                 table.tail_start(),
                 table.tail().unwrap().n_terms(),
                 table.spline().n_intervals(),
                 table.self_term()[0],
-                start.elapsed().as_secs_f64() * 1e3
             );
+            assert!(worst <= accuracy);
         }
         for p in [1, 2, 3, 6] {
             for eta in [2.0, 3.0] {
                 let start = Instant::now();
                 let table =
-                    LodeRadialTable::ewald_short_range(&basis, 4, p, 1.0, eta, 1e-8).unwrap();
+                    LodeRadialTable::ewald_short_range(&basis, 4, p, 1.0, eta, accuracy).unwrap();
+                let elapsed = start.elapsed().as_secs_f64() * 1e3;
+                let d_end = 1.5 * table.reach();
+                let kernel = LodeKernel::ewald_short_range(p, 1.0, eta).unwrap();
+                let exact = LodePairRadialIntegral::new(&basis, 4, kernel, d_end).unwrap();
+                let worst = worst_error(&table, &exact, d_end, 2000);
                 println!(
-                    "short range p={p} η={eta}: d_reach {:.2} Å, {} intervals, {:.1} ms",
+                    "short range p={p} η={eta}: d_reach {:.2} Å, {} intervals, {elapsed:.1} ms, \
+                     max error on [0, 1.5 d_reach] {worst:.1e}",
                     table.reach(),
                     table.spline().n_intervals(),
-                    start.elapsed().as_secs_f64() * 1e3
                 );
+                assert!(worst <= accuracy);
             }
         }
     }

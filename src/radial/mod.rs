@@ -7,7 +7,14 @@
 //! - [`SoapRadialIntegral`]: Gaussian density on GTOs, closed form with ₁F₁ (`soap.rs`);
 //! - [`KspaceRadialIntegral`]: `∫ r² R̃_n j_l(kr) dr` for the reciprocal route (`kspace.rs`);
 //! - [`SplinedRadialIntegral`]: cubic Hermite spline of any of them to a stated accuracy
-//!   (`splined.rs`).
+//!   (`splined.rs`);
+//! - [`LodeKernel`]: the potentials of the LODE pair route, power laws and the Ewald short range
+//!   (`lode_kernel.rs`);
+//! - [`LodePairRadialIntegral`]: the exact LODE pair integral by a k-quadrature (`lode_pair.rs`);
+//! - [`MultipoleTail`]: its far-field Gegenbauer series for finite systems (`multipole_tail.rs`);
+//! - [`LodeRadialTable`]: what the LODE calculator evaluates per pair, spline + tail (finite
+//!   systems) or spline + zero beyond a reach (short-ranged kernels), and the self term
+//!   (`lode_table.rs`).
 
 use ndarray::ArrayViewMut2;
 
