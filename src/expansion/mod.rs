@@ -4,10 +4,11 @@
 //! of every structure, as one array `(n_centres, n_species, n_max, (l_max+1)²)` with `lm`
 //! stored at `l² + l + m`, plus the structure and atom index of each row.
 
-// mod lode; (wired in once the LODE pair tables land)
+mod lode;
 mod soap;
 mod species;
 
+pub use lode::{Channels, LodeCalculator, LodeHypers, Method};
 pub use soap::{SoapCalculator, SoapHypers};
 pub use species::SpeciesMap;
 

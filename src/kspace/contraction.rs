@@ -4,18 +4,19 @@ use std::ops::Range;
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::parallel::prelude::*;
-use ndarray::{s, Array2, Array3, ArrayView1, ArrayView2, ArrayViewMut2, Axis, Zip};
+use ndarray::{s, Array2, Array3, ArrayView1, ArrayView2, ArrayViewMut2, Axis};
 
 use super::k_vectors::KVectors;
-use super::phases::{check_finite, phases_into, structure_factors, Sources};
+use super::phases::{check_finite, phases_into, structure_factors, weighted_sums, Sources};
 use crate::error::Result;
 use crate::systems::Vec3;
 
 /// k-vectors per block: the inner dimension of each GEMM.
 pub const K_BLOCK: usize = 256;
 
-/// Output rows (centres) per GEMM task.
-const ROW_TILE: usize = 64;
+/// Output rows (centres) per GEMM task: large enough that repacking `B` for every tile stays
+/// cheap next to the tile's GEMM (matrixmultiply packs both operands on every call).
+const ROW_TILE: usize = 128;
 /// k-vectors per call of the basis function.
 const BASIS_CHUNK: usize = 64;
 
@@ -42,11 +43,13 @@ const BASIS_CHUNK: usize = 64;
 /// Inside each channel, the columns are regrouped as `[even q | odd q]` so that each parity is
 /// one dense product. For each block `K` of [`K_BLOCK`] consecutive k-vectors:
 /// 1. `B` for the block (`|K| × n_cols`), regrouped by parity;
-/// 2. the structure factors `C^a`, `S^a` of the sources (`n_channels × 2|K|`);
-/// 3. `[C_i(k) | S_i(k)]` for the centres (`n_centres × 2|K|`) by phase recurrence
+/// 2. `[C_i(k) | S_i(k)]` for the centres (`n_centres × 2|K|`) by phase recurrence
 ///    ([`phases_into`]);
+/// 3. the structure factors `C^a`, `S^a` of the sources (`n_channels × 2|K|`), from the
+///    centres' phases when `sources.positions()` is the very slice `centers` (same pointer and
+///    length), otherwise from their own;
 /// 4. per tile of centres, channel and parity: `F^a_p` for the tile (`rows × |K|`, elementwise
-///    from 3 and 2), then `out[rows, a, q ∈ p] += F^a_p · B[K, q ∈ p]` (`general_mat_mul`).
+///    from 2 and 3), then `out[rows, a, q ∈ p] += F^a_p · B[K, q ∈ p]` (`general_mat_mul`).
 ///
 /// The GEMMs cost `2 n_centres N_k n_channels n_cols` flops ([`reciprocal_sum_flops`]): half
 /// of the equivalent `[C_i | S_i] · [[C^a B]; [S^a B]]` product, whose inner dimension is `2|K|`;
@@ -60,11 +63,11 @@ const BASIS_CHUNK: usize = 64;
 /// the thread count; calling it from inside a parallel loop over structures is fine: the tasks
 /// below simply join the pool's queue). Blocks are processed in order; inside a block, the
 /// basis, the phases and the GEMMs are split into tasks whose extent depends only on the
-/// problem size, never on the thread count: one GEMM task per (64 centres, channel, parity)
+/// problem size, never on the thread count: one GEMM task per (128 centres, channel, parity)
 /// output tile, which accumulates its own block products in block order. Every output element
 /// is therefore computed by the same floating-point operations whatever the number of threads:
 /// results are bitwise identical for 1 and N threads. A single large structure is parallel over
-/// tiles; many small structures should be parallelised by the caller (one structure of ≤ 64
+/// tiles; many small structures should be parallelised by the caller (one structure of ≤ 128
 /// centres has `2 n_channels` tasks per block).
 ///
 /// Errors: `InvalidInput` for non-finite centre positions.
@@ -92,6 +95,9 @@ where
         .collect();
     let n_even = odd.iter().filter(|&&o| !o).count();
 
+    // the common case "every atom is a centre and a source": the source phases are the centres'
+    let same_atoms = std::ptr::eq(centers, sources.positions());
+
     let mut grouped = Array2::<f64>::zeros((n_centres, width));
     if n_centres > 0 && width > 0 && n_k > 0 && !sources.is_empty() {
         let block = K_BLOCK.min(n_k);
@@ -103,15 +109,23 @@ where
             let end = (start + K_BLOCK).min(n_k);
             let len = end - start;
 
+            // the basis and the centres' phases are independent: one parallel region
             let mut b = b_block.slice_mut(s![..len, ..]);
-            b.fill(0.0);
-            b.axis_chunks_iter_mut(Axis(0), BASIS_CHUNK)
-                .into_par_iter()
-                .enumerate()
-                .for_each(|(c, chunk)| {
-                    let first = start + c * BASIS_CHUNK;
-                    basis(kvectors, first..first + chunk.nrows(), chunk);
-                });
+            let mut centre_phases = phases.slice_mut(s![.., ..2 * len]);
+            rayon::join(
+                || {
+                    b.fill(0.0);
+                    b.axis_chunks_iter_mut(Axis(0), BASIS_CHUNK)
+                        .into_par_iter()
+                        .enumerate()
+                        .for_each(|(c, chunk)| {
+                            let first = start + c * BASIS_CHUNK;
+                            basis(kvectors, first..first + chunk.nrows(), chunk);
+                        });
+                },
+                || phases_into(centers, kvectors, start..end, centre_phases.view_mut()),
+            );
+            let centre_phases = centre_phases.view();
             let mut b_par = b_grouped.slice_mut(s![..len, ..]);
             for (mut to, from) in b_par.outer_iter_mut().zip(b.outer_iter()) {
                 for (t, &q) in to.iter_mut().zip(&order) {
@@ -120,11 +134,11 @@ where
             }
             let (b_even, b_odd) = b_par.view().split_at(Axis(1), n_even);
 
-            let factors = structure_factors(sources, kvectors, start..end);
-
-            let mut centre_phases = phases.slice_mut(s![.., ..2 * len]);
-            phases_into(centers, kvectors, start..end, centre_phases.view_mut());
-            let centre_phases = centre_phases.view();
+            let factors = if same_atoms {
+                weighted_sums(sources, centre_phases)
+            } else {
+                structure_factors(sources, kvectors, start..end)
+            };
 
             grouped
                 .axis_chunks_iter_mut(Axis(0), ROW_TILE)
@@ -178,18 +192,38 @@ fn contract(
         return;
     }
     let len = b.nrows();
+    let rows = phases.nrows();
     let (ca, sa) = factors.split_at(Axis(0), len);
-    let mut f = Array2::<f64>::zeros((phases.nrows(), len));
-    for (f_i, phases_i) in f.outer_iter_mut().zip(phases.outer_iter()) {
-        let (ci, si) = phases_i.split_at(Axis(0), len);
-        let zip = Zip::from(f_i).and(ci).and(si).and(ca).and(sa);
-        if odd {
-            zip.for_each(|f, &c, &s, &ca, &sa| *f = 2.0 * (s * ca - c * sa));
-        } else {
-            zip.for_each(|f, &c, &s, &ca, &sa| *f = 2.0 * (c * ca + s * sa));
+    let (ca, sa) = (ca.mapv(|x| 2.0 * x), sa.mapv(|x| 2.0 * x));
+    let (ca, sa) = (ca.as_slice().expect("owned"), sa.as_slice().expect("owned"));
+    // F row-major, appended row by row (no zero fill); rows of the phases are contiguous
+    let mut f = Vec::with_capacity(rows * len);
+    for phases_i in phases.outer_iter() {
+        let (c, s) = phases_i.split_at(Axis(0), len);
+        match (c.as_slice(), s.as_slice()) {
+            (Some(c), Some(s)) => push_terms(&mut f, c.iter().zip(s), ca, sa, odd),
+            _ => push_terms(&mut f, c.iter().zip(s.iter()), ca, sa, odd),
         }
     }
+    let f = Array2::from_shape_vec((rows, len), f).expect("F has rows × |K| entries");
     general_mat_mul(1.0, &f, &b, 1.0, &mut out);
+}
+
+/// Append `F_p(i, k)` for one centre `i` and all `k` of the block, from its `(C_i, S_i)` pairs
+/// and the doubled structure factors `ca = 2 C^a`, `sa = 2 S^a`.
+fn push_terms<'a>(
+    f: &mut Vec<f64>,
+    phases: impl Iterator<Item = (&'a f64, &'a f64)>,
+    ca: &[f64],
+    sa: &[f64],
+    odd: bool,
+) {
+    let terms = phases.zip(ca).zip(sa);
+    if odd {
+        f.extend(terms.map(|(((&c, &s), &ca), &sa)| s * ca - c * sa));
+    } else {
+        f.extend(terms.map(|(((&c, &s), &ca), &sa)| c * ca + s * sa));
+    }
 }
 
 /// Floating-point operations of the GEMMs in [`reciprocal_sum`], `2 · n_centres · N_k ·
@@ -365,6 +399,16 @@ mod tests {
                     .all(|(x, y)| (x - y).abs() <= 1e-14 * x.abs().max(1.0)));
             }
         }
+
+        // centres that are the sources (same slice: shared phases) or a copy of them
+        let sources = Sources::new(&c.positions, &c.channels, Some(&c.weights), 3).unwrap();
+        let copy = c.positions.clone();
+        let shared = reciprocal_sum(&c.positions, &sources, &c.kv, &c.odd, test_basis).unwrap();
+        let separate = reciprocal_sum(&copy, &sources, &c.kv, &c.odd, test_basis).unwrap();
+        assert!(shared
+            .iter()
+            .zip(&separate)
+            .all(|(x, y)| x.to_bits() == y.to_bits()));
 
         let bad = [[0.0, f64::NAN, 0.0]];
         assert!(matches!(

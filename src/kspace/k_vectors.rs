@@ -18,9 +18,11 @@ const MAX_INDEX: f64 = 1e7;
 /// Half-space rule on the integer indices `(h, k, l)`: the first non-zero index is positive,
 /// i.e. `h > 0`, or `h = 0, k > 0`, or `h = k = 0, l > 0`. In particular `h ≥ 0` always.
 ///
-/// Order: by increasing `|k|` (as computed, an `f64`), ties broken by the indices in
-/// lexicographic order. A prefix of the list is therefore the set for a smaller cutoff, and
-/// blocks of consecutive vectors have similar norms (good for radial splines).
+/// Order: lexicographic in `(h, k, l)`. For a fixed `(h, k)` the valid `l` form one run of
+/// consecutive integers (`|k|²` is convex in `l`), so consecutive vectors mostly differ by `b₃`:
+/// the phase factors of a run are one complex product per entry from a table of `e^{ilθ₃}`
+/// (see [`super::phases_into`]), and a block of consecutive vectors spans few values of `h`.
+/// Norms are not sorted.
 ///
 /// The Cartesian vector of indices `n` is computed as `n₁ b₁ + n₂ b₂ + n₃ b₃` (that expression,
 /// in that order), with `b_i` the rows of [`Cell::reciprocal`] (`a_i · b_j = 2π δ_ij`).
@@ -55,7 +57,7 @@ impl KVectors {
         &self.vectors
     }
 
-    /// Norms `|k|` (Å⁻¹), non-decreasing.
+    /// Norms `|k|` (Å⁻¹).
     pub fn norms(&self) -> &[f64] {
         &self.norms
     }
@@ -211,7 +213,8 @@ pub fn k_vectors(cell: &Cell, k_cutoff: f64) -> Result<KVectors> {
             }
         }
     }
-    found.sort_by(|x, y| x.2.total_cmp(&y.2).then(x.0.cmp(&y.0)));
+    // the loops above visit (h, k, l) in lexicographic order already
+    debug_assert!(found.windows(2).all(|w| w[0].0 < w[1].0));
 
     Ok(KVectors {
         indices: found.iter().map(|f| f.0).collect(),
@@ -289,9 +292,9 @@ mod tests {
                 assert!(!got.contains(&[-n[0], -n[1], -n[2]]));
                 assert_ne!(*n, [0, 0, 0]);
             }
-            // sorted, consistent vectors and norms
-            for w in kv.norms().windows(2) {
-                assert!(w[0] <= w[1]);
+            // lexicographic order, consistent vectors and norms
+            for w in kv.indices().windows(2) {
+                assert!(w[0] < w[1]);
             }
             for ((n, v), &kn) in kv.indices().iter().zip(kv.vectors()).zip(kv.norms()) {
                 assert_eq!(cartesian(kv.reciprocal(), *n), *v);

@@ -2,8 +2,9 @@
 //!
 //! For an atom at `r` and `θ_d = b_d · r` (`d = 1, 2, 3`), `k·r = h θ₁ + k θ₂ + l θ₃` for
 //! `k = h b₁ + k b₂ + l b₃`, so `e^{ik·r} = e^{ihθ₁} e^{ikθ₂} e^{ilθ₃}`. Each factor comes from
-//! a table `e^{inθ}`, `n = lo..=hi`, built by repeated multiplication with `e^{iθ}`: two complex
-//! products per `(atom, k)` instead of a `sin`/`cos` pair. Rounding grows linearly along a
+//! a table `e^{inθ}`, `n = lo..=hi`, built by repeated multiplication with `e^{iθ}`; along a run
+//! of consecutive `l` at fixed `(h, k)` this is one complex product per `(atom, k)` instead of a
+//! `sin`/`cos` pair. Rounding grows linearly along a
 //! recurrence, so every [`RESEED`]-th entry is evaluated directly (with the product `nθ`
 //! compensated by an FMA, so the seed is accurate for the `f64` value of `θ`): table entries are
 //! within a few ulps of `e^{inθ}` for any index range.
@@ -15,7 +16,7 @@ use std::ops::Range;
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::parallel::prelude::*;
-use ndarray::{Array2, ArrayViewMut2, Axis};
+use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis};
 use rayon::slice::ParallelSlice;
 
 use super::k_vectors::{dot, KVectors};
@@ -139,40 +140,68 @@ fn cmul(a: [f64; 2], b: [f64; 2]) -> [f64; 2] {
     [a[0] * b[0] - a[1] * b[1], a[0] * b[1] + a[1] * b[0]]
 }
 
-/// Fill `table[j] = e^{i (lo + j) θ}` (`[cos, sin]`) by recurrence, re-seeded every [`RESEED`]
-/// entries.
-pub(crate) fn phase_table(theta: f64, lo: i64, table: &mut [[f64; 2]]) {
+/// Fill `re[j] + i im[j] = e^{i (lo + j) θ}` by recurrence, re-seeded every [`RESEED`] entries.
+pub(crate) fn phase_table(theta: f64, lo: i64, re: &mut [f64], im: &mut [f64]) {
     let step = direct(1, theta);
     let mut z = [1.0, 0.0];
-    for (j, t) in table.iter_mut().enumerate() {
+    for (j, (r, i)) in re.iter_mut().zip(im.iter_mut()).enumerate() {
         z = if j % RESEED == 0 {
             direct(lo + j as i64, theta)
         } else {
             cmul(z, step)
         };
-        *t = z;
+        *r = z[0];
+        *i = z[1];
     }
 }
 
-/// Smallest index and table length along each direction for a set of k-vector indices.
-fn index_ranges(indices: &[[i32; 3]]) -> ([i64; 3], [usize; 3]) {
+/// A run of k-vectors `first..first + len` (block-relative) sharing `(h, k)`, with consecutive
+/// `l` starting at `l`.
+struct Run {
+    h: i64,
+    k: i64,
+    l: i64,
+    first: usize,
+    len: usize,
+}
+
+/// Split a block of k-vector indices into runs of consecutive `l` at fixed `(h, k)`, and return
+/// the smallest index and the table length along each direction.
+fn runs_and_ranges(indices: &[[i32; 3]]) -> (Vec<Run>, [i64; 3], [usize; 3]) {
+    let mut runs: Vec<Run> = Vec::new();
     let mut lo = [i64::MAX; 3];
     let mut hi = [i64::MIN; 3];
-    for n in indices {
+    for (j, n) in indices.iter().enumerate() {
+        let n = n.map(i64::from);
         for d in 0..3 {
-            lo[d] = lo[d].min(n[d] as i64);
-            hi[d] = hi[d].max(n[d] as i64);
+            lo[d] = lo[d].min(n[d]);
+            hi[d] = hi[d].max(n[d]);
+        }
+        match runs.last_mut() {
+            Some(r) if r.h == n[0] && r.k == n[1] && r.l + r.len as i64 == n[2] => r.len += 1,
+            _ => runs.push(Run {
+                h: n[0],
+                k: n[1],
+                l: n[2],
+                first: j,
+                len: 1,
+            }),
         }
     }
     if indices.is_empty() {
-        return ([0; 3], [0; 3]);
+        return (runs, [0; 3], [0; 3]);
     }
-    (lo, [0, 1, 2].map(|d| (hi[d] - lo[d] + 1) as usize))
+    (runs, lo, [0, 1, 2].map(|d| (hi[d] - lo[d] + 1) as usize))
 }
 
 /// Phase factors of `positions` for the k-vectors `range` of `kvectors`, written into `out`
 /// (shape `(positions.len(), 2 |range|)`): `out[i, j] = cos(k_j · r_i)`,
 /// `out[i, |range| + j] = sin(k_j · r_i)` with `k_j` the vector `range.start + j`.
+///
+/// Per atom, tables of `e^{ihθ₁}`, `e^{ikθ₂}`, `e^{ilθ₃}` over the index ranges of the block;
+/// then, for each run of consecutive `l` at fixed `(h, k)` (see [`KVectors`]' order), one
+/// product `e^{ihθ₁} e^{ikθ₂}` and one (vectorised) complex product per k-vector with the
+/// `l`-table. Works for any order of `kvectors`, fastest for the lexicographic one.
 ///
 /// Runs in parallel over chunks of atoms on the current rayon pool; each entry is computed by
 /// one task in a fixed way, so results do not depend on the number of threads.
@@ -188,31 +217,39 @@ pub fn phases_into(
     let indices = &kvectors.indices()[range];
     let nk = indices.len();
     assert_eq!(out.dim(), (positions.len(), 2 * nk), "phase array shape");
-    let (lo, len) = index_ranges(indices);
+    let (runs, lo, len) = runs_and_ranges(indices);
     let b = kvectors.reciprocal();
     out.axis_chunks_iter_mut(Axis(0), ROW_CHUNK)
         .into_par_iter()
         .zip(positions.par_chunks(ROW_CHUNK))
         .for_each(|(mut rows, chunk)| {
-            let mut tables = vec![[0.0; 2]; len[0] + len[1] + len[2]];
+            let mut re = [len[0], len[1], len[2]].map(|n| vec![0.0; n]);
+            let mut im = re.clone();
+            let mut cos = vec![0.0; nk];
+            let mut sin = vec![0.0; nk];
             for (mut row, r) in rows.outer_iter_mut().zip(chunk) {
-                let (t1, rest) = tables.split_at_mut(len[0]);
-                let (t2, t3) = rest.split_at_mut(len[1]);
-                phase_table(dot(b[0], *r), lo[0], t1);
-                phase_table(dot(b[1], *r), lo[1], t2);
-                phase_table(dot(b[2], *r), lo[2], t3);
-                let (mut cos, mut sin) = row.view_mut().split_at(Axis(0), nk);
-                for ((c, s), n) in cos.iter_mut().zip(sin.iter_mut()).zip(indices) {
-                    let z = cmul(
-                        cmul(
-                            t1[(n[0] as i64 - lo[0]) as usize],
-                            t2[(n[1] as i64 - lo[1]) as usize],
-                        ),
-                        t3[(n[2] as i64 - lo[2]) as usize],
-                    );
-                    *c = z[0];
-                    *s = z[1];
+                for d in 0..3 {
+                    phase_table(dot(b[d], *r), lo[d], &mut re[d], &mut im[d]);
                 }
+                for run in &runs {
+                    let (h, k) = ((run.h - lo[0]) as usize, (run.k - lo[1]) as usize);
+                    let base = cmul([re[0][h], im[0][h]], [re[1][k], im[1][k]]);
+                    let l = (run.l - lo[2]) as usize;
+                    let (l_re, l_im) = (&re[2][l..l + run.len], &im[2][l..l + run.len]);
+                    let out = run.first..run.first + run.len;
+                    for (((c, s), &x), &y) in cos[out.clone()]
+                        .iter_mut()
+                        .zip(&mut sin[out])
+                        .zip(l_re)
+                        .zip(l_im)
+                    {
+                        *c = base[0] * x - base[1] * y;
+                        *s = base[0] * y + base[1] * x;
+                    }
+                }
+                let (mut row_cos, mut row_sin) = row.view_mut().split_at(Axis(0), nk);
+                row_cos.assign(&ArrayView1::from(&cos));
+                row_sin.assign(&ArrayView1::from(&sin));
             }
         });
 }
@@ -229,12 +266,17 @@ pub fn structure_factors(
     range: Range<usize>,
 ) -> Array2<f64> {
     let nk = range.len();
-    let mut factors = Array2::zeros((sources.n_channels(), 2 * nk));
     if sources.is_empty() || nk == 0 {
-        return factors;
+        return Array2::zeros((sources.n_channels(), 2 * nk));
     }
     let mut phases = Array2::zeros((sources.len(), 2 * nk));
     phases_into(sources.positions(), kvectors, range, phases.view_mut());
+    weighted_sums(sources, phases.view())
+}
+
+/// `W · P`: per-channel weighted sums of the rows of `phases` (one row per source).
+pub(crate) fn weighted_sums(sources: &Sources<'_>, phases: ArrayView2<'_, f64>) -> Array2<f64> {
+    let mut factors = Array2::zeros((sources.n_channels(), phases.ncols()));
     let mut weights = Array2::zeros((sources.n_channels(), sources.len()));
     for (j, &a) in sources.channels().iter().enumerate() {
         weights[[a, j]] = sources.weight(j);
@@ -260,9 +302,9 @@ mod tests {
         for _ in 0..200 {
             let theta = rng.random_range(-40_000..40_000) as f64 / 1024.0;
             let lo = rng.random_range(-400..0);
-            let mut table = vec![[0.0; 2]; 801];
-            phase_table(theta, lo, &mut table);
-            for (j, t) in table.iter().enumerate() {
+            let (mut re, mut im) = (vec![0.0; 801], vec![0.0; 801]);
+            phase_table(theta, lo, &mut re, &mut im);
+            for (j, t) in re.iter().zip(&im).map(|(&r, &i)| [r, i]).enumerate() {
                 let (s, c) = ((lo + j as i64) as f64 * theta).sin_cos();
                 worst_exact = worst_exact.max((t[0] - c).abs()).max((t[1] - s).abs());
             }
@@ -272,9 +314,9 @@ mod tests {
         for _ in 0..200 {
             let theta = rng.random_range(-40.0..40.0);
             let lo = rng.random_range(-400..0);
-            let mut table = vec![[0.0; 2]; 801];
-            phase_table(theta, lo, &mut table);
-            for (j, t) in table.iter().enumerate() {
+            let (mut re, mut im) = (vec![0.0; 801], vec![0.0; 801]);
+            phase_table(theta, lo, &mut re, &mut im);
+            for (j, t) in re.iter().zip(&im).map(|(&r, &i)| [r, i]).enumerate() {
                 let r = direct(lo + j as i64, theta);
                 worst = worst.max((t[0] - r[0]).abs()).max((t[1] - r[1]).abs());
             }

@@ -36,8 +36,11 @@ impl PyLodeCalculator {
     ) -> PyResult<Self> {
         let defaults = LodeHypers::default();
         let exponent = match exponent {
-            Some(p) => u32::try_from(non_negative("exponent", p)?)
-                .map_err(|_| to_py(crate::Error::InvalidParameter(format!("exponent {p} is too large"))))?,
+            Some(p) => u32::try_from(non_negative("exponent", p)?).map_err(|_| {
+                to_py(crate::Error::InvalidParameter(format!(
+                    "exponent {p} is too large"
+                )))
+            })?,
             None => defaults.exponent,
         };
         let hypers = LodeHypers {

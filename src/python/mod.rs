@@ -5,6 +5,7 @@
 mod errors;
 mod expansion;
 mod invariants;
+mod lode;
 mod math;
 mod neighbors;
 mod radial;
@@ -21,5 +22,6 @@ fn _lode_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     radial::register(m)?;
     expansion::register(m)?;
     invariants::register(m)?;
+    lode::register(m)?;
     Ok(())
 }

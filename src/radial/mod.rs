@@ -7,18 +7,33 @@
 //! - [`SoapRadialIntegral`]: Gaussian density on GTOs, closed form with ₁F₁ (`soap.rs`);
 //! - [`KspaceRadialIntegral`]: `∫ r² R̃_n j_l(kr) dr` for the reciprocal route (`kspace.rs`);
 //! - [`SplinedRadialIntegral`]: cubic Hermite spline of any of them to a stated accuracy
-//!   (`splined.rs`).
+//!   (`splined.rs`);
+//! - [`LodeKernel`]: the potentials of the LODE pair route, power laws and the Ewald short range
+//!   (`lode_kernel.rs`);
+//! - [`LodePairRadialIntegral`]: the exact LODE pair integral by a k-quadrature (`lode_pair.rs`);
+//! - [`MultipoleTail`]: its far-field Gegenbauer series for finite systems (`multipole_tail.rs`);
+//! - [`LodeRadialTable`]: what the LODE calculator evaluates per pair, spline + tail (finite
+//!   systems) or spline + zero beyond a reach (short-ranged kernels), and the self term
+//!   (`lode_table.rs`).
 
 use ndarray::{Array3, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
 mod gto;
 mod kspace;
+mod lode_kernel;
+mod lode_pair;
+mod lode_table;
+mod multipole_tail;
 mod soap;
 mod splined;
 
 pub use gto::{GtoBasis, MAX_OVERLAP_CONDITION};
 pub use kspace::KspaceRadialIntegral;
+pub use lode_kernel::LodeKernel;
+pub use lode_pair::LodePairRadialIntegral;
+pub use lode_table::LodeRadialTable;
+pub use multipole_tail::{MultipoleTail, MAX_TAIL_TERMS};
 pub use soap::SoapRadialIntegral;
 pub use splined::{SplinedRadialIntegral, INITIAL_INTERVALS, MAX_INTERVALS, MAX_TABLE_SIZE};
 

@@ -113,7 +113,10 @@ impl LodeHypers {
             }
         }
         if !(self.max_memory.is_finite() && self.max_memory > 0.0) {
-            crate::bail_param!("max_memory must be a positive number of bytes, got {}", self.max_memory);
+            crate::bail_param!(
+                "max_memory must be a positive number of bytes, got {}",
+                self.max_memory
+            );
         }
         Ok(())
     }

@@ -111,7 +111,12 @@ pub(super) fn listed_pairs(
                         .view_mut()
                         .into_shape_with_order((n_max, n_lm))
                         .expect("contiguous channel block");
-                    accumulate_pair(channel, s.radial.view(), &s.harmonics, atoms.weight(pair.second));
+                    accumulate_pair(
+                        channel,
+                        s.radial.view(),
+                        &s.harmonics,
+                        atoms.weight(pair.second),
+                    );
                 }
             },
         );

@@ -19,7 +19,8 @@ use crate::systems::System;
 
 /// `φ_l`: the real sign that pairs `i^l` with the cos (even l) or sin (odd l) sums.
 fn phase(l: usize) -> f64 {
-    let half = if l % 2 == 0 { l / 2 } else { (l + 1) / 2 };
+    // l/2 for even l, (l+1)/2 for odd l
+    let half = l.div_ceil(2);
     if half % 2 == 0 {
         1.0
     } else {
@@ -84,7 +85,12 @@ impl ReciprocalBasis<'_> {
 
     /// Coefficients `(n_centres, n_channels, n_max·n_lm)` of the reciprocal sum below
     /// `k_cutoff`, centres = all atoms of `system`.
-    pub fn compute(&self, system: &System, sources: &Sources<'_>, k_cutoff: f64) -> Result<Array3<f64>> {
+    pub fn compute(
+        &self,
+        system: &System,
+        sources: &Sources<'_>,
+        k_cutoff: f64,
+    ) -> Result<Array3<f64>> {
         let kv = k_vectors(system.cell(), k_cutoff)?;
         let odd = self.odd_columns();
         let mut out = reciprocal_sum(system.positions(), sources, &kv, &odd, |kv, range, b| {

@@ -17,7 +17,8 @@ use crate::math::power_law::PowerLaw;
 use crate::math::spherical_harmonics::SphericalHarmonics;
 use crate::neighbors::neighbor_list;
 use crate::radial::{
-    GtoBasis, KspaceRadialIntegral, LodePairTable, PairKernel, RadialIntegral, SplinedRadialIntegral,
+    GtoBasis, KspaceRadialIntegral, LodeKernel, LodeRadialTable, RadialIntegral,
+    SplinedRadialIntegral,
 };
 use crate::systems::System;
 use crate::threads::with_threads;
@@ -56,17 +57,19 @@ pub struct LodeCalculator {
     self_term: Vec<f64>,
     /// Extent of the radial basis: `max_n |r R̃_n(r)|` is below the accuracy beyond it.
     basis_extent: f64,
-    finite_table: OnceLock<std::result::Result<Arc<LodePairTable>, Error>>,
+    finite_table: OnceLock<std::result::Result<Arc<LodeRadialTable>, Error>>,
     ewald: Mutex<HashMap<i32, Arc<EwaldPart>>>,
 }
 
 /// Tables of one Ewald split.
 struct EwaldPart {
     eta: f64,
-    short_range: LodePairTable,
+    short_range: LodeRadialTable,
     k_cutoff: f64,
     /// `lim_{k→0} ĝ_SR(k)` (p = 1, 2, 3) to subtract, zero otherwise.
     k0_correction: f64,
+    /// `C_n^SR`: the short-range part of the centre's own potential on `R̃_n Y_00`.
+    self_term: Vec<f64>,
 }
 
 /// Accuracy of the splined k-space radial integral, relative to its largest value.
@@ -117,10 +120,10 @@ impl LodeCalculator {
         self.hypers.n_max * (self.hypers.l_max + 1) * (self.hypers.l_max + 1)
     }
 
-    fn finite_table(&self) -> Result<Arc<LodePairTable>> {
+    fn finite_table(&self) -> Result<Arc<LodeRadialTable>> {
         self.finite_table
             .get_or_init(|| {
-                LodePairTable::finite(
+                LodeRadialTable::finite(
                     &self.basis,
                     self.hypers.l_max,
                     self.hypers.exponent,
@@ -139,7 +142,7 @@ impl LodeCalculator {
         let sigma = self.hypers.smearing;
         let eta = sigma * 2f64.powf(step as f64 / 4.0);
         let p = self.hypers.exponent;
-        let short_range = LodePairTable::ewald_short_range(
+        let short_range = LodeRadialTable::ewald_short_range(
             &self.basis,
             self.hypers.l_max,
             p,
@@ -148,25 +151,40 @@ impl LodeCalculator {
             self.hypers.accuracy,
         )?;
         let long = PowerLaw::new(p, eta)?;
-        let k_cutoff = k_cutoff_for(&long, &self.kspace_radial, self.hypers.accuracy).min(self.k_max);
+        let k_cutoff =
+            k_cutoff_for(&long, &self.kspace_radial, self.hypers.accuracy).min(self.k_max);
         let k0_correction = if (1..=3).contains(&p) {
-            PairKernel::EwaldShortRange { p, sigma, eta }.fourier_at_zero()
+            LodeKernel::ewald_short_range(p, sigma, eta)?
+                .fourier_at_zero()
+                .ok_or_else(|| {
+                    Error::Internal("the short-range kernel has no k = 0 limit".into())
+                })?
         } else {
             0.0
         };
+        let self_term = coefficient_of_self(short_range.self_term());
         let part = Arc::new(EwaldPart {
             eta,
             short_range,
             k_cutoff,
             k0_correction,
+            self_term,
         });
-        self.ewald.lock().expect("ewald cache").insert(step, part.clone());
+        self.ewald
+            .lock()
+            .expect("ewald cache")
+            .insert(step, part.clone());
         Ok(part)
     }
 
     /// Coefficients `(n_centres, n_channels, n_max, (l_max+1)²)` of every atom of every
     /// structure, on `n_threads` threads (0: all cores).
-    pub fn compute(&self, systems: &[System], channels: Channels<'_>, n_threads: usize) -> Result<Expansion> {
+    pub fn compute(
+        &self,
+        systems: &[System],
+        channels: Channels<'_>,
+        n_threads: usize,
+    ) -> Result<Expansion> {
         with_threads(n_threads, || self.compute_in_pool(systems, channels))?
     }
 
@@ -188,7 +206,10 @@ impl LodeCalculator {
                     cell.pbc()
                 )));
             }
-            if let (Some(w), true) = (weights[s], cell.is_periodic() && (1..=3).contains(&self.hypers.exponent)) {
+            if let (Some(w), true) = (
+                weights[s],
+                cell.is_periodic() && (1..=3).contains(&self.hypers.exponent),
+            ) {
                 let total: f64 = w.iter().sum();
                 let scale: f64 = w.iter().map(|x| x.abs()).sum();
                 if total.abs() > 1e-8 * scale.max(1.0) {
@@ -224,7 +245,9 @@ impl LodeCalculator {
             let block = block
                 .into_shape_with_order((n, n_channels, n_max, n_lm))
                 .expect("standard layout block");
-            values.slice_mut(ndarray::s![row..row + n, .., .., ..]).assign(&block);
+            values
+                .slice_mut(ndarray::s![row..row + n, .., .., ..])
+                .assign(&block);
             row += n;
         }
         let center_species = structure
@@ -241,7 +264,12 @@ impl LodeCalculator {
     }
 
     /// One structure, `(N, n_channels, n_max·n_lm)`.
-    fn compute_structure(&self, system: &System, atoms: &AtomChannels<'_>, s: usize) -> Result<Array3<f64>> {
+    fn compute_structure(
+        &self,
+        system: &System,
+        atoms: &AtomChannels<'_>,
+        s: usize,
+    ) -> Result<Array3<f64>> {
         let n_lm = (self.hypers.l_max + 1) * (self.hypers.l_max + 1);
         let w = self.hypers.center_weight;
         let mut out = if !system.cell().is_periodic() {
@@ -262,7 +290,8 @@ impl LodeCalculator {
                     let reach = table.reach();
                     self.check_memory(system, 0.0, reach)?;
                     let list = neighbor_list(system, reach)?;
-                    let mut out = listed_pairs(system, &list, atoms, table.as_ref(), &self.harmonics);
+                    let mut out =
+                        listed_pairs(system, &list, atoms, table.as_ref(), &self.harmonics);
                     add_self(&mut out, atoms, &self.self_term, 1.0, n_lm);
                     out
                 }
@@ -273,7 +302,7 @@ impl LodeCalculator {
                     let list = neighbor_list(system, reach)?;
                     let mut out =
                         listed_pairs(system, &list, atoms, &part.short_range, &self.harmonics);
-                    add_self(&mut out, atoms, part.short_range.self_term(), 1.0, n_lm);
+                    add_self(&mut out, atoms, &part.self_term, 1.0, n_lm);
                     let long = PowerLaw::new(self.hypers.exponent, part.eta)?;
                     out += &self.reciprocal(system, atoms, &long, part.k_cutoff)?;
                     if part.k0_correction != 0.0 {
@@ -290,7 +319,13 @@ impl LodeCalculator {
         Ok(out)
     }
 
-    fn reciprocal(&self, system: &System, atoms: &AtomChannels<'_>, kernel: &PowerLaw, k_cutoff: f64) -> Result<Array3<f64>> {
+    fn reciprocal(
+        &self,
+        system: &System,
+        atoms: &AtomChannels<'_>,
+        kernel: &PowerLaw,
+        k_cutoff: f64,
+    ) -> Result<Array3<f64>> {
         let basis = ReciprocalBasis {
             kernel: *kernel,
             radial: &self.kspace_radial,
@@ -298,13 +333,24 @@ impl LodeCalculator {
             n_max: self.hypers.n_max,
             l_max: self.hypers.l_max,
         };
-        let sources = Sources::new(system.positions(), atoms.channel, atoms.weight, atoms.n_channels)?;
+        let sources = Sources::new(
+            system.positions(),
+            atoms.channel,
+            atoms.weight,
+            atoms.n_channels,
+        )?;
         basis.compute(system, &sources, k_cutoff)
     }
 
     /// The short-range pair sum over all images contains its own `k = 0` component, which the
     /// reciprocal convention drops for p = 1, 2, 3: subtract `(W_a/V) ĝ_SR(0) √(4π) ∫ r² R̃_n dr`.
-    fn subtract_k0(&self, out: &mut Array3<f64>, system: &System, atoms: &AtomChannels<'_>, g0: f64) {
+    fn subtract_k0(
+        &self,
+        out: &mut Array3<f64>,
+        system: &System,
+        atoms: &AtomChannels<'_>,
+        g0: f64,
+    ) {
         let moments = self.basis.moments(2.0).expect("q = 2 moments exist");
         let volume = system.cell().volume();
         let mut totals = vec![0.0; atoms.n_channels];
@@ -366,7 +412,8 @@ impl LodeCalculator {
             let reach = self.basis_extent + eta * (2.0 * log_acc).sqrt();
             let k_cut = ((2.0 * log_acc).sqrt() / eta).min(self.k_cutoff);
             let pairs = density * 4.0 / 3.0 * std::f64::consts::PI * reach.powi(3);
-            let cost = n * (pairs * per_pair + ReciprocalBasis::estimated_k_count(volume, k_cut) * per_k);
+            let cost =
+                n * (pairs * per_pair + ReciprocalBasis::estimated_k_count(volume, k_cut) * per_k);
             if best.is_none_or(|(c, _)| cost < c) {
                 best = Some((cost, step));
             }
@@ -387,8 +434,20 @@ enum Route {
     Ewald(i32),
 }
 
+/// `f_n0(0) → f_n0(0) Y_00`: the `c_n00` coefficient of a potential centred on the centre.
+fn coefficient_of_self(f_at_zero: &[f64]) -> Vec<f64> {
+    let y00 = 0.5 / std::f64::consts::PI.sqrt();
+    f_at_zero.iter().map(|f| f * y00).collect()
+}
+
 /// `out[i, a_i, n·n_lm] += factor · w_i · term[n]` (l = 0 of each atom's own channel).
-fn add_self(out: &mut Array3<f64>, atoms: &AtomChannels<'_>, term: &[f64], factor: f64, n_lm: usize) {
+fn add_self(
+    out: &mut Array3<f64>,
+    atoms: &AtomChannels<'_>,
+    term: &[f64],
+    factor: f64,
+    n_lm: usize,
+) {
     for (i, mut centre) in out.axis_iter_mut(Axis(0)).enumerate() {
         let w = factor * atoms.weight.map_or(1.0, |w| w[i]);
         for (n, t) in term.iter().enumerate() {
@@ -398,7 +457,10 @@ fn add_self(out: &mut Array3<f64>, atoms: &AtomChannels<'_>, term: &[f64], facto
 }
 
 /// Per-structure channel index of every atom, and the number of channels.
-fn resolve_channels(systems: &[System], channels: Channels<'_>) -> Result<(Vec<Vec<usize>>, usize)> {
+fn resolve_channels(
+    systems: &[System],
+    channels: Channels<'_>,
+) -> Result<(Vec<Vec<usize>>, usize)> {
     match channels {
         Channels::Species(map) => {
             let list = systems
@@ -410,14 +472,25 @@ fn resolve_channels(systems: &[System], channels: Channels<'_>) -> Result<(Vec<V
         }
         Channels::Charges(charges) => {
             if charges.len() != systems.len() {
-                crate::bail_input!("{} charge arrays for {} structures", charges.len(), systems.len());
+                crate::bail_input!(
+                    "{} charge arrays for {} structures",
+                    charges.len(),
+                    systems.len()
+                );
             }
             for (s, (q, system)) in charges.iter().zip(systems).enumerate() {
                 if q.len() != system.size() {
-                    crate::bail_input!("structure {s}: {} charges for {} atoms", q.len(), system.size());
+                    crate::bail_input!(
+                        "structure {s}: {} charges for {} atoms",
+                        q.len(),
+                        system.size()
+                    );
                 }
                 if let Some(i) = q.iter().position(|x| !x.is_finite()) {
-                    crate::bail_input!("structure {s}: the charge of atom {i} is not finite ({})", q[i]);
+                    crate::bail_input!(
+                        "structure {s}: the charge of atom {i} is not finite ({})",
+                        q[i]
+                    );
                 }
             }
             Ok((systems.iter().map(|s| vec![0; s.size()]).collect(), 1))
@@ -437,7 +510,10 @@ fn k_cutoff_for(kernel: &PowerLaw, radial: &dyn RadialIntegral, accuracy: f64) -
     let h = k_top / steps as f64;
     let integrand = |k: f64, values: &mut Array2<f64>| {
         radial.compute(k, values.view_mut(), None);
-        let largest = values.iter().filter(|v| v.is_finite()).fold(0.0_f64, |m, v| m.max(v.abs()));
+        let largest = values
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold(0.0_f64, |m, v| m.max(v.abs()));
         2.0 / std::f64::consts::PI * k * k * kernel.fourier(k).abs() * largest
     };
     let mut tail = 0.0;

@@ -1,0 +1,571 @@
+//! The tabulated LODE pair radial integral the calculator evaluates per pair (`lode-math.md` §3a,
+//! §3c): a cubic Hermite spline of the exact [`LodePairRadialIntegral`] near the centre, continued
+//! analytically (finite systems) or by zero (short-ranged kernels).
+//!
+//! - **Finite systems, power law `p ≥ 1`** ([`LodeRadialTable::finite`]): spline on `[0, d_tail]`,
+//!   the [`MultipoleTail`] beyond. `d_tail` is the first distance of the sequence
+//!   `r_c · 1.05^i` at which (a) the series terms have fallen below `accuracy/100` after `J`
+//!   terms, and (b) the truncated series matches the exact integral, values and gradients (per Å),
+//!   to `accuracy/2` at `d_tail × {1, 1.1, 1.25, 1.5, 2}` (all error sources — smearing, basis mass
+//!   beyond `d`, truncation — decay with `d`). `d_tail` is set by the Gaussian tails of the GTOs
+//!   (`r_c` is not a hard edge of the basis): for `r_c = 3 Å`, `n_max = 6`, `l_max = 4`, `σ = 1 Å`,
+//!   accuracy `1e-8`, `d_tail = 10.7–11.2 Å` for `p = 1..6` (12–14 series terms for `p ≥ 2`).
+//!   The ignored test `typical_sizes` reports these numbers.
+//! - **Short-ranged kernels** (the Ewald short range, [`LodeRadialTable::ewald_short_range`], and the
+//!   Gaussian `p = 0`): spline on `[0, d_reach]` and exactly 0 beyond. `d_reach` is found by scanning
+//!   the exact integral inwards from `R + 10 w` (`R` the basis extent, `w` the widest kernel width) on
+//!   a grid of step `min(σ, σ_0)/4`: one grid step beyond the last point where any `|f_nl|` or
+//!   `|f'_nl|` (per Å) exceeds `accuracy`. Same basis as above, `σ = 1 Å`: `d_reach = 13.6–15.6 Å`
+//!   for `η = 2 Å`, `16.7–20.8 Å` for `η = 3 Å` (`p = 6 … 1`).
+//!
+//! `accuracy` is absolute (in the units of `f`, like [`SplinedRadialIntegral`]): the spline's
+//! midpoint error is below it, the tail within `accuracy/2` of the exact integral, and the jump at
+//! `d_tail` (or `d_reach`) is below it. The exact integral itself is good to `1e-11` of the largest
+//! `|f|`, so accuracies below about `1e-10 max|f|` are refused.
+//!
+//! The self term `f_n0(0) = 4π ∫ r² R̃_n φ dr` (the centre's own potential, `C_n = f_n0(0) Y_00` in
+//! §3b) is exposed by [`LodeRadialTable::self_term`].
+
+use ndarray::{Array2, ArrayViewMut2};
+
+use super::lode_kernel::LodeKernel;
+use super::lode_pair::{basis_extent, LodePairRadialIntegral};
+use super::multipole_tail::{MultipoleTail, MAX_TAIL_TERMS};
+use super::{GtoBasis, RadialIntegral, SplinedRadialIntegral};
+use crate::bail_param;
+use crate::error::Result;
+
+/// Distances (relative to the candidate `d_tail`) where the tail is checked.
+const TAIL_CHECKS: [f64; 5] = [1.0, 1.1, 1.25, 1.5, 2.0];
+/// Growth factor of the candidate `d_tail`.
+const TAIL_STEP: f64 = 1.05;
+/// Basis extent tolerance (relative decay of `r² R_n`) used for the search ranges.
+const EXTENT_TOLERANCE: f64 = 1e-16;
+/// Scan range of the reach beyond the basis extent, in kernel widths.
+const REACH_WIDTHS: f64 = 10.0;
+
+/// The splined LODE pair integral with its far-field continuation; see the module documentation.
+#[derive(Debug, Clone)]
+pub struct LodeRadialTable {
+    kernel: LodeKernel,
+    n_max: usize,
+    l_max: usize,
+    accuracy: f64,
+    spline: SplinedRadialIntegral,
+    tail: Option<MultipoleTail>,
+    tail_start: f64,
+    reach: f64,
+    self_term: Vec<f64>,
+}
+
+/// Largest absolute difference of values and gradients between two integrals at `d`.
+fn difference_at(a: &dyn RadialIntegral, b: &dyn RadialIntegral, d: f64) -> f64 {
+    let shape = (a.n_max(), a.l_max() + 1);
+    let (mut va, mut ga) = (Array2::zeros(shape), Array2::zeros(shape));
+    let (mut vb, mut gb) = (Array2::zeros(shape), Array2::zeros(shape));
+    a.compute(d, va.view_mut(), Some(ga.view_mut()));
+    b.compute(d, vb.view_mut(), Some(gb.view_mut()));
+    va.iter()
+        .zip(&vb)
+        .chain(ga.iter().zip(&gb))
+        .fold(0.0_f64, |m, (x, y)| m.max((x - y).abs()))
+}
+
+/// Largest `|f_nl(d)|` and `|f'_nl(d)|`.
+fn size_at(integral: &dyn RadialIntegral, d: f64) -> f64 {
+    let shape = (integral.n_max(), integral.l_max() + 1);
+    let (mut v, mut g) = (Array2::zeros(shape), Array2::zeros(shape));
+    integral.compute(d, v.view_mut(), Some(g.view_mut()));
+    v.iter()
+        .chain(g.iter())
+        .fold(0.0_f64, |m, x| m.max(x.abs()))
+}
+
+impl LodeRadialTable {
+    /// The table for a finite (non-periodic) system: `φ = g_p` of width `sigma`, `p = 0..=6`.
+    /// See [`LodeRadialTable::new`].
+    pub fn finite(
+        basis: &GtoBasis,
+        l_max: usize,
+        p: u32,
+        sigma: f64,
+        accuracy: f64,
+    ) -> Result<Self> {
+        Self::new(basis, l_max, LodeKernel::power_law(p, sigma)?, accuracy)
+    }
+
+    /// The table of the Ewald short-range kernel `g_p^σ − g_p^η`, `p = 1..=6`, `η > σ`.
+    /// See [`LodeRadialTable::new`].
+    pub fn ewald_short_range(
+        basis: &GtoBasis,
+        l_max: usize,
+        p: u32,
+        sigma: f64,
+        eta: f64,
+        accuracy: f64,
+    ) -> Result<Self> {
+        Self::new(
+            basis,
+            l_max,
+            LodeKernel::ewald_short_range(p, sigma, eta)?,
+            accuracy,
+        )
+    }
+
+    /// The table for any kernel, to absolute `accuracy > 0`. Errors (`InvalidParameter`) for
+    /// invalid parameters, an accuracy the exact integral or the spline cannot reach, or a kernel
+    /// that does not decay within the scanned range.
+    pub fn new(basis: &GtoBasis, l_max: usize, kernel: LodeKernel, accuracy: f64) -> Result<Self> {
+        kernel.validate()?;
+        if !(accuracy.is_finite() && accuracy > 0.0) {
+            bail_param!("the LODE table accuracy must be positive and finite, got {accuracy}");
+        }
+        let (tail_start, reach, tail) = if kernel.is_short_ranged() {
+            let reach = find_reach(basis, l_max, kernel, accuracy)?;
+            (reach, reach, None)
+        } else {
+            let (tail_start, tail) = find_tail_start(basis, l_max, kernel, accuracy)?;
+            (tail_start, f64::INFINITY, Some(tail))
+        };
+        let exact = LodePairRadialIntegral::new(basis, l_max, kernel, tail_start)?;
+        let spline = SplinedRadialIntegral::new(&exact, tail_start, accuracy)?;
+        let mut values = Array2::zeros((basis.n_max(), l_max + 1));
+        exact.compute(0.0, values.view_mut(), None);
+        let self_term = values.column(0).to_vec();
+        Ok(LodeRadialTable {
+            kernel,
+            n_max: basis.n_max(),
+            l_max,
+            accuracy,
+            spline,
+            tail,
+            tail_start,
+            reach,
+            self_term,
+        })
+    }
+
+    /// The kernel `φ`.
+    pub fn kernel(&self) -> &LodeKernel {
+        &self.kernel
+    }
+
+    /// The absolute accuracy the table was built for.
+    pub fn accuracy(&self) -> f64 {
+        self.accuracy
+    }
+
+    /// Distance beyond which every `f_nl` is exactly zero: `d_reach` for short-ranged kernels,
+    /// `+∞` for the power laws `p ≥ 1` (pairs at any distance contribute).
+    pub fn reach(&self) -> f64 {
+        self.reach
+    }
+
+    /// End of the splined range: `d_tail` (the multipole tail takes over beyond) for power laws
+    /// `p ≥ 1`, `d_reach` for short-ranged kernels.
+    pub fn tail_start(&self) -> f64 {
+        self.tail_start
+    }
+
+    /// The multipole tail used beyond [`LodeRadialTable::tail_start`] (power laws `p ≥ 1`).
+    pub fn tail(&self) -> Option<&MultipoleTail> {
+        self.tail.as_ref()
+    }
+
+    /// The spline on `[0, tail_start]`.
+    pub fn spline(&self) -> &SplinedRadialIntegral {
+        &self.spline
+    }
+
+    /// `f_n0(0) = 4π ∫ r² R̃_n φ dr` for `n < n_max` (from the exact integral): the centre's own
+    /// smeared potential projected on `l = 0`; its coefficient is `f_n0(0) Y_00 = f_n0(0)/√(4π)`.
+    pub fn self_term(&self) -> &[f64] {
+        &self.self_term
+    }
+
+    /// Values (and gradients) into flat slices of length `n_max (l_max + 1)`, index
+    /// `n (l_max + 1) + l`: the allocation-free hot path. NaN for negative or NaN `d`.
+    #[inline]
+    pub fn compute_flat(&self, d: f64, values: &mut [f64], mut gradients: Option<&mut [f64]>) {
+        if d.is_nan() || d < 0.0 {
+            values.fill(f64::NAN);
+            if let Some(g) = gradients.as_mut() {
+                g.fill(f64::NAN);
+            }
+        } else if d <= self.tail_start {
+            self.spline.compute_flat(d, values, gradients);
+        } else if let Some(tail) = &self.tail {
+            tail.compute_flat(d, values, gradients);
+        } else {
+            values.fill(0.0);
+            if let Some(g) = gradients.as_mut() {
+                g.fill(0.0);
+            }
+        }
+    }
+}
+
+/// `d_tail` and the truncated tail (module documentation).
+fn find_tail_start(
+    basis: &GtoBasis,
+    l_max: usize,
+    kernel: LodeKernel,
+    accuracy: f64,
+) -> Result<(f64, MultipoleTail)> {
+    let p = kernel.exponent();
+    let extent = basis_extent(basis, EXTENT_TOLERANCE);
+    let d_cap = 1.5 * (extent + 10.0 * kernel.widest());
+    let last_check = TAIL_CHECKS[TAIL_CHECKS.len() - 1];
+    let probe = LodePairRadialIntegral::new(basis, l_max, kernel, last_check * d_cap)?;
+    let full = MultipoleTail::new(basis, l_max, p, MAX_TAIL_TERMS)?;
+    let mut d = basis.cutoff();
+    while d <= d_cap {
+        // keep terms 0..j where term j is negligible (p = 1: the single term is complete)
+        let n_terms = if p == 1 {
+            Some(1)
+        } else {
+            (1..full.n_terms()).find(|&j| full.term_size(j, d) <= 0.01 * accuracy)
+        };
+        if let Some(n_terms) = n_terms {
+            let tail = full.truncated(n_terms);
+            if TAIL_CHECKS
+                .iter()
+                .all(|&f| difference_at(&tail, &probe, f * d) <= 0.5 * accuracy)
+            {
+                return Ok((d, tail));
+            }
+        }
+        d *= TAIL_STEP;
+    }
+    bail_param!(
+        "no multipole tail reaches accuracy {accuracy:e} within {d_cap:.1} Å for {kernel:?}; \
+         ask for a looser accuracy"
+    )
+}
+
+/// `d_reach` of a short-ranged kernel (module documentation).
+fn find_reach(basis: &GtoBasis, l_max: usize, kernel: LodeKernel, accuracy: f64) -> Result<f64> {
+    let extent = basis_extent(basis, EXTENT_TOLERANCE);
+    let d_scan = extent + REACH_WIDTHS * kernel.widest();
+    let probe = LodePairRadialIntegral::new(basis, l_max, kernel, d_scan)?;
+    let step = 0.25 * kernel.smearing().min(basis.sigmas()[0]);
+    let n_steps = (d_scan / step).ceil() as usize;
+    let step = d_scan / n_steps as f64;
+    if size_at(&probe, d_scan) > accuracy {
+        bail_param!(
+            "the pair integral of {kernel:?} is still above accuracy {accuracy:e} at {d_scan:.1} Å; \
+             ask for a looser accuracy"
+        );
+    }
+    for i in (0..n_steps).rev() {
+        if size_at(&probe, i as f64 * step) > accuracy {
+            return Ok((i + 1) as f64 * step);
+        }
+    }
+    Ok(step)
+}
+
+impl RadialIntegral for LodeRadialTable {
+    fn n_max(&self) -> usize {
+        self.n_max
+    }
+
+    fn l_max(&self) -> usize {
+        self.l_max
+    }
+
+    /// `x = d ≥ 0` (Å): spline up to `tail_start`, tail (or zero) beyond; NaN for negative `d`.
+    fn compute(
+        &self,
+        d: f64,
+        mut values: ArrayViewMut2<f64>,
+        mut gradients: Option<ArrayViewMut2<f64>>,
+    ) {
+        let shape = (self.n_max, self.l_max + 1);
+        assert_eq!(
+            values.dim(),
+            shape,
+            "values must have shape (n_max, l_max + 1)"
+        );
+        if let Some(g) = gradients.as_ref() {
+            assert_eq!(
+                g.dim(),
+                shape,
+                "gradients must have shape (n_max, l_max + 1)"
+            );
+        }
+        let width = shape.0 * shape.1;
+        let mut flat_values = vec![0.0; width];
+        let mut flat_gradients = gradients.as_ref().map(|_| vec![0.0; width]);
+        self.compute_flat(d, &mut flat_values, flat_gradients.as_deref_mut());
+        for ((n, l), v) in values.indexed_iter_mut() {
+            *v = flat_values[n * shape.1 + l];
+        }
+        if let (Some(g), Some(flat)) = (gradients.as_mut(), flat_gradients) {
+            for ((n, l), v) in g.indexed_iter_mut() {
+                *v = flat[n * shape.1 + l];
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::f64::consts::PI;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::radial::lode_pair::tests::{evaluate, max_abs, max_difference};
+    use crate::radial::tests::gauss_legendre;
+    use crate::radial::SoapRadialIntegral;
+
+    /// Largest |table − exact| (values) on a grid of `n` points over `[0, d_end]`.
+    fn worst_error(
+        table: &LodeRadialTable,
+        exact: &dyn RadialIntegral,
+        d_end: f64,
+        n: usize,
+    ) -> f64 {
+        (0..=n)
+            .map(|i| {
+                let d = d_end * (i as f64 + 0.37) / (n as f64 + 0.37);
+                max_difference(&evaluate(table, d).0, &evaluate(exact, d).0)
+            })
+            .fold(0.0, f64::max)
+    }
+
+    /// Finite power law: the table (spline + tail) follows the exact integral within the accuracy
+    /// over [0, 3 d_tail], the jump at d_tail is below the accuracy, and the p = 1 tail is the
+    /// multipole formula with its single term.
+    fn check_finite_table(exponents: &[u32]) {
+        let basis = GtoBasis::new(4, 3.0).unwrap();
+        let accuracy = 1e-8;
+        for &p in exponents {
+            let table = LodeRadialTable::finite(&basis, 3, p, 0.8, accuracy).unwrap();
+            let d_tail = table.tail_start();
+            assert_eq!(table.reach(), f64::INFINITY);
+            let exact = LodePairRadialIntegral::new(
+                &basis,
+                3,
+                LodeKernel::power_law(p, 0.8).unwrap(),
+                3.0 * d_tail,
+            )
+            .unwrap();
+            let worst = worst_error(&table, &exact, 3.0 * d_tail, 150);
+            let below = evaluate(&table, d_tail * (1.0 - 1e-12));
+            let above = evaluate(&table, d_tail * (1.0 + 1e-12));
+            let jump = max_difference(&below.0, &above.0);
+            let tail = table.tail().unwrap();
+            println!(
+                "p={p}: d_tail {d_tail:.2} Å, {} terms, {} intervals, worst {worst:.1e}, jump {jump:.1e}",
+                tail.n_terms(),
+                table.spline().n_intervals()
+            );
+            assert!(worst <= accuracy && jump <= accuracy, "p={p}");
+            if p == 1 {
+                assert_eq!(tail.n_terms(), 1);
+                for l in 0..=3 {
+                    let moments = basis.moments((l + 2) as f64).unwrap();
+                    for (n, m) in moments.iter().enumerate() {
+                        let expected = 4.0 * PI / (2 * l + 1) as f64 * m;
+                        assert!((tail.coefficient(n, l, 0) - expected).abs() < 1e-14 * m.abs());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn finite_table_matches_exact() {
+        check_finite_table(&[1, 3, 6]);
+    }
+
+    /// Short-range kernels: exactly zero beyond the reach; the exact integral's values and
+    /// gradients stay below the accuracy beyond it (grid of 0.05 Å to twice the reach) and some
+    /// exceed it one scan step (σ_0/4) inside; the table follows the exact integral on [0, reach].
+    /// Also the table equals the difference of the two finite power-law tables within 3 accuracies.
+    fn check_short_range_table(exponents: &[u32]) {
+        let basis = GtoBasis::new(4, 3.0).unwrap();
+        let accuracy = 1e-8;
+        for &p in exponents {
+            let (sigma, eta) = (0.8, 1.6);
+            let table =
+                LodeRadialTable::ewald_short_range(&basis, 3, p, sigma, eta, accuracy).unwrap();
+            let reach = table.reach();
+            assert_eq!(reach, table.tail_start());
+            assert!(table.tail().is_none());
+            let kernel = LodeKernel::ewald_short_range(p, sigma, eta).unwrap();
+            let exact = LodePairRadialIntegral::new(&basis, 3, kernel, 2.0 * reach).unwrap();
+            let worst = worst_error(&table, &exact, reach, 100);
+            assert!(worst <= accuracy, "p={p}: {worst:e}");
+            let mut d = reach * (1.0 + 1e-12);
+            while d < 2.0 * reach {
+                let (values, gradients) = evaluate(&table, d);
+                assert!(values.iter().chain(gradients.iter()).all(|&v| v == 0.0));
+                let (values, gradients) = evaluate(&exact, d);
+                assert!(
+                    max_abs(&values).max(max_abs(&gradients)) <= accuracy,
+                    "p={p} d={d}"
+                );
+                d += 0.05;
+            }
+            let inside = reach - 0.25 * basis.sigmas()[0].min(sigma) * 1.01;
+            let (values, gradients) = evaluate(&exact, inside);
+            assert!(
+                max_abs(&values).max(max_abs(&gradients)) > accuracy,
+                "p={p}"
+            );
+            println!(
+                "short range p={p} σ={sigma} η={eta}: reach {reach:.2} Å, {} intervals",
+                table.spline().n_intervals()
+            );
+
+            // f^SR = f^σ − f^η, from two independent finite tables
+            let near = LodeRadialTable::finite(&basis, 3, p, sigma, accuracy).unwrap();
+            let far = LodeRadialTable::finite(&basis, 3, p, eta, accuracy).unwrap();
+            for &d in &[0.0, 0.5, 2.2, 4.0, 0.9 * reach] {
+                let expected = evaluate(&near, d).0 - evaluate(&far, d).0;
+                let error = max_difference(&evaluate(&table, d).0, &expected);
+                assert!(error <= 3.0 * accuracy, "p={p} d={d}: {error:e}");
+            }
+        }
+    }
+
+    #[test]
+    fn short_range_table_vanishes_beyond_reach() {
+        check_short_range_table(&[1, 3]);
+    }
+
+    /// All exponents (slow in debug mode).
+    #[test]
+    #[ignore]
+    fn tables_all_exponents() {
+        check_finite_table(&[1, 2, 3, 4, 5, 6]);
+        check_short_range_table(&[1, 2, 3, 4, 5, 6]);
+    }
+
+    /// p = 0 (finite): the Gaussian density, against the closed-form SOAP integral; zero beyond
+    /// its reach.
+    #[test]
+    fn gaussian_table_matches_soap() {
+        let basis = GtoBasis::new(5, 3.0).unwrap();
+        let accuracy = 1e-8;
+        let table = LodeRadialTable::finite(&basis, 4, 0, 0.5, accuracy).unwrap();
+        let soap = SoapRadialIntegral::new(&basis, 4, 0.5).unwrap();
+        assert!(table.tail().is_none() && table.reach().is_finite());
+        let worst = worst_error(&table, &soap, 1.5 * table.reach(), 200);
+        assert!(worst <= accuracy, "{worst:e}");
+    }
+
+    /// The self term against an independent radial quadrature of 4π ∫ r² R̃_n φ dr (1e-12
+    /// relative to the largest), for a power law and a short-range kernel.
+    #[test]
+    fn self_term_matches_radial_quadrature() {
+        let basis = GtoBasis::new(4, 3.0).unwrap();
+        let (nodes, weights) = gauss_legendre(16);
+        for kernel in [
+            LodeKernel::power_law(1, 0.7).unwrap(),
+            LodeKernel::power_law(4, 0.7).unwrap(),
+            LodeKernel::ewald_short_range(3, 0.7, 2.0).unwrap(),
+        ] {
+            let table = LodeRadialTable::new(&basis, 2, kernel, 1e-6).unwrap();
+            let mut expected = [0.0; 4];
+            let mut radial = [0.0; 4];
+            for panel in 0..600 {
+                for (x, w) in nodes.iter().zip(&weights) {
+                    let r = 0.05 * (panel as f64 + 0.5 * (x + 1.0));
+                    basis.evaluate(r, &mut radial);
+                    let weight = 0.025 * w * 4.0 * PI * r * r * kernel.value(r);
+                    for (e, radial) in expected.iter_mut().zip(&radial) {
+                        *e += weight * radial;
+                    }
+                }
+            }
+            let scale = expected.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+            for (n, (value, e)) in table.self_term().iter().zip(&expected).enumerate() {
+                assert!((value - e).abs() < 1e-12 * scale, "{kernel:?} n={n}");
+            }
+        }
+    }
+
+    /// Gradients of the table against central differences (step 1e-5 Å) in the spline and tail
+    /// regions: 1e-6 of max|f| per Å (the spline's derivative is that of its cubic, itself within
+    /// ~accuracy/h of the exact one).
+    #[test]
+    fn table_gradients_match_finite_differences() {
+        let basis = GtoBasis::new(4, 3.0).unwrap();
+        let table = LodeRadialTable::finite(&basis, 3, 2, 0.8, 1e-9).unwrap();
+        let scale = max_abs(&evaluate(&table, 0.0).0);
+        let h = 1e-5;
+        for &d in &[
+            0.3,
+            2.0,
+            0.99 * table.tail_start(),
+            1.3 * table.tail_start(),
+        ] {
+            let (_, gradients) = evaluate(&table, d);
+            let fd = (evaluate(&table, d + h).0 - evaluate(&table, d - h).0) / (2.0 * h);
+            let error = max_difference(&fd, &gradients);
+            assert!(error < 1e-6 * scale, "d={d}: {error:e}");
+        }
+    }
+
+    #[test]
+    fn invalid_parameters() {
+        let basis = GtoBasis::new(3, 3.0).unwrap();
+        assert!(LodeRadialTable::finite(&basis, 2, 1, 0.5, 0.0).is_err());
+        assert!(LodeRadialTable::finite(&basis, 2, 7, 0.5, 1e-8).is_err());
+        assert!(LodeRadialTable::ewald_short_range(&basis, 2, 1, 0.5, 0.4, 1e-8).is_err());
+        // below what the exact integral can certify
+        assert!(LodeRadialTable::finite(&basis, 2, 1, 0.5, 1e-16).is_err());
+        let table = LodeRadialTable::finite(&basis, 2, 1, 0.5, 1e-6).unwrap();
+        let (values, _) = evaluate(&table, -1.0);
+        assert!(values.iter().all(|v| v.is_nan()));
+    }
+
+    /// The sizes the calculator will see (r_c 3 Å, σ 1 Å, n_max 6, l_max 4, accuracy 1e-8);
+    /// run with `--ignored --nocapture` (timings are meaningful in release mode).
+    #[test]
+    #[ignore]
+    fn typical_sizes() {
+        let basis = GtoBasis::new(6, 3.0).unwrap();
+        let accuracy = 1e-8;
+        for p in 1..=6 {
+            let start = Instant::now();
+            let table = LodeRadialTable::finite(&basis, 4, p, 1.0, accuracy).unwrap();
+            let elapsed = start.elapsed().as_secs_f64() * 1e3;
+            let d_end = 3.0 * table.tail_start();
+            let kernel = LodeKernel::power_law(p, 1.0).unwrap();
+            let exact = LodePairRadialIntegral::new(&basis, 4, kernel, d_end).unwrap();
+            let worst = worst_error(&table, &exact, d_end, 2000);
+            println!(
+                "finite p={p}: d_tail {:.2} Å, {} tail terms, {} intervals, self term[0] {:.6}, \
+                 {elapsed:.1} ms, max error on [0, 3 d_tail] {worst:.1e}",
+                table.tail_start(),
+                table.tail().unwrap().n_terms(),
+                table.spline().n_intervals(),
+                table.self_term()[0],
+            );
+            assert!(worst <= accuracy);
+        }
+        for p in [1, 2, 3, 6] {
+            for eta in [2.0, 3.0] {
+                let start = Instant::now();
+                let table =
+                    LodeRadialTable::ewald_short_range(&basis, 4, p, 1.0, eta, accuracy).unwrap();
+                let elapsed = start.elapsed().as_secs_f64() * 1e3;
+                let d_end = 1.5 * table.reach();
+                let kernel = LodeKernel::ewald_short_range(p, 1.0, eta).unwrap();
+                let exact = LodePairRadialIntegral::new(&basis, 4, kernel, d_end).unwrap();
+                let worst = worst_error(&table, &exact, d_end, 2000);
+                println!(
+                    "short range p={p} η={eta}: d_reach {:.2} Å, {} intervals, {elapsed:.1} ms, \
+                     max error on [0, 1.5 d_reach] {worst:.1e}",
+                    table.reach(),
+                    table.spline().n_intervals(),
+                );
+                assert!(worst <= accuracy);
+            }
+        }
+    }
+}
