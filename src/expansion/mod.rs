@@ -15,7 +15,7 @@ pub use species::SpeciesMap;
 use ndarray::{Array4, ArrayView2, ArrayViewMut2};
 
 use crate::error::{Error, Result};
-use crate::neighbors::NeighborList;
+use crate::neighbors::{NeighborList, Pair};
 
 /// Pairs closer than this (Å) are taken as two atoms on top of each other.
 pub const MIN_PAIR_DISTANCE: f64 = 1e-3;
@@ -47,15 +47,20 @@ pub(crate) fn centers_of(sizes: &[usize]) -> (Vec<i64>, Vec<i64>) {
     (structure, center)
 }
 
+/// The error for two atoms of a structure on top of each other (or an atom on its image).
+pub(crate) fn overlap_error(p: &Pair, structure: usize) -> Error {
+    Error::InvalidInput(format!(
+        "structure {structure}: atoms {} and {} overlap (distance {:.2e} Å < {MIN_PAIR_DISTANCE} Å)",
+        p.first, p.second, p.distance
+    ))
+}
+
 /// Error when two atoms of a structure sit on top of each other (or an atom on its own image).
 pub(crate) fn check_overlaps(list: &NeighborList, structure: usize) -> Result<()> {
-    if let Some(p) = list.pairs.iter().find(|p| p.distance < MIN_PAIR_DISTANCE) {
-        return Err(Error::InvalidInput(format!(
-            "structure {structure}: atoms {} and {} overlap (distance {:.2e} Å < {MIN_PAIR_DISTANCE} Å)",
-            p.first, p.second, p.distance
-        )));
+    match list.pairs.iter().find(|p| p.distance < MIN_PAIR_DISTANCE) {
+        Some(p) => Err(overlap_error(p, structure)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Validate the basis hyper-parameters shared by every expansion.

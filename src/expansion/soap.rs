@@ -7,10 +7,11 @@
 use ndarray::{Array2, Array4, ArrayViewMut3, Axis};
 use rayon::prelude::*;
 
-use super::{accumulate_pair, centers_of, check_basis, check_overlaps, Expansion, SpeciesMap};
+use super::{accumulate_pair, centers_of, check_basis, overlap_error, Expansion, SpeciesMap};
 use crate::error::Result;
+use crate::expansion::MIN_PAIR_DISTANCE;
 use crate::math::spherical_harmonics::SphericalHarmonics;
-use crate::neighbors::{neighbor_list, NeighborList};
+use crate::neighbors::{NeighborSearch, Pair};
 use crate::radial::{GtoBasis, RadialIntegral, SoapRadialIntegral, SplinedRadialIntegral};
 use crate::systems::System;
 use crate::threads::with_threads;
@@ -127,15 +128,10 @@ impl SoapCalculator {
             .enumerate()
             .map(|(s, system)| species.channels(system, s))
             .collect::<Result<Vec<_>>>()?;
-        let lists = systems
-            .par_iter()
-            .enumerate()
-            .map(|(s, system)| {
-                let list = neighbor_list(system, self.hypers.cutoff)?;
-                check_overlaps(&list, s)?;
-                Ok(list)
-            })
-            .collect::<Result<Vec<NeighborList>>>()?;
+        let searches = systems
+            .iter()
+            .map(|system| NeighborSearch::new(system, self.hypers.cutoff))
+            .collect::<Result<Vec<_>>>()?;
 
         let sizes: Vec<usize> = systems.iter().map(System::size).collect();
         let (structure, center) = centers_of(&sizes);
@@ -146,13 +142,22 @@ impl SoapCalculator {
             .axis_iter_mut(Axis(0))
             .into_par_iter()
             .enumerate()
-            .for_each_init(
+            .try_for_each_init(
                 || Scratch::new(n_max, l_max),
                 |scratch, (row, block)| {
                     let (s, i) = (structure[row] as usize, center[row] as usize);
-                    self.expand_center(&lists[s], &channels[s], i, block, scratch);
+                    searches[s].pairs_of(i, &mut scratch.pairs);
+                    if let Some(pair) = scratch
+                        .pairs
+                        .iter()
+                        .find(|p| p.distance < MIN_PAIR_DISTANCE)
+                    {
+                        return Err(overlap_error(pair, s));
+                    }
+                    self.expand_center(&channels[s], i, block, scratch);
+                    Ok(())
                 },
-            );
+            )?;
         let center_species = structure
             .iter()
             .zip(&center)
@@ -169,7 +174,6 @@ impl SoapCalculator {
     /// Coefficients of one centre into `out` `(n_species, n_max, (l_max+1)²)`.
     fn expand_center(
         &self,
-        list: &NeighborList,
         channels: &[usize],
         center: usize,
         mut out: ArrayViewMut3<f64>,
@@ -179,7 +183,7 @@ impl SoapCalculator {
         for (n, &c0) in self.self_term.iter().enumerate() {
             out[[own, n, 0]] += self.hypers.center_weight * c0;
         }
-        for pair in list.pairs_of(center) {
+        for pair in &scratch.pairs {
             let fc = self.cutoff_function(pair.distance);
             if fc == 0.0 {
                 continue;
@@ -201,6 +205,7 @@ impl SoapCalculator {
 struct Scratch {
     radial: Array2<f64>,
     harmonics: Vec<f64>,
+    pairs: Vec<Pair>,
 }
 
 impl Scratch {
@@ -208,6 +213,7 @@ impl Scratch {
         Scratch {
             radial: Array2::zeros((n_max, l_max + 1)),
             harmonics: vec![0.0; (l_max + 1) * (l_max + 1)],
+            pairs: Vec::new(),
         }
     }
 }

@@ -112,22 +112,8 @@ pub struct PairArrays {
 /// Errors ([`Error::InvalidParameter`]): `cutoff` not finite or `≤ 0`; an estimated number of
 /// pairs `N · ρ · 4/3 π r_c³` (counting periodic images) above [`MAX_PAIRS`].
 pub fn neighbor_list(system: &System, cutoff: f64) -> Result<NeighborList> {
-    if !(cutoff.is_finite() && cutoff > 0.0) {
-        return Err(Error::InvalidParameter(format!(
-            "the neighbour-list cutoff must be a finite positive number of Å, got {cutoff}"
-        )));
-    }
-    let extent = Extent::new(system, cutoff);
-    check_pair_budget(system, &extent, cutoff)?;
-    let grid = Grid::new(&extent, cutoff);
-    let search = Search {
-        cell: system.cell(),
-        positions: system.positions(),
-        grid: &grid,
-        cutoff,
-        // d² above this bound cannot pass the exact test `sqrt(d²) < cutoff`
-        loose_cutoff2: cutoff * cutoff * (1.0 + 1e-12),
-    };
+    let searcher = NeighborSearch::new(system, cutoff)?;
+    let search = searcher.search();
 
     let n_atoms = system.size();
     let n_tasks = n_atoms.div_ceil(CENTERS_PER_TASK);
@@ -159,6 +145,54 @@ pub fn neighbor_list(system: &System, cutoff: f64) -> Result<NeighborList> {
         pairs.extend(chunk);
     }
     Ok(NeighborList { pairs, offsets })
+}
+
+/// A prepared neighbour search: the cell-list grid of one structure, from which the sorted
+/// pairs of any centre are produced on demand. Use it instead of [`neighbor_list`] when the
+/// pairs are consumed centre by centre: memory stays `O(N + pairs of one centre)` per thread
+/// instead of `O(all pairs)`.
+pub struct NeighborSearch<'a> {
+    system: &'a System,
+    grid: Grid,
+    cutoff: f64,
+}
+
+impl<'a> NeighborSearch<'a> {
+    /// Bin the atoms for `cutoff` (same errors as [`neighbor_list`]).
+    pub fn new(system: &'a System, cutoff: f64) -> Result<NeighborSearch<'a>> {
+        if !(cutoff.is_finite() && cutoff > 0.0) {
+            return Err(Error::InvalidParameter(format!(
+                "the neighbour-list cutoff must be a finite positive number of Å, got {cutoff}"
+            )));
+        }
+        let extent = Extent::new(system, cutoff);
+        check_pair_budget(system, &extent, cutoff)?;
+        let grid = Grid::new(&extent, cutoff);
+        Ok(NeighborSearch {
+            system,
+            grid,
+            cutoff,
+        })
+    }
+
+    fn search(&self) -> Search<'_> {
+        Search {
+            cell: self.system.cell(),
+            positions: self.system.positions(),
+            grid: &self.grid,
+            cutoff: self.cutoff,
+            // d² above this bound cannot pass the exact test `sqrt(d²) < cutoff`
+            loose_cutoff2: self.cutoff * self.cutoff * (1.0 + 1e-12),
+        }
+    }
+
+    /// The pairs of `center`, sorted by `(second, shift)` exactly as in [`neighbor_list`],
+    /// written into `out` (cleared first).
+    pub fn pairs_of(&self, center: usize, out: &mut Vec<Pair>) {
+        out.clear();
+        self.search().pairs_of(center, out);
+        out.sort_unstable_by_key(|p| (p.second, p.shift));
+    }
 }
 
 /// Refuse cutoffs that would produce more than [`MAX_PAIRS`] pairs.

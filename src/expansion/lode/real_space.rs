@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::expansion::{accumulate_pair, MIN_PAIR_DISTANCE};
 use crate::math::spherical_harmonics::SphericalHarmonics;
-use crate::neighbors::NeighborList;
+use crate::neighbors::{NeighborSearch, Pair};
 use crate::radial::RadialIntegral;
 use crate::systems::System;
 
@@ -31,12 +31,14 @@ impl AtomChannels<'_> {
 struct Scratch {
     radial: Array2<f64>,
     harmonics: Vec<f64>,
+    pairs: Vec<Pair>,
 }
 
 fn scratch(n_max: usize, l_max: usize) -> Scratch {
     Scratch {
         radial: Array2::zeros((n_max, l_max + 1)),
         harmonics: vec![0.0; (l_max + 1) * (l_max + 1)],
+        pairs: Vec::new(),
     }
 }
 
@@ -86,10 +88,11 @@ pub(super) fn finite_pairs(
     Ok(out)
 }
 
-/// Periodic short range: the pairs of a neighbour list (all images within the reach).
+/// Periodic short range: the pairs within the search's cutoff (all images), streamed centre by
+/// centre so that no pair list is stored.
 pub(super) fn listed_pairs(
     system: &System,
-    list: &NeighborList,
+    search: &NeighborSearch<'_>,
     atoms: &AtomChannels<'_>,
     radial: &dyn RadialIntegral,
     harmonics: &SphericalHarmonics,
@@ -103,7 +106,8 @@ pub(super) fn listed_pairs(
         .for_each_init(
             || scratch(n_max, l_max),
             |s, (i, mut block)| {
-                for pair in list.pairs_of(i) {
+                search.pairs_of(i, &mut s.pairs);
+                for pair in &s.pairs {
                     radial.compute(pair.distance, s.radial.view_mut(), None);
                     harmonics.compute(pair.vector, &mut s.harmonics);
                     let mut channel = block.index_axis_mut(Axis(0), atoms.channel[pair.second]);

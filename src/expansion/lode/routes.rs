@@ -15,7 +15,7 @@ use crate::expansion::{centers_of, check_overlaps, Expansion, SpeciesMap, MIN_PA
 use crate::kspace::Sources;
 use crate::math::power_law::PowerLaw;
 use crate::math::spherical_harmonics::SphericalHarmonics;
-use crate::neighbors::neighbor_list;
+use crate::neighbors::{neighbor_list, NeighborSearch};
 use crate::radial::{
     GtoBasis, KspaceRadialIntegral, LodeKernel, LodeRadialTable, RadialIntegral,
     SplinedRadialIntegral,
@@ -32,14 +32,13 @@ pub enum Channels<'a> {
     Charges(&'a [Vec<f64>]),
 }
 
-/// Bytes per stored k-vector (indices, vector, norm) and per neighbour pair.
+/// Bytes per stored k-vector (indices, vector, norm).
 const BYTES_PER_K: f64 = 48.0;
-const BYTES_PER_PAIR: f64 = 64.0;
 /// Ewald widths tried: η = σ · 2^{m/4}, m = 1..=EWALD_STEPS (up to 64σ).
 const EWALD_STEPS: i32 = 24;
 /// Rough relative costs used only to choose between routes and η (not for accuracy):
 /// one pair term in units of one k-space multiply-add.
-const PAIR_COST_FACTOR: f64 = 12.0;
+const PAIR_COST_FACTOR: f64 = 40.0;
 
 /// A LODE calculator: validated hyper-parameters, the basis, k-space radial integrals splined
 /// once, and real-space tables built on first use and cached.
@@ -282,26 +281,26 @@ impl LodeCalculator {
             check_overlaps(&neighbor_list(system, MIN_PAIR_DISTANCE)?, s)?;
             match self.choose_route(system)? {
                 Route::Reciprocal(k_cutoff) => {
-                    self.check_memory(system, k_cutoff, 0.0)?;
+                    self.check_memory(system, k_cutoff, atoms.n_channels)?;
                     self.reciprocal(system, atoms, &self.kernel, k_cutoff)?
                 }
                 Route::Pairs => {
                     let table = self.finite_table()?;
                     let reach = table.reach();
-                    self.check_memory(system, 0.0, reach)?;
-                    let list = neighbor_list(system, reach)?;
+                    self.check_memory(system, 0.0, atoms.n_channels)?;
+                    let search = NeighborSearch::new(system, reach)?;
                     let mut out =
-                        listed_pairs(system, &list, atoms, table.as_ref(), &self.harmonics);
+                        listed_pairs(system, &search, atoms, table.as_ref(), &self.harmonics);
                     add_self(&mut out, atoms, &self.self_term, 1.0, n_lm);
                     out
                 }
                 Route::Ewald(step) => {
                     let part = self.ewald_part(step)?;
                     let reach = part.short_range.reach();
-                    self.check_memory(system, part.k_cutoff, reach)?;
-                    let list = neighbor_list(system, reach)?;
+                    self.check_memory(system, part.k_cutoff, atoms.n_channels)?;
+                    let search = NeighborSearch::new(system, reach)?;
                     let mut out =
-                        listed_pairs(system, &list, atoms, &part.short_range, &self.harmonics);
+                        listed_pairs(system, &search, atoms, &part.short_range, &self.harmonics);
                     add_self(&mut out, atoms, &part.self_term, 1.0, n_lm);
                     let long = PowerLaw::new(self.hypers.exponent, part.eta)?;
                     out += &self.reciprocal(system, atoms, &long, part.k_cutoff)?;
@@ -368,22 +367,23 @@ impl LodeCalculator {
         }
     }
 
-    /// Refuse work whose k-vectors or pair list would exceed the memory budget.
-    fn check_memory(&self, system: &System, k_cutoff: f64, reach: f64) -> Result<()> {
+    /// Refuse work whose k-vectors and coefficient arrays would exceed the memory budget
+    /// (pairs are streamed centre by centre and never stored).
+    fn check_memory(&self, system: &System, k_cutoff: f64, n_channels: usize) -> Result<()> {
         let volume = system.cell().volume();
-        let n = system.size() as f64;
         let n_k = ReciprocalBasis::estimated_k_count(volume, k_cutoff);
-        let density = n / volume;
-        let n_pairs = n * density * 4.0 / 3.0 * std::f64::consts::PI * reach.powi(3);
-        let bytes = n_k * BYTES_PER_K + n_pairs * BYTES_PER_PAIR;
+        // the reciprocal sum holds its accumulator and its result, the caller one more copy
+        let output = 3.0 * (system.size() * n_channels * self.n_cols()) as f64 * 8.0;
+        let bytes = n_k * BYTES_PER_K + output;
         if bytes > self.hypers.max_memory {
             crate::bail_param!(
-                "this structure ({} atoms, {volume:.0} Å³) would need about {:.1} GiB for {n_k:.2e} \
-                 k-vectors (k_cutoff {k_cutoff:.2} Å⁻¹) and {n_pairs:.2e} pairs (reach {reach:.1} Å), \
-                 above max_memory = {:.1} GiB: use method='ewald' or 'auto', a larger smearing, a looser \
+                "this structure ({} atoms, {volume:.0} Å³) would need about {:.2} GiB: {n_k:.2e} \
+                 k-vectors (k_cutoff {k_cutoff:.2} Å⁻¹) and {:.2} GiB of coefficients, above \
+                 max_memory = {:.2} GiB: use method='ewald' or 'auto', a larger smearing, a looser \
                  accuracy, or raise max_memory",
                 system.size(),
                 bytes / 2f64.powi(30),
+                output / 2f64.powi(30),
                 self.hypers.max_memory / 2f64.powi(30)
             );
         }
