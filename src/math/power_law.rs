@@ -258,7 +258,7 @@ mod tests {
                     };
                     4.0 * PI * r * r * g.value(r) * j0
                 };
-                let (nodes, weights) = gauss_legendre_20();
+                let (nodes, weights) = crate::math::quadrature::gauss_legendre(20);
                 let n_int = 6000;
                 let h = big_r / n_int as f64;
                 let mut total = 0.0;
@@ -301,32 +301,5 @@ mod tests {
                 );
             }
         }
-    }
-
-    fn gauss_legendre_20() -> (Vec<f64>, Vec<f64>) {
-        let n = 20;
-        let mut nodes = vec![0.0; n];
-        let mut weights = vec![0.0; n];
-        for i in 0..n {
-            let mut x = (PI * (i as f64 + 0.75) / (n as f64 + 0.5)).cos();
-            let mut dp = 0.0;
-            for _ in 0..100 {
-                let (mut p0, mut p1) = (1.0, x);
-                for k in 2..=n {
-                    let p2 = ((2 * k - 1) as f64 * x * p1 - (k - 1) as f64 * p0) / k as f64;
-                    p0 = p1;
-                    p1 = p2;
-                }
-                dp = n as f64 * (x * p1 - p0) / (x * x - 1.0);
-                let dx = p1 / dp;
-                x -= dx;
-                if dx.abs() < 1e-16 {
-                    break;
-                }
-            }
-            nodes[i] = x;
-            weights[i] = 2.0 / ((1.0 - x * x) * dp * dp);
-        }
-        (nodes, weights)
     }
 }

@@ -359,34 +359,8 @@ fn check_vectors(vectors: &ArrayView2<'_, f64>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::math::quadrature::gauss_legendre;
     use std::f64::consts::PI;
-
-    /// Gauss–Legendre nodes and weights on [-1, 1] (Newton on P_n, Golub-free).
-    fn gauss_legendre(n: usize) -> (Vec<f64>, Vec<f64>) {
-        let mut nodes = vec![0.0; n];
-        let mut weights = vec![0.0; n];
-        for i in 0..n {
-            let mut x = (PI * (i as f64 + 0.75) / (n as f64 + 0.5)).cos();
-            let mut dp = 0.0;
-            for _ in 0..100 {
-                let (mut p0, mut p1) = (1.0, x);
-                for k in 2..=n {
-                    let p2 = ((2 * k - 1) as f64 * x * p1 - (k - 1) as f64 * p0) / k as f64;
-                    p0 = p1;
-                    p1 = p2;
-                }
-                dp = n as f64 * (x * p1 - p0) / (x * x - 1.0);
-                let dx = p1 / dp;
-                x -= dx;
-                if dx.abs() < 1e-16 {
-                    break;
-                }
-            }
-            nodes[i] = x;
-            weights[i] = 2.0 / ((1.0 - x * x) * dp * dp);
-        }
-        (nodes, weights)
-    }
 
     fn legendre(l: usize, x: f64) -> f64 {
         let (mut p0, mut p1) = (1.0, x);

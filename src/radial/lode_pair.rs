@@ -43,6 +43,7 @@ use super::{GtoBasis, RadialIntegral};
 use crate::bail_param;
 use crate::error::Result;
 use crate::math::bessel::{spherical_bessel_j, spherical_bessel_j_with_derivatives};
+use crate::math::quadrature::gauss_legendre;
 use crate::math::spherical_harmonics::MAX_L;
 
 /// Gauss–Legendre nodes per k panel.
@@ -59,35 +60,6 @@ const K_CUT_TOLERANCE: f64 = 1e-18;
 const EXTENT_TOLERANCE: f64 = 1e-16;
 /// Upper limit on quadrature nodes (guards absurd `d_max / σ` combinations).
 const MAX_NODES: usize = 1 << 20;
-
-/// Gauss–Legendre nodes and weights on `[−1, 1]`, by Newton's iteration on `P_n`.
-pub(crate) fn gauss_legendre(n: usize) -> (Vec<f64>, Vec<f64>) {
-    let mut nodes = vec![0.0; n];
-    let mut weights = vec![0.0; n];
-    for i in 0..n {
-        let mut x = (PI * (i as f64 + 0.75) / (n as f64 + 0.5)).cos();
-        let mut derivative = 1.0;
-        for _ in 0..100 {
-            let (mut p0, mut p1) = (1.0, x);
-            for k in 1..n {
-                let kf = k as f64;
-                (p0, p1) = (p1, ((2.0 * kf + 1.0) * x * p1 - kf * p0) / (kf + 1.0));
-            }
-            derivative = n as f64 * (x * p1 - p0) / (x * x - 1.0);
-            let dx = p1 / derivative;
-            x -= dx;
-            if dx.abs() < 1e-16 {
-                break;
-            }
-        }
-        nodes[i] = x;
-        weights[i] = 2.0 / ((1.0 - x * x) * derivative * derivative);
-    }
-    if n == 1 {
-        (nodes[0], weights[0]) = (0.0, 2.0);
-    }
-    (nodes, weights)
-}
 
 /// Radius beyond which every `r² R_m(r)` (raw GTOs, hence every `R̃_n`) is below `tolerance`
 /// times its own peak: `max_m` of the root of `(m+2) ln(r/r*) − (r² − r*²)/2σ_m² = ln tolerance`
@@ -349,7 +321,7 @@ impl RadialIntegral for LodePairRadialIntegral {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::radial::tests::gauss_legendre as reference_gauss_legendre;
+    use crate::math::quadrature::gauss_legendre as reference_gauss_legendre;
     use crate::radial::SoapRadialIntegral;
 
     /// Values and gradients of a radial integral at `x`.
@@ -454,21 +426,6 @@ pub(super) mod tests {
             }
         }
         result
-    }
-
-    #[test]
-    fn gauss_legendre_matches_reference() {
-        for n in [1, 2, 7, 20, 33] {
-            let (x, w) = gauss_legendre(n);
-            let (xr, wr) = reference_gauss_legendre(n);
-            let total: f64 = w.iter().sum();
-            assert!((total - 2.0).abs() < 1e-14, "n={n}");
-            if n > 1 {
-                for i in 0..n {
-                    assert!((x[i] - xr[i]).abs() < 1e-15 && (w[i] - wr[i]).abs() < 1e-14);
-                }
-            }
-        }
     }
 
     #[test]

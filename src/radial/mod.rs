@@ -31,6 +31,7 @@ mod splined;
 pub use gto::{GtoBasis, MAX_OVERLAP_CONDITION};
 pub use kspace::KspaceRadialIntegral;
 pub use lode_kernel::LodeKernel;
+pub(crate) use lode_pair::basis_extent;
 pub use lode_pair::LodePairRadialIntegral;
 pub use lode_table::LodeRadialTable;
 pub use multipole_tail::{MultipoleTail, MAX_TAIL_TERMS};

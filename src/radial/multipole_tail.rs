@@ -22,11 +22,11 @@
 
 use ndarray::ArrayViewMut2;
 
-use super::lode_pair::gauss_legendre;
 use super::{GtoBasis, RadialIntegral};
 use crate::bail_param;
 use crate::error::Result;
 use crate::math::power_law::MAX_EXPONENT;
+use crate::math::quadrature::gauss_legendre;
 use crate::math::spherical_harmonics::MAX_L;
 
 /// Largest number of series terms kept.
@@ -256,8 +256,8 @@ impl RadialIntegral for MultipoleTail {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::math::quadrature::gauss_legendre as reference_gauss_legendre;
     use crate::radial::lode_pair::tests::{evaluate, max_abs, max_difference};
-    use crate::radial::tests::gauss_legendre as reference_gauss_legendre;
     use crate::radial::{LodeKernel, LodePairRadialIntegral};
 
     /// Gegenbauer polynomials against closed forms: C^{(1/2)} = Legendre, C^{(1)} = Chebyshev U,

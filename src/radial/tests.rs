@@ -1,5 +1,6 @@
 //! Tests shared by the radial integrals: quadrature references, finite differences, splines.
 
+pub(super) use crate::math::quadrature::gauss_legendre;
 use ndarray::Array2;
 
 use super::*;
@@ -22,39 +23,6 @@ fn legendre(l_max: usize, u: f64) -> Vec<f64> {
     }
     p.truncate(l_max + 1);
     p
-}
-
-/// Gauss–Legendre nodes and weights on [−1, 1] (Newton on P_n).
-pub(super) fn gauss_legendre(n: usize) -> (Vec<f64>, Vec<f64>) {
-    let mut nodes = vec![0.0; n];
-    let mut weights = vec![0.0; n];
-    for i in 0..n {
-        let mut x = (std::f64::consts::PI * (i as f64 + 0.75) / (n as f64 + 0.5)).cos();
-        for _ in 0..100 {
-            let (mut p0, mut p1) = (1.0, x);
-            for k in 1..n {
-                let kf = k as f64;
-                (p0, p1) = (p1, ((2.0 * kf + 1.0) * x * p1 - kf * p0) / (kf + 1.0));
-            }
-            let dp = n as f64 * (x * p1 - p0) / (x * x - 1.0);
-            let dx = p1 / dp;
-            x -= dx;
-            if dx.abs() < 1e-16 {
-                let dp = {
-                    let (mut p0, mut p1) = (1.0, x);
-                    for k in 1..n {
-                        let kf = k as f64;
-                        (p0, p1) = (p1, ((2.0 * kf + 1.0) * x * p1 - kf * p0) / (kf + 1.0));
-                    }
-                    n as f64 * (x * p1 - p0) / (x * x - 1.0)
-                };
-                weights[i] = 2.0 / ((1.0 - x * x) * dp * dp);
-                break;
-            }
-        }
-        nodes[i] = x;
-    }
-    (nodes, weights)
 }
 
 /// f_nl(d) = 2π ∫ r² R̃_n(r) ∫ P_l(u) g(√(r²+d²−2rdu)) du dr by composite Gauss–Legendre:

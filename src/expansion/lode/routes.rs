@@ -54,7 +54,7 @@ pub struct LodeCalculator {
     k_cutoff: f64,
     /// `C_n = f_n0(0) Y_00`: the centre's own potential projected on `R̃_n Y_00`.
     self_term: Vec<f64>,
-    /// Extent of the radial basis: `max_n |r R̃_n(r)|` is below the accuracy beyond it.
+    /// Extent of the radial basis: every `r² R_n(r)` is below `accuracy` × its peak beyond it.
     basis_extent: f64,
     finite_table: OnceLock<std::result::Result<Arc<LodeRadialTable>, Error>>,
     ewald: Mutex<HashMap<i32, Arc<EwaldPart>>>,
@@ -89,7 +89,7 @@ impl LodeCalculator {
         let k_max = k_cutoff * 1.0001;
         let kspace_radial = SplinedRadialIntegral::new(&exact, k_max, KSPACE_SPLINE_ACCURACY)?;
         let self_term = self_projection(&basis, &kernel);
-        let basis_extent = basis_extent(&basis, hypers.accuracy);
+        let basis_extent = crate::radial::basis_extent(&basis, hypers.accuracy);
         Ok(LodeCalculator {
             hypers,
             basis,
@@ -553,17 +553,37 @@ fn self_projection(basis: &GtoBasis, kernel: &PowerLaw) -> Vec<f64> {
     out.iter().map(|c| factor * c).collect()
 }
 
-/// Radius beyond which every `|r R̃_n(r)|` stays below `accuracy` (scan outwards).
-fn basis_extent(basis: &GtoBasis, accuracy: f64) -> f64 {
-    let mut values = vec![0.0; basis.n_max()];
-    let step = basis.cutoff() / 200.0;
-    let mut r = 40.0 * basis.cutoff();
-    while r > step {
-        basis.evaluate(r, &mut values);
-        if values.iter().any(|v| (r * v).abs() > accuracy) {
-            return r;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two routes to the centre's own potential on `R̃_n Y_00`: the direct radial quadrature
+    /// here and the k-space quadrature of the pair table (`f_n0(0) Y_00`), for every exponent.
+    #[test]
+    fn self_term_matches_the_pair_table() {
+        let basis = GtoBasis::new(5, 3.0).unwrap();
+        for p in 0..=6 {
+            let sigma = 0.8;
+            let direct = self_projection(&basis, &PowerLaw::new(p, sigma).unwrap());
+            let table = LodeRadialTable::finite(&basis, 2, p, sigma, 1e-8).unwrap();
+            let from_table = coefficient_of_self(table.self_term());
+            for (a, b) in direct.iter().zip(&from_table) {
+                assert!(
+                    (a - b).abs() < 1e-10 * b.abs().max(1.0),
+                    "p = {p}: {a} vs {b}"
+                );
+            }
         }
-        r -= step;
     }
-    basis.cutoff()
+
+    /// The tail bound decreases with k_c, and tighter accuracy needs a larger k_c.
+    #[test]
+    fn k_cutoff_grows_with_accuracy() {
+        let basis = GtoBasis::new(4, 3.0).unwrap();
+        let radial = KspaceRadialIntegral::new(&basis, 3).unwrap();
+        let kernel = PowerLaw::new(1, 1.0).unwrap();
+        let loose = k_cutoff_for(&kernel, &radial, 1e-4);
+        let tight = k_cutoff_for(&kernel, &radial, 1e-10);
+        assert!(loose < tight && tight < 12.0, "{loose} {tight}");
+    }
 }
