@@ -129,7 +129,7 @@ impl SoapCalculator {
             .map(|(s, system)| species.channels(system, s))
             .collect::<Result<Vec<_>>>()?;
         let searches = systems
-            .iter()
+            .par_iter()
             .map(|system| NeighborSearch::new(system, self.hypers.cutoff))
             .collect::<Result<Vec<_>>>()?;
 
