@@ -14,8 +14,10 @@
 //! - [`radial`]: the GTO basis and its orthonormalisation, radial integrals (exact and splined);
 //! - [`expansion`]: density expansions (SOAP) producing coefficient arrays;
 //! - [`invariants`]: ν = 1 and ν = 2 invariants of the expansions;
+//! - [`electrostatics`]: Coulomb energies of point charges (Ewald summation, direct sum);
 //! - `python` (feature `python`): the thin PyO3 layer, the only place pyo3 appears.
 
+pub mod electrostatics;
 pub mod error;
 pub mod expansion;
 pub mod invariants;

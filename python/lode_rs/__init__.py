@@ -11,6 +11,7 @@ Quick start::
 from . import datasets, invariants
 from ._lode_rs import InvalidInputError, InvalidParameterError
 from .calculators import LodeExpansion, SoapExpansion
+from .electrostatics import electrostatic_energy
 from .invariants import PowerSpectrum
 from .results import Expansion, Features
 from .systems import System
@@ -25,6 +26,7 @@ __all__ = [
     "SoapExpansion",
     "System",
     "datasets",
+    "electrostatic_energy",
     "invariants",
 ]
 __version__ = "0.1.0"

@@ -94,4 +94,10 @@ def soap_radial_integral(
 def kspace_radial_integral(
     n_max: int, l_max: int, cutoff: float, k: NDArray[np.float64], n_threads: int = 0
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
+def ewald_energy(
+    systems: list[SystemTuple],
+    charges: list[NDArray[np.float64]],
+    accuracy: float = 1e-10,
+    n_threads: int = 0,
+) -> NDArray[np.float64]: ...
 def hyp1f1(a: float, b: float, z: F64, scaled: bool = False) -> F64: ...

@@ -2,9 +2,16 @@
 
 ``random_ionic_gas``: the paper's first test system — random periodic gases of point charges
 (Na⁺/Cl⁻ by default) in cubic boxes, no two charges closer than a minimum distance.
+
+``point_charges``: those gases with their Ewald (Coulomb) energies in eV, cached on disk.
 """
 
 from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -73,3 +80,109 @@ def random_ionic_gas(
         atoms.set_initial_charges(q)
         frames.append(atoms)
     return frames
+
+
+# Everything that determines the ``point_charges`` data, besides n_structures and seed.
+_POINT_CHARGES = {
+    "n_atoms": 64,
+    "box_range": [12.0, 20.0],
+    "min_distance": 2.5,
+    "species": [11, 17],
+    "charges": [1.0, -1.0],
+    "accuracy": 1e-10,
+    "format": 1,
+}
+
+
+def _cache_directory(cache_dir) -> Path:
+    if cache_dir is not None:
+        return Path(cache_dir)
+    env = os.environ.get("LODE_RS_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "lode_rs"
+
+
+def _load_cached(path: Path, parameters: dict):
+    """The arrays of a cache file made with exactly ``parameters``, or ``None``."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if json.loads(str(data["parameters"])) != parameters:
+                return None
+            return {key: data[key] for key in data.files}
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def _frames_from_arrays(positions, cells, numbers, charges):
+    import ase
+
+    frames = []
+    for r, cell, z, q in zip(positions, cells, numbers, charges, strict=True):
+        atoms = ase.Atoms(numbers=z, positions=r, cell=cell, pbc=True)
+        atoms.set_initial_charges(q)
+        frames.append(atoms)
+    return frames
+
+
+def point_charges(n_structures: int = 2000, seed: int = 0, cache_dir=None):
+    """Random periodic Na⁺/Cl⁻ gases and their Coulomb energies (the first experiment).
+
+    Each structure: 64 atoms (32 Na with charge +1, 32 Cl with charge −1) in a cubic periodic
+    box of side uniform in [12, 20] Å, no two atoms closer than 2.5 Å (minimum image), made by
+    :func:`random_ionic_gas`. Energies (eV) from :func:`lode_rs.electrostatic_energy` (Ewald,
+    relative accuracy 1e-10, ``k_e = 14.399645 eV·Å/e²``). Deterministic for a seed.
+
+    The arrays (positions, cells, numbers, charges, energies) are cached as a compressed
+    ``.npz`` under ``cache_dir`` (default: ``$LODE_RS_CACHE`` or ``~/.cache/lode_rs``), together
+    with the generator parameters and the package version; a cached file made with other
+    parameters (or another version) is regenerated.
+
+    Returns:
+        ``(frames, energies)``: a list of ``ase.Atoms`` with initial charges set, and a float64
+        array of shape ``(n_structures,)`` in eV.
+    """
+    from . import __version__
+    from .electrostatics import electrostatic_energy
+
+    if int(n_structures) != n_structures or n_structures < 1:
+        raise InvalidParameterError(f"n_structures must be a positive integer, got {n_structures}")
+    n_structures, seed = int(n_structures), int(seed)
+    parameters = dict(_POINT_CHARGES, n_structures=n_structures, seed=seed, version=__version__)
+    directory = _cache_directory(cache_dir)
+    path = directory / f"point_charges-n{n_structures}-seed{seed}.npz"
+
+    cached = _load_cached(path, parameters) if path.exists() else None
+    if cached is not None:
+        frames = _frames_from_arrays(
+            cached["positions"], cached["cells"], cached["numbers"], cached["charges"]
+        )
+        return frames, cached["energies"]
+
+    p = _POINT_CHARGES
+    frames = random_ionic_gas(
+        n_structures,
+        n_atoms=p["n_atoms"],
+        box_range=tuple(p["box_range"]),
+        min_distance=p["min_distance"],
+        species=tuple(p["species"]),
+        charges=tuple(p["charges"]),
+        seed=seed,
+    )
+    energies = electrostatic_energy(frames, accuracy=p["accuracy"])
+    arrays = {
+        "positions": np.stack([a.get_positions() for a in frames]),
+        "cells": np.stack([a.cell[:] for a in frames]),
+        "numbers": np.stack([a.get_atomic_numbers() for a in frames]).astype(np.int32),
+        "charges": np.stack([a.get_initial_charges() for a in frames]),
+        "energies": np.asarray(energies, dtype=np.float64),
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    # write then rename, so that a reader never sees a half-written file
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, parameters=np.array(json.dumps(parameters)), **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return frames, arrays["energies"]

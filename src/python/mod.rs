@@ -2,6 +2,7 @@
 //! each converts types, runs the core inside `py.detach` (GIL released) behind a panic guard,
 //! and maps [`crate::Error`] to Python exceptions.
 
+mod electrostatics;
 mod errors;
 mod expansion;
 mod invariants;
@@ -23,5 +24,6 @@ fn _lode_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     expansion::register(m)?;
     invariants::register(m)?;
     lode::register(m)?;
+    electrostatics::register(m)?;
     Ok(())
 }
