@@ -8,10 +8,11 @@ Quick start::
     features.values                                          # (n_atoms, n_features)
 """
 
-from . import datasets, invariants
+from . import datasets, invariants, models, plotting
 from ._lode_rs import InvalidInputError, InvalidParameterError
 from .calculators import LodeExpansion, SoapExpansion
 from .invariants import PowerSpectrum
+from .models import learning_curve
 from .results import Expansion, Features
 from .systems import System
 
@@ -26,5 +27,8 @@ __all__ = [
     "System",
     "datasets",
     "invariants",
+    "learning_curve",
+    "models",
+    "plotting",
 ]
 __version__ = "0.1.0"
