@@ -141,9 +141,11 @@ class SparseGPR(Regressor):
         baseline, match_species, cv_folds, seed: as in :class:`GPR`.
         jitter: relative jitter added to K_MM (raised, with a warning, if K_MM is singular).
 
-    Variance: the SoR latent variance ``a · diag(K_*M Σ K_M*)``, ``Σ = (K_MM + K_MN K_NM/σ²)⁻¹``,
-    with the amplitude ``a = rᵀ(Q + σ²)⁻¹r / n`` (``Q = K_NM K_MM⁻¹ K_MN``). SoR variances shrink
-    away from the active set; treat them as a relative uncertainty.
+    Variance: the projected-process (DTC) latent variance
+    ``a · [K(*,*) - Q(*,*) + K_*M Σ K_M*]`` with ``Σ = (K_MM + K_MN K_NM/σ²)⁻¹`` and
+    ``Q(*,*) = K_*M K_MM⁻¹ K_M*``, scaled by the amplitude ``a = rᵀ(Q_NN + σ²)⁻¹r / n`` estimated
+    from the residual targets. The term ``K_*M Σ K_M*`` alone is the subset-of-regressors (SoR)
+    variance, which vanishes far from the active set; ``K - Q`` restores the prior variance there.
     """
 
     model_type = "SparseGPR"
@@ -197,6 +199,7 @@ class SparseGPR(Regressor):
 
     def _store(self, problem: _SparseProblem, solution) -> None:
         self._active = problem.active
+        self._chol_mm = problem.chol_mm
         self.weights_ = solution["weights"]
         self.offsets_ = solution["offsets"]
         self._r = solution["r"]
@@ -216,9 +219,13 @@ class SparseGPR(Regressor):
         mean = k @ self.weights_ + base @ self.offsets_
         if not variance or self._amplitude is None:
             return mean, None
-        # Σ = σ² (RᵀR)⁻¹ with R from the QR of the stacked system
+        # Σ = σ² (RᵀR)⁻¹ with R from the QR of the stacked system; Q = |L_MM⁻¹ K_M*|²
         v = scipy.linalg.solve_triangular(self._r, k.T, trans="T")
-        return mean, self._amplitude * self._sigma2 * np.einsum("ij,ij->j", v, v)
+        sor = self._sigma2 * np.einsum("ij,ij->j", v, v)
+        u = scipy.linalg.solve_triangular(self._chol_mm, k.T, lower=True)
+        prior = structure_self_kernel(self.kernel_, rows, match_species=self.match_species)
+        residual = np.maximum(prior - np.einsum("ij,ij->j", u, u), 0.0)
+        return mean, self._amplitude * (residual + sor)
 
     def _arrays(self) -> dict[str, np.ndarray]:
         nan = np.array(np.nan)
@@ -228,6 +235,7 @@ class SparseGPR(Regressor):
             "weights": self.weights_,
             "offsets": self.offsets_,
             "r": np.zeros((0, 0)) if self._r is None else self._r,
+            "cholesky_mm": self._chol_mm,
             "sigma2": np.array(self._sigma2),
             "amplitude": nan if self._amplitude is None else np.array(self._amplitude),
         }
@@ -240,6 +248,7 @@ class SparseGPR(Regressor):
         self.weights_ = arrays["weights"]
         self.offsets_ = arrays["offsets"]
         self._r = None if arrays["r"].size == 0 else arrays["r"]
+        self._chol_mm = arrays["cholesky_mm"]
         self._sigma2 = float(arrays["sigma2"])
         amplitude = float(arrays["amplitude"])
         self._amplitude = None if np.isnan(amplitude) else amplitude
