@@ -68,6 +68,18 @@ class Problem(ABC):
     def predict(self, solution: dict[str, Any], rows: np.ndarray) -> np.ndarray:
         """Predictions for the structures ``rows`` of the training data."""
 
+    def cv_predictions(
+        self, state: Any, regularizers: list[float], test: np.ndarray
+    ) -> list[np.ndarray | None]:
+        """Predictions for ``test`` at every regularizer (``None`` where unsolvable)."""
+        out: list[np.ndarray | None] = []
+        for regularizer in regularizers:
+            try:
+                out.append(self.predict(self.solve(state, regularizer, quiet=True), test))
+            except ValueError:
+                out.append(None)
+        return out
+
 
 class Regressor(ABC):
     """Base of :class:`Ridge`, :class:`GPR` and :class:`SparseGPR` (see their docs)."""
@@ -274,15 +286,13 @@ class Regressor(ABC):
             problem = self._problem(data, targets, kernel)
             squared = np.zeros(len(regularizers))
             for train, test in folds:
-                state = problem.prepare(train)
-                for ir, reg in enumerate(regularizers):
-                    try:
-                        solution = problem.solve(state, reg, quiet=True)
-                    except ValueError:
+                predictions = problem.cv_predictions(problem.prepare(train), regularizers, test)
+                for ir, prediction in enumerate(predictions):
+                    if prediction is None:
                         squared[ir] = np.inf
-                        continue
-                    error = problem.predict(solution, test) - targets[test]
-                    squared[ir] += float(error @ error)
+                    else:
+                        error = prediction - targets[test]
+                        squared[ir] += float(error @ error)
             rmse[ik] = np.sqrt(squared / data.n_structures)
             ir = int(np.argmin(rmse[ik]))
             if rmse[ik, ir] < best[0]:

@@ -22,9 +22,8 @@ import scipy.sparse
 from .._lode_rs import InvalidInputError, InvalidParameterError
 from .data import AtomicData
 
-#: rows per block in :func:`structure_kernel` (left x right block = 1024 x 4096 float64 = 32 MiB)
-_BLOCK_LEFT = 1024
-_BLOCK_RIGHT = 4096
+#: environments per block in :func:`structure_kernel` (a 2048 x 2048 float64 block is 32 MiB)
+_BLOCK = 2048
 
 
 def _normalize_rows(values: np.ndarray) -> np.ndarray:
@@ -50,6 +49,10 @@ class Kernel(ABC):
     def distance_space(self, a: np.ndarray) -> np.ndarray:
         """Rows whose Euclidean distances are used for farthest-point sampling."""
         return a
+
+    def distance_key(self) -> str:
+        """Identifies :meth:`distance_space` (kernels with equal keys give equal distances)."""
+        return repr(self)
 
     @abstractmethod
     def to_dict(self) -> dict[str, Any]:
@@ -104,6 +107,9 @@ class PolynomialKernel(Kernel):
 
     def diag(self, a: np.ndarray) -> np.ndarray:
         return np.einsum("ij,ij->i", a, a) ** (self.zeta or 1)
+
+    def distance_key(self) -> str:
+        return "normalised"  # any zeta: distances between normalised rows
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "PolynomialKernel", "zeta": self.zeta}
@@ -183,6 +189,10 @@ class SumKernel(Kernel):
             axis=1,
         )
 
+    def distance_key(self) -> str:
+        keys = [k.distance_key() for k in self.kernels]
+        return f"sum({keys}, {self.block_sizes}, {self.weights})"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "type": "SumKernel",
@@ -211,9 +221,22 @@ def kernel_from_dict(data: dict[str, Any]) -> Kernel:
     raise InvalidInputError(f"unknown kernel type {kind!r}")
 
 
-def _indicator(structure: np.ndarray, n_structures: int) -> scipy.sparse.csr_matrix:
+def _compact_indicator(structure: np.ndarray) -> tuple[np.ndarray, scipy.sparse.csr_matrix]:
+    """Structures present in a block of rows, and the ``(n_present, n_rows)`` 0/1 membership."""
+    present, inverse = np.unique(structure, return_inverse=True)
     n = structure.shape[0]
-    return scipy.sparse.csr_matrix((np.ones(n), (np.arange(n), structure)), shape=(n, n_structures))
+    membership = scipy.sparse.csr_matrix(
+        (np.ones(n), (inverse.reshape(-1), np.arange(n))), shape=(present.size, n)
+    )
+    return present, membership
+
+
+def _species_groups(a: AtomicData, b: AtomicData, match_species: bool):
+    if not match_species:
+        yield np.arange(a.values.shape[0]), np.arange(b.values.shape[0])
+        return
+    for s in np.intersect1d(a.species, b.species):
+        yield np.nonzero(a.species == s)[0], np.nonzero(b.species == s)[0]
 
 
 def structure_kernel(
@@ -227,27 +250,34 @@ def structure_kernel(
     """Kernel between the structures of ``a`` and those of ``b`` (rows already prepared).
 
     Returns ``(a.n_structures, b.n_structures)``, or ``(a.n_structures, n_rows(b))`` when
-    ``reduce_b`` is false (structures against individual environments, e.g. K_NM). Memory is
-    O(output + block), never O(n_rows(a) * n_rows(b)).
+    ``reduce_b`` is false (structures against individual environments, e.g. K_NM). Works on
+    ``_BLOCK x _BLOCK`` blocks of environments, each reduced at once to the structures it touches:
+    memory is O(output + block), never O(n_rows(a) * n_rows(b)). With ``match_species`` only
+    same-species blocks are computed; when ``b is a`` only blocks on or above the diagonal.
     """
     n_right = b.n_structures if reduce_b else b.values.shape[0]
-    out = np.zeros((a.n_structures, n_right))
-    left_ind = _indicator(a.structure, a.n_structures).T.tocsr()  # (n_structures_a, n_rows_a)
-    right_ind = _indicator(b.structure, b.n_structures) if reduce_b else None
-    for i0 in range(0, a.values.shape[0], _BLOCK_LEFT):
-        i1 = min(i0 + _BLOCK_LEFT, a.values.shape[0])
-        part = np.zeros((i1 - i0, n_right))
-        for j0 in range(0, b.values.shape[0], _BLOCK_RIGHT):
-            j1 = min(j0 + _BLOCK_RIGHT, b.values.shape[0])
-            k = kernel.pairwise(a.values[i0:i1], b.values[j0:j1])
-            if match_species:
-                k[a.species[i0:i1, None] != b.species[None, j0:j1]] = 0.0
-            if right_ind is None:
-                part[:, j0:j1] = k
-            else:
-                part += (right_ind[j0:j1].T @ k.T).T
-        out += left_ind[:, i0:i1] @ part
-    return out
+    upper = np.zeros((a.n_structures, n_right))
+    symmetric = reduce_b and a is b
+    diagonal = np.zeros_like(upper) if symmetric else upper
+    for rows_a, rows_b in _species_groups(a, b, match_species):
+        values_a, structure_a = a.values[rows_a], a.structure[rows_a]
+        values_b, structure_b = b.values[rows_b], b.structure[rows_b]
+        for i0 in range(0, rows_a.size, _BLOCK):
+            i1 = min(i0 + _BLOCK, rows_a.size)
+            present_a, member_a = _compact_indicator(structure_a[i0:i1])
+            for j0 in range(i0 if symmetric else 0, rows_b.size, _BLOCK):
+                j1 = min(j0 + _BLOCK, rows_b.size)
+                k = member_a @ kernel.pairwise(values_a[i0:i1], values_b[j0:j1])
+                if reduce_b:
+                    present_b, member_b = _compact_indicator(structure_b[j0:j1])
+                    k = (member_b @ k.T).T
+                else:
+                    present_b = rows_b[j0:j1]
+                target = diagonal if symmetric and j0 == i0 else upper
+                target[np.ix_(present_a, present_b)] += k
+    if symmetric:
+        return upper + upper.T + diagonal
+    return upper
 
 
 def structure_self_kernel(kernel: Kernel, a: AtomicData, *, match_species: bool) -> np.ndarray:

@@ -50,9 +50,12 @@ class _SparseProblem(Problem):
         if model.n_sparse is None:
             active = np.arange(n_rows)
         else:
-            active = select_active(
-                kernel.distance_space(self.rows.values), self.rows.species, model.n_sparse
-            )
+            key = kernel.distance_key()
+            if key not in model._selections:  # FPS once per fit, shared by every zeta tried
+                model._selections[key] = select_active(
+                    kernel.distance_space(self.rows.values), self.rows.species, model.n_sparse
+                )
+            active = model._selections[key]
         self.active = AtomicData(
             self.rows.values[active],
             np.arange(len(active)),
@@ -114,6 +117,26 @@ class _SparseProblem(Problem):
             "sigma2": sigma2,
             "amplitude": amplitude,
         }
+
+    def cv_predictions(self, state, regularizers, test):
+        # one SVD per fold for every regularizer: with B = K_NM L⁻ᵀ = U S Vᵀ the weights are
+        # w(σ²) = L⁻ᵀ V diag(s / (s² + σ²)) Uᵀ r (the same minimiser as the QR route)
+        b = scipy.linalg.solve_triangular(self.chol_mm, state["k_nm"].T, lower=True).T
+        u, s, vt = scipy.linalg.svd(b, full_matrices=False)
+        projected = u.T @ state["residual"]
+        k_test = self.k_nm[test]
+        basis = scipy.linalg.solve_triangular(self.chol_mm, vt.T, lower=True, trans="T")
+        test_basis = k_test @ basis
+        base = self.base[test] @ state["offsets"]
+        out = []
+        for regularizer in regularizers:
+            sigma2 = regularizer * state["scale"]
+            if sigma2 > 0:
+                factor = s / (s * s + sigma2)
+            else:
+                factor = np.divide(1.0, s, out=np.zeros_like(s), where=s > s[0] * 1e-12)
+            out.append(test_basis @ (factor * projected) + base)
+        return out
 
     def predict(self, solution, rows):
         return self.k_nm[rows] @ solution["weights"] + self.base[rows] @ solution["offsets"]
@@ -191,6 +214,16 @@ class SparseGPR(Regressor):
 
     def _kernel(self) -> Kernel:
         return self.kernel
+
+    def fit(self, x: Any, y: Any, *, features: dict[str, Any] | None = None) -> SparseGPR:
+        self._selections: dict[str, np.ndarray] = {}
+        try:
+            super().fit(x, y, features=features)
+        finally:
+            del self._selections
+        return self
+
+    fit.__doc__ = Regressor.fit.__doc__
 
     def _problem(self, data, y, kernel) -> Problem:
         problem = _SparseProblem(data, y, kernel, self)
