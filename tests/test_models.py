@@ -267,6 +267,10 @@ def test_cross_validation_picks_a_sensible_regularizer():
     assert rmse(tuned.predict(x_test), truth) < 0.5 * rmse(overfit.predict(x_test), truth)
     ridge = Ridge(regularizer=None).fit(x, y)
     assert ridge.regularizer_ in lode_rs.models.REGULARIZER_GRID
+    few = GPR(regularizer=None).fit(x[:3], y[:3])  # fewer structures than folds: leave-one-out
+    assert few.cv_scores_["n_folds"] == 3
+    with pytest.raises(ValueError, match="cross-validation needs at least 2 structures"):
+        GPR(regularizer=None).fit(x[:1], y[:1])
 
 
 def test_learning_curve_decreases(tmp_path):

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .._lode_rs import InvalidInputError, InvalidParameterError
-from .data import AtomicData, as_atomic_data, check_targets
+from .data import AtomicData, as_atomic_data, check_regularizer, check_targets
 from .kernels import Kernel, kernel_from_dict
 
 #: regularizers tried by cross-validation when ``regularizer=None``: 1e-8, 1e-7, ..., 1
@@ -90,8 +90,6 @@ class Regressor(ABC):
     def __init__(
         self, *, regularizer: float | None, baseline: str | None, cv_folds: int, seed: int
     ) -> None:
-        from .data import check_regularizer
-
         self.regularizer = check_regularizer(regularizer)
         if baseline not in BASELINES:
             raise InvalidParameterError(f"baseline must be one of {BASELINES}, got {baseline!r}")
@@ -279,7 +277,9 @@ class Regressor(ABC):
 
     # ---- cross-validation ---------------------------------------------------------------------
     def _cross_validate(self, data, targets, kernels, regularizers):
-        folds = kfold_indices(data.n_structures, self.cv_folds, self.seed)
+        # fewer structures than folds (small training sets in learning curves): leave-one-out
+        n_folds = min(self.cv_folds, data.n_structures)
+        folds = kfold_indices(data.n_structures, n_folds, self.seed)
         rmse = np.full((len(kernels), len(regularizers)), np.inf)
         best = (np.inf, None, None, None)
         for ik, kernel in enumerate(kernels):
@@ -305,7 +305,7 @@ class Regressor(ABC):
             "regularizers": list(regularizers),
             "zetas": list(ZETA_GRID) if len(kernels) > 1 else None,
             "rmse": rmse.tolist(),
-            "n_folds": self.cv_folds,
+            "n_folds": n_folds,
         }
         return best[1], best[2], best[3]
 
