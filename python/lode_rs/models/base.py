@@ -231,7 +231,8 @@ class Regressor(ABC):
     def save(self, path: str, *, features: dict[str, Any] | None = None) -> None:
         """Write the fitted model to ``path`` (``.npz``: arrays + one JSON metadata string).
 
-        No pickle: :func:`lode_rs.models.load` reads it back with ``allow_pickle=False``.
+        No pickle: :func:`lode_rs.models.load` reads it back with ``allow_pickle=False``
+        (NumPy appends ``.npz`` to a path without it).
         ``features`` (JSON-serialisable) replaces the description given to :meth:`fit`.
         """
         if not self._fitted:
