@@ -8,11 +8,12 @@ Quick start::
     features.values                                          # (n_atoms, n_features)
 """
 
-from . import datasets, invariants
+from . import datasets, invariants, models, plotting
 from ._lode_rs import InvalidInputError, InvalidParameterError
 from .calculators import LodeExpansion, SoapExpansion
 from .electrostatics import electrostatic_energy
 from .invariants import PowerSpectrum
+from .models import learning_curve
 from .results import Expansion, Features
 from .systems import System
 
@@ -28,5 +29,8 @@ __all__ = [
     "datasets",
     "electrostatic_energy",
     "invariants",
+    "learning_curve",
+    "models",
+    "plotting",
 ]
 __version__ = "0.1.0"

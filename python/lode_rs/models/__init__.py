@@ -1,0 +1,58 @@
+"""Regression models on SOAP/LODE features: ridge, GPR and sparse GPR, learning curves.
+
+Targets are one number per structure. With :class:`lode_rs.Features` (rows = atomic
+environments) every model is additive: a structure's prediction is the sum of its environments'
+contributions (plus a per-species baseline), as for energies. A plain 2D array is taken as one row
+of features per structure.
+
+Example::
+
+    model = lode_rs.models.SparseGPR(kernel=lode_rs.models.PolynomialKernel(zeta=2),
+                                     n_sparse=500, regularizer=1e-6)
+    model.fit(x_train, energies)
+    pred, var = model.predict(x_test, return_variance=True)
+    model.save("model.npz"); model = lode_rs.models.load("model.npz")
+"""
+
+from .base import REGULARIZER_GRID, ZETA_GRID, Regressor, kfold_indices, rmse_percent
+from .data import AtomicData, block_sizes, concatenate
+from .gpr import GPR
+from .io import load
+from .kernels import (
+    Kernel,
+    PolynomialKernel,
+    SumKernel,
+    kernel_from_dict,
+    structure_kernel,
+    structure_self_kernel,
+)
+from .ridge import Ridge
+from .selection import farthest_point_sampling, select_active, species_quotas
+from .sparse import SparseGPR
+from .validation import LearningCurve, learning_curve
+
+__all__ = [
+    "GPR",
+    "REGULARIZER_GRID",
+    "ZETA_GRID",
+    "AtomicData",
+    "Kernel",
+    "LearningCurve",
+    "PolynomialKernel",
+    "Regressor",
+    "Ridge",
+    "SparseGPR",
+    "SumKernel",
+    "block_sizes",
+    "concatenate",
+    "farthest_point_sampling",
+    "kernel_from_dict",
+    "kfold_indices",
+    "learning_curve",
+    "load",
+    "rmse_percent",
+    "select_active",
+    "species_quotas",
+    "structure_kernel",
+    "structure_self_kernel",
+]

@@ -1,0 +1,42 @@
+"""Plots of model results (matplotlib, rendered off-screen with the Agg canvas)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from .models.validation import LearningCurve
+
+
+def learning_curves(
+    curves: Mapping[str, LearningCurve], path: str | os.PathLike, title: str | None = None
+) -> None:
+    """Write a log-log PNG of learning curves: mean test error ± std over splits per size.
+
+    Args:
+        curves: ``{"label": curve}`` from :func:`lode_rs.learning_curve`.
+        path: output file (PNG; the format follows the extension).
+        title: optional figure title.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if not curves:
+        raise ValueError("no learning curves to plot")
+    figure = Figure(figsize=(5.0, 4.0), dpi=150)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for label, curve in curves.items():
+        axes.errorbar(
+            curve.train_sizes, curve.mean, yerr=curve.std, marker="o", capsize=3, label=label
+        )
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("number of training structures")
+    axes.set_ylabel("test RMSE (% of std)")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend()
+    if title:
+        axes.set_title(title)
+    figure.tight_layout()
+    figure.savefig(path)
