@@ -15,7 +15,7 @@ Example::
 """
 
 from .base import REGULARIZER_GRID, ZETA_GRID, Regressor, kfold_indices, rmse_percent
-from .data import AtomicData, block_sizes, concatenate
+from .data import AtomicData, block_sizes, concatenate, species_resolved
 from .gpr import GPR
 from .io import load
 from .kernels import (
@@ -52,6 +52,7 @@ __all__ = [
     "load",
     "rmse_percent",
     "select_active",
+    "species_resolved",
     "species_quotas",
     "structure_kernel",
     "structure_self_kernel",

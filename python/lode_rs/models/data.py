@@ -270,3 +270,41 @@ def block_sizes(features: Any) -> list[int]:
     if tuple(getattr(features, "label_names", ()))[:1] != ("block",):
         raise InvalidInputError("these features were not built by lode_rs.models.concatenate")
     return np.bincount(np.asarray(features.labels)[:, 0]).tolist()
+
+
+def species_resolved(features: Any, species: Sequence[int] | None = None) -> Any:
+    """Features with one block of columns per central species, zero outside the row's block.
+
+    ``species`` fixes the blocks (default: the central species present, sorted); pass it when
+    features of different data sets must have the same columns.
+
+    A linear model on the result has weights that depend on the central atom's species (e.g.
+    the charge of the centre multiplying its electrostatic potential in ``½ Σ_i q_i V(r_i)``),
+    which a single shared weight vector cannot express. Labels gain a leading
+    ``center_species`` column.
+    """
+    if not (hasattr(features, "values") and hasattr(features, "center_species")):
+        raise InvalidInputError("species_resolved needs lode_rs.Features (with center_species)")
+    present = np.unique(features.center_species)
+    species = present if species is None else np.asarray(sorted(species))
+    missing = np.setdiff1d(present, species)
+    if missing.size:
+        raise InvalidInputError(f"central species {missing.tolist()} not in {species.tolist()}")
+    n_rows, n_columns = features.values.shape
+    values = np.zeros((n_rows, species.size * n_columns))
+    labels = []
+    for k, z in enumerate(species):
+        rows = features.center_species == z
+        values[rows, k * n_columns : (k + 1) * n_columns] = features.values[rows]
+        labels.append(
+            np.concatenate([np.full((n_columns, 1), z), features.labels], axis=1).astype(np.int32)
+        )
+    return Features(
+        values=values,
+        structure=features.structure,
+        centers=features.centers,
+        center_species=features.center_species,
+        labels=np.concatenate(labels),
+        label_names=("center_species", *features.label_names),
+        n_structures=features.n_structures,
+    )

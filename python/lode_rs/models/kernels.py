@@ -79,25 +79,30 @@ class Kernel(ABC):
 
 
 class PolynomialKernel(Kernel):
-    """``k(x, x') = (x̂ · x̂')^ζ`` on L2-normalised features ``x̂ = x / |x|``.
+    """``k(x, x') = (x̂ · x̂')^ζ`` on L2-normalised features ``x̂ = x / |x|`` (default), or
+    ``(x · x')^ζ`` on the raw features with ``normalize=False``.
 
     Args:
         zeta: integer exponent ``>= 1``; ``None`` lets the model choose it by cross-validation
             among ``(1, 2, 3, 4)``. ``ζ = 1`` on normalised features is a linear model in ``x̂``.
+        normalize: normalise rows first. Keep the magnitude (``False``) when it carries the
+            physics, as for LODE features, whose size is the strength of the potential.
 
     Rows of zeros (an environment with no neighbours) have no direction: they are kept as zeros
     and contribute nothing.
     """
 
-    def __init__(self, zeta: int | None = 2) -> None:
+    def __init__(self, zeta: int | None = 2, *, normalize: bool = True) -> None:
         if zeta is not None:
             if isinstance(zeta, bool) or int(zeta) != zeta or zeta < 1:
                 raise InvalidParameterError(f"zeta must be an integer >= 1 or None, got {zeta!r}")
             zeta = int(zeta)
         self.zeta = zeta
+        self.normalize = bool(normalize)
 
     def prepare(self, values: np.ndarray) -> np.ndarray:
-        return _normalize_rows(np.asarray(values, dtype=np.float64))
+        values = np.asarray(values, dtype=np.float64)
+        return _normalize_rows(values) if self.normalize else values
 
     def pairwise(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if self.zeta is None:
@@ -109,13 +114,14 @@ class PolynomialKernel(Kernel):
         return np.einsum("ij,ij->i", a, a) ** (self.zeta or 1)
 
     def distance_key(self) -> str:
-        return "normalised"  # any zeta: distances between normalised rows
+        # any zeta: distances between the prepared rows
+        return "normalised" if self.normalize else "raw"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "PolynomialKernel", "zeta": self.zeta}
+        return {"type": "PolynomialKernel", "zeta": self.zeta, "normalize": self.normalize}
 
     def with_zeta(self, zeta: int) -> Kernel:
-        return PolynomialKernel(zeta if self.zeta is None else self.zeta)
+        return PolynomialKernel(zeta if self.zeta is None else self.zeta, normalize=self.normalize)
 
     @property
     def needs_zeta(self) -> bool:
@@ -213,7 +219,7 @@ def kernel_from_dict(data: dict[str, Any]) -> Kernel:
     """Rebuild a kernel from :meth:`Kernel.to_dict`."""
     kind = data.get("type")
     if kind == "PolynomialKernel":
-        return PolynomialKernel(zeta=data["zeta"])
+        return PolynomialKernel(zeta=data["zeta"], normalize=data.get("normalize", True))
     if kind == "SumKernel":
         return SumKernel(
             [kernel_from_dict(k) for k in data["kernels"]], data["block_sizes"], data["weights"]

@@ -1,0 +1,1 @@
+"""The paper's experiments, reproducible from the command line (``lode-rs reproduce ...``)."""
