@@ -108,23 +108,36 @@ def run(
             continue
         start = time.perf_counter()
         features = featurize(frames)
-        model = make_model()
-        if isinstance(model, models.SparseGPR) and model.n_sparse is None:
-            model.n_sparse = min(settings.n_sparse, features.values.shape[0])
-        curves[name] = models.learning_curve(
-            model,
-            features,
-            energies,
-            train_sizes=settings.train_sizes,
-            n_splits=settings.n_splits,
-            test_size=settings.test_size,
-            seed=seed,
-        )
+        curves[name] = _curve(make_model, features, energies, settings, seed)
         timings[name] = time.perf_counter() - start
     title = "Point charges (Ewald energies)" + (" — quick run" if quick else "")
     plotting.learning_curves(curves, out / "point_charges.png", title=title)
     (out / "point_charges.md").write_text(table(curves, timings, settings))
     return curves
+
+
+def _curve(make_model, features, energies, settings: Settings, seed: int) -> models.LearningCurve:
+    """Learning curve; sparse models get at most ``n_sparse`` active environments, and never
+    more than the training set has (one curve per size: the splits depend only on the seed, so
+    they are the same for every size)."""
+    model = make_model()
+    kw = dict(n_splits=settings.n_splits, test_size=settings.test_size, seed=seed)
+    if not isinstance(model, models.SparseGPR):
+        return models.learning_curve(model, features, energies, settings.train_sizes, **kw)
+    atoms_per_structure = features.values.shape[0] / features.n_structures
+    parts = []
+    for n in settings.train_sizes:
+        model = make_model()
+        model.n_sparse = int(min(settings.n_sparse, n * atoms_per_structure))
+        parts.append(models.learning_curve(model, features, energies, [n], **kw))
+    errors = np.concatenate([p.errors for p in parts], axis=1)
+    return models.LearningCurve(
+        train_sizes=np.asarray(settings.train_sizes),
+        errors=errors,
+        mean=errors.mean(axis=0),
+        std=errors.std(axis=0),
+        test_size=settings.test_size,
+    )
 
 
 def table(curves: dict[str, models.LearningCurve], timings: dict[str, float], settings) -> str:
