@@ -65,5 +65,78 @@ pub fn evaluate_many(integral: &dyn RadialIntegral, xs: &[f64]) -> (Array3<f64>,
     (values, gradients)
 }
 
+/// Panic unless `values` (and `gradients`) have shape `(n_max, l_max + 1)`: a caller bug.
+pub(crate) fn check_shapes(
+    values: &ArrayViewMut2<f64>,
+    gradients: &Option<ArrayViewMut2<f64>>,
+    n_max: usize,
+    l_max: usize,
+) {
+    let shape = (n_max, l_max + 1);
+    assert_eq!(
+        values.dim(),
+        shape,
+        "values must have shape (n_max, l_max + 1)"
+    );
+    if let Some(g) = gradients {
+        assert_eq!(
+            g.dim(),
+            shape,
+            "gradients must have shape (n_max, l_max + 1)"
+        );
+    }
+}
+
+/// Fill the outputs with NaN and return true when `x` is not a valid argument (`x < minimum`
+/// or NaN).
+pub(crate) fn nan_if_invalid(
+    x: f64,
+    minimum: f64,
+    values: &mut ArrayViewMut2<f64>,
+    gradients: &mut Option<ArrayViewMut2<f64>>,
+) -> bool {
+    if x.is_nan() || x < minimum {
+        values.fill(f64::NAN);
+        if let Some(g) = gradients.as_mut() {
+            g.fill(f64::NAN);
+        }
+        return true;
+    }
+    false
+}
+
+/// [`RadialIntegral::compute`] through a flat kernel `flat(values, gradients)` that writes index
+/// `n (l_max + 1) + l`: straight into contiguous outputs (no allocation: the hot path), through
+/// temporary buffers only for strided ones.
+pub(crate) fn compute_with_flat(
+    mut values: ArrayViewMut2<f64>,
+    mut gradients: Option<ArrayViewMut2<f64>>,
+    flat: impl FnOnce(&mut [f64], Option<&mut [f64]>),
+) {
+    let contiguous =
+        values.is_standard_layout() && gradients.as_ref().is_none_or(|g| g.is_standard_layout());
+    if contiguous {
+        let v = values.as_slice_mut().expect("standard layout");
+        let g = gradients
+            .as_mut()
+            .map(|g| g.as_slice_mut().expect("standard layout"));
+        return flat(v, g);
+    }
+    // fresh arrays are in standard layout whatever the outputs' strides
+    let mut v = ndarray::Array2::zeros(values.raw_dim());
+    let mut g = gradients
+        .as_ref()
+        .map(|g| ndarray::Array2::zeros(g.raw_dim()));
+    flat(
+        v.as_slice_mut().expect("owned arrays are contiguous"),
+        g.as_mut()
+            .map(|g| g.as_slice_mut().expect("owned arrays are contiguous")),
+    );
+    values.assign(&v);
+    if let (Some(out), Some(g)) = (gradients.as_mut(), g) {
+        out.assign(&g);
+    }
+}
+
 #[cfg(test)]
 mod tests;

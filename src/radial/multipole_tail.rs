@@ -219,37 +219,9 @@ impl RadialIntegral for MultipoleTail {
     }
 
     /// `x = d > 0` (Å); NaN for `d ≤ 0` or NaN.
-    fn compute(
-        &self,
-        d: f64,
-        mut values: ArrayViewMut2<f64>,
-        mut gradients: Option<ArrayViewMut2<f64>>,
-    ) {
-        let shape = (self.n_max, self.l_max + 1);
-        assert_eq!(
-            values.dim(),
-            shape,
-            "values must have shape (n_max, l_max + 1)"
-        );
-        if let Some(g) = gradients.as_ref() {
-            assert_eq!(
-                g.dim(),
-                shape,
-                "gradients must have shape (n_max, l_max + 1)"
-            );
-        }
-        let width = shape.0 * shape.1;
-        let mut flat_values = vec![0.0; width];
-        let mut flat_gradients = gradients.as_ref().map(|_| vec![0.0; width]);
-        self.compute_flat(d, &mut flat_values, flat_gradients.as_deref_mut());
-        for ((n, l), v) in values.indexed_iter_mut() {
-            *v = flat_values[n * shape.1 + l];
-        }
-        if let (Some(g), Some(flat)) = (gradients.as_mut(), flat_gradients) {
-            for ((n, l), v) in g.indexed_iter_mut() {
-                *v = flat[n * shape.1 + l];
-            }
-        }
+    fn compute(&self, d: f64, values: ArrayViewMut2<f64>, gradients: Option<ArrayViewMut2<f64>>) {
+        super::check_shapes(&values, &gradients, self.n_max, self.l_max);
+        super::compute_with_flat(values, gradients, |v, g| self.compute_flat(d, v, g));
     }
 }
 

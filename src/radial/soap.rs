@@ -156,24 +156,8 @@ impl RadialIntegral for SoapRadialIntegral {
         mut values: ArrayViewMut2<f64>,
         mut gradients: Option<ArrayViewMut2<f64>>,
     ) {
-        let shape = (self.n_max, self.l_max + 1);
-        assert_eq!(
-            values.dim(),
-            shape,
-            "values must have shape (n_max, l_max + 1)"
-        );
-        if let Some(g) = gradients.as_ref() {
-            assert_eq!(
-                g.dim(),
-                shape,
-                "gradients must have shape (n_max, l_max + 1)"
-            );
-        }
-        if d.is_nan() || d < 0.0 {
-            values.fill(f64::NAN);
-            if let Some(g) = gradients.as_mut() {
-                g.fill(f64::NAN);
-            }
+        super::check_shapes(&values, &gradients, self.n_max, self.l_max);
+        if super::nan_if_invalid(d, 0.0, &mut values, &mut gradients) {
             return;
         }
         let mut raw = [0.0; MAX_N_MAX];

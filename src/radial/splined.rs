@@ -164,41 +164,8 @@ impl RadialIntegral for SplinedRadialIntegral {
     }
 
     /// Interpolated values; zeros outside `[0, x_max]`.
-    fn compute(
-        &self,
-        x: f64,
-        mut values: ArrayViewMut2<f64>,
-        mut gradients: Option<ArrayViewMut2<f64>>,
-    ) {
-        let shape = (self.n_max, self.l_max + 1);
-        assert_eq!(
-            values.dim(),
-            shape,
-            "values must have shape (n_max, l_max + 1)"
-        );
-        if let Some(g) = gradients.as_ref() {
-            assert_eq!(
-                g.dim(),
-                shape,
-                "gradients must have shape (n_max, l_max + 1)"
-            );
-        }
-        let width = self.l_max + 1;
-        match (values.as_slice_mut(), gradients.as_mut()) {
-            (Some(v), None) => return self.spline.evaluate(x, v, None),
-            (Some(v), Some(g)) => {
-                if let Some(g) = g.as_slice_mut() {
-                    return self.spline.evaluate(x, v, Some(g));
-                }
-            }
-            _ => {}
-        }
-        // non-contiguous outputs
-        self.spline.evaluate_each(x, |j, value, gradient| {
-            values[[j / width, j % width]] = value;
-            if let Some(g) = gradients.as_mut() {
-                g[[j / width, j % width]] = gradient;
-            }
-        });
+    fn compute(&self, x: f64, values: ArrayViewMut2<f64>, gradients: Option<ArrayViewMut2<f64>>) {
+        super::check_shapes(&values, &gradients, self.n_max, self.l_max);
+        super::compute_with_flat(values, gradients, |v, g| self.spline.evaluate(x, v, g));
     }
 }
