@@ -17,6 +17,7 @@ sizes, averaged over random splits; written as a PNG and a Markdown table.
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from collections.abc import Callable
@@ -95,7 +96,8 @@ def run(
     cache_dir: str | Path | None = None,
     only: list[str] | None = None,
 ) -> dict[str, models.LearningCurve]:
-    """Run the experiment; writes ``point_charges.png`` and ``point_charges.md`` to ``out_dir``."""
+    """Run the experiment; writes ``point_charges.{png,md,json}`` (plot, table, raw errors) to
+    ``out_dir``."""
     settings = QUICK if quick else FULL
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -117,6 +119,20 @@ def run(
     title = "Point charges (Ewald energies)" + (" — quick run" if quick else "")
     plotting.learning_curves(curves, out / "point_charges.png", title=title)
     (out / "point_charges.md").write_text(table(curves, timings, settings))
+    (out / "point_charges.json").write_text(
+        json.dumps(
+            {
+                name: {
+                    "train_sizes": c.train_sizes.tolist(),
+                    "errors": c.errors.tolist(),
+                    "test_size": c.test_size,
+                    "seconds": timings[name],
+                }
+                for name, c in curves.items()
+            },
+            indent=1,
+        )
+    )
     return curves
 
 

@@ -12,8 +12,9 @@ from .._lode_rs import InvalidInputError, InvalidParameterError
 from .data import AtomicData, as_atomic_data, check_regularizer, check_targets
 from .kernels import Kernel, kernel_from_dict
 
-#: regularizers tried by cross-validation when ``regularizer=None``: 1e-8, 1e-7, ..., 1
-REGULARIZER_GRID: tuple[float, ...] = tuple(10.0**p for p in range(-8, 1))
+#: regularizers tried by cross-validation (relative to the kernel scale); down to 1e-12 because
+#: noise-free targets (Ewald energies, exact electrostatics) need very weak regularisation
+REGULARIZER_GRID: tuple[float, ...] = tuple(10.0**p for p in range(-12, 1))
 #: exponents tried by cross-validation when a PolynomialKernel has ``zeta=None``
 ZETA_GRID: tuple[int, ...] = (1, 2, 3, 4)
 

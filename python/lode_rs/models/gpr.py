@@ -116,7 +116,7 @@ class GPR(Regressor):
             :data:`ZETA_GRID`.
         regularizer: noise variance relative to the mean diagonal of the training structure
             kernel (``σ² = regularizer × tr(K)/n``); ``None`` cross-validates it on
-            :data:`REGULARIZER_GRID` (1e-8 … 1).
+            :data:`REGULARIZER_GRID` (1e-12 … 1).
         baseline: ``"species"`` (per-species offsets fitted by least squares on the composition,
             removed before the GP), ``"intercept"`` or ``None``.
         match_species: environments are compared only with environments of the same central

@@ -90,7 +90,7 @@ class Ridge(Regressor):
     (relative to the mean diagonal of the Gram matrix, so ``Ridge(regularizer=r)`` is kernel
     ridge regression with the linear kernel ``x·x'`` at the same ``r``). Solved with an SVD of
     ``P X`` (no normal equations). ``regularizer=None`` picks it by ``cv_folds``-fold
-    cross-validation on :data:`REGULARIZER_GRID` (1e-8 … 1, one point per decade).
+    cross-validation on :data:`REGULARIZER_GRID` (1e-12 … 1, one point per decade).
 
     Variance (``predict(..., return_variance=True)``): latent variance of the equivalent Gaussian
     process ``a λ xᵀ(XᵀPX + λ)⁻¹x`` with the amplitude ``a`` estimated from the training targets;

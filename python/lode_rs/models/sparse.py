@@ -159,7 +159,7 @@ class SparseGPR(Regressor):
         kernel: environment kernel (ζ=None: cross-validated in :data:`ZETA_GRID`).
         n_sparse: number of active environments (<= number of training environments).
         regularizer: ``σ² = regularizer × mean_A K(A, A)`` over training structures; ``None``
-            cross-validates it on :data:`REGULARIZER_GRID` (1e-8 … 1; the active set is chosen
+            cross-validates it on :data:`REGULARIZER_GRID` (1e-12 … 1; the active set is chosen
             once from all training structures, which uses no targets).
         baseline, match_species, cv_folds, seed: as in :class:`GPR`.
         jitter: relative jitter added to K_MM (raised, with a warning, if K_MM is singular).
