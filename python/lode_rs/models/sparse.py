@@ -53,7 +53,10 @@ class _SparseProblem(Problem):
             key = kernel.distance_key()
             if key not in model._selections:  # FPS once per fit, shared by every zeta tried
                 model._selections[key] = select_active(
-                    kernel.distance_space(self.rows.values), self.rows.species, model.n_sparse
+                    kernel.distance_space(self.rows.values),
+                    self.rows.species,
+                    model.n_sparse,
+                    seed=model.seed,
                 )
             active = model._selections[key]
         self.active = AtomicData(
