@@ -23,7 +23,7 @@ def learning_curves(
 
     if not curves:
         raise ValueError("no learning curves to plot")
-    figure = Figure(figsize=(5.0, 4.0), dpi=150)
+    figure = Figure(figsize=(7.5, 4.0), dpi=150)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     for label, curve in curves.items():
@@ -35,8 +35,8 @@ def learning_curves(
     axes.set_xlabel("number of training structures")
     axes.set_ylabel("test RMSE (% of std)")
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend()
+    axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", frameon=False)
     if title:
         axes.set_title(title)
     figure.tight_layout()
-    figure.savefig(path)
+    figure.savefig(path, bbox_inches="tight")
