@@ -119,19 +119,12 @@ impl RadialIntegral for KspaceRadialIntegral {
         if super::nan_if_invalid(k, 0.0, &mut values, &mut gradients) {
             return;
         }
-        let mut raw = [0.0; MAX_N_MAX];
-        let mut raw_gradient = [0.0; MAX_N_MAX];
-        for l in 0..=self.l_max {
-            for n in 0..self.n_max {
-                (raw[n], raw_gradient[n]) = self.raw_term(n, l, k);
-            }
-            for n in 0..self.n_max {
-                let row = self.orthonormaliser.row(n);
-                values[[n, l]] = row.iter().zip(&raw).map(|(t, p)| t * p).sum();
-                if let Some(g) = gradients.as_mut() {
-                    g[[n, l]] = row.iter().zip(&raw_gradient).map(|(t, p)| t * p).sum();
-                }
-            }
-        }
+        super::orthonormalise_into(
+            self.orthonormaliser.view(),
+            self.l_max,
+            |n, l| self.raw_term(n, l, k),
+            values,
+            gradients,
+        );
     }
 }

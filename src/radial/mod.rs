@@ -138,5 +138,32 @@ pub(crate) fn compute_with_flat(
     }
 }
 
+/// `values[n, l] = Σ_n' S^{-1/2}_{nn'} raw(n', l)` (and the same for the gradients): the Löwdin
+/// orthonormalisation shared by the exact integrals, whose `raw(n, l)` returns the raw-GTO
+/// value and gradient.
+pub(crate) fn orthonormalise_into(
+    orthonormaliser: ndarray::ArrayView2<f64>,
+    l_max: usize,
+    raw: impl Fn(usize, usize) -> (f64, f64),
+    mut values: ArrayViewMut2<f64>,
+    mut gradients: Option<ArrayViewMut2<f64>>,
+) {
+    let n_max = orthonormaliser.nrows();
+    let mut column = [0.0; soap::MAX_N_MAX];
+    let mut column_gradient = [0.0; soap::MAX_N_MAX];
+    for l in 0..=l_max {
+        for n in 0..n_max {
+            (column[n], column_gradient[n]) = raw(n, l);
+        }
+        for n in 0..n_max {
+            let row = orthonormaliser.row(n);
+            values[[n, l]] = row.iter().zip(&column).map(|(t, p)| t * p).sum();
+            if let Some(g) = gradients.as_mut() {
+                g[[n, l]] = row.iter().zip(&column_gradient).map(|(t, p)| t * p).sum();
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;
