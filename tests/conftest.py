@@ -5,6 +5,7 @@ from __future__ import annotations
 import ase
 import numpy as np
 import pytest
+from scipy.special import sph_harm_y
 
 
 def random_periodic(seed: int, n_atoms: int = 12, species=(1, 8), skew: float = 0.3):
@@ -38,6 +39,24 @@ def random_cluster(seed: int, n_atoms: int = 8, species=(1, 6, 8), radius: float
             positions.append(trial)
     numbers = [species[i % len(species)] for i in range(n_atoms)]
     return ase.Atoms(numbers=numbers, positions=positions)
+
+
+def real_harmonics(l_max, theta, phi):
+    """Real Y_lm (index l² + l + m, Y_1,1 = +√(3/4π) x/r) from scipy's complex ones.
+
+    Built independently of lode_rs, for tests that check it by another route.
+    """
+    out = []
+    for l in range(l_max + 1):
+        for m in range(-l, l + 1):
+            y = sph_harm_y(l, abs(m), theta, phi)
+            if m > 0:
+                out.append(np.sqrt(2) * (-1) ** m * y.real)
+            elif m < 0:
+                out.append(np.sqrt(2) * (-1) ** m * y.imag)
+            else:
+                out.append(y.real)
+    return np.array(out)
 
 
 @pytest.fixture

@@ -21,28 +21,13 @@ import mpmath
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
-from scipy.special import erfc, gamma, sph_harm_y, spherical_jn
+from scipy.special import erfc, gamma, spherical_jn
 
 import lode_rs
-from conftest import random_periodic
+from conftest import random_periodic, real_harmonics
 
 # ---------------------------------------------------------------------------------------------
 # independent building blocks (lode-math.md §1–§3)
-
-
-def real_harmonics(l_max, theta, phi):
-    """Real Y_lm (index l² + l + m), Y_1,1 = +√(3/4π) x/r, from scipy's complex ones."""
-    out = []
-    for l in range(l_max + 1):  # noqa: E741
-        for m in range(-l, l + 1):
-            y = sph_harm_y(l, abs(m), theta, phi)
-            if m > 0:
-                out.append(np.sqrt(2) * (-1) ** m * y.real)
-            elif m < 0:
-                out.append(np.sqrt(2) * (-1) ** m * y.imag)
-            else:
-                out.append(y.real)
-    return np.array(out)
 
 
 def gto_sigmas(n_max, cutoff):

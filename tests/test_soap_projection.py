@@ -9,25 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.special import gamma, sph_harm_y
+from scipy.special import gamma
 
 import lode_rs
-from conftest import random_cluster
-
-
-def real_harmonics(l_max, theta, phi):
-    """Real Y_lm (index l² + l + m), Y_1,1 = +√(3/4π) x/r, from scipy's complex ones."""
-    out = []
-    for l in range(l_max + 1):  # noqa: E741
-        for m in range(-l, l + 1):
-            y = sph_harm_y(l, abs(m), theta, phi)
-            if m > 0:
-                out.append(np.sqrt(2) * (-1) ** m * y.real)
-            elif m < 0:
-                out.append(np.sqrt(2) * (-1) ** m * y.imag)
-            else:
-                out.append(y.real)
-    return np.array(out)
+from conftest import random_cluster, real_harmonics
 
 
 def orthonormal_gtos(n_max, cutoff, r, weights):
