@@ -1,5 +1,9 @@
 """Built-in datasets.
 
+``water_dielectric`` and ``charged_dimers``: the real data of the paper's third and second
+experiments, shipped with the package (compressed, with source and licence notes in
+``lode_rs/data/*/SOURCE.md``).
+
 ``random_ionic_gas``: the paper's first test system — random periodic gases of point charges
 (Na⁺/Cl⁻ by default) in cubic boxes, no two charges closer than a minimum distance.
 
@@ -8,9 +12,12 @@
 
 from __future__ import annotations
 
+import io
 import json
+import lzma
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -186,3 +193,96 @@ def point_charges(n_structures: int = 2000, seed: int = 0, cache_dir=None):
         Path(tmp).unlink(missing_ok=True)
         raise
     return frames, arrays["energies"]
+
+
+def _packaged(*parts: str):
+    """Path of a data file shipped inside the package."""
+    from importlib.resources import files
+
+    return files("lode_rs").joinpath("data", *parts)
+
+
+@dataclass(frozen=True)
+class WaterDielectric:
+    """Liquid water boxes with their electronic dielectric tensors (see ``data/.../SOURCE.md``).
+
+    Attributes:
+        frames: 1000 periodic ``ase.Atoms`` of 32 H2O (cubic cells 9.48–10.44 Å).
+        epsilon: ``(1000, 3, 3)`` dielectric tensors ε∞ (dimensionless), row-major as stored.
+    """
+
+    frames: list
+    epsilon: np.ndarray
+
+    @property
+    def isotropic(self) -> np.ndarray:
+        """ε₀ = tr(ε∞)/3 of every frame, the target of the paper's third experiment."""
+        return np.trace(self.epsilon, axis1=1, axis2=2) / 3.0
+
+
+def water_dielectric() -> WaterDielectric:
+    """The LODE paper's water data (Grisafi et al., PRL 120, 036002 (2018); LGPL v3)."""
+    import ase.io
+
+    with _packaged("water_dielectric_prl2018", "coords_1000.xyz.xz").open("rb") as handle:
+        text = lzma.decompress(handle.read()).decode()
+    frames = ase.io.read(io.StringIO(text), ":", format="extxyz")
+    epsilon = np.array([np.asarray(f.info["epsilon"], dtype=float).reshape(3, 3) for f in frames])
+    for atoms in frames:
+        atoms.pbc = True
+    return WaterDielectric(frames=frames, epsilon=epsilon)
+
+
+@dataclass(frozen=True)
+class ChargedDimers:
+    """Binding curves of charged–charged organic dimers (see ``data/.../SOURCE.md``).
+
+    Attributes:
+        frames: 130 finite (``pbc`` False) ``ase.Atoms``, 13 consecutive separations per dimer.
+        energy: total energies (eV).
+        binding_energy: ``energy − energyA − energyB`` (eV), the monomers' energies removed.
+        dimer: index of the binding curve (0–9) of every frame.
+        distance: centre-of-mass separation of the monomers (Å).
+        monomer_charges: ``(n, 2)`` charges of monomer A (first fragment) and B.
+        forces: list of ``(n_atoms, 3)`` forces (eV/Å).
+    """
+
+    frames: list
+    energy: np.ndarray
+    binding_energy: np.ndarray
+    dimer: np.ndarray
+    distance: np.ndarray
+    monomer_charges: np.ndarray
+    forces: list
+
+
+#: separations per binding curve in the charged-dimer data
+SEPARATIONS_PER_DIMER = 13
+
+
+def charged_dimers() -> ChargedDimers:
+    """10 charged–charged dimers × 13 separations (lab-cosmo atomistic-cookbook; BSD-3)."""
+    import ase.io
+
+    with _packaged("bfdb_charge_charge_subset", "charge-charge.xyz.xz").open("rb") as handle:
+        text = lzma.decompress(handle.read()).decode()
+    frames = ase.io.read(io.StringIO(text), ":", format="extxyz")
+    energy = np.array([f.get_potential_energy() for f in frames])
+    forces = [f.get_forces() for f in frames]
+    monomers = np.array([[f.info["energyA"], f.info["energyB"]] for f in frames])
+    charges = np.array([[f.info["chargeA"], f.info["chargeB"]] for f in frames], dtype=float)
+    distance = np.array([f.info["distance"] for f in frames])
+    for atoms in frames:
+        # the 30 Å box of the file is nominal: these are isolated molecules
+        atoms.pbc = False
+        atoms.cell = np.zeros((3, 3))
+        atoms.calc = None
+    return ChargedDimers(
+        frames=frames,
+        energy=energy,
+        binding_energy=energy - monomers.sum(axis=1),
+        dimer=np.arange(len(frames)) // SEPARATIONS_PER_DIMER,
+        distance=distance,
+        monomer_charges=charges,
+        forces=forces,
+    )
