@@ -38,6 +38,21 @@ def test_reciprocal_and_ewald_agree(exponent, seed):
     assert relative_error(ewald, reciprocal) < 1e-8
 
 
+@pytest.mark.parametrize("exponent", [1, 3, 6])
+@pytest.mark.parametrize("method", ["reciprocal", "ewald"])
+def test_requested_accuracy_is_delivered(exponent, method):
+    """`accuracy` chooses k_cutoff, the Ewald width and the real-space reach: the largest
+    coefficient error against a converged reference must stay below it, on dense 12-atom
+    triclinic cells (6 sources per channel). Measured: ≤ 0.6× (reciprocal), ≤ 0.9× (Ewald,
+    whose short and long range each get a quarter of the budget; with the whole budget each
+    they summed to 3.4×)."""
+    frames = [random_periodic(s, n_atoms=12, species=(1, 8), skew=0.4) for s in range(3)]
+    reference = lode(exponent=exponent, method="reciprocal", accuracy=1e-11).compute(frames)
+    for accuracy in [1e-4, 1e-7]:
+        values = lode(exponent=exponent, method=method, accuracy=accuracy).compute(frames)
+        assert np.abs(values.values - reference.values).max() < accuracy
+
+
 def test_gaussian_density_equals_soap_without_cutoff():
     """p = 0 LODE is the Gaussian density: equal to SOAP with a step cutoff when every atom is
     within the cutoff of every other one (a compact cluster) — closed-form ₁F₁ radial integrals

@@ -36,6 +36,9 @@ pub enum Channels<'a> {
 const BYTES_PER_K: f64 = 48.0;
 /// Ewald widths tried: η = σ · 2^{m/4}, m = 1..=EWALD_STEPS (up to 64σ).
 const EWALD_STEPS: i32 = 24;
+/// Fraction of the accuracy budget given to each part of the Ewald split (the splined short
+/// range and the truncated long range): their errors add, so each gets a quarter.
+const EWALD_SHARE: f64 = 0.25;
 /// Rough relative costs used only to choose between routes and η (not for accuracy):
 /// one pair term in units of one k-space multiply-add.
 const PAIR_COST_FACTOR: f64 = 40.0;
@@ -147,11 +150,15 @@ impl LodeCalculator {
             p,
             sigma,
             eta,
-            self.hypers.accuracy,
+            EWALD_SHARE * self.hypers.accuracy,
         )?;
         let long = PowerLaw::new(p, eta)?;
-        let k_cutoff =
-            k_cutoff_for(&long, &self.kspace_radial, self.hypers.accuracy).min(self.k_max);
+        let k_cutoff = k_cutoff_for(
+            &long,
+            &self.kspace_radial,
+            EWALD_SHARE * self.hypers.accuracy,
+        )
+        .min(self.k_max);
         let k0_correction = if (1..=3).contains(&p) {
             LodeKernel::ewald_short_range(p, sigma, eta)?
                 .fourier_at_zero()
