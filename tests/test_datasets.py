@@ -91,3 +91,33 @@ def test_dimers_are_finite_systems_for_lode():
     calc = lode_rs.LodeExpansion(cutoff=3.0, smearing=1.0, n_max=2, l_max=1)
     values = calc.compute(data.frames[:2]).values
     assert np.isfinite(values).all() and calc.species == [1, 6, 7, 8]
+
+
+def _plain_sequential_addition(rng, n_atoms, box, min_distance):
+    """The reference: every trial tested against every atom placed so far."""
+    positions = np.empty((n_atoms, 3))
+    placed = 0
+    while placed < n_atoms:
+        trial = rng.uniform(0.0, box, size=3)
+        d = positions[:placed] - trial
+        d -= box * np.round(d / box)
+        if placed and np.min(np.einsum("ij,ij->i", d, d)) < min_distance**2:
+            continue
+        positions[placed] = trial
+        placed += 1
+    return positions
+
+
+@pytest.mark.parametrize(("n_atoms", "box"), [(64, 12.0), (400, 30.0), (120, 7.4)])
+def test_binned_gas_placement_equals_the_full_search(n_atoms, box):
+    """The bin search makes the same decisions as the full search: same positions per seed."""
+    from lode_rs.datasets import _place_atoms
+
+    min_distance = 2.5 if box > 10 else 1.0
+    got = _place_atoms(np.random.default_rng(5), n_atoms, box, min_distance)
+    expected = _plain_sequential_addition(np.random.default_rng(5), n_atoms, box, min_distance)
+    np.testing.assert_array_equal(got, expected)
+    d = got[:, None] - got[None]
+    d -= box * np.round(d / box)
+    r = np.sqrt((d**2).sum(-1)) + np.eye(n_atoms) * box
+    assert r.min() >= min_distance

@@ -61,13 +61,14 @@ class LodeCalculator:
     ) -> ExpansionArrays: ...
 
 def radial_spectrum(
-    coefficients: NDArray[np.float64], species: list[int]
+    coefficients: NDArray[np.float64], species: list[int], n_threads: int = 0
 ) -> tuple[NDArray[np.float64], NDArray[np.int32]]: ...
 def power_spectrum(
     coefficients: NDArray[np.float64],
     species: list[int],
     other: NDArray[np.float64] | None = None,
     other_species: list[int] | None = None,
+    n_threads: int = 0,
 ) -> tuple[NDArray[np.float64], NDArray[np.int32]]: ...
 def neighbor_list(
     system: SystemTuple, cutoff: float, n_threads: int = 0

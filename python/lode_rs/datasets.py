@@ -26,8 +26,15 @@ from ._lode_rs import InvalidParameterError
 
 
 def _place_atoms(rng: np.random.Generator, n_atoms: int, box: float, min_distance: float):
-    """Random sequential addition in a cubic periodic box (minimum-image distances)."""
+    """Random sequential addition in a cubic periodic box (minimum-image distances).
+
+    Each trial is tested against the atoms already placed; in boxes of at least three bins of
+    side ``min_distance`` only the 27 surrounding bins are searched, which makes the same
+    accept/reject decisions as the full search (so the same positions for a seed) in O(N).
+    """
     positions = np.empty((n_atoms, 3))
+    n_bins = int(box // min_distance) if min_distance > 0 else 0
+    bins: dict[tuple[int, int, int], list[int]] | None = {} if n_bins >= 3 else None
     placed = 0
     attempts = 0
     max_attempts = 2000 * n_atoms
@@ -39,12 +46,28 @@ def _place_atoms(rng: np.random.Generator, n_atoms: int, box: float, min_distanc
                 f"{box:.2f} Å box: lower n_atoms or min_distance, or use larger boxes"
             )
         trial = rng.uniform(0.0, box, size=3)
-        if placed:
-            d = positions[:placed] - trial
+        if bins is None:
+            others = positions[:placed]
+        else:
+            key = tuple(int(x) for x in np.minimum(trial * (n_bins / box), n_bins - 1))
+            near = [
+                j
+                for dx in (-1, 0, 1)
+                for dy in (-1, 0, 1)
+                for dz in (-1, 0, 1)
+                for j in bins.get(
+                    ((key[0] + dx) % n_bins, (key[1] + dy) % n_bins, (key[2] + dz) % n_bins), ()
+                )
+            ]
+            others = positions[near]
+        if len(others):
+            d = others - trial
             d -= box * np.round(d / box)
             if np.min(np.einsum("ij,ij->i", d, d)) < min_distance**2:
                 continue
         positions[placed] = trial
+        if bins is not None:
+            bins.setdefault(key, []).append(placed)
         placed += 1
     return positions
 

@@ -24,7 +24,9 @@ def _features(expansion: Expansion, values, labels, names) -> Features:
 def radial(calculator, frames) -> Features:
     """ν = 1 invariants: the ``l = 0`` coefficients ``c^a_n00(i)``, labelled ``(species, n)``."""
     expansion = calculator.compute(frames)
-    values, labels = _lode_rs.radial_spectrum(expansion.values, expansion.species)
+    values, labels = _lode_rs.radial_spectrum(
+        expansion.values, expansion.species, n_threads=calculator.n_threads
+    )
     return _features(expansion, values, labels, RADIAL_LABELS)
 
 
@@ -47,8 +49,12 @@ class PowerSpectrum:
         """
         a = self.first.compute(frames)
         if self.second is None:
-            values, labels = _lode_rs.power_spectrum(a.values, a.species)
+            values, labels = _lode_rs.power_spectrum(
+                a.values, a.species, n_threads=self.first.n_threads
+            )
         else:
             b = self.second.compute(frames)
-            values, labels = _lode_rs.power_spectrum(a.values, a.species, b.values, b.species)
+            values, labels = _lode_rs.power_spectrum(
+                a.values, a.species, b.values, b.species, n_threads=self.first.n_threads
+            )
         return _features(a, values, labels, POWER_SPECTRUM_LABELS)

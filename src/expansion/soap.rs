@@ -4,10 +4,12 @@
 //! with `f_nl` the Gaussian × GTO radial integral ([`SoapRadialIntegral`], splined), `w_c` the
 //! centre weight and `f_c` a shifted-cosine cutoff of width `w` on `[r_c − w, r_c]`.
 
-use ndarray::{Array2, Array4, ArrayViewMut3, Axis};
+use ndarray::{Array2, ArrayViewMut3, Axis};
 use rayon::prelude::*;
 
-use super::{accumulate_pair, centers_of, check_basis, overlap_error, Expansion, SpeciesMap};
+use super::{
+    accumulate_pair, centers_of, check_basis, overlap_error, parallel_zeros, Expansion, SpeciesMap,
+};
 use crate::error::Result;
 use crate::expansion::MIN_PAIR_DISTANCE;
 use crate::math::spherical_harmonics::SphericalHarmonics;
@@ -137,7 +139,7 @@ impl SoapCalculator {
         let (structure, center) = centers_of(&sizes);
         let (n_max, l_max) = (self.hypers.n_max, self.hypers.l_max);
         let n_lm = (l_max + 1) * (l_max + 1);
-        let mut values = Array4::zeros((structure.len(), species.len(), n_max, n_lm));
+        let mut values = parallel_zeros((structure.len(), species.len(), n_max, n_lm));
         values
             .axis_iter_mut(Axis(0))
             .into_par_iter()

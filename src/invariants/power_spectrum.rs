@@ -70,6 +70,68 @@ struct Combination {
     weight: f64,
 }
 
+/// Sizes of one centre's coefficient blocks: `rows` channels `(a, n)` by `n_lm` harmonics.
+struct Layout {
+    rows1: usize,
+    rows2: usize,
+    n_lm1: usize,
+    n_lm2: usize,
+    l_max: usize,
+}
+
+/// Per-thread buffers for the per-centre products `M_l[p][q] = Σ_m c[p][lm] c'[q][lm]`.
+///
+/// The coefficients are transposed to `[lm][p]` so that the inner loop runs over the
+/// contiguous `q` of a whole row of `M_l` (vectorised), instead of short sums over `m`.
+struct Scratch {
+    first: Vec<f64>,
+    second: Vec<f64>,
+    /// `M_l` for every `l`, `[l][p][q]`.
+    products: Vec<f64>,
+}
+
+impl Scratch {
+    fn new(layout: &Layout) -> Scratch {
+        let n_lm = (layout.l_max + 1) * (layout.l_max + 1);
+        Scratch {
+            first: vec![0.0; n_lm * layout.rows1],
+            second: vec![0.0; n_lm * layout.rows2],
+            products: vec![0.0; (layout.l_max + 1) * layout.rows1 * layout.rows2],
+        }
+    }
+
+    fn products(&mut self, layout: &Layout, c1: &[f64], c2: &[f64]) {
+        let n_lm = (layout.l_max + 1) * (layout.l_max + 1);
+        let (r1, r2) = (layout.rows1, layout.rows2);
+        for lm in 0..n_lm {
+            for p in 0..r1 {
+                self.first[lm * r1 + p] = c1[p * layout.n_lm1 + lm];
+            }
+            for q in 0..r2 {
+                self.second[lm * r2 + q] = c2[q * layout.n_lm2 + lm];
+            }
+        }
+        for l in 0..=layout.l_max {
+            let block = &mut self.products[l * r1 * r2..(l + 1) * r1 * r2];
+            block.fill(0.0);
+            for lm in l * l..(l + 1) * (l + 1) {
+                let x = &self.first[lm * r1..(lm + 1) * r1];
+                let y = &self.second[lm * r2..(lm + 1) * r2];
+                for (out, &xp) in block.chunks_exact_mut(r2).zip(x) {
+                    for (o, &yq) in out.iter_mut().zip(y) {
+                        *o += xp * yq;
+                    }
+                }
+            }
+        }
+    }
+
+    fn product(&self, layout: &Layout, l: usize, p: usize, q: usize) -> f64 {
+        let (r1, r2) = (layout.rows1, layout.rows2);
+        self.products[l * r1 * r2 + p * r2 + q]
+    }
+}
+
 /// ν = 2 power spectrum of `first` with `second` (or with itself when `second` is `None`).
 ///
 /// `first` is `(n_centres, n_species, n_max, (l_max+1)²)` with its species list; `second`
@@ -137,36 +199,48 @@ pub fn power_spectrum(
     // be strided); each centre's block is then one slice `(n_species, n_max, n_lm)`
     let first = first.as_standard_layout();
     let other = other.as_standard_layout();
-    let (n_lm1, n_lm2) = (first.shape()[3], other.shape()[3]);
-    let block1 = first.shape()[1] * n1 * n_lm1;
-    let block2 = other.shape()[1] * n2 * n_lm2;
+    let layout = Layout {
+        rows1: first.shape()[1] * n1,
+        rows2: other.shape()[1] * n2,
+        n_lm1: first.shape()[3],
+        n_lm2: other.shape()[3],
+        l_max,
+    };
+    let block1 = layout.rows1 * layout.n_lm1;
+    let block2 = layout.rows2 * layout.n_lm2;
     let data1 = first.as_slice().expect("standard layout");
     let data2 = other.as_slice().expect("standard layout");
+    // the column of each combination's (a, n) row and (b, n') row in the per-l products
+    let pairs: Vec<(usize, usize, f64)> = combos
+        .iter()
+        .map(|c| (c.a * n1 + c.n, c.b * n2 + c.n2, c.weight))
+        .collect();
 
-    let mut values = Array2::zeros((first.shape()[0], n_features));
+    // every element is written below (first touch inside the worker threads)
+    let mut values = Array2::<f64>::uninit((first.shape()[0], n_features));
     values
         .axis_iter_mut(Axis(0))
         .into_par_iter()
         .enumerate()
-        .for_each(|(i, mut row)| {
-            let row = row.as_slice_mut().expect("fresh rows are contiguous");
-            let c1 = &data1[i * block1..(i + 1) * block1];
-            let c2 = &data2[i * block2..(i + 1) * block2];
-            for (k, combo) in combos.iter().enumerate() {
-                let x = &c1[(combo.a * n1 + combo.n) * n_lm1..][..n_lm1];
-                let y = &c2[(combo.b * n2 + combo.n2) * n_lm2..][..n_lm2];
-                let out = &mut row[k * (l_max + 1)..(k + 1) * (l_max + 1)];
-                for (l, value) in out.iter_mut().enumerate() {
-                    let range = l * l..(l + 1) * (l + 1);
-                    let sum: f64 = x[range.clone()]
-                        .iter()
-                        .zip(&y[range])
-                        .map(|(a, b)| a * b)
-                        .sum();
-                    *value = combo.weight * inv_sqrt[l] * sum;
+        .for_each_init(
+            || Scratch::new(&layout),
+            |scratch, (i, mut row)| {
+                let row = row.as_slice_mut().expect("fresh rows are contiguous");
+                scratch.products(
+                    &layout,
+                    &data1[i * block1..(i + 1) * block1],
+                    &data2[i * block2..(i + 1) * block2],
+                );
+                for (k, &(p, q, weight)) in pairs.iter().enumerate() {
+                    for l in 0..=l_max {
+                        let value = weight * inv_sqrt[l] * scratch.product(&layout, l, p, q);
+                        row[k * (l_max + 1) + l].write(value);
+                    }
                 }
-            }
-        });
+            },
+        );
+    // SAFETY: the loop above wrote every element of every row
+    let values = unsafe { values.assume_init() };
 
     let mut labels = Array2::zeros((n_features, 5));
     for (k, combo) in combos.iter().enumerate() {
