@@ -44,6 +44,29 @@ fn soap(c: &mut Criterion) {
     }
     group.finish();
 
+    // the rate of the power-spectrum products alone, one thread, best of three: each centre
+    // computes M_l = X_l Y_lᵀ for every l, (n_species·n_max)² (2l+1) multiply-adds
+    let e = calculator.compute(&systems, &species, 1).unwrap();
+    let seconds = (0..3)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            std::hint::black_box(
+                lode_rs::threads::with_threads(1, || {
+                    power_spectrum(e.values.view(), species.species(), None).unwrap()
+                })
+                .unwrap(),
+            );
+            start.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min);
+    let rows = (species.len() * 6) as f64;
+    let flops = 2.0 * n_atoms as f64 * rows * rows * 25.0;
+    eprintln!(
+        "power spectrum of {n_atoms} centres, 1 thread: {:.2} µs/centre, {:.1} GFLOP/s",
+        1e6 * seconds / n_atoms as f64,
+        flops / seconds / 1e9
+    );
+
     let large = common::gas_at_density(4096, 7);
     let mut group = c.benchmark_group("soap-nacl-gas-one-4096");
     group.throughput(Throughput::Elements(large.size() as u64));
