@@ -20,12 +20,12 @@
 //! caller chooses the mesh spacing and order so that they stay below its budget.
 //!
 //! Cost: `O(n_channels (N p³ + M log M) + n_channels n_cols (M log M + N p³))`, `M` the number of
-//! mesh points: linear in the volume for a fixed mesh spacing. Memory: per task one real and one
-//! half-complex mesh (`≈ 16 M` bytes), plus `n_channels` spectra on the kept modes and the
-//! output; never `O(M n_cols)`.
+//! mesh points: linear in the volume for a fixed mesh spacing. Memory: per task one
+//! half-complex mesh and `1 + BATCH` real ones (`≈ 56 M` bytes), plus `n_channels` spectra on
+//! the kept modes and the output; never `O(M n_cols)`.
 //!
 //! Parallelism: channels are spread and transformed in parallel, then one task per (channel,
-//! column) does steps 3–4. Each output element is computed by exactly one task with a fixed
+//! batch of [`BATCH`] columns) does steps 3–4, interpolating the batch's meshes together. Each output element is computed by exactly one task with a fixed
 //! sequence of operations: results are bitwise identical for any number of threads.
 
 pub mod bspline;
@@ -39,6 +39,10 @@ use crate::error::Result;
 use crate::kspace::Sources;
 use crate::systems::{Cell, Vec3};
 use fft::Fft3;
+
+/// Columns transformed and interpolated together by one task: one stencil walk (indices,
+/// weights, loop overhead) serves all of them.
+pub const BATCH: usize = 4;
 
 fn norm(v: Vec3) -> f64 {
     (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt()
@@ -235,29 +239,38 @@ impl Stencils {
         )
     }
 
-    /// `Σ_g Π_α M(u_iα − g_α) mesh(g)`.
-    fn interpolate(&self, i: usize, mesh: &[f64], dims: [usize; 3]) -> f64 {
+    /// `Σ_g Π_α M(u_iα − g_α) mesh_c(g)` for each of the `BATCH` meshes (one stencil walk).
+    fn interpolate(&self, i: usize, meshes: &[&[f64]; BATCH], dims: [usize; 3]) -> [f64; BATCH] {
         let (i0, w0) = self.axis(i, 0);
         let (i1, w1) = self.axis(i, 1);
         let (i2, w2) = self.axis(i, 2);
         let p = self.order;
         let first = i2[0] as usize;
         let contiguous = i2[p - 1] as usize == first + p - 1;
-        let mut total = 0.0;
+        let mut total = [0.0; BATCH];
         for (g0, a) in i0.iter().zip(w0) {
-            let mut plane = 0.0;
+            let mut plane = [0.0; BATCH];
             for (g1, b) in i1.iter().zip(w1) {
                 let start = (*g0 as usize * dims[1] + *g1 as usize) * dims[2];
-                let line: f64 = if contiguous {
-                    let row = &mesh[start + first..start + first + p];
-                    row.iter().zip(w2).map(|(x, c)| x * c).sum()
+                let mut line = [0.0; BATCH];
+                if contiguous {
+                    for (l, mesh) in line.iter_mut().zip(meshes) {
+                        let row = &mesh[start + first..start + first + p];
+                        *l = row.iter().zip(w2).map(|(x, c)| x * c).sum();
+                    }
                 } else {
-                    let row = &mesh[start..start + dims[2]];
-                    i2.iter().zip(w2).map(|(g2, c)| c * row[*g2 as usize]).sum()
-                };
-                plane += b * line;
+                    for (l, mesh) in line.iter_mut().zip(meshes) {
+                        let row = &mesh[start..start + dims[2]];
+                        *l = i2.iter().zip(w2).map(|(g2, c)| c * row[*g2 as usize]).sum();
+                    }
+                }
+                for (pl, l) in plane.iter_mut().zip(&line) {
+                    *pl += b * l;
+                }
             }
-            total += a * plane;
+            for (t, pl) in total.iter_mut().zip(&plane) {
+                *t += a * pl;
+            }
         }
         total
     }
@@ -342,47 +355,63 @@ where
         })
         .collect();
 
-    // 3-4: one task per (channel, column)
-    let columns: Vec<Vec<f64>> = (0..n_channels * n_cols)
+    // 3-4: one task per (channel, batch of BATCH columns)
+    let batches_per_channel = n_cols.div_ceil(BATCH);
+    let batches: Vec<Vec<[f64; BATCH]>> = (0..n_channels * batches_per_channel)
         .into_par_iter()
         .map_init(
             || {
                 (
                     vec![Complex::<f64>::default(); fft.complex_len()],
-                    vec![0.0; fft.real_len()],
+                    vec![vec![0.0; fft.real_len()]; BATCH],
                     vec![0.0; modes.len()],
                     fft.work(),
                 )
             },
-            |(spectrum, mesh, factor, work), task| {
-                let (a, q) = (task / n_cols, task % n_cols);
-                column(q, factor);
-                spectrum.fill(Complex::default());
+            |(spectrum, meshes, factor, work), task| {
+                let (a, first) = (
+                    task / batches_per_channel,
+                    (task % batches_per_channel) * BATCH,
+                );
                 let rho = &spectra[a];
-                if odd[q] {
-                    for ((&idx, g), r) in modes.index.iter().zip(factor.iter()).zip(rho) {
-                        // −i g ρ
-                        spectrum[idx] = Complex::new(g * r.im, -g * r.re);
+                for (slot, q) in (first..(first + BATCH).min(n_cols)).enumerate() {
+                    column(q, factor);
+                    spectrum.fill(Complex::default());
+                    if odd[q] {
+                        for ((&idx, g), r) in modes.index.iter().zip(factor.iter()).zip(rho) {
+                            // −i g ρ
+                            spectrum[idx] = Complex::new(g * r.im, -g * r.re);
+                        }
+                    } else {
+                        for ((&idx, g), r) in modes.index.iter().zip(factor.iter()).zip(rho) {
+                            spectrum[idx] = r * g;
+                        }
                     }
-                } else {
-                    for ((&idx, g), r) in modes.index.iter().zip(factor.iter()).zip(rho) {
-                        spectrum[idx] = r * g;
-                    }
+                    fft.inverse(spectrum, &mut meshes[slot], work);
                 }
-                fft.inverse(spectrum, mesh, work);
-                let mut values = vec![0.0; n_centres];
+                for mesh in meshes.iter_mut().skip(n_cols - first) {
+                    // a partial last batch: its unused meshes interpolate to nothing
+                    mesh.fill(0.0);
+                }
+                let meshes: [&[f64]; BATCH] = std::array::from_fn(|c| meshes[c].as_slice());
+                let mut values = vec![[0.0; BATCH]; n_centres];
                 for &i in &centre_stencils.visit {
-                    values[i as usize] = centre_stencils.interpolate(i as usize, mesh, dims);
+                    values[i as usize] = centre_stencils.interpolate(i as usize, &meshes, dims);
                 }
                 values
             },
         )
         .collect();
 
-    for (task, values) in columns.iter().enumerate() {
-        let (a, q) = (task / n_cols, task % n_cols);
+    for (task, values) in batches.iter().enumerate() {
+        let (a, first) = (
+            task / batches_per_channel,
+            (task % batches_per_channel) * BATCH,
+        );
         for (i, v) in values.iter().enumerate() {
-            out[[i, a, q]] = *v;
+            for (slot, q) in (first..(first + BATCH).min(n_cols)).enumerate() {
+                out[[i, a, q]] = v[slot];
+            }
         }
     }
     Ok(out)

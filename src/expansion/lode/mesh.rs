@@ -227,7 +227,7 @@ impl ReciprocalBasis<'_> {
     ) -> f64 {
         let real = (dims[0] * dims[1] * dims[2]) as f64 * 8.0;
         let complex = (dims[0] * dims[1] * (dims[2] / 2 + 1)) as f64 * 16.0;
-        let per_task = real + complex + n_modes * 8.0;
+        let per_task = (1.0 + crate::mesh::BATCH as f64) * real + complex + n_modes * 8.0;
         let tables = n_modes * (self.n_max * (self.l_max + 1) + self.n_lm() + 8) as f64 * 8.0;
         let spectra = n_channels as f64 * n_modes * 16.0;
         let stencils = n_atoms as f64 * 3.0 * order as f64 * 12.0;
