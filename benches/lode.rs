@@ -1,5 +1,7 @@
 //! LODE (p = 1, σ 1 Å, r_c 3 Å, n_max 6, l_max 4, accuracy 1e-6): time per atom for each
-//! periodic route on the Na/Cl gas set, and `auto` on single gases of growing size.
+//! periodic route on the Na/Cl gas set, `auto` on single gases of growing size, and the
+//! particle-mesh route against the Ewald route on larger single gases (throughput = atoms, so
+//! criterion reports time per atom; the mesh route's should stay flat as N grows).
 
 mod common;
 
@@ -58,6 +60,26 @@ fn lode(c: &mut Criterion) {
                     .unwrap()
             })
         });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("lode-nacl-gas-mesh-vs-ewald-all-threads");
+    group.sample_size(10);
+    for (name, method) in [("mesh", Method::Mesh), ("ewald", Method::Ewald)] {
+        let calc = calculator(method);
+        for n in [1000, 4000] {
+            let system = common::gas_at_density(n, 7);
+            let systems = std::slice::from_ref(&system);
+            calc.compute(systems, Channels::Species(&species), 0)
+                .unwrap();
+            group.throughput(Throughput::Elements(n as u64));
+            group.bench_function(format!("{name}/{n}"), |b| {
+                b.iter(|| {
+                    calc.compute(systems, Channels::Species(&species), 0)
+                        .unwrap()
+                })
+            });
+        }
     }
     group.finish();
 }

@@ -39,13 +39,14 @@ def test_reciprocal_and_ewald_agree(exponent, seed):
 
 
 @pytest.mark.parametrize("exponent", [1, 3, 6])
-@pytest.mark.parametrize("method", ["reciprocal", "ewald"])
+@pytest.mark.parametrize("method", ["reciprocal", "ewald", "mesh"])
 def test_requested_accuracy_is_delivered(exponent, method):
-    """`accuracy` chooses k_cutoff, the Ewald width and the real-space reach: the largest
-    coefficient error against a converged reference must stay below it, on dense 12-atom
-    triclinic cells (6 sources per channel). Measured: ≤ 0.6× (reciprocal), ≤ 0.9× (Ewald,
-    whose short and long range each get a quarter of the budget; with the whole budget each
-    they summed to 3.4×)."""
+    """`accuracy` chooses k_cutoff, the Ewald width, the real-space reach and the mesh: the
+    largest coefficient error against a converged reference must stay below it, on dense
+    12-atom triclinic cells (6 sources per channel). Measured: ≤ 0.6× (reciprocal), ≤ 0.9×
+    (Ewald, whose short and long range each get a quarter of the budget; with the whole budget
+    each they summed to 3.4×), ≤ 0.9× (mesh: the Ewald parts plus a quarter for the mesh's
+    aliasing, which measures ≤ 0.25× of its quarter)."""
     frames = [random_periodic(s, n_atoms=12, species=(1, 8), skew=0.4) for s in range(3)]
     reference = lode(exponent=exponent, method="reciprocal", accuracy=1e-11).compute(frames)
     for accuracy in [1e-4, 1e-7]:
@@ -133,7 +134,7 @@ def test_l1_coefficients_rotate_as_a_vector():
     np.testing.assert_allclose(c_rot, c @ rotation.T, rtol=0, atol=1e-10 * np.abs(c).max())
 
 
-@pytest.mark.parametrize("method", ["reciprocal", "ewald"])
+@pytest.mark.parametrize("method", ["reciprocal", "ewald", "mesh"])
 def test_supercell(method):
     atoms = random_periodic(5, n_atoms=6, species=(1, 8))
     calc = lode(method=method, accuracy=1e-10)
@@ -189,6 +190,14 @@ class TestBadInput:
             (dict(accuracy=1e-15), "accuracy"),
             (dict(k_cutoff=-1.0), "k_cutoff"),
             (dict(k_cutoff=2.0, method="ewald"), "k_cutoff"),
+            (dict(k_cutoff=2.0, method="mesh"), "k_cutoff"),
+            (dict(method="mesh", spline_order=2), "spline_order"),
+            (dict(method="mesh", spline_order=13), "spline_order"),
+            (dict(method="mesh", spline_order=-1), "spline_order"),
+            (dict(method="mesh", mesh_spacing=0.0), "mesh_spacing"),
+            (dict(method="mesh", mesh_spacing=float("nan")), "mesh_spacing"),
+            (dict(method="ewald", mesh_spacing=0.5), "mesh_spacing"),
+            (dict(method="reciprocal", spline_order=6), "spline_order"),
             (dict(cutoff=0.0), "cutoff"),
             (dict(n_max=0), "n_max"),
         ],
@@ -202,6 +211,13 @@ class TestBadInput:
         atoms.set_cell(atoms.cell[:] * 30, scale_atoms=True)
         calc = lode(method="reciprocal", smearing=0.1, max_memory=1e6)
         with pytest.raises(lode_rs.InvalidParameterError, match="max_memory"):
+            calc.compute(atoms)
+
+    def test_mesh_memory_budget(self):
+        atoms = random_periodic(0, n_atoms=4, species=(1, 8))
+        atoms.set_cell(atoms.cell[:] * 10, scale_atoms=True)
+        calc = lode(method="mesh", mesh_spacing=0.05, max_memory=1e8)
+        with pytest.raises(lode_rs.InvalidParameterError, match="particle mesh"):
             calc.compute(atoms)
 
     def test_non_neutral_charges(self):

@@ -221,7 +221,7 @@ def test_reference_ewald_reproduces_literature_madelung(name):
     np.testing.assert_allclose(madelung, literature, rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("method", ["ewald", "reciprocal"])
+@pytest.mark.parametrize("method", ["ewald", "reciprocal", "mesh"])
 @pytest.mark.parametrize("name", list(MADELUNG))
 def test_madelung_constants(name, method):
     """Σ_a q_a c^a_000(i) with the centre excluded is V(r_i) √(4π) ∫ r² R̃_0 dr.

@@ -47,11 +47,14 @@ class LodeCalculator:
         accuracy: float | None = None,
         k_cutoff: float | None = None,
         max_memory: float | None = None,
+        mesh_spacing: float | None = None,
+        spline_order: int | None = None,
     ) -> None: ...
     @property
     def hypers(self) -> dict[str, Any]: ...
     @property
     def reciprocal_k_cutoff(self) -> float: ...
+    def routes(self, systems: list[SystemTuple], n_channels: int = 1) -> list[str]: ...
     def compute(
         self,
         systems: list[SystemTuple],

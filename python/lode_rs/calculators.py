@@ -123,8 +123,10 @@ class LodeExpansion(_Calculator):
     ``V_a(r) = Σ_{j∈a} w_j g_p(|r − r_j|)`` with ``g_p`` the potential of a Gaussian of width
     ``smearing`` (p = 1: ``erf(r/√2σ)/r``; p = 0: the Gaussian density itself), and
     ``c^a_nlm(i) = ∫ R̃_n(r) Y_lm(r̂) V_a(r_i + r) d³r``. Periodic systems (pbc all True) are
-    summed in reciprocal space or by an Ewald split; finite systems (pbc all False) by the exact
-    real-space pair sum, with no vacuum box. Conventions: ``shared/design/lode-math.md``.
+    summed in reciprocal space, by an Ewald split, or by an Ewald split whose long range is
+    computed on a particle mesh (smooth PME, ``O(N log N)``, for large cells); finite systems
+    (pbc all False) by the exact real-space pair sum, with no vacuum box. Conventions:
+    ``shared/design/lode-math.md``.
 
     Args:
         cutoff: radius r_c of the GTO basis (Å).
@@ -135,11 +137,18 @@ class LodeExpansion(_Calculator):
         species: atomic numbers of the channels (default: from the first data, then fixed).
         charges: if True, one channel with every atom weighted by its charge
             (``ase.Atoms.get_initial_charges()``, or ``System.charges``); channel label 0.
-        method: ``"auto"`` (default), ``"reciprocal"`` or ``"ewald"`` for periodic systems.
+        method: ``"auto"`` (default: the cheapest by estimated cost), ``"reciprocal"``,
+            ``"ewald"`` or ``"mesh"`` for periodic systems. ``"mesh"``: Ewald short range by
+            pairs, long range by B-spline spreading on a mesh, FFTs and interpolation; mesh
+            spacing, spline order and Ewald width are chosen for ``accuracy``.
         accuracy: target absolute accuracy per coefficient and unit source; core default 1e-6.
         k_cutoff: explicit reciprocal cutoff (Å⁻¹): the plain truncated sum of featomic.
         center_weight: weight of the centre's own potential; core default 1.
         max_memory: memory budget in bytes for k-vectors and pair lists; core default 4 GiB.
+        mesh_spacing: mesh route only: mesh spacing (Å) along each lattice vector, instead of
+            the one chosen for ``accuracy`` (which is then no longer guaranteed).
+        spline_order: mesh route only: B-spline order, 3…12, instead of the cheapest for
+            ``accuracy``.
         n_threads: threads for ``compute`` (0 = all cores).
     """
 
@@ -158,6 +167,8 @@ class LodeExpansion(_Calculator):
         k_cutoff: float | None = None,
         center_weight: float | None = None,
         max_memory: float | None = None,
+        mesh_spacing: float | None = None,
+        spline_order: int | None = None,
         n_threads: int = 0,
     ):
         if charges and species is not None:
@@ -176,8 +187,18 @@ class LodeExpansion(_Calculator):
                 accuracy=accuracy,
                 k_cutoff=k_cutoff,
                 max_memory=max_memory,
+                mesh_spacing=mesh_spacing,
+                spline_order=spline_order,
             ),
         )
+
+    def routes(self, frames) -> list[str]:
+        """The route ``compute`` takes for each periodic structure of ``frames`` and its
+        parameters (Ewald width, k-cutoff, mesh size, spline order), as strings."""
+        frames = as_frame_list(frames)
+        systems = as_system_list(frames)
+        n_channels = 1 if self.charges else len(self._species.resolve(systems))
+        return self._core.routes(systems, n_channels=n_channels)
 
     @property
     def reciprocal_k_cutoff(self) -> float:

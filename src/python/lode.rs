@@ -19,7 +19,8 @@ pub struct PyLodeCalculator {
 impl PyLodeCalculator {
     #[new]
     #[pyo3(signature = (*, cutoff, smearing, n_max, l_max, exponent=None, center_weight=None,
-                        method=None, accuracy=None, k_cutoff=None, max_memory=None))]
+                        method=None, accuracy=None, k_cutoff=None, max_memory=None,
+                        mesh_spacing=None, spline_order=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -33,6 +34,8 @@ impl PyLodeCalculator {
         accuracy: Option<f64>,
         k_cutoff: Option<f64>,
         max_memory: Option<f64>,
+        mesh_spacing: Option<f64>,
+        spline_order: Option<i64>,
     ) -> PyResult<Self> {
         let defaults = LodeHypers::default();
         let exponent = match exponent {
@@ -57,6 +60,10 @@ impl PyLodeCalculator {
             accuracy: accuracy.unwrap_or(defaults.accuracy),
             k_cutoff,
             max_memory: max_memory.unwrap_or(defaults.max_memory),
+            mesh_spacing,
+            spline_order: spline_order
+                .map(|p| non_negative("spline_order", p))
+                .transpose()?,
         };
         let inner = run_detached(py, || LodeCalculator::new(hypers))?;
         Ok(PyLodeCalculator { inner })
@@ -77,6 +84,8 @@ impl PyLodeCalculator {
         d.set_item("accuracy", h.accuracy)?;
         d.set_item("k_cutoff", h.k_cutoff)?;
         d.set_item("max_memory", h.max_memory)?;
+        d.set_item("mesh_spacing", h.mesh_spacing)?;
+        d.set_item("spline_order", h.spline_order)?;
         Ok(d)
     }
 
@@ -84,6 +93,25 @@ impl PyLodeCalculator {
     #[getter]
     fn reciprocal_k_cutoff(&self) -> f64 {
         self.inner.k_cutoff()
+    }
+
+    /// The route `compute` would take for each structure (with `n_channels` channels), and its
+    /// parameters, e.g. `"mesh eta=2.0 ... mesh=40x40x40"`.
+    #[pyo3(signature = (systems, n_channels=1))]
+    fn routes(
+        &self,
+        py: Python<'_>,
+        systems: &Bound<'_, PyAny>,
+        n_channels: usize,
+    ) -> PyResult<Vec<String>> {
+        let raw = extract_systems(systems)?;
+        run_detached(py, || {
+            let systems = validate_all(raw)?;
+            systems
+                .iter()
+                .map(|s| self.inner.route_for(s, n_channels))
+                .collect::<crate::Result<Vec<_>>>()
+        })
     }
 
     /// Coefficients for a list of `(positions, numbers, cell, pbc)` tuples, with species

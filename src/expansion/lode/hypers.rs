@@ -6,23 +6,28 @@ use crate::math::power_law::MAX_EXPONENT;
 /// How periodic systems are summed. Finite systems always use the real-space pair route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
-    /// The cheaper of `Reciprocal` and `Ewald` for the requested accuracy (estimated cost).
+    /// The cheapest of `Reciprocal`, `Ewald` and `Mesh` for the requested accuracy (estimated
+    /// cost).
     Auto,
     /// Plain reciprocal-space sum up to `k_cutoff` (given, or chosen for the accuracy).
     Reciprocal,
     /// Ewald split: real-space short range + reciprocal long range, tuned for the accuracy.
     Ewald,
+    /// Ewald split with the long range on a particle mesh (smooth PME: B-spline spreading,
+    /// FFTs, interpolation), `O(N log N)`; mesh spacing and spline order from the accuracy.
+    Mesh,
 }
 
 impl Method {
-    /// Parse `"auto"`, `"reciprocal"`, `"ewald"`.
+    /// Parse `"auto"`, `"reciprocal"`, `"ewald"`, `"mesh"`.
     pub fn parse(name: &str) -> Result<Method> {
         match name {
             "auto" => Ok(Method::Auto),
             "reciprocal" => Ok(Method::Reciprocal),
             "ewald" => Ok(Method::Ewald),
+            "mesh" => Ok(Method::Mesh),
             other => crate::bail_param!(
-                "unknown LODE method '{other}': use 'auto', 'reciprocal' or 'ewald'"
+                "unknown LODE method '{other}': use 'auto', 'reciprocal', 'ewald' or 'mesh'"
             ),
         }
     }
@@ -33,6 +38,7 @@ impl Method {
             Method::Auto => "auto",
             Method::Reciprocal => "reciprocal",
             Method::Ewald => "ewald",
+            Method::Mesh => "mesh",
         }
     }
 }
@@ -61,6 +67,11 @@ pub struct LodeHypers {
     pub k_cutoff: Option<f64>,
     /// Memory budget (bytes) for k-vectors and pair lists; larger requests are refused.
     pub max_memory: f64,
+    /// Mesh route: largest mesh spacing (Å) along each lattice vector, instead of the one the
+    /// error model chooses for `accuracy` (then the accuracy is no longer guaranteed).
+    pub mesh_spacing: Option<f64>,
+    /// Mesh route: B-spline order (3 to 12), instead of the cheapest one for the accuracy.
+    pub spline_order: Option<usize>,
 }
 
 impl Default for LodeHypers {
@@ -76,6 +87,8 @@ impl Default for LodeHypers {
             accuracy: 1e-6,
             k_cutoff: None,
             max_memory: 4.0 * 1024.0 * 1024.0 * 1024.0,
+            mesh_spacing: None,
+            spline_order: None,
         }
     }
 }
@@ -106,10 +119,40 @@ impl LodeHypers {
             if !(k.is_finite() && k > 0.0) {
                 crate::bail_param!("k_cutoff must be a positive number of Å⁻¹, got {k}");
             }
-            if self.method == Method::Ewald {
+            if matches!(self.method, Method::Ewald | Method::Mesh) {
                 crate::bail_param!(
-                    "k_cutoff selects the plain reciprocal sum; it cannot be combined with method='ewald'"
+                    "k_cutoff selects the plain reciprocal sum; it cannot be combined with method='{}'",
+                    self.method.name()
                 );
+            }
+        }
+        if self.mesh_spacing.is_some() || self.spline_order.is_some() {
+            if !matches!(self.method, Method::Mesh | Method::Auto) {
+                crate::bail_param!(
+                    "mesh_spacing and spline_order set the particle mesh: use method='mesh' or \
+                     'auto', not '{}'",
+                    self.method.name()
+                );
+            }
+            if self.k_cutoff.is_some() {
+                crate::bail_param!(
+                    "mesh_spacing and spline_order set the particle mesh; k_cutoff selects the \
+                     plain reciprocal sum: give one or the other"
+                );
+            }
+        }
+        if let Some(h) = self.mesh_spacing {
+            if !(h.is_finite() && h > 0.0) {
+                crate::bail_param!("mesh_spacing must be a positive number of Å, got {h}");
+            }
+        }
+        if let Some(p) = self.spline_order {
+            let (lo, hi) = (
+                crate::mesh::bspline::MIN_ORDER,
+                crate::mesh::bspline::MAX_ORDER,
+            );
+            if !(lo..=hi).contains(&p) {
+                crate::bail_param!("spline_order must be between {lo} and {hi}, got {p}");
             }
         }
         if !(self.max_memory.is_finite() && self.max_memory > 0.0) {

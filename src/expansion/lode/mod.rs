@@ -5,12 +5,15 @@
 //! - [`Method::Reciprocal`] (periodic): the k-space sum of §3b, truncated at `k_cutoff`;
 //! - [`Method::Ewald`] (periodic): the split of §3c — a short-ranged pair sum over images plus a
 //!   smooth k-space sum with a wider Gaussian, plus the k = 0 correction;
+//! - [`Method::Mesh`] (periodic): the same split with the smooth part on a particle mesh
+//!   (B-spline spreading, FFTs, interpolation: `O(N log N)`), see `mesh.rs`;
 //! - real space (finite systems, no periodic direction): the pair sum over all atoms, splined
 //!   radial integrals near and the exact far-field (multipole) form far away.
 //!
 //! The centre's own potential is included with weight `center_weight`.
 
 mod hypers;
+mod mesh;
 mod real_space;
 mod reciprocal;
 mod routes;

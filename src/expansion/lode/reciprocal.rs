@@ -18,7 +18,7 @@ use crate::radial::RadialIntegral;
 use crate::systems::System;
 
 /// `φ_l`: the real sign that pairs `i^l` with the cos (even l) or sin (odd l) sums.
-fn phase(l: usize) -> f64 {
+pub(super) fn phase(l: usize) -> f64 {
     // l/2 for even l, (l+1)/2 for odd l
     let half = l.div_ceil(2);
     if half % 2 == 0 {
@@ -39,12 +39,12 @@ pub(super) struct ReciprocalBasis<'a> {
 }
 
 impl ReciprocalBasis<'_> {
-    fn n_lm(&self) -> usize {
+    pub(super) fn n_lm(&self) -> usize {
         (self.l_max + 1) * (self.l_max + 1)
     }
 
     /// Column parity: column `n·n_lm + lm` is odd when its `l` is.
-    fn odd_columns(&self) -> Vec<bool> {
+    pub(super) fn odd_columns(&self) -> Vec<bool> {
         let mut odd = Vec::with_capacity(self.n_max * self.n_lm());
         for _ in 0..self.n_max {
             for l in 0..=self.l_max {
@@ -96,12 +96,19 @@ impl ReciprocalBasis<'_> {
         let mut out = reciprocal_sum(system.positions(), sources, &kv, &odd, |kv, range, b| {
             self.fill(kv, range, b)
         })?;
+        self.add_k0_term(&mut out, sources, system.cell().volume());
+        Ok(out)
+    }
+
+    /// For `p = 0` and `p ≥ 4`, the finite `k = 0` term `(4π/V) W_a ĝ(0) Y_00 Ĩ_n0(0)` on
+    /// `l = 0` (the same for every centre); nothing for `p = 1, 2, 3`.
+    pub(super) fn add_k0_term(&self, out: &mut Array3<f64>, sources: &Sources<'_>, volume: f64) {
         if let Some(g0) = self.kernel.fourier_at_zero() {
             // k = 0 term, l = 0 only (Y_00 Ĩ_n0(0), φ_0 = 1); identical for every centre
             let mut radial = Array2::zeros((self.n_max, self.l_max + 1));
             self.radial.compute(0.0, radial.view_mut(), None);
             let y00 = 0.5 / std::f64::consts::PI.sqrt();
-            let prefactor = 4.0 * std::f64::consts::PI / system.cell().volume() * g0 * y00;
+            let prefactor = 4.0 * std::f64::consts::PI / volume * g0 * y00;
             let mut totals = vec![0.0; sources.n_channels()];
             for j in 0..sources.len() {
                 totals[sources.channels()[j]] += sources.weight(j);
@@ -115,7 +122,6 @@ impl ReciprocalBasis<'_> {
                 }
             }
         }
-        Ok(out)
     }
 }
 

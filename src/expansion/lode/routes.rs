@@ -8,6 +8,7 @@ use ndarray::{Array2, Array3, Array4, Axis};
 use rayon::prelude::*;
 
 use super::hypers::{LodeHypers, Method};
+use super::mesh::{mesh_dims, spacing_for, Envelope, AUTO_ORDERS, MESH_SHARE};
 use super::real_space::{finite_pairs, listed_pairs, AtomChannels};
 use super::reciprocal::ReciprocalBasis;
 use crate::error::{Error, Result};
@@ -42,6 +43,13 @@ const EWALD_SHARE: f64 = 0.25;
 /// Rough relative costs used only to choose between routes and η (not for accuracy):
 /// one pair term in units of one k-space multiply-add.
 const PAIR_COST_FACTOR: f64 = 40.0;
+/// Mesh route cost per mesh point and log₂ of the mesh size, per transform (same units).
+const MESH_FFT_COST: f64 = 7.0;
+/// Mesh route cost per atom and stencil point, per spread or interpolation (same units).
+const MESH_STENCIL_COST: f64 = 35.0;
+/// `auto` considers the mesh only from this many atoms (smaller cells never gain from it, and
+/// the error model's first evaluation costs a few tenths of a second).
+const MESH_MIN_ATOMS: f64 = 1000.0;
 
 /// A LODE calculator: validated hyper-parameters, the basis, k-space radial integrals splined
 /// once, and real-space tables built on first use and cached.
@@ -61,6 +69,19 @@ pub struct LodeCalculator {
     basis_extent: f64,
     finite_table: OnceLock<std::result::Result<Arc<LodeRadialTable>, Error>>,
     ewald: Mutex<HashMap<i32, Arc<EwaldPart>>>,
+    /// Long-range k-cutoff of each Ewald width (step).
+    long_range_cutoffs: Mutex<HashMap<i32, f64>>,
+    /// `max_nl |Ĩ_nl(k)|` on `[0, k_max]`, for the mesh's error model.
+    envelope: OnceLock<Envelope>,
+    /// Mesh spacing chosen by the error model for each (Ewald step, spline order).
+    mesh_spacings: Mutex<HashMap<(i32, usize), f64>>,
+}
+
+impl EwaldPart {
+    /// The long-range kernel `g_p` of width `η`.
+    fn long_range(&self) -> Result<PowerLaw> {
+        PowerLaw::new(self.short_range.kernel().exponent(), self.eta)
+    }
 }
 
 /// Tables of one Ewald split.
@@ -105,6 +126,9 @@ impl LodeCalculator {
             basis_extent,
             finite_table: OnceLock::new(),
             ewald: Mutex::new(HashMap::new()),
+            long_range_cutoffs: Mutex::new(HashMap::new()),
+            envelope: OnceLock::new(),
+            mesh_spacings: Mutex::new(HashMap::new()),
         })
     }
 
@@ -137,12 +161,73 @@ impl LodeCalculator {
             .clone()
     }
 
+    /// `η` of Ewald step `step`: `σ 2^{step/4}`.
+    fn eta(&self, step: i32) -> f64 {
+        self.hypers.smearing * 2f64.powf(step as f64 / 4.0)
+    }
+
+    /// k-cutoff of the long range with width `η(step)` for its share of the accuracy.
+    fn long_range_cutoff(&self, step: i32) -> Result<f64> {
+        if let Some(k) = self
+            .long_range_cutoffs
+            .lock()
+            .expect("cutoff cache")
+            .get(&step)
+        {
+            return Ok(*k);
+        }
+        let long = PowerLaw::new(self.hypers.exponent, self.eta(step))?;
+        let k = k_cutoff_for(
+            &long,
+            &self.kspace_radial,
+            EWALD_SHARE * self.hypers.accuracy,
+        )
+        .min(self.k_max);
+        self.long_range_cutoffs
+            .lock()
+            .expect("cutoff cache")
+            .insert(step, k);
+        Ok(k)
+    }
+
+    /// Mesh spacing for Ewald step `step` and spline order `order`: given, or the largest that
+    /// the error model (`mesh.rs`) allows for the mesh's share of the accuracy.
+    fn mesh_spacing(&self, step: i32, order: usize) -> Result<f64> {
+        if let Some(h) = self.hypers.mesh_spacing {
+            return Ok(h);
+        }
+        if let Some(h) = self
+            .mesh_spacings
+            .lock()
+            .expect("mesh cache")
+            .get(&(step, order))
+        {
+            return Ok(*h);
+        }
+        let envelope = self
+            .envelope
+            .get_or_init(|| Envelope::new(&self.kspace_radial, self.k_max));
+        let long = PowerLaw::new(self.hypers.exponent, self.eta(step))?;
+        let h = spacing_for(
+            envelope,
+            &long,
+            self.long_range_cutoff(step)?,
+            order,
+            MESH_SHARE * self.hypers.accuracy,
+        );
+        self.mesh_spacings
+            .lock()
+            .expect("mesh cache")
+            .insert((step, order), h);
+        Ok(h)
+    }
+
     fn ewald_part(&self, step: i32) -> Result<Arc<EwaldPart>> {
         if let Some(part) = self.ewald.lock().expect("ewald cache").get(&step) {
             return Ok(part.clone());
         }
         let sigma = self.hypers.smearing;
-        let eta = sigma * 2f64.powf(step as f64 / 4.0);
+        let eta = self.eta(step);
         let p = self.hypers.exponent;
         let short_range = LodeRadialTable::ewald_short_range(
             &self.basis,
@@ -152,13 +237,7 @@ impl LodeCalculator {
             eta,
             EWALD_SHARE * self.hypers.accuracy,
         )?;
-        let long = PowerLaw::new(p, eta)?;
-        let k_cutoff = k_cutoff_for(
-            &long,
-            &self.kspace_radial,
-            EWALD_SHARE * self.hypers.accuracy,
-        )
-        .min(self.k_max);
+        let k_cutoff = self.long_range_cutoff(step)?;
         let k0_correction = if (1..=3).contains(&p) {
             LodeKernel::ewald_short_range(p, sigma, eta)?
                 .fourier_at_zero()
@@ -286,7 +365,7 @@ impl LodeCalculator {
             return Ok(out);
         } else {
             check_overlaps(&neighbor_list(system, MIN_PAIR_DISTANCE)?, s)?;
-            match self.choose_route(system)? {
+            match self.choose_route(system, atoms.n_channels)? {
                 Route::Reciprocal(k_cutoff) => {
                     self.check_memory(system, k_cutoff, atoms.n_channels)?;
                     self.reciprocal(system, atoms, &self.kernel, k_cutoff)?
@@ -303,14 +382,28 @@ impl LodeCalculator {
                 }
                 Route::Ewald(step) => {
                     let part = self.ewald_part(step)?;
-                    let reach = part.short_range.reach();
                     self.check_memory(system, part.k_cutoff, atoms.n_channels)?;
-                    let search = NeighborSearch::new(system, reach)?;
-                    let mut out =
-                        listed_pairs(system, &search, atoms, &part.short_range, &self.harmonics);
-                    add_self(&mut out, atoms, &part.self_term, 1.0, n_lm);
-                    let long = PowerLaw::new(self.hypers.exponent, part.eta)?;
-                    out += &self.reciprocal(system, atoms, &long, part.k_cutoff)?;
+                    let mut out = self.short_range(system, atoms, &part)?;
+                    out += &self.reciprocal(system, atoms, &part.long_range()?, part.k_cutoff)?;
+                    if part.k0_correction != 0.0 {
+                        self.subtract_k0(&mut out, system, atoms, part.k0_correction);
+                    }
+                    out
+                }
+                Route::Mesh {
+                    step,
+                    order,
+                    spacing,
+                } => {
+                    let part = self.ewald_part(step)?;
+                    let dims = mesh_dims(system, spacing);
+                    self.check_mesh_memory(system, part.k_cutoff, dims, order, atoms.n_channels)?;
+                    let mut out = self.short_range(system, atoms, &part)?;
+                    // the k-space terms of the Ewald route, k = 0 included, on the mesh
+                    let basis = self.reciprocal_basis(&part.long_range()?);
+                    let sources = sources_of(system, atoms)?;
+                    out += &basis.compute_mesh(system, &sources, part.k_cutoff, dims, order)?;
+                    basis.add_k0_term(&mut out, &sources, system.cell().volume());
                     if part.k0_correction != 0.0 {
                         self.subtract_k0(&mut out, system, atoms, part.k0_correction);
                     }
@@ -325,6 +418,31 @@ impl LodeCalculator {
         Ok(out)
     }
 
+    /// The Ewald short range: streamed pairs over periodic images and the centre's own
+    /// short-range potential.
+    fn short_range(
+        &self,
+        system: &System,
+        atoms: &AtomChannels<'_>,
+        part: &EwaldPart,
+    ) -> Result<Array3<f64>> {
+        let n_lm = (self.hypers.l_max + 1) * (self.hypers.l_max + 1);
+        let search = NeighborSearch::new(system, part.short_range.reach())?;
+        let mut out = listed_pairs(system, &search, atoms, &part.short_range, &self.harmonics);
+        add_self(&mut out, atoms, &part.self_term, 1.0, n_lm);
+        Ok(out)
+    }
+
+    fn reciprocal_basis(&self, kernel: &PowerLaw) -> ReciprocalBasis<'_> {
+        ReciprocalBasis {
+            kernel: *kernel,
+            radial: &self.kspace_radial,
+            harmonics: &self.harmonics,
+            n_max: self.hypers.n_max,
+            l_max: self.hypers.l_max,
+        }
+    }
+
     fn reciprocal(
         &self,
         system: &System,
@@ -332,20 +450,8 @@ impl LodeCalculator {
         kernel: &PowerLaw,
         k_cutoff: f64,
     ) -> Result<Array3<f64>> {
-        let basis = ReciprocalBasis {
-            kernel: *kernel,
-            radial: &self.kspace_radial,
-            harmonics: &self.harmonics,
-            n_max: self.hypers.n_max,
-            l_max: self.hypers.l_max,
-        };
-        let sources = Sources::new(
-            system.positions(),
-            atoms.channel,
-            atoms.weight,
-            atoms.n_channels,
-        )?;
-        basis.compute(system, &sources, k_cutoff)
+        let basis = self.reciprocal_basis(kernel);
+        basis.compute(system, &sources_of(system, atoms)?, k_cutoff)
     }
 
     /// The short-range pair sum over all images contains its own `k = 0` component, which the
@@ -397,8 +503,51 @@ impl LodeCalculator {
         Ok(())
     }
 
+    /// Refuse a mesh route whose meshes, mode tables and coefficient arrays would exceed the
+    /// memory budget.
+    fn check_mesh_memory(
+        &self,
+        system: &System,
+        k_cutoff: f64,
+        dims: [usize; 3],
+        order: usize,
+        n_channels: usize,
+    ) -> Result<()> {
+        let volume = system.cell().volume();
+        let n_modes = ReciprocalBasis::estimated_k_count(volume, k_cutoff);
+        let basis = self.reciprocal_basis(&self.kernel);
+        let threads = rayon::current_num_threads();
+        let mesh = basis.mesh_memory(system.size(), n_channels, n_modes, dims, order, threads);
+        // the column results, the returned array, the caller's sum and one more copy
+        let output = 4.0 * (system.size() * n_channels * self.n_cols()) as f64 * 8.0;
+        let bytes = mesh + output;
+        if bytes > self.hypers.max_memory {
+            crate::bail_param!(
+                "this structure ({} atoms, {volume:.0} Å³) would need about {:.2} GiB with the \
+                 particle mesh: a {}×{}×{} mesh on {threads} threads, {n_modes:.2e} modes and \
+                 {:.2} GiB of coefficients, above max_memory = {:.2} GiB: use fewer threads, a \
+                 larger mesh_spacing or smearing, a looser accuracy, or raise max_memory",
+                system.size(),
+                bytes / 2f64.powi(30),
+                dims[0],
+                dims[1],
+                dims[2],
+                output / 2f64.powi(30),
+                self.hypers.max_memory / 2f64.powi(30)
+            );
+        }
+        Ok(())
+    }
+
     /// Route for one periodic structure, by estimated cost where the method leaves a choice.
-    fn choose_route(&self, system: &System) -> Result<Route> {
+    ///
+    /// Costs are in units of one multiply-add of the k-space contraction: per atom and
+    /// k-vector `2 n_channels n_cols + 20`; per pair `PAIR_COST_FACTOR n_cols`; for the mesh,
+    /// per transform `MESH_FFT_COST M log₂M` (M mesh points) and per interpolation or spread
+    /// `MESH_STENCIL_COST N p³`, once per channel for the spread and forward transform and once
+    /// per (channel, column) for the inverse transform and interpolation. The constants were
+    /// measured on the NaCl gases (2 cores; see `benches/lode.rs`).
+    fn choose_route(&self, system: &System, n_channels: usize) -> Result<Route> {
         let h = &self.hypers;
         if h.k_cutoff.is_some() || h.method == Method::Reciprocal {
             return Ok(Route::Reciprocal(self.k_cutoff));
@@ -410,28 +559,108 @@ impl LodeCalculator {
         let volume = system.cell().volume();
         let n = system.size() as f64;
         let density = n / volume;
-        let per_k = 2.0 * self.n_cols() as f64 * 2.0 + 20.0;
-        let per_pair = PAIR_COST_FACTOR * self.n_cols() as f64;
+        let n_cols = self.n_cols() as f64;
+        let channels = n_channels as f64;
+        let per_k = 2.0 * n_cols * channels + 20.0;
+        let per_pair = PAIR_COST_FACTOR * n_cols;
         let log_acc = (1.0 / h.accuracy).ln();
-        let mut best: Option<(f64, i32)> = None;
-        for step in 1..=EWALD_STEPS {
-            let eta = h.smearing * 2f64.powf(step as f64 / 4.0);
+        let pair_cost = |eta: f64| {
             let reach = self.basis_extent + eta * (2.0 * log_acc).sqrt();
-            let k_cut = ((2.0 * log_acc).sqrt() / eta).min(self.k_cutoff);
-            let pairs = density * 4.0 / 3.0 * std::f64::consts::PI * reach.powi(3);
-            let cost =
-                n * (pairs * per_pair + ReciprocalBasis::estimated_k_count(volume, k_cut) * per_k);
-            if best.is_none_or(|(c, _)| cost < c) {
-                best = Some((cost, step));
+            n * density * 4.0 / 3.0 * std::f64::consts::PI * reach.powi(3) * per_pair
+        };
+        let reciprocal_cost = n * ReciprocalBasis::estimated_k_count(volume, self.k_cutoff) * per_k;
+        let mut ewald: Option<(f64, i32)> = None;
+        let mut mesh: Option<(f64, Route)> = None;
+        let try_mesh = match h.method {
+            Method::Mesh => true,
+            Method::Auto => n >= MESH_MIN_ATOMS,
+            _ => false,
+        };
+        let try_ewald = matches!(h.method, Method::Ewald | Method::Auto);
+        for step in 1..=EWALD_STEPS {
+            let eta = self.eta(step);
+            let pairs = pair_cost(eta);
+            if try_ewald {
+                let k_cut = ((2.0 * log_acc).sqrt() / eta).min(self.k_cutoff);
+                let cost = pairs + n * ReciprocalBasis::estimated_k_count(volume, k_cut) * per_k;
+                if ewald.is_none_or(|(c, _)| cost < c) {
+                    ewald = Some((cost, step));
+                }
+            }
+            if try_mesh {
+                let orders: &[usize] = match h.spline_order {
+                    Some(ref p) => std::slice::from_ref(p),
+                    None => &AUTO_ORDERS,
+                };
+                for &order in orders {
+                    let spacing = self.mesh_spacing(step, order)?;
+                    let dims = mesh_dims(system, spacing);
+                    let points = (dims[0] * dims[1] * dims[2]) as f64;
+                    let fft = MESH_FFT_COST * points * points.log2().max(1.0);
+                    let stencil = MESH_STENCIL_COST * n * (order as f64).powi(3);
+                    let cost = pairs + channels * (fft + stencil) * (1.0 + n_cols);
+                    if mesh.as_ref().is_none_or(|(c, _)| cost < *c) {
+                        mesh = Some((
+                            cost,
+                            Route::Mesh {
+                                step,
+                                order,
+                                spacing,
+                            },
+                        ));
+                    }
+                }
             }
         }
-        let (ewald_cost, step) = best.expect("at least one step");
-        let reciprocal_cost = n * ReciprocalBasis::estimated_k_count(volume, self.k_cutoff) * per_k;
-        if h.method == Method::Auto && reciprocal_cost <= ewald_cost {
-            Ok(Route::Reciprocal(self.k_cutoff))
-        } else {
-            Ok(Route::Ewald(step))
+        let mut best = (reciprocal_cost, Route::Reciprocal(self.k_cutoff));
+        if h.method != Method::Auto {
+            best.0 = f64::INFINITY;
         }
+        if let Some((cost, step)) = ewald {
+            if cost < best.0 {
+                best = (cost, Route::Ewald(step));
+            }
+        }
+        if let Some((cost, route)) = mesh {
+            if cost < best.0 {
+                best = (cost, route);
+            }
+        }
+        Ok(best.1)
+    }
+
+    /// The route `compute` takes for a periodic structure with `n_channels` channels, by name
+    /// (`"reciprocal"`, `"ewald"`, `"mesh"`, `"pairs"`) with its parameters, for diagnostics
+    /// and tests.
+    pub fn route_for(&self, system: &System, n_channels: usize) -> Result<String> {
+        if !system.cell().is_fully_periodic() {
+            return Ok("real-space".into());
+        }
+        Ok(match self.choose_route(system, n_channels)? {
+            Route::Reciprocal(k) => format!("reciprocal k_cutoff={k:.4}"),
+            Route::Pairs => "pairs".into(),
+            Route::Ewald(step) => format!(
+                "ewald eta={:.4} k_cutoff={:.4}",
+                self.eta(step),
+                self.long_range_cutoff(step)?
+            ),
+            Route::Mesh {
+                step,
+                order,
+                spacing,
+            } => {
+                let d = mesh_dims(system, spacing);
+                format!(
+                    "mesh eta={:.4} k_cutoff={:.4} spline_order={order} mesh_spacing={spacing:.4} \
+                     mesh={}x{}x{}",
+                    self.eta(step),
+                    self.long_range_cutoff(step)?,
+                    d[0],
+                    d[1],
+                    d[2]
+                )
+            }
+        })
     }
 }
 
@@ -439,6 +668,21 @@ enum Route {
     Reciprocal(f64),
     Pairs,
     Ewald(i32),
+    Mesh {
+        step: i32,
+        order: usize,
+        spacing: f64,
+    },
+}
+
+/// Every atom of `system` as a source of its channel.
+fn sources_of<'a>(system: &'a System, atoms: &AtomChannels<'a>) -> Result<Sources<'a>> {
+    Sources::new(
+        system.positions(),
+        atoms.channel,
+        atoms.weight,
+        atoms.n_channels,
+    )
 }
 
 /// `f_n0(0) → f_n0(0) Y_00`: the `c_n00` coefficient of a potential centred on the centre.
