@@ -139,13 +139,18 @@ def dscribe_soap():
 
 
 def make_work(case: str, code: str, threads: int, accuracy: float):
-    """A callable computing ``case`` with ``code``; it returns the values (or ``None``)."""
+    """A callable computing ``case`` with ``code``; it returns the values (or ``None``).
+
+    ``code`` is ``lode_rs`` (LODE ``method="auto"``), ``lode_rs:METHOD`` for one LODE route,
+    ``featomic`` or ``dscribe``.
+    """
     import lode_rs
 
     if case.startswith("lode"):
-        if code == "lode_rs":
+        if code.startswith("lode_rs"):
+            method = code.partition(":")[2] or "auto"
             calc = lode_rs.LodeExpansion(
-                **LODE, species=SPECIES, accuracy=accuracy, n_threads=threads
+                **LODE, species=SPECIES, accuracy=accuracy, n_threads=threads, method=method
             )
             return lambda frames: calc.compute(frames).values
         calc = featomic_lode()
@@ -172,6 +177,8 @@ def child(args) -> None:
     start = time.perf_counter()
     values = work(frames)
     result = {"seconds": time.perf_counter() - start}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime  # whole process, all threads
     if args.reference:
         reference = np.load(args.reference)
         result["error"] = float(np.abs(values - reference).max() / np.abs(reference).max())
@@ -240,6 +247,13 @@ def main() -> None:
     parser.add_argument("--lode-sizes", type=int, nargs="+")
     parser.add_argument("--soap-sizes", type=int, nargs="+")
     parser.add_argument("--featomic-max", type=int, default=2000)
+    parser.add_argument(
+        "--lode-methods",
+        nargs="*",
+        default=[],
+        help="LODE routes to time beside auto in lode-scaling (reciprocal, ewald, mesh)",
+    )
+    parser.add_argument("--method-max", type=int, default=30000, help="largest N for them")
     parser.add_argument("--dscribe-max", type=int, default=16000)
     parser.add_argument(
         "--cases", nargs="+", default=["lode-batch", "lode-scaling", "soap-batch", "soap-scaling"]
@@ -310,12 +324,25 @@ def main() -> None:
 
         if "lode-scaling" in args.cases:
             print(f"lode-scaling: one gas of N atoms, {ncores} threads")
-            table = {"lode_rs": [], "featomic": []}
+            routes = [f"lode_rs:{m}" for m in args.lode_methods]
+            table = {"lode_rs": [], "featomic": [], **{r: [] for r in routes}}
             for n in lode_sizes:
                 path = runner.frames_file(f"gas-{n}", [gas(n, seed=7)])
                 r = runner.run("lode-scaling", "lode_rs", path, ncores)
                 table["lode_rs"].append(r)
-                line = f"  N={n}: lode_rs {r['seconds']:.3f} s {r['max_rss_mib']:.0f} MiB"
+                line = (
+                    f"  N={n}: lode_rs {r['seconds']:.3f} s (CPU {r['cpu_seconds']:.2f} s) "
+                    f"{r['max_rss_mib']:.0f} MiB"
+                )
+                for route in routes:
+                    m = (
+                        runner.run("lode-scaling", route, path, ncores)
+                        if n <= args.method_max
+                        else None
+                    )
+                    table[route].append(m)
+                    if m:
+                        line += f"; {route} {m['seconds']:.3f} s"
                 if have_featomic and n <= args.featomic_max:
                     f = runner.run("lode-scaling", "featomic", path, ncores)
                     line += (
@@ -330,18 +357,28 @@ def main() -> None:
             exponent = growth_exponent(lode_sizes, [r["seconds"] for r in table["lode_rs"]], 10000)
             results["lode_exponent_above_10k"] = exponent
             md += [
-                f"**LODE, one gas of N atoms, {ncores} threads** (same hyper-parameters)\n",
-                "| N | lode_rs (s) | peak MiB | featomic (s) | peak MiB | speed-up |",
-                "| ---: | ---: | ---: | ---: | ---: | ---: |",
+                f"**LODE, one gas of N atoms, {ncores} threads** (same hyper-parameters; lode_rs "
+                'with `method="auto"`, CPU = user + system time of all threads)\n',
+                "| N | lode_rs (s) | CPU (s) | peak MiB | featomic (s) | peak MiB | speed-up |"
+                + "".join(f" {route} (s) |" for route in routes),
+                "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |" + " ---: |" * len(routes),
             ]
-            for n, r, f in zip(lode_sizes, table["lode_rs"], table["featomic"], strict=True):
+            for i, n in enumerate(lode_sizes):
+                r, f = table["lode_rs"][i], table["featomic"][i]
                 theirs = (
                     f"{f['seconds']:.2f} | {f['max_rss_mib']:,.0f} | "
                     f"{f['seconds'] / r['seconds']:.0f}×"
                     if f
                     else "— | — | —"
                 )
-                md.append(f"| {n:,} | {r['seconds']:.3f} | {r['max_rss_mib']:,.0f} | {theirs} |")
+                extra = "".join(
+                    f" {table[route][i]['seconds']:.3f} |" if table[route][i] else " — |"
+                    for route in routes
+                )
+                md.append(
+                    f"| {n:,} | {r['seconds']:.3f} | {r['cpu_seconds']:.2f} | "
+                    f"{r['max_rss_mib']:,.0f} | {theirs} |{extra}"
+                )
             if exponent is not None:
                 md.append(f"\nTime growth exponent of lode_rs for N ≥ 10 000: {exponent:.2f}.")
             md.append("")
