@@ -424,6 +424,48 @@ def generate(
     return dimers, failures
 
 
+def to_charged_dimers(dimers: list[Dimer]):
+    """The :class:`lode_rs.datasets.ChargedDimers` form of generated dimers (13 frames each;
+    ``info`` of every frame: ``name_a``, ``name_b``, ``generator_index``)."""
+    import ase
+
+    from .datasets import ChargedDimers
+
+    frames, rows = [], []
+    for k, d in enumerate(dimers):
+        numbers = d.numbers
+        for j, separation in enumerate(d.separations):
+            atoms = ase.Atoms(numbers=numbers, positions=d.positions(j), pbc=False)
+            atoms.info.update(name_a=d.name_a, name_b=d.name_b, generator_index=d.index)
+            frames.append(atoms)
+            rows.append(
+                (
+                    k,
+                    separation,
+                    d.energy[j],
+                    d.energy_a,
+                    d.energy_b,
+                    d.charge_a,
+                    d.charge_b,
+                    len(d.numbers_a),
+                )
+            )
+    table = np.array(rows, dtype=np.float64).reshape(-1, 8)
+    energy = table[:, 2]
+    monomer_energies = table[:, 3:5]
+    return ChargedDimers(
+        frames=frames,
+        energy=energy,
+        binding_energy=energy - monomer_energies.sum(axis=1),
+        dimer=table[:, 0].astype(np.int64),
+        distance=table[:, 1],
+        monomer_charges=table[:, 5:7],
+        forces=None,
+        n_atoms_a=table[:, 7].astype(np.int64),
+        monomer_energies=monomer_energies,
+    )
+
+
 # ---- storage: one extxyz frame per dimer (at contact) + a JSON description --------------------
 
 #: per-dimer ``atoms.info`` keys of the stored file
