@@ -34,11 +34,23 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     start = time.perf_counter()
+    if args.experiment == "dimers":
+        return _reproduce_dimers(args, out, start)
     point_charges.run(
         out, quick=args.quick, seed=args.seed, n_threads=args.threads, cache_dir=args.cache
     )
     print((out / "point_charges.md").read_text())
     print(f"wrote {out / 'point_charges.png'} and {out / 'point_charges.md'}")
+    print(f"total time {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+def _reproduce_dimers(args: argparse.Namespace, out: Path, start: float) -> int:
+    from .experiments import dimers
+
+    dimers.run(out, quick=args.quick, data=args.data, seed=args.seed, n_threads=args.threads)
+    print((out / "dimers.md").read_text())
+    print(f"wrote {out / 'dimers.png'}, {out / 'dimers.md'} and {out / 'dimers.json'}")
     print(f"total time {time.perf_counter() - start:.0f} s")
     return 0
 
@@ -164,12 +176,18 @@ def main(argv: list[str] | None = None) -> int:
 
     reproduce = sub.add_parser("reproduce", help="run one of the paper's experiments")
     # the dimer and water experiments (issue 5) join this list when they exist
-    reproduce.add_argument("experiment", choices=["point-charges"])
+    reproduce.add_argument("experiment", choices=["point-charges", "dimers"])
     reproduce.add_argument("--quick", action="store_true", help="reduced run (minutes)")
     reproduce.add_argument("--out", default="lode-rs-results")
     reproduce.add_argument("--cache", default=None, help="dataset cache (default ~/.cache)")
     reproduce.add_argument("--threads", type=int, default=0)
     reproduce.add_argument("--seed", type=int, default=0)
+    reproduce.add_argument(
+        "--data",
+        choices=["generated", "bfdb"],
+        default="generated",
+        help="dimers: the shipped GFN2-xTB set or the paper's 10 public dimers",
+    )
     reproduce.set_defaults(run=_reproduce)
 
     def calculator_options(p):

@@ -15,7 +15,7 @@ Example::
 """
 
 from .base import REGULARIZER_GRID, ZETA_GRID, Regressor, kfold_indices, rmse_percent
-from .data import AtomicData, block_sizes, concatenate, species_resolved
+from .data import AtomicData, block_sizes, combine_structures, concatenate, species_resolved
 from .gpr import GPR
 from .io import load
 from .kernels import (
@@ -44,6 +44,7 @@ __all__ = [
     "SparseGPR",
     "SumKernel",
     "block_sizes",
+    "combine_structures",
     "concatenate",
     "farthest_point_sampling",
     "kernel_from_dict",

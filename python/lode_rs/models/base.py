@@ -21,15 +21,33 @@ ZETA_GRID: tuple[int, ...] = (1, 2, 3, 4)
 BASELINES = ("species", "intercept", None)
 
 
-def kfold_indices(n: int, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Random ``(train, test)`` index pairs of ``n_folds``-fold cross-validation of ``n`` items."""
-    if n_folds < 2 or n < n_folds:
+def kfold_indices(
+    n: int, n_folds: int, seed: int, groups: np.ndarray | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Random ``(train, test)`` index pairs of ``n_folds``-fold cross-validation of ``n`` items.
+
+    With ``groups`` (one label per item) whole groups are assigned to folds, so that items of a
+    group (e.g. the points of one binding curve) are never split between train and test.
+    """
+    if groups is None:
+        labels, inverse = np.arange(n), np.arange(n)
+    else:
+        groups = np.asarray(groups).reshape(-1)
+        if groups.shape[0] != n:
+            raise InvalidInputError(f"got {groups.shape[0]} groups for {n} structures")
+        labels, inverse = np.unique(groups, return_inverse=True)
+    what = "structures" if groups is None else "groups"
+    if n_folds < 2 or labels.size < n_folds:
         raise InvalidParameterError(
-            f"{n_folds}-fold cross-validation needs at least {max(n_folds, 2)} structures, got "
-            f"{n}; give the regularizer (and zeta) explicitly or add data"
+            f"{n_folds}-fold cross-validation needs at least {max(n_folds, 2)} {what}, got "
+            f"{labels.size}; give the regularizer (and zeta) explicitly or add data"
         )
-    order = np.random.default_rng(seed).permutation(n)
-    folds = np.array_split(order, n_folds)
+    order = np.random.default_rng(seed).permutation(labels.size)
+    fold_of_label = np.empty(labels.size, dtype=np.int64)
+    for k, part in enumerate(np.array_split(order, n_folds)):
+        fold_of_label[part] = k
+    fold = fold_of_label[inverse.reshape(-1)]
+    folds = [np.nonzero(fold == k)[0] for k in range(n_folds)]
     return [
         (np.sort(np.concatenate(folds[:i] + folds[i + 1 :])), np.sort(folds[i]))
         for i in range(n_folds)
@@ -138,7 +156,14 @@ class Regressor(ABC):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
-    def fit(self, x: Any, y: Any, *, features: dict[str, Any] | None = None) -> Regressor:
+    def fit(
+        self,
+        x: Any,
+        y: Any,
+        *,
+        features: dict[str, Any] | None = None,
+        groups: Any = None,
+    ) -> Regressor:
         """Fit on per-structure targets.
 
         Args:
@@ -147,6 +172,8 @@ class Regressor(ABC):
             y: one target per structure (e.g. energies), finite, no missing values.
             features: optional JSON-serialisable description of how ``x`` was computed (the
                 calculators' hyper-parameters); saved with the model.
+            groups: optional label per structure; cross-validation then keeps every group in
+                one fold (grouped k-fold), e.g. all points of one binding curve.
 
         Returns:
             ``self``. After fitting: ``regularizer_``, ``kernel_`` (kernel models), ``cv_scores_``
@@ -174,7 +201,7 @@ class Regressor(ABC):
         problem = None
         if len(kernels) * len(regularizers) > 1:
             problem, best_kernel, best_reg = self._cross_validate(
-                data, targets, kernels, regularizers
+                data, targets, kernels, regularizers, groups
             )
         else:
             best_kernel, best_reg = kernels[0], regularizers[0]
@@ -278,10 +305,11 @@ class Regressor(ABC):
         return model
 
     # ---- cross-validation ---------------------------------------------------------------------
-    def _cross_validate(self, data, targets, kernels, regularizers):
+    def _cross_validate(self, data, targets, kernels, regularizers, groups=None):
         # fewer structures than folds (small training sets in learning curves): leave-one-out
-        n_folds = min(self.cv_folds, data.n_structures)
-        folds = kfold_indices(data.n_structures, n_folds, self.seed)
+        n_groups = data.n_structures if groups is None else np.unique(groups).size
+        n_folds = min(self.cv_folds, n_groups)
+        folds = kfold_indices(data.n_structures, n_folds, self.seed, groups)
         rmse = np.full((len(kernels), len(regularizers)), np.inf)
         best = (np.inf, None, None, None)
         for ik, kernel in enumerate(kernels):

@@ -6,13 +6,16 @@ Every model sees its input as *environments* (rows) that belong to *structures*:
   structure of each row and ``.center_species`` its central species; targets are one per structure
   and additive models predict a structure as the sum over its environments;
 * a plain 2D array ``(n_structures, n_features)``: one row per structure (e.g. features already
-  summed or averaged per structure); each row is its own "environment" of species ``0``.
+  summed or averaged per structure); each row is its own "environment" of species ``0``;
+* an :class:`AtomicData`, whose rows may carry signed weights: a target is then the weighted sum
+  of its environments' contributions. :func:`combine_structures` builds one for targets that are
+  linear combinations of structures, e.g. binding energies ``E(AB) − E(A) − E(B)``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -31,6 +34,11 @@ class AtomicData:
         species: ``(n_rows,)`` central species of each row (``0`` for per-structure arrays).
         n_structures: number of structures.
         per_structure: ``True`` when built from a plain ``(n_structures, n_features)`` array.
+        weights: ``(n_rows,)`` weight of each row in its structure's sum, or ``None`` (all 1).
+            Every model uses them the same way: a structure's prediction is
+            ``Σ_i weights_i ε(x_i)``, so kernels between structures are
+            ``K(A, B) = Σ_{i∈A, j∈B} w_i w_j k(x_i, x_j)`` and linear models see
+            ``Σ_i w_i x_i``.
     """
 
     values: np.ndarray
@@ -38,6 +46,30 @@ class AtomicData:
     species: np.ndarray
     n_structures: int
     per_structure: bool
+    weights: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.weights is not None:
+            weights = np.asarray(self.weights, dtype=np.float64).reshape(-1)
+            if weights.shape[0] != self.values.shape[0]:
+                raise InvalidInputError(
+                    f"AtomicData.weights has {weights.shape[0]} entries for "
+                    f"{self.values.shape[0]} rows"
+                )
+            if not np.all(np.isfinite(weights)):
+                raise InvalidInputError("AtomicData.weights must be finite")
+            object.__setattr__(self, "weights", weights)
+
+    @property
+    def row_weights(self) -> np.ndarray:
+        """``(n_rows,)`` weights, ones when none were given."""
+        if self.weights is None:
+            return np.ones(self.values.shape[0])
+        return self.weights
+
+    def with_values(self, values: np.ndarray) -> AtomicData:
+        """The same rows, structures, species and weights with other feature values."""
+        return replace(self, values=values)
 
     @property
     def n_features(self) -> int:
@@ -57,10 +89,12 @@ class AtomicData:
             species=self.species[rows],
             n_structures=len(structures),
             per_structure=self.per_structure,
+            weights=None if self.weights is None else self.weights[rows],
         )
 
     def composition(self, species: Sequence[int]) -> np.ndarray:
-        """``(n_structures, len(species))`` count of environments of each species per structure.
+        """``(n_structures, len(species))`` count of environments of each species per structure
+        (weighted: signed counts when rows have negative weights).
 
         Raises:
             InvalidInputError: if an environment has a species not in ``species``.
@@ -74,15 +108,16 @@ class AtomicData:
             )
         column = np.searchsorted(species, self.species)
         out = np.zeros((self.n_structures, len(species)))
-        np.add.at(out, (self.structure, column), 1.0)
+        np.add.at(out, (self.structure, column), self.row_weights)
         return out
 
     def sum_by_structure(self) -> np.ndarray:
-        """``(n_structures, n_features)`` sum of the rows of each structure."""
-        if self.per_structure:
+        """``(n_structures, n_features)`` weighted sum of the rows of each structure."""
+        if self.per_structure and self.weights is None:
             return self.values.copy()
         out = np.zeros((self.n_structures, self.n_features))
-        np.add.at(out, self.structure, self.values)
+        values = self.values if self.weights is None else self.values * self.weights[:, None]
+        np.add.at(out, self.structure, values)
         return out
 
 
@@ -145,6 +180,54 @@ def as_atomic_data(x: Any) -> AtomicData:
         np.zeros(n, dtype=np.int64),
         n,
         per_structure=True,
+    )
+
+
+def combine_structures(x: Any, combinations: Any) -> AtomicData:
+    """Model input for targets that are linear combinations of structures' properties.
+
+    Target ``t`` is ``Σ_s C[t, s] P(s)`` for an additive property ``P`` (e.g. the binding energy
+    ``E(AB) − E(A) − E(B)`` has ``C = +1, −1, −1`` on the dimer and its two monomers). The result
+    holds, for every non-zero ``C[t, s]``, the environments of structure ``s`` as rows of target
+    ``t`` with weight ``C[t, s]`` (a structure used by several targets is repeated), so every
+    model predicts ``Σ_s C[t, s] Σ_{i∈s} ε(x_i)``.
+
+    Args:
+        x: :class:`lode_rs.Features` (or AtomicData without weights) of the structures.
+        combinations: ``(n_targets, n_structures)`` coefficients, dense or ``scipy.sparse``.
+
+    Returns:
+        :class:`AtomicData` with ``n_targets`` structures and row weights.
+    """
+    import scipy.sparse
+
+    data = as_atomic_data(x)
+    if data.per_structure:
+        raise InvalidInputError("combine_structures needs Features (rows = environments)")
+    if data.weights is not None:
+        raise InvalidInputError("combine_structures needs unweighted input")
+    c = scipy.sparse.coo_matrix(combinations)
+    if c.shape[1] != data.n_structures:
+        raise InvalidInputError(
+            f"combinations have {c.shape[1]} columns for {data.n_structures} structures"
+        )
+    if not np.all(np.isfinite(c.data)):
+        raise InvalidInputError("combination coefficients must be finite")
+    keep = c.data != 0
+    targets, sources, coefficients = c.row[keep], c.col[keep], c.data[keep]
+    order = np.argsort(data.structure, kind="stable")
+    counts = np.bincount(data.structure, minlength=data.n_structures)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    rows = [order[starts[s] : starts[s + 1]] for s in sources]
+    n_rows = np.array([r.size for r in rows], dtype=np.int64)
+    rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    return AtomicData(
+        values=data.values[rows],
+        structure=np.repeat(targets.astype(np.int64), n_rows),
+        species=data.species[rows],
+        n_structures=int(c.shape[0]),
+        per_structure=False,
+        weights=np.repeat(coefficients.astype(np.float64), n_rows),
     )
 
 

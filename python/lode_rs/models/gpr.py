@@ -15,14 +15,8 @@ from .kernels import Kernel, PolynomialKernel, structure_kernel, structure_self_
 
 
 def prepared(kernel: Kernel, data: AtomicData) -> AtomicData:
-    """``data`` with its rows passed through ``kernel.prepare``."""
-    return AtomicData(
-        kernel.prepare(data.values),
-        data.structure,
-        data.species,
-        data.n_structures,
-        data.per_structure,
-    )
+    """``data`` with its rows passed through ``kernel.prepare`` (weights kept)."""
+    return data.with_values(kernel.prepare(data.values))
 
 
 def warn_zero_rows(data: AtomicData) -> None:
@@ -176,6 +170,7 @@ class GPR(Regressor):
             "train_values": self._train.values,
             "train_structure": self._train.structure,
             "train_species": self._train.species,
+            "train_weights": self._train.row_weights,
             "alpha": self.alpha_,
             "offsets": self.offsets_,
             "cholesky": self._chol,
@@ -189,6 +184,7 @@ class GPR(Regressor):
             arrays["train_species"],
             len(arrays["alpha"]),
             self.per_structure_,
+            weights=arrays.get("train_weights"),
         )
         self.alpha_ = arrays["alpha"]
         self.offsets_ = arrays["offsets"]

@@ -3,11 +3,12 @@
 A kernel acts on *prepared* rows (:meth:`Kernel.prepare`, e.g. L2-normalised features). The kernel
 between two structures ``A`` and ``B`` is the sum over their environments,
 
-    K(A, B) = sum_{i in A} sum_{j in B} k(x_i, x_j) [delta(a_i, a_j) if match_species],
+    K(A, B) = sum_{i in A} sum_{j in B} w_i w_j k(x_i, x_j) [delta(a_i, a_j) if match_species],
 
-which makes a kernel model additive: its prediction for a structure is a sum of environment
-contributions. :func:`structure_kernel` never builds the ``n_rows x n_rows`` matrix: it works on
-blocks of rows and reduces each block to structures at once.
+with the row weights ``w`` of :class:`AtomicData` (1 unless given), which makes a kernel model
+additive: its prediction for a structure is a (weighted) sum of environment contributions.
+:func:`structure_kernel` never builds the ``n_rows x n_rows`` matrix: it works on blocks of rows
+and reduces each block to structures at once.
 """
 
 from __future__ import annotations
@@ -227,12 +228,15 @@ def kernel_from_dict(data: dict[str, Any]) -> Kernel:
     raise InvalidInputError(f"unknown kernel type {kind!r}")
 
 
-def _compact_indicator(structure: np.ndarray) -> tuple[np.ndarray, scipy.sparse.csr_matrix]:
-    """Structures present in a block of rows, and the ``(n_present, n_rows)`` 0/1 membership."""
+def _compact_indicator(
+    structure: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, scipy.sparse.csr_matrix]:
+    """Structures present in a block of rows, and the ``(n_present, n_rows)`` membership matrix
+    holding each row's weight."""
     present, inverse = np.unique(structure, return_inverse=True)
     n = structure.shape[0]
     membership = scipy.sparse.csr_matrix(
-        (np.ones(n), (inverse.reshape(-1), np.arange(n))), shape=(present.size, n)
+        (weights, (inverse.reshape(-1), np.arange(n))), shape=(present.size, n)
     )
     return present, membership
 
@@ -268,16 +272,20 @@ def structure_kernel(
     for rows_a, rows_b in _species_groups(a, b, match_species):
         values_a, structure_a = a.values[rows_a], a.structure[rows_a]
         values_b, structure_b = b.values[rows_b], b.structure[rows_b]
+        weights_a, weights_b = a.row_weights[rows_a], b.row_weights[rows_b]
         for i0 in range(0, rows_a.size, _BLOCK):
             i1 = min(i0 + _BLOCK, rows_a.size)
-            present_a, member_a = _compact_indicator(structure_a[i0:i1])
+            present_a, member_a = _compact_indicator(structure_a[i0:i1], weights_a[i0:i1])
             for j0 in range(i0 if symmetric else 0, rows_b.size, _BLOCK):
                 j1 = min(j0 + _BLOCK, rows_b.size)
                 k = member_a @ kernel.pairwise(values_a[i0:i1], values_b[j0:j1])
                 if reduce_b:
-                    present_b, member_b = _compact_indicator(structure_b[j0:j1])
+                    present_b, member_b = _compact_indicator(
+                        structure_b[j0:j1], weights_b[j0:j1]
+                    )
                     k = (member_b @ k.T).T
                 else:
+                    # environments of b enter unweighted (active points of sparse models)
                     present_b = rows_b[j0:j1]
                 target = diagonal if symmetric and j0 == i0 else upper
                 target[np.ix_(present_a, present_b)] += k
@@ -289,9 +297,10 @@ def structure_kernel(
 def structure_self_kernel(kernel: Kernel, a: AtomicData, *, match_species: bool) -> np.ndarray:
     """``K(A, A)`` of every structure of ``a`` (the diagonal of the structure kernel)."""
     counts = np.bincount(a.structure, minlength=a.n_structures)
+    weights = a.row_weights
     if counts.size == 0 or counts.max() <= 1:
         out = np.zeros(a.n_structures)
-        out[a.structure] = kernel.diag(a.values)
+        out[a.structure] = weights**2 * kernel.diag(a.values)
         return out
     order = np.argsort(a.structure, kind="stable")
     edges = np.concatenate([[0], np.cumsum(counts)])
@@ -303,5 +312,5 @@ def structure_self_kernel(kernel: Kernel, a: AtomicData, *, match_species: bool)
         k = kernel.pairwise(a.values[rows], a.values[rows])
         if match_species:
             k[a.species[rows, None] != a.species[None, rows]] = 0.0
-        out[s] = k.sum()
+        out[s] = weights[rows] @ k @ weights[rows]
     return out

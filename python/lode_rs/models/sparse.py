@@ -218,10 +218,12 @@ class SparseGPR(Regressor):
     def _kernel(self) -> Kernel:
         return self.kernel
 
-    def fit(self, x: Any, y: Any, *, features: dict[str, Any] | None = None) -> SparseGPR:
+    def fit(
+        self, x: Any, y: Any, *, features: dict[str, Any] | None = None, groups: Any = None
+    ) -> SparseGPR:
         self._selections: dict[str, np.ndarray] = {}
         try:
-            super().fit(x, y, features=features)
+            super().fit(x, y, features=features, groups=groups)
         finally:
             del self._selections
         return self
