@@ -24,6 +24,7 @@ TINY = water.Settings(
     n_max=3,
     l_max=2,
     zetas=(1, 2),
+    sum_zetas=(1,),
     weights=(1.0,),
 )
 
@@ -44,19 +45,23 @@ def test_structure_kernels_equal_the_models_structure_kernel(boxes):
     # unequal atom counts per structure exercise the general reduction path
     frames = [frames[0], frames[1][:60], frames[2], frames[3][:33]]
     x = _features(frames)
-    kernels = structure_kernels(x, [1, 3])
-    for zeta in (1, 3):
-        kernel = models.PolynomialKernel(zeta)
-        rows = prepared(kernel, as_atomic_data(x))
-        reference = models.structure_kernel(kernel, rows, rows, match_species=True)
-        np.testing.assert_allclose(kernels[zeta], reference, rtol=1e-12)
-    assert np.allclose(kernels[1], kernels[1].T)
+    kernels = structure_kernels(x, [1, 3], normalize=(True, False))
+    rms = np.sqrt(np.mean(np.sum(x.values**2, axis=1)))
+    for normalize in (True, False):
+        for zeta in (1, 3):
+            kernel = models.PolynomialKernel(zeta, normalize=normalize)
+            rows = prepared(kernel, as_atomic_data(x))
+            reference = models.structure_kernel(kernel, rows, rows, match_species=True)
+            # the raw kind is computed on features / rms: the same kernel up to rms^(2ζ)
+            scale = 1.0 if normalize else rms ** (2 * zeta)
+            np.testing.assert_allclose(kernels[normalize, zeta] * scale, reference, rtol=1e-12)
+    assert np.allclose(kernels[True, 1], kernels[True, 1].T)
 
 
 def test_fit_predict_equals_gpr_with_an_intercept(boxes):
     frames, y = boxes
     x = _features(frames)
-    k = structure_kernels(x, [2])[2]
+    k = structure_kernels(x, [2])[True, 2]
     train, test = np.arange(9), np.arange(9, 12)
     fit = fit_predict({"ζ=2": k}, y, train, test, regularizers=[1e-3])
     data = as_atomic_data(x)
@@ -91,11 +96,11 @@ def test_reduced_end_to_end_run(tmp_path):
         errors = result.curve.errors
         assert errors.shape == (1, 2) and np.isfinite(errors).all(), name
         assert raw["models"][name]["errors"] == errors.tolist()
-    # every model learns something; a sphere spanning the box beats the 3 Å one by far
+    # every model learns something; even on 32 boxes the long-range information helps at 3 Å
+    # (measured 23 % against 59 %)
     assert all(water.error_at(r, 32) < 100 for r in results.values())
-    assert water.error_at(results["SOAP r_c=6 Å"], 32) < 0.6 * water.error_at(
-        results["SOAP r_c=3 Å"], 32
-    )
+    multiscale = water.error_at(results["SOAP + LODE (3 Å)"], 32)
+    assert multiscale < 0.6 * water.error_at(results["SOAP r_c=3 Å"], 32)
     # a second run reads the kernels from the cache and gives the same numbers
     again = water.run(tmp_path / "again", settings=TINY, cache_dir=tmp_path / "cache")
     for name, result in results.items():

@@ -29,14 +29,6 @@ from ..models import REGULARIZER_GRID, kfold_indices
 _BLOCK = 64
 
 
-def _unit_rows(values: np.ndarray, normalize: bool) -> np.ndarray:
-    values = np.asarray(values, dtype=np.float64)
-    if not normalize:
-        return values
-    norms = np.linalg.norm(values, axis=1, keepdims=True)
-    return np.divide(values, norms, out=np.zeros_like(values), where=norms > 0)
-
-
 def _reducer(structure: np.ndarray):
     """``(present structures, function summing rows of a block by structure)``."""
     present, counts = np.unique(structure, return_counts=True)
@@ -54,33 +46,44 @@ def _reducer(structure: np.ndarray):
 
 
 def structure_kernels(
-    features, zetas: Sequence[int], *, normalize: bool = True
-) -> dict[int, np.ndarray]:
-    """Structure kernels ``K_ζ`` of additive polynomial models, for several ``ζ`` in one pass.
+    features, zetas: Sequence[int], *, normalize: Sequence[bool] = (True,)
+) -> dict[tuple[bool, int], np.ndarray]:
+    """Structure kernels of additive polynomial models, for several ``ζ`` in one pass.
 
     Args:
         features: :class:`lode_rs.Features` (rows = environments, with ``center_species``).
         zetas: integer exponents ``>= 1``.
-        normalize: L2-normalise every environment's features first (as ``PolynomialKernel``).
+        normalize: which kinds to compute: ``True``, on L2-normalised environments
+            (``PolynomialKernel(ζ)``); ``False``, on the raw features divided by one constant, their
+            root-mean-square row norm (``PolynomialKernel(ζ, normalize=False)`` times
+            ``s^(-2ζ)``: the same model once the regularizer is relative to the kernel scale).
 
     Returns:
-        ``{ζ: (n_structures, n_structures) array}``, symmetric.
+        ``{(normalize, ζ): (n_structures, n_structures) array}``, symmetric.
 
-    Cost: one GEMM per same-species block pair (upper triangle only) and one element-wise
-    power per ``ζ``; memory O(block²), never O(n_environments²).
+    Cost: one GEMM per same-species block pair (upper triangle only, shared by both kinds) and
+    one element-wise power per kind and ``ζ``; memory O(block²), never O(n_environments²).
     """
     zetas = sorted({int(z) for z in zetas})
+    kinds = sorted({bool(k) for k in normalize})
     if not zetas or zetas[0] < 1:
         raise InvalidParameterError(f"zetas must be integers >= 1, got {zetas}")
-    values = _unit_rows(features.values, normalize)
+    if not kinds:
+        raise InvalidParameterError("normalize must name at least one kind (True and/or False)")
+    values = np.asarray(features.values, dtype=np.float64)
+    norms = np.linalg.norm(values, axis=1)
+    rms = float(np.sqrt(np.mean(norms**2)))
+    if rms > 0:
+        values, norms = values / rms, norms / rms
+    inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
     structure = np.asarray(features.structure, dtype=np.int64)
     species = np.asarray(features.center_species)
     n = int(features.n_structures)
-    out = {z: np.zeros((n, n)) for z in zetas}
+    out = {(k, z): np.zeros((n, n)) for k in kinds for z in zetas}
     for s in np.unique(species):
         rows = np.nonzero(species == s)[0]
         rows = rows[np.argsort(structure[rows], kind="stable")]
-        x, owner = values[rows], structure[rows]
+        x, owner, inv = values[rows], structure[rows], inverse[rows]
         edges = np.searchsorted(owner, np.arange(0, n + _BLOCK, _BLOCK))
         blocks = [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
         reducers = [_reducer(owner[a:b]) for a, b in blocks]
@@ -89,17 +92,19 @@ def structure_kernels(
             for j in range(i, len(blocks)):
                 b0, b1 = blocks[j]
                 present_b, reduce_b = reducers[j]
-                gram = x[a0:a1] @ x[b0:b1].T
-                power = gram.copy()
-                for z in range(1, zetas[-1] + 1):
-                    if z > 1:
-                        power *= gram
-                    if z not in out:
-                        continue
-                    k = reduce_b(reduce_a(power).T).T
-                    out[z][np.ix_(present_a, present_b)] += k
-                    if j != i:
-                        out[z][np.ix_(present_b, present_a)] += k.T
+                raw = x[a0:a1] @ x[b0:b1].T
+                for kind in kinds:
+                    gram = raw * np.outer(inv[a0:a1], inv[b0:b1]) if kind else raw
+                    power = gram.copy()
+                    for z in range(1, zetas[-1] + 1):
+                        if z > 1:
+                            power *= gram
+                        if (kind, z) not in out:
+                            continue
+                        k = reduce_b(reduce_a(power).T).T
+                        out[kind, z][np.ix_(present_a, present_b)] += k
+                        if j != i:
+                            out[kind, z][np.ix_(present_b, present_a)] += k.T
     return out
 
 

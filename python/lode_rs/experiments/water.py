@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -42,6 +40,9 @@ from ..progress import progress
 from .kernel_ridge import fit_predict, structure_kernels
 
 SPECIES = [1, 8]
+#: Gaussian width of the LODE charges (Å), chosen by cross-validation on the training pool
+#: among 1.0, 0.5 and 0.3 (see the README)
+LODE_SMEARING = 0.5
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Settings:
         n_splits: random training subsets per size (one when the size is the whole pool).
         n_max, l_max: radial and angular basis of every expansion.
         zetas: kernel exponents offered to cross-validation.
+        sum_zetas: exponents of the ``K_SOAP + w K_LODE`` candidates (a subset of ``zetas``).
         weights: LODE weights ``w`` of the ``K_SOAP + w K_LODE`` candidates.
     """
 
@@ -65,11 +67,32 @@ class Settings:
     n_max: int
     l_max: int
     zetas: tuple[int, ...]
+    sum_zetas: tuple[int, ...]
     weights: tuple[float, ...]
 
 
-FULL = Settings(1000, 200, (25, 50, 100, 200, 400, 800), 4, 6, 4, (1, 2, 3, 4), (0.3, 1.0, 3.0))
-QUICK = Settings(160, 40, (30, 60, 120), 2, 4, 3, (1, 2), (1.0,))
+FULL = Settings(
+    n_structures=1000,
+    test_size=200,
+    train_sizes=(25, 50, 100, 200, 400, 800),
+    n_splits=4,
+    n_max=6,
+    l_max=4,
+    zetas=(1, 2, 3, 4),
+    sum_zetas=(1, 2),
+    weights=(0.3, 1.0, 3.0),
+)
+QUICK = Settings(
+    n_structures=160,
+    test_size=40,
+    train_sizes=(30, 60, 120),
+    n_splits=2,
+    n_max=4,
+    l_max=3,
+    zetas=(1, 2),
+    sum_zetas=(1,),
+    weights=(1.0,),
+)
 
 
 def blocks(settings: Settings, n_threads: int) -> dict[str, tuple[dict, Callable]]:
@@ -83,7 +106,13 @@ def blocks(settings: Settings, n_threads: int) -> dict[str, tuple[dict, Callable
 
     def lode() -> LodeExpansion:
         return LodeExpansion(
-            cutoff=3.0, smearing=1.0, exponent=1, species=SPECIES, n_threads=n_threads, **basis
+            cutoff=3.0,
+            smearing=LODE_SMEARING,
+            exponent=1,
+            center_weight=0.0,
+            species=SPECIES,
+            n_threads=n_threads,
+            **basis,
         )
 
     out = {}
@@ -100,11 +129,17 @@ def blocks(settings: Settings, n_threads: int) -> dict[str, tuple[dict, Callable
     return out
 
 
+Kernels = dict[tuple[bool, int], np.ndarray]
+
+#: the two kinds of polynomial kernel (see :func:`.kernel_ridge.structure_kernels`)
+KINDS = {True: "normalised", False: "raw"}
+
+
 def _cached_kernels(
     name: str, hypers: dict, featurize: Callable, frames, settings: Settings, cache_dir, key: str
-) -> tuple[dict[int, np.ndarray], float]:
-    """Structure kernels of one feature block (computed, or read from the cache) and the
-    seconds spent computing them (0 when cached)."""
+) -> tuple[Kernels, float]:
+    """Structure kernels of one feature block, both kinds and every ζ (computed, or read from
+    the cache), and the seconds spent computing them (0 when cached)."""
     from .. import __version__
 
     parameters = {
@@ -113,53 +148,56 @@ def _cached_kernels(
         "zetas": list(settings.zetas),
         "structures": key,
         "version": __version__,
-        "format": 1,
+        "format": 2,
     }
     digest = hashlib.sha256(json.dumps(parameters, sort_keys=True).encode()).hexdigest()[:16]
-    directory = datasets._cache_directory(cache_dir)
-    path = directory / f"water-kernels-{digest}.npz"
-    if path.exists():
-        cached = datasets._load_cached(path, parameters)
-        if cached is not None:
-            return {z: cached[f"zeta{z}"] for z in settings.zetas}, 0.0
+    path = datasets._cache_directory(cache_dir) / f"water-kernels-{digest}.npz"
+    names = {(k, z): f"{KINDS[k]}_zeta{z}" for k in KINDS for z in settings.zetas}
+    cached = datasets._load_cached(path, parameters) if path.exists() else None
+    if cached is not None:
+        return {kz: cached[label] for kz, label in names.items()}, 0.0
     start = time.perf_counter()
-    kernels = structure_kernels(featurize(frames), settings.zetas)
+    kernels = structure_kernels(featurize(frames), settings.zetas, normalize=tuple(KINDS))
     seconds = time.perf_counter() - start
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(
-                f,
-                parameters=np.array(json.dumps(parameters)),
-                **{f"zeta{z}": k for z, k in kernels.items()},
-            )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    arrays = {names[kz]: k for kz, k in kernels.items()}
+    datasets._save_cached(path, parameters, arrays, compress=False)
     return kernels, seconds
 
 
-def candidates(kernels: dict[str, dict[int, np.ndarray]], settings: Settings) -> dict[str, dict]:
-    """Model name → {candidate kernel name → structure kernel}; CV picks among candidates."""
-    zetas = settings.zetas
+def _unit_scale(k: np.ndarray) -> np.ndarray:
+    """``k`` divided by its mean diagonal (over all boxes; no targets are involved), so that
+    the weights of a sum of kernels are relative."""
+    return k / np.mean(np.diag(k))
 
-    def each_zeta(block: str) -> dict[str, np.ndarray]:
-        return {f"ζ={z}": kernels[block][z] for z in zetas}
+
+def candidates(kernels: dict[str, Kernels], settings: Settings) -> dict[str, dict]:
+    """Model name → {candidate kernel name → structure kernel}; CV picks among candidates.
+
+    Every model is offered both kinds (normalised and raw features) and every ζ. SOAP + LODE
+    is offered ``K_SOAP + w K_LODE`` (each scaled to unit mean diagonal, any kinds, ζ and ``w``)
+    and the multi-scale ρ ⊗ V power spectrum.
+    """
+
+    def single(block: str, prefix: str = "") -> dict[str, np.ndarray]:
+        return {f"{prefix}{KINDS[k]} ζ={z}": kernels[block][k, z] for k, z in kernels[block]}
 
     combined = {
-        f"SOAP ζ={zs} + {w:g}·LODE ζ={zl}": kernels["soap3"][zs] + w * kernels["lode3"][zl]
-        for zs in zetas
-        for zl in zetas
+        f"SOAP {KINDS[ks]} ζ={zs} + {w:g}·LODE {KINDS[kl]} ζ={zl}": _unit_scale(
+            kernels["soap3"][ks, zs]
+        )
+        + w * _unit_scale(kernels["lode3"][kl, zl])
+        for ks in KINDS
+        for kl in KINDS
+        for zs in settings.sum_zetas
+        for zl in settings.sum_zetas
         for w in settings.weights
     }
-    combined.update({f"ρ⊗V {k}": v for k, v in each_zeta("soap3 x lode3").items()})
+    combined.update(single("soap3 x lode3", prefix="ρ⊗V "))
     return {
-        "SOAP r_c=3 Å": each_zeta("soap3"),
-        "SOAP r_c=4 Å": each_zeta("soap4"),
-        "SOAP r_c=6 Å": each_zeta("soap6"),
-        "LODE r_c=3 Å": each_zeta("lode3"),
+        "SOAP r_c=3 Å": single("soap3"),
+        "SOAP r_c=4 Å": single("soap4"),
+        "SOAP r_c=6 Å": single("soap6"),
+        "LODE r_c=3 Å": single("lode3"),
         "SOAP + LODE (3 Å)": combined,
     }
 
@@ -222,6 +260,10 @@ def learning_curves(
         for split in range(settings.n_splits):
             rng = np.random.default_rng([seed, split])
             for j, n in enumerate(sizes):
+                if split and n == pool.size:  # the whole pool: the same fit every split
+                    errors[split, j] = errors[0, j]
+                    chosen[split][j], lams[split][j] = chosen[0][j], lams[0][j]
+                    continue
                 train = np.sort(rng.permutation(pool)[:n])
                 fit = fit_predict(kernels, y, train, test, seed=seed + split)
                 errors[split, j] = models.rmse_percent(fit.prediction, y[test])
@@ -267,7 +309,7 @@ def run(
     y = data.isotropic[used]
     key = hashlib.sha256(used.tobytes()).hexdigest()[:16]
 
-    kernels: dict[str, dict[int, np.ndarray]] = {}
+    kernels: dict[str, Kernels] = {}
     block_seconds: dict[str, float] = {}
     for name, (hypers, featurize) in progress(
         list(blocks(settings, n_threads).items()), desc="kernels"
