@@ -4,18 +4,19 @@ Data: :func:`lode_rs.datasets.water_dielectric` — 1000 periodic boxes of 32 H�
 electronic dielectric tensors; the target is ε₀ = tr(ε∞)/3. A fixed random test set of 200
 boxes; learning curves on random subsets of the other 800 (several subsets per size).
 
-Models (additive over atoms, kernels compare environments of the same central species):
+Models (additive over atoms; kernels compare environments of the same central species):
 
-- SOAP power spectrum, r_c = 3, 4 and 6 Å;
-- LODE power spectrum (p = 1, periodic: the calculator picks the k-space or Ewald route),
-  r_c = 3 Å;
-- SOAP + LODE, both 3 Å: candidate kernels are sums ``K_SOAP + w K_LODE`` (weights and
-  exponents on a grid) and the multi-scale ρ ⊗ V power spectrum; cross-validation on each
-  training set picks one.
+- SOAP power spectrum (σ 0.3 Å), r_c = 3, 4 and 6 Å;
+- LODE power spectrum (p = 1, σ 0.3 Å, the centre's own potential left out; periodic: the
+  calculator picks the k-space or Ewald route), r_c = 3 Å;
+- SOAP + LODE, both 3 Å: sums ``K_SOAP + w K_LODE`` (kinds, exponents and weights on a grid)
+  and the multi-scale ρ ⊗ V power spectrum are all candidates;
+- for reference, ε₀ linear in the number density N/V of the box (not additive over atoms).
 
-Each model's kernels are normalised polynomial kernels (x̂·x̂')^ζ; ζ and the regularizer are
-chosen by 5-fold cross-validation on the training structures only, for every training set.
-The structure kernels are computed once (:mod:`.kernel_ridge`) and cached on disk.
+Every model offers to cross-validation polynomial kernels (x̂·x̂')^ζ on normalised environments
+and (x·x')^ζ on raw features, ζ = 1…4; 5-fold cross-validation on each training set (never
+the test set) picks the candidate and the regularizer. The structure kernels are computed once
+for all boxes (:mod:`.kernel_ridge`) and cached on disk.
 
 Errors: test RMSE in % of the standard deviation of the test targets.
 """
@@ -42,7 +43,7 @@ from .kernel_ridge import fit_predict, structure_kernels
 SPECIES = [1, 8]
 #: Gaussian width of the LODE charges (Å), chosen by cross-validation on the training pool
 #: among 1.0, 0.5 and 0.3 (see the README)
-LODE_SMEARING = 0.5
+LODE_SMEARING = 0.3
 
 
 @dataclass(frozen=True)
