@@ -30,17 +30,19 @@ def _example(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from .experiments import point_charges
+    from .experiments import point_charges, water
 
     out = Path(args.out)
     start = time.perf_counter()
     if args.experiment == "dimers":
         return _reproduce_dimers(args, out, start)
-    point_charges.run(
+    experiment = {"point-charges": point_charges, "water": water}[args.experiment]
+    stem = args.experiment.replace("-", "_")
+    experiment.run(
         out, quick=args.quick, seed=args.seed, n_threads=args.threads, cache_dir=args.cache
     )
-    print((out / "point_charges.md").read_text())
-    print(f"wrote {out / 'point_charges.png'} and {out / 'point_charges.md'}")
+    print((out / f"{stem}.md").read_text())
+    print(f"wrote {out / f'{stem}.png'} and {out / f'{stem}.md'}")
     print(f"total time {time.perf_counter() - start:.0f} s")
     return 0
 
@@ -175,11 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     example.set_defaults(run=_example)
 
     reproduce = sub.add_parser("reproduce", help="run one of the paper's experiments")
-    # the dimer and water experiments (issue 5) join this list when they exist
-    reproduce.add_argument("experiment", choices=["point-charges", "dimers"])
+    reproduce.add_argument("experiment", choices=["point-charges", "dimers", "water"])
     reproduce.add_argument("--quick", action="store_true", help="reduced run (minutes)")
     reproduce.add_argument("--out", default="lode-rs-results")
-    reproduce.add_argument("--cache", default=None, help="dataset cache (default ~/.cache)")
+    reproduce.add_argument(
+        "--cache", default=None, help="dataset and kernel cache (default ~/.cache/lode_rs)"
+    )
     reproduce.add_argument("--threads", type=int, default=0)
     reproduce.add_argument("--seed", type=int, default=0)
     reproduce.add_argument(

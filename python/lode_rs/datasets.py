@@ -148,6 +148,23 @@ def _load_cached(path: Path, parameters: dict):
         return None
 
 
+def _save_cached(path: Path, parameters: dict, arrays: dict, *, compress: bool) -> None:
+    """Write ``arrays`` and their ``parameters`` (JSON) to ``path``, read by :func:`_load_cached`.
+
+    Written to a temporary file then renamed, so that a reader never sees a half-written file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save = np.savez_compressed if compress else np.savez
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            save(f, parameters=np.array(json.dumps(parameters)), **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def _frames_from_arrays(positions, cells, numbers, charges):
     import ase
 
@@ -211,16 +228,7 @@ def point_charges(n_structures: int = 2000, seed: int = 0, cache_dir=None):
         "charges": np.stack([a.get_initial_charges() for a in frames]),
         "energies": np.asarray(energies, dtype=np.float64),
     }
-    directory.mkdir(parents=True, exist_ok=True)
-    # write then rename, so that a reader never sees a half-written file
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, parameters=np.array(json.dumps(parameters)), **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _save_cached(path, parameters, arrays, compress=True)
     return frames, arrays["energies"]
 
 

@@ -20,6 +20,7 @@ def learning_curves(
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
 
     if not curves:
         raise ValueError("no learning curves to plot")
@@ -32,6 +33,11 @@ def learning_curves(
         )
     axes.set_xscale("log")
     axes.set_yscale("log")
+    # the training sizes as plain numbers (log axes over less than two decades otherwise
+    # label the minor ticks, and the labels overlap)
+    sizes = sorted({int(n) for curve in curves.values() for n in curve.train_sizes})
+    axes.set_xticks(sizes, [str(n) for n in sizes])
+    axes.xaxis.set_minor_formatter(NullFormatter())
     axes.set_xlabel("number of training structures")
     axes.set_ylabel("test RMSE (% of std)")
     axes.grid(True, which="both", alpha=0.3)
