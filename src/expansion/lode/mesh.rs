@@ -40,7 +40,7 @@ pub(super) const MESH_SHARE: f64 = 0.25;
 /// Multiplicity `C` of the per-axis aliasing term (see the module docs).
 const ALIASING_MULTIPLICITY: f64 = 1.5;
 /// Points of the tabulated envelope `max_nl |Ĩ_nl(k)|` on `[0, k_max]`.
-const ENVELOPE_POINTS: usize = 2048;
+const ENVELOPE_POINTS: usize = 512;
 /// Spline orders the automatic choice tries.
 pub(super) const AUTO_ORDERS: [usize; 5] = [4, 5, 6, 8, 10];
 
@@ -124,7 +124,7 @@ pub(super) fn spacing_for(
         return top;
     }
     let (mut low, mut high) = (0.0, top);
-    for _ in 0..50 {
+    for _ in 0..30 {
         let mid = 0.5 * (low + high);
         if aliasing_error(&weights, mid, order) <= budget {
             low = mid;

@@ -577,17 +577,26 @@ impl LodeCalculator {
             _ => false,
         };
         let try_ewald = matches!(h.method, Method::Ewald | Method::Auto);
-        for step in 1..=EWALD_STEPS {
-            let eta = self.eta(step);
-            let pairs = pair_cost(eta);
-            if try_ewald {
+        if try_ewald {
+            for step in 1..=EWALD_STEPS {
+                let eta = self.eta(step);
                 let k_cut = ((2.0 * log_acc).sqrt() / eta).min(self.k_cutoff);
-                let cost = pairs + n * ReciprocalBasis::estimated_k_count(volume, k_cut) * per_k;
+                let cost =
+                    pair_cost(eta) + n * ReciprocalBasis::estimated_k_count(volume, k_cut) * per_k;
                 if ewald.is_none_or(|(c, _)| cost < c) {
                     ewald = Some((cost, step));
                 }
             }
-            if try_mesh {
+        }
+        // the cheapest route so far: a mesh step whose pairs alone cost more cannot win, so its
+        // error model (the expensive part of the choice) is not evaluated
+        let mut bound = ewald.map_or(f64::INFINITY, |(c, _)| c);
+        if h.method == Method::Auto {
+            bound = bound.min(reciprocal_cost);
+        }
+        for step in 1..=EWALD_STEPS {
+            let pairs = pair_cost(self.eta(step));
+            if try_mesh && pairs < bound {
                 let orders: &[usize] = match h.spline_order {
                     Some(ref p) => std::slice::from_ref(p),
                     None => &AUTO_ORDERS,
@@ -600,6 +609,7 @@ impl LodeCalculator {
                     let stencil = MESH_STENCIL_COST * n * (order as f64).powi(3);
                     let cost = pairs + channels * (fft + stencil) * (1.0 + n_cols);
                     if mesh.as_ref().is_none_or(|(c, _)| cost < *c) {
+                        bound = bound.min(cost);
                         mesh = Some((
                             cost,
                             Route::Mesh {
