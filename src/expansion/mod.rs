@@ -17,6 +17,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::neighbors::{NeighborList, Pair};
+use crate::systems::System;
 
 /// Pairs closer than this (Å) are taken as two atoms on top of each other.
 pub const MIN_PAIR_DISTANCE: f64 = 1e-3;
@@ -32,6 +33,29 @@ pub struct Expansion {
     pub center: Vec<i64>,
     /// Atomic number of each centre.
     pub center_species: Vec<i32>,
+}
+
+impl Expansion {
+    /// An expansion of `systems` from its `values` and the rows made by [`centers_of`]; the
+    /// species of every centre is read off its system.
+    pub(crate) fn new(
+        systems: &[System],
+        values: Array4<f64>,
+        structure: Vec<i64>,
+        center: Vec<i64>,
+    ) -> Expansion {
+        let center_species = structure
+            .iter()
+            .zip(&center)
+            .map(|(&s, &i)| systems[s as usize].numbers()[i as usize])
+            .collect();
+        Expansion {
+            values,
+            structure,
+            center,
+            center_species,
+        }
+    }
 }
 
 /// The rows of an expansion: (structure, atom) of every centre, structures in order.

@@ -160,17 +160,7 @@ impl SoapCalculator {
                     Ok(())
                 },
             )?;
-        let center_species = structure
-            .iter()
-            .zip(&center)
-            .map(|(&s, &i)| systems[s as usize].numbers()[i as usize])
-            .collect();
-        Ok(Expansion {
-            values,
-            structure,
-            center,
-            center_species,
-        })
+        Ok(Expansion::new(systems, values, structure, center))
     }
 
     /// Coefficients of one centre into `out` `(n_species, n_max, (l_max+1)²)`.

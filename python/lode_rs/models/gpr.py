@@ -11,7 +11,7 @@ import scipy.linalg
 from .._lode_rs import InvalidParameterError
 from .base import Problem, Regressor, baseline_matrix, min_norm_lstsq
 from .data import AtomicData
-from .kernels import Kernel, PolynomialKernel, structure_kernel, structure_self_kernel
+from .kernels import Kernel, kernel_or_default, structure_kernel, structure_self_kernel
 
 
 def prepared(kernel: Kernel, data: AtomicData) -> AtomicData:
@@ -135,9 +135,7 @@ class GPR(Regressor):
         seed: int = 0,
     ) -> None:
         super().__init__(regularizer=regularizer, baseline=baseline, cv_folds=cv_folds, seed=seed)
-        self.kernel = PolynomialKernel(zeta=2) if kernel is None else kernel
-        if not isinstance(self.kernel, Kernel):
-            raise InvalidParameterError("kernel must be a lode_rs.models kernel")
+        self.kernel = kernel_or_default(kernel)
         self.match_species = bool(match_species)
 
     def _kernel(self) -> Kernel:

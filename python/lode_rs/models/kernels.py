@@ -129,6 +129,18 @@ class PolynomialKernel(Kernel):
         return self.zeta is None
 
 
+def kernel_or_default(kernel: Kernel | None) -> Kernel:
+    """``kernel``, or a normalised ζ = 2 polynomial kernel when ``None``.
+
+    Raises:
+        InvalidParameterError: if ``kernel`` is not a :class:`Kernel`.
+    """
+    kernel = PolynomialKernel(zeta=2) if kernel is None else kernel
+    if not isinstance(kernel, Kernel):
+        raise InvalidParameterError("kernel must be a lode_rs.models kernel")
+    return kernel
+
+
 class SumKernel(Kernel):
     """Weighted sum of kernels, each on its own block of feature columns.
 

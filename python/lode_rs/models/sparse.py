@@ -12,7 +12,7 @@ from .._lode_rs import InvalidParameterError
 from .base import Problem, Regressor, baseline_matrix, min_norm_lstsq
 from .data import AtomicData
 from .gpr import prepared, warn_zero_rows
-from .kernels import Kernel, PolynomialKernel, structure_kernel, structure_self_kernel
+from .kernels import Kernel, kernel_or_default, structure_kernel, structure_self_kernel
 from .selection import select_active
 
 #: jitters tried (relative to the largest eigenvalue of K_MM) until K_MM + jitter is Cholesky-able
@@ -199,9 +199,7 @@ class SparseGPR(Regressor):
         seed: int = 0,
     ) -> None:
         super().__init__(regularizer=regularizer, baseline=baseline, cv_folds=cv_folds, seed=seed)
-        self.kernel = PolynomialKernel(zeta=2) if kernel is None else kernel
-        if not isinstance(self.kernel, Kernel):
-            raise InvalidParameterError("kernel must be a lode_rs.models kernel")
+        self.kernel = kernel_or_default(kernel)
         if n_sparse is not None and (
             isinstance(n_sparse, bool) or int(n_sparse) != n_sparse or n_sparse < 1
         ):

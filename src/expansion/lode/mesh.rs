@@ -182,17 +182,13 @@ impl ReciprocalBasis<'_> {
         // radial[(n, l)][mode] = (4π/V) ĝ Ĩ_nl φ_l, angular[lm][mode] = Y_lm(k̂)
         let mut radial = vec![0.0; self.n_max * n_l * n_modes];
         let mut angular = vec![0.0; n_lm * n_modes];
-        let prefactor = 4.0 * std::f64::consts::PI / cell.volume();
         let mut block = ndarray::Array2::zeros((self.n_max, n_l));
         let mut ylm = vec![0.0; n_lm];
         for (mode, (k, &norm)) in modes.vectors().iter().zip(modes.norms()).enumerate() {
-            let g = prefactor * self.kernel.fourier(norm);
-            self.radial.compute(norm, block.view_mut(), None);
-            self.harmonics.compute(*k, &mut ylm);
+            self.factors(cell.volume(), *k, norm, &mut block, &mut ylm);
             for n in 0..self.n_max {
                 for l in 0..n_l {
-                    radial[(n * n_l + l) * n_modes + mode] =
-                        g * block[[n, l]] * super::reciprocal::phase(l);
+                    radial[(n * n_l + l) * n_modes + mode] = block[[n, l]];
                 }
             }
             for (lm, y) in ylm.iter().enumerate() {

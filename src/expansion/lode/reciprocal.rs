@@ -15,10 +15,10 @@ use crate::kspace::{k_vectors, reciprocal_sum, KVectors, Sources};
 use crate::math::power_law::PowerLaw;
 use crate::math::spherical_harmonics::SphericalHarmonics;
 use crate::radial::RadialIntegral;
-use crate::systems::System;
+use crate::systems::{System, Vec3};
 
 /// `φ_l`: the real sign that pairs `i^l` with the cos (even l) or sin (odd l) sums.
-pub(super) fn phase(l: usize) -> f64 {
+fn phase(l: usize) -> f64 {
     // l/2 for even l, (l+1)/2 for odd l
     let half = l.div_ceil(2);
     if half % 2 == 0 {
@@ -54,21 +54,43 @@ impl ReciprocalBasis<'_> {
         odd
     }
 
+    /// The two factors of one k-vector's basis row: `radial[[n, l]] = (4π/V) ĝ(|k|) Ĩ_nl(|k|) φ_l`
+    /// (`radial` is `(n_max, l_max+1)`) and `ylm[lm] = Y_lm(k̂)`.
+    pub(super) fn factors(
+        &self,
+        volume: f64,
+        k: Vec3,
+        norm: f64,
+        radial: &mut Array2<f64>,
+        ylm: &mut [f64],
+    ) {
+        let g = 4.0 * std::f64::consts::PI / volume * self.kernel.fourier(norm);
+        self.radial.compute(norm, radial.view_mut(), None);
+        self.harmonics.compute(k, ylm);
+        for mut row in radial.outer_iter_mut() {
+            for (l, r) in row.iter_mut().enumerate() {
+                *r = g * *r * phase(l);
+            }
+        }
+    }
+
     /// `B[k, n·n_lm + lm] = (4π/V) ĝ(|k|) Ĩ_nl(|k|) φ_l Y_lm(k̂)` for a block of k-vectors.
     fn fill(&self, kv: &KVectors, range: std::ops::Range<usize>, mut b: ArrayViewMut2<f64>) {
         let n_lm = self.n_lm();
-        let prefactor = 4.0 * std::f64::consts::PI / kv.volume();
         let mut radial = Array2::zeros((self.n_max, self.l_max + 1));
         let mut ylm = vec![0.0; n_lm];
         for (row, k) in range.enumerate() {
-            let norm = kv.norms()[k];
-            let g = prefactor * self.kernel.fourier(norm);
-            self.radial.compute(norm, radial.view_mut(), None);
-            self.harmonics.compute(kv.vectors()[k], &mut ylm);
+            self.factors(
+                kv.volume(),
+                kv.vectors()[k],
+                kv.norms()[k],
+                &mut radial,
+                &mut ylm,
+            );
             let mut out = b.row_mut(row);
             for n in 0..self.n_max {
                 for l in 0..=self.l_max {
-                    let factor = g * radial[[n, l]] * phase(l);
+                    let factor = radial[[n, l]];
                     for lm in l * l..(l + 1) * (l + 1) {
                         out[n * n_lm + lm] = factor * ylm[lm];
                     }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use ndarray::{Array2, Array3, Array4, Axis};
+use ndarray::{Array2, Array3, Axis};
 use rayon::prelude::*;
 
 use super::hypers::{LodeHypers, Method};
@@ -323,29 +323,17 @@ impl LodeCalculator {
 
         let sizes: Vec<usize> = systems.iter().map(System::size).collect();
         let (structure, center) = centers_of(&sizes);
-        let mut values = Array4::zeros((structure.len(), n_channels, n_max, n_lm));
-        let mut row = 0;
-        for block in blocks {
-            let n = block.shape()[0];
-            let block = block
-                .into_shape_with_order((n, n_channels, n_max, n_lm))
-                .expect("standard layout block");
-            values
-                .slice_mut(ndarray::s![row..row + n, .., .., ..])
-                .assign(&block);
-            row += n;
+        // one copy of the per-structure blocks into the output, no zero fill first
+        let views: Vec<_> = blocks.iter().map(|b| b.view()).collect();
+        let values = if views.is_empty() {
+            Array3::zeros((0, n_channels, n_max * n_lm))
+        } else {
+            ndarray::concatenate(Axis(0), &views)
+                .map_err(|e| Error::Internal(format!("joining the structures' blocks: {e}")))?
         }
-        let center_species = structure
-            .iter()
-            .zip(&center)
-            .map(|(&s, &i)| systems[s as usize].numbers()[i as usize])
-            .collect();
-        Ok(Expansion {
-            values,
-            structure,
-            center,
-            center_species,
-        })
+        .into_shape_with_order((structure.len(), n_channels, n_max, n_lm))
+        .map_err(|e| Error::Internal(format!("coefficient array shape: {e}")))?;
+        Ok(Expansion::new(systems, values, structure, center))
     }
 
     /// One structure, `(N, n_channels, n_max·n_lm)`.
