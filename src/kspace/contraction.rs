@@ -85,95 +85,163 @@ where
     let n_centres = centers.len();
     let n_channels = sources.n_channels();
     let n_cols = odd.len();
-    let width = n_channels * n_cols;
-    let n_k = kvectors.len();
+    let parity = ParityOrder::new(odd);
+    let n_even = parity.n_even;
 
-    // grouped column p of a channel holds column order[p]: even columns first, then odd ones
-    let order: Vec<usize> = (0..n_cols)
-        .filter(|&q| !odd[q])
-        .chain((0..n_cols).filter(|&q| odd[q]))
-        .collect();
-    let n_even = odd.iter().filter(|&&o| !o).count();
+    let mut grouped = Array2::<f64>::zeros((n_centres, n_channels * n_cols));
+    let mut b_grouped = Array2::<f64>::zeros((K_BLOCK.min(kvectors.len()), n_cols));
+    for_each_block(centers, sources, kvectors, n_cols, basis, |block| {
+        let mut b_par = b_grouped.slice_mut(s![..block.basis.nrows(), ..]);
+        parity.regroup_rows(block.basis, b_par.view_mut());
+        let (b_even, b_odd) = b_par.view().split_at(Axis(1), n_even);
+        let (phases, factors) = (block.phases, block.factors.view());
+        grouped
+            .axis_chunks_iter_mut(Axis(0), ROW_TILE)
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(t, mut rows)| {
+                let r0 = t * ROW_TILE;
+                let tile_phases = phases.slice(s![r0..r0 + rows.nrows(), ..]);
+                rows.axis_chunks_iter_mut(Axis(1), n_cols)
+                    .into_par_iter()
+                    .enumerate()
+                    .for_each(|(a, out_a)| {
+                        let sf = factors.row(a);
+                        let (out_even, out_odd) = out_a.split_at(Axis(1), n_even);
+                        rayon::join(
+                            || contract(tile_phases, sf, false, b_even, out_even),
+                            || contract(tile_phases, sf, true, b_odd, out_odd),
+                        );
+                    });
+            });
+    });
+    Ok(parity.ungroup(&grouped, n_channels, 1))
+}
 
-    // the common case "every atom is a centre and a source": the source phases are the centres'
-    let same_atoms = std::ptr::eq(centers, sources.positions());
+/// The columns of a basis regrouped by parity: grouped column `p` holds column `order[p]`,
+/// even columns first (`n_even` of them), then odd ones.
+pub(super) struct ParityOrder {
+    pub order: Vec<usize>,
+    pub n_even: usize,
+}
 
-    let mut grouped = Array2::<f64>::zeros((n_centres, width));
-    if n_centres > 0 && width > 0 && n_k > 0 && !sources.is_empty() {
-        let block = K_BLOCK.min(n_k);
-        let mut b_block = Array2::<f64>::zeros((block, n_cols));
-        let mut b_grouped = Array2::<f64>::zeros((block, n_cols));
-        let mut phases = Array2::<f64>::zeros((n_centres, 2 * block));
+impl ParityOrder {
+    pub fn new(odd: &[bool]) -> ParityOrder {
+        let n = odd.len();
+        let order = (0..n)
+            .filter(|&q| !odd[q])
+            .chain((0..n).filter(|&q| odd[q]))
+            .collect();
+        let n_even = odd.iter().filter(|&&o| !o).count();
+        ParityOrder { order, n_even }
+    }
 
-        for start in (0..n_k).step_by(K_BLOCK) {
-            let end = (start + K_BLOCK).min(n_k);
-            let len = end - start;
+    /// `to[k, p] = from[k, order[p]]` for every row.
+    pub fn regroup_rows(&self, from: ArrayView2<'_, f64>, mut to: ArrayViewMut2<'_, f64>) {
+        for (mut to, from) in to.outer_iter_mut().zip(from.outer_iter()) {
+            for (t, &q) in to.iter_mut().zip(&self.order) {
+                *t = from[q];
+            }
+        }
+    }
 
-            // the basis and the centres' phases are independent: one parallel region
-            let mut b = b_block.slice_mut(s![..len, ..]);
-            let mut centre_phases = phases.slice_mut(s![.., ..2 * len]);
-            rayon::join(
-                || {
-                    b.fill(0.0);
-                    b.axis_chunks_iter_mut(Axis(0), BASIS_CHUNK)
-                        .into_par_iter()
-                        .enumerate()
-                        .for_each(|(c, chunk)| {
-                            let first = start + c * BASIS_CHUNK;
-                            basis(kvectors, first..first + chunk.nrows(), chunk);
-                        });
-                },
-                || phases_into(centers, kvectors, start..end, centre_phases.view_mut()),
-            );
-            let centre_phases = centre_phases.view();
-            let mut b_par = b_grouped.slice_mut(s![..len, ..]);
-            for (mut to, from) in b_par.outer_iter_mut().zip(b.outer_iter()) {
-                for (t, &q) in to.iter_mut().zip(&order) {
-                    *t = from[q];
+    /// The `(n_centres, n_channels, repeats · n_cols)` result from `grouped`, whose rows hold
+    /// `n_channels · repeats` consecutive runs of `n_cols` grouped columns: column `order[p]`
+    /// of run `r` of channel `a` is `grouped[i, (a · repeats + r) · n_cols + p]`.
+    pub fn ungroup(&self, grouped: &Array2<f64>, n_channels: usize, repeats: usize) -> Array3<f64> {
+        let n_cols = self.order.len();
+        let width = repeats * n_cols;
+        let mut out = Array3::<f64>::zeros((grouped.nrows(), n_channels, width));
+        for (mut out_i, grouped_i) in out.outer_iter_mut().zip(grouped.outer_iter()) {
+            for (mut out_ia, grouped_ia) in out_i
+                .outer_iter_mut()
+                .zip(grouped_i.exact_chunks(width.max(1)))
+            {
+                for (r, run) in grouped_ia
+                    .exact_chunks(n_cols.max(1))
+                    .into_iter()
+                    .enumerate()
+                {
+                    for (&q, &x) in self.order.iter().zip(run) {
+                        out_ia[r * n_cols + q] = x;
+                    }
                 }
             }
-            let (b_even, b_odd) = b_par.view().split_at(Axis(1), n_even);
-
-            let factors = if same_atoms {
-                weighted_sums(sources, centre_phases)
-            } else {
-                structure_factors(sources, kvectors, start..end)
-            };
-
-            grouped
-                .axis_chunks_iter_mut(Axis(0), ROW_TILE)
-                .into_par_iter()
-                .enumerate()
-                .for_each(|(t, mut rows)| {
-                    let r0 = t * ROW_TILE;
-                    let tile_phases = centre_phases.slice(s![r0..r0 + rows.nrows(), ..]);
-                    rows.axis_chunks_iter_mut(Axis(1), n_cols)
-                        .into_par_iter()
-                        .enumerate()
-                        .for_each(|(a, out_a)| {
-                            let sf = factors.row(a);
-                            let (out_even, out_odd) = out_a.split_at(Axis(1), n_even);
-                            rayon::join(
-                                || contract(tile_phases, sf, false, b_even, out_even),
-                                || contract(tile_phases, sf, true, b_odd, out_odd),
-                            );
-                        });
-                });
         }
+        out
     }
+}
 
-    let mut out = Array3::<f64>::zeros((n_centres, n_channels, n_cols));
-    for (mut out_i, grouped_i) in out.outer_iter_mut().zip(grouped.outer_iter()) {
-        for (mut out_ia, grouped_ia) in out_i
-            .outer_iter_mut()
-            .zip(grouped_i.exact_chunks(n_cols.max(1)))
-        {
-            for (&q, &x) in order.iter().zip(grouped_ia) {
-                out_ia[q] = x;
-            }
-        }
+/// What [`for_each_block`] hands over for one block of `len` consecutive k-vectors.
+pub(super) struct Block<'a> {
+    /// The caller's basis rows, `(len, n_cols)`.
+    pub basis: ArrayView2<'a, f64>,
+    /// `[C_i | S_i]` of every centre, `(n_centres, 2 len)`.
+    pub phases: ArrayView2<'a, f64>,
+    /// `[C^a | S^a]` of every channel, `(n_channels, 2 len)`.
+    pub factors: Array2<f64>,
+}
+
+/// The block loop shared by the contractions: for each block of [`K_BLOCK`] consecutive
+/// k-vectors, in order,
+/// 1. the basis rows (`basis(kvectors, range, rows)` on chunks of [`BASIS_CHUNK`] k-vectors in
+///    parallel, rows zeroed beforehand) and the centres' phases ([`phases_into`]), together;
+/// 2. the structure factors of the sources, from the centres' phases when `sources.positions()`
+///    is the very slice `centers` (same pointer and length), otherwise from their own;
+/// 3. `consume(block)`.
+///
+/// Nothing is called when there are no centres, sources, columns or k-vectors.
+pub(super) fn for_each_block<F>(
+    centers: &[Vec3],
+    sources: &Sources<'_>,
+    kvectors: &KVectors,
+    n_cols: usize,
+    basis: F,
+    mut consume: impl FnMut(Block<'_>),
+) where
+    F: Fn(&KVectors, Range<usize>, ArrayViewMut2<'_, f64>) + Sync,
+{
+    let n_centres = centers.len();
+    let n_k = kvectors.len();
+    if n_centres == 0 || n_cols == 0 || n_k == 0 || sources.is_empty() {
+        return;
     }
-    Ok(out)
+    // the common case "every atom is a centre and a source": the source phases are the centres'
+    let same_atoms = std::ptr::eq(centers, sources.positions());
+    let block = K_BLOCK.min(n_k);
+    let mut b_block = Array2::<f64>::zeros((block, n_cols));
+    let mut phases = Array2::<f64>::zeros((n_centres, 2 * block));
+    for start in (0..n_k).step_by(K_BLOCK) {
+        let end = (start + K_BLOCK).min(n_k);
+        let len = end - start;
+        let mut b = b_block.slice_mut(s![..len, ..]);
+        let mut centre_phases = phases.slice_mut(s![.., ..2 * len]);
+        // the basis and the centres' phases are independent: one parallel region
+        rayon::join(
+            || {
+                b.fill(0.0);
+                b.axis_chunks_iter_mut(Axis(0), BASIS_CHUNK)
+                    .into_par_iter()
+                    .enumerate()
+                    .for_each(|(c, chunk)| {
+                        let first = start + c * BASIS_CHUNK;
+                        basis(kvectors, first..first + chunk.nrows(), chunk);
+                    });
+            },
+            || phases_into(centers, kvectors, start..end, centre_phases.view_mut()),
+        );
+        let centre_phases = centre_phases.view();
+        let factors = if same_atoms {
+            weighted_sums(sources, centre_phases)
+        } else {
+            structure_factors(sources, kvectors, start..end)
+        };
+        consume(Block {
+            basis: b.view(),
+            phases: centre_phases,
+            factors,
+        });
+    }
 }
 
 /// `out += F_p · b` for one tile of centres, one channel and one parity `p`, with
@@ -299,7 +367,7 @@ mod tests {
         // > 2 blocks, with a partial last one
         let c = case(9, 13, 6.0, 11);
         assert!(
-            c.kv.len() > 2 * K_BLOCK && c.kv.len() % K_BLOCK != 0,
+            c.kv.len() > 2 * K_BLOCK && !c.kv.len().is_multiple_of(K_BLOCK),
             "{}",
             c.kv.len()
         );

@@ -22,7 +22,7 @@ const MAX_INDEX: f64 = 1e7;
 /// consecutive integers (`|k|²` is convex in `l`), so consecutive vectors mostly differ by `b₃`:
 /// the phase factors of a run are one complex product per entry from a table of `e^{ilθ₃}`
 /// (see [`super::phases_into`]), and a block of consecutive vectors spans few values of `h`.
-/// Norms are not sorted.
+/// Norms are not sorted ([`super::Shells`] sorts and groups them).
 ///
 /// The Cartesian vector of indices `n` is computed as `n₁ b₁ + n₂ b₂ + n₃ b₃` (that expression,
 /// in that order), with `b_i` the rows of [`Cell::reciprocal`] (`a_i · b_j = 2π δ_ij`).
@@ -75,6 +75,19 @@ impl KVectors {
     /// Volume of the cell (Å³), for the `4π/V` prefactors of the callers.
     pub fn volume(&self) -> f64 {
         self.volume
+    }
+
+    /// The same vectors in the order `order` (a permutation of `0..len`).
+    pub(crate) fn permuted(&self, order: &[usize]) -> KVectors {
+        debug_assert_eq!(order.len(), self.len());
+        KVectors {
+            indices: order.iter().map(|&k| self.indices[k]).collect(),
+            vectors: order.iter().map(|&k| self.vectors[k]).collect(),
+            norms: order.iter().map(|&k| self.norms[k]).collect(),
+            reciprocal: self.reciprocal,
+            k_cutoff: self.k_cutoff,
+            volume: self.volume,
+        }
     }
 
     /// Largest `|index|` along each reciprocal direction over the whole set (0 when empty).

@@ -14,12 +14,20 @@
 //! - [`phases_into`], [`structure_factors`]: `e^{ik·r}` by recurrence over the integer indices
 //!   (two complex products per atom and k), and `C^a(k)`, `S^a(k)`;
 //! - [`reciprocal_sum`]: the contraction as GEMMs over blocks of [`K_BLOCK`] k-vectors, memory
-//!   `O(N · K_BLOCK)`, bitwise identical results for any number of threads.
+//!   `O(N · K_BLOCK)`, bitwise identical results for any number of threads;
+//! - [`Shells`], [`shell_sum`]: k-vectors grouped by norm, and the same contraction for a basis
+//!   that is a radial factor of `|k|` times an angular one, with the radial factor applied once
+//!   per shell (several times fewer operations in cells with symmetry).
 
 mod contraction;
 mod k_vectors;
+mod lanes;
 mod phases;
+mod shells;
 
 pub use contraction::{reciprocal_sum, reciprocal_sum_flops, K_BLOCK};
 pub use k_vectors::{k_vectors, KVectors, MAX_K_VECTORS};
 pub use phases::{phases_into, structure_factors, Sources, RESEED};
+pub use shells::{
+    shell_sum, shell_sum_flops, symmetry_degeneracy, SeparableBasis, Shells, SHELL_TOLERANCE,
+};

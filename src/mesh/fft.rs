@@ -180,7 +180,7 @@ impl Fft3 {
             // the m2 = 0 (and Nyquist) entries of a Hermitian spectrum are real after the
             // first two passes, up to rounding: drop the rounding
             row_in[0].im = 0.0;
-            if k2 % 2 == 0 {
+            if k2.is_multiple_of(2) {
                 row_in[h - 1].im = 0.0;
             }
             self.c2r

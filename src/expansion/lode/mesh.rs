@@ -141,7 +141,7 @@ pub(super) fn fft_size(n: usize) -> usize {
     loop {
         let mut r = k;
         for p in [2, 3, 5, 7] {
-            while r % p == 0 {
+            while r.is_multiple_of(p) {
                 r /= p;
             }
         }

@@ -13,7 +13,7 @@ use super::real_space::{finite_pairs, listed_pairs, AtomChannels};
 use super::reciprocal::ReciprocalBasis;
 use crate::error::{Error, Result};
 use crate::expansion::{centers_of, check_overlaps, Expansion, SpeciesMap, MIN_PAIR_DISTANCE};
-use crate::kspace::Sources;
+use crate::kspace::{symmetry_degeneracy, Sources};
 use crate::math::power_law::PowerLaw;
 use crate::math::spherical_harmonics::SphericalHarmonics;
 use crate::neighbors::{neighbor_list, NeighborSearch};
@@ -33,8 +33,9 @@ pub enum Channels<'a> {
     Charges(&'a [Vec<f64>]),
 }
 
-/// Bytes per stored k-vector (indices, vector, norm).
-const BYTES_PER_K: f64 = 48.0;
+/// Bytes per stored k-vector besides its per-channel and angular values: indices, vector and
+/// norm in the original and the sorted order, the permutation and the table offsets.
+const BYTES_PER_K: f64 = 136.0;
 /// Ewald widths tried: η = σ · 2^{m/4}, m = 1..=EWALD_STEPS (up to 64σ).
 const EWALD_STEPS: i32 = 24;
 /// Fraction of the accuracy budget given to each part of the Ewald split (the splined short
@@ -475,7 +476,10 @@ impl LodeCalculator {
         let n_k = ReciprocalBasis::estimated_k_count(volume, k_cutoff);
         // the reciprocal sum holds its accumulator and its result, the caller one more copy
         let output = 3.0 * (system.size() * n_channels * self.n_cols()) as f64 * 8.0;
-        let bytes = n_k * BYTES_PER_K + output;
+        // the shell route keeps the structure factors and angular factors of every k-vector
+        let n_lm = (self.hypers.l_max + 1) * (self.hypers.l_max + 1);
+        let per_k = BYTES_PER_K + 8.0 * (2 * n_channels + n_lm) as f64;
+        let bytes = n_k * per_k + output;
         if bytes > self.hypers.max_memory {
             crate::bail_param!(
                 "this structure ({} atoms, {volume:.0} Å³) would need about {:.2} GiB: {n_k:.2e} \
@@ -530,7 +534,8 @@ impl LodeCalculator {
     /// Route for one periodic structure, by estimated cost where the method leaves a choice.
     ///
     /// Costs are in units of one multiply-add of the k-space contraction: per atom and
-    /// k-vector `2 n_channels n_cols + 20`; per pair `PAIR_COST_FACTOR n_cols`; for the mesh,
+    /// k-vector [`ReciprocalBasis::cost_per_k`] (dense or by shells, with the degeneracy
+    /// expected from the cell's symmetry); per pair `PAIR_COST_FACTOR n_cols`; for the mesh,
     /// per transform `MESH_FFT_COST M log₂M` (M mesh points) and per interpolation or spread
     /// `MESH_STENCIL_COST N p³`, once per channel for the spread and forward transform and once
     /// per (channel, column) for the inverse transform and interpolation. The constants were
@@ -549,7 +554,10 @@ impl LodeCalculator {
         let density = n / volume;
         let n_cols = self.n_cols() as f64;
         let channels = n_channels as f64;
-        let per_k = 2.0 * n_cols * channels + 20.0;
+        let degeneracy = symmetry_degeneracy(system.cell());
+        let (per_k, _) = self
+            .reciprocal_basis(&self.kernel)
+            .cost_per_k(n_channels, degeneracy);
         let per_pair = PAIR_COST_FACTOR * n_cols;
         let log_acc = (1.0 / h.accuracy).ln();
         let pair_cost = |eta: f64| {
