@@ -1,8 +1,6 @@
 //! Rows of [`LANES`] values (one per centre) and the two updates the shell kernel makes on
 //! them, portable and with AVX2 + FMA or AVX-512 (chosen at run time by the caller).
 
-use super::shells::{BlockData, TileScratch};
-
 /// Centres per kernel tile: 2 AVX-512 or 4 AVX2 vectors of `f64`.
 pub const LANES: usize = 16;
 
@@ -13,6 +11,9 @@ pub type Row = [f64; LANES];
 pub trait RowUpdate {
     /// `row += y · x`, lane by lane.
     fn axpy(row: &mut Row, y: f64, x: &Row);
+
+    /// `row += w · x`, lane by lane.
+    fn mul_add(row: &mut Row, w: &Row, x: &Row);
 
     /// `(c · ca + s · sa, s · ca − c · sa)`, lane by lane: the even and odd phase sums.
     #[inline(always)]
@@ -49,6 +50,13 @@ impl RowUpdate for Portable {
             row[t] += y * x[t];
         }
     }
+
+    #[inline(always)]
+    fn mul_add(row: &mut Row, w: &Row, x: &Row) {
+        for t in 0..LANES {
+            row[t] += w[t] * x[t];
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -62,7 +70,7 @@ mod x86 {
     impl RowUpdate for Avx512 {
         #[inline(always)]
         fn axpy(row: &mut Row, y: f64, x: &Row) {
-            // SAFETY: only reached from `kernel_avx512`, compiled with AVX-512F and called after
+            // SAFETY: only reached from `run_avx512`, compiled with AVX-512F and called after
             // run-time detection; the pointers cover the 16 lanes of `row` and `x`
             unsafe {
                 let y = _mm512_set1_pd(y);
@@ -70,6 +78,19 @@ mod x86 {
                     let r = _mm512_loadu_pd(row.as_ptr().add(h));
                     let v = _mm512_loadu_pd(x.as_ptr().add(h));
                     _mm512_storeu_pd(row.as_mut_ptr().add(h), _mm512_fmadd_pd(y, v, r));
+                }
+            }
+        }
+
+        #[inline(always)]
+        fn mul_add(row: &mut Row, w: &Row, x: &Row) {
+            // SAFETY: as for `axpy`
+            unsafe {
+                for h in (0..LANES).step_by(8) {
+                    let r = _mm512_loadu_pd(row.as_ptr().add(h));
+                    let a = _mm512_loadu_pd(w.as_ptr().add(h));
+                    let v = _mm512_loadu_pd(x.as_ptr().add(h));
+                    _mm512_storeu_pd(row.as_mut_ptr().add(h), _mm512_fmadd_pd(a, v, r));
                 }
             }
         }
@@ -81,7 +102,7 @@ mod x86 {
     impl RowUpdate for Avx2 {
         #[inline(always)]
         fn axpy(row: &mut Row, y: f64, x: &Row) {
-            // SAFETY: only reached from `kernel_avx2`, compiled with AVX2 and FMA and called after
+            // SAFETY: only reached from `run_avx2`, compiled with AVX2 and FMA and called after
             // run-time detection; the pointers cover the 16 lanes of `row` and `x`
             unsafe {
                 let y = _mm256_set1_pd(y);
@@ -92,36 +113,79 @@ mod x86 {
                 }
             }
         }
+
+        #[inline(always)]
+        fn mul_add(row: &mut Row, w: &Row, x: &Row) {
+            // SAFETY: as for `axpy`
+            unsafe {
+                for h in (0..LANES).step_by(4) {
+                    let r = _mm256_loadu_pd(row.as_ptr().add(h));
+                    let a = _mm256_loadu_pd(w.as_ptr().add(h));
+                    let v = _mm256_loadu_pd(x.as_ptr().add(h));
+                    _mm256_storeu_pd(row.as_mut_ptr().add(h), _mm256_fmadd_pd(a, v, r));
+                }
+            }
+        }
     }
 }
 
-/// The shell kernel compiled for AVX-512F.
+/// A computation over rows of lanes, generic in the row operations.
+pub trait LaneTask {
+    /// Run with the row operations `R`.
+    fn run<R: RowUpdate>(&mut self);
+}
+
+/// Run `task` with the best row operations the CPU has: AVX-512F, else AVX2 + FMA, else the
+/// portable ones, chosen at run time. Every path makes the same operations in the same order,
+/// the SIMD ones with fused multiply-adds: results may differ between machines in the last bits,
+/// never between thread counts.
+pub fn dispatch<T: LaneTask>(task: &mut T) {
+    #[cfg(test)]
+    if tests::PORTABLE.load(std::sync::atomic::Ordering::Relaxed) {
+        return task.run::<Portable>();
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above)
+            return unsafe { run_avx512(task) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above)
+            return unsafe { run_avx2(task) };
+        }
+    }
+    task.run::<Portable>();
+}
+
+/// `task` compiled for AVX-512F.
 ///
 /// # Safety
 /// The CPU must support AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn kernel_avx512(
-    data: &BlockData<'_>,
-    scratch: &mut TileScratch,
-    out: &mut [Row],
-) {
-    super::shells::kernel::<x86::Avx512>(data, scratch, out)
+unsafe fn run_avx512<T: LaneTask>(task: &mut T) {
+    task.run::<x86::Avx512>()
 }
 
-/// The shell kernel compiled for AVX2 and FMA.
+/// `task` compiled for AVX2 and FMA.
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn kernel_avx2(data: &BlockData<'_>, scratch: &mut TileScratch, out: &mut [Row]) {
-    super::shells::kernel::<x86::Avx2>(data, scratch, out)
+unsafe fn run_avx2<T: LaneTask>(task: &mut T) {
+    task.run::<x86::Avx2>()
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+
+    /// Force the portable row operations (other tests running meanwhile stay correct).
+    pub(in crate::kspace) static PORTABLE: std::sync::atomic::AtomicBool =
+        std::sync::atomic::AtomicBool::new(false);
 
     fn rows() -> (Row, Row) {
         let x: Row = std::array::from_fn(|t| 0.37 * t as f64 - 1.1);

@@ -474,12 +474,24 @@ impl LodeCalculator {
     fn check_memory(&self, system: &System, k_cutoff: f64, n_channels: usize) -> Result<()> {
         let volume = system.cell().volume();
         let n_k = ReciprocalBasis::estimated_k_count(volume, k_cutoff);
-        // the reciprocal sum holds its accumulator and its result, the caller one more copy
-        let output = 3.0 * (system.size() * n_channels * self.n_cols()) as f64 * 8.0;
-        // the shell route keeps the structure factors and angular factors of every k-vector
+        // the reciprocal sum holds its accumulator and its result (twice by shells), the caller
+        // one more copy
+        let output = 4.0 * (system.size() * n_channels * self.n_cols()) as f64 * 8.0;
+        // the shell route keeps the structure factors and angular factors of every k-vector,
+        // and phase tables of every atom (at most 2 · (2 k_c L_d / 2π + 1) entries per direction)
         let n_lm = (self.hypers.l_max + 1) * (self.hypers.l_max + 1);
         let per_k = BYTES_PER_K + 8.0 * (2 * n_channels + n_lm) as f64;
-        let bytes = n_k * per_k + output;
+        let table_len: f64 = system
+            .cell()
+            .matrix()
+            .iter()
+            .map(|a| {
+                2.0 * k_cutoff * a.iter().map(|x| x * x).sum::<f64>().sqrt() / std::f64::consts::TAU
+                    + 3.0
+            })
+            .sum();
+        let tables = 2.0 * 16.0 * system.size() as f64 * table_len;
+        let bytes = n_k * per_k + tables + output;
         if bytes > self.hypers.max_memory {
             crate::bail_param!(
                 "this structure ({} atoms, {volume:.0} Å³) would need about {:.2} GiB: {n_k:.2e} \
