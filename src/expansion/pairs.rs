@@ -12,6 +12,7 @@
 //! other in the same order, as the one-pair-at-a-time loop: the results are bitwise equal to
 //! it (and so independent of threads).
 
+use crate::math::simd::with_avx2;
 use crate::math::spherical_harmonics::SphericalHarmonics;
 use crate::radial::RadialIntegral;
 use crate::systems::Vec3;
@@ -170,17 +171,20 @@ struct Chunk<'a> {
 impl Chunk<'_> {
     /// Add the chunk's pairs, in order, to `accumulators` `(n_channels, (l_max+1)², n_pad)`.
     fn accumulate(&self, n_pad: usize, accumulators: &mut [f64]) {
-        match n_pad {
-            2 => self.accumulate_padded::<2>(accumulators),
-            4 => self.accumulate_padded::<4>(accumulators),
-            6 => self.accumulate_padded::<6>(accumulators),
-            8 => self.accumulate_padded::<8>(accumulators),
-            10 => self.accumulate_padded::<10>(accumulators),
-            12 => self.accumulate_padded::<12>(accumulators),
-            14 => self.accumulate_padded::<14>(accumulators),
-            16 => self.accumulate_padded::<16>(accumulators),
-            _ => unreachable!("n_pad is even and at most {MAX_PAD}"),
-        }
+        with_avx2(
+            #[inline(always)]
+            || match n_pad {
+                2 => self.accumulate_padded::<2>(accumulators),
+                4 => self.accumulate_padded::<4>(accumulators),
+                6 => self.accumulate_padded::<6>(accumulators),
+                8 => self.accumulate_padded::<8>(accumulators),
+                10 => self.accumulate_padded::<10>(accumulators),
+                12 => self.accumulate_padded::<12>(accumulators),
+                14 => self.accumulate_padded::<14>(accumulators),
+                16 => self.accumulate_padded::<16>(accumulators),
+                _ => unreachable!("n_pad is even and at most {MAX_PAD}"),
+            },
+        )
     }
 
     #[inline(always)]

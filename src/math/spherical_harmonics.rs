@@ -42,6 +42,7 @@
 use ndarray::{Array2, Array3, ArrayView2, Axis};
 
 use crate::error::Result;
+use crate::math::simd::with_avx2;
 use crate::systems::Vec3;
 
 /// Largest supported `l`.
@@ -222,18 +223,16 @@ impl SphericalHarmonics {
             self.len() * count,
             "values: need (l_max+1)² · count entries"
         );
-        let mut start = 0;
-        while start < count {
-            let lanes = (count - start).min(LANES);
-            let end = start + lanes;
-            self.compute_lanes(
-                [&x[start..end], &y[start..end], &z[start..end]],
-                values,
-                count,
-                start,
-            );
-            start = end;
-        }
+        with_avx2(
+            #[inline(always)]
+            || {
+                for start in (0..count).step_by(LANES) {
+                    let end = (start + LANES).min(count);
+                    let r = [&x[start..end], &y[start..end], &z[start..end]];
+                    self.compute_lanes(r, values, count, start);
+                }
+            },
+        )
     }
 
     /// [`compute_many`](Self::compute_many) for at most [`LANES`] vectors starting at `offset`.

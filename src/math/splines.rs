@@ -18,6 +18,7 @@ use ndarray::ArrayView2;
 
 use crate::bail_param;
 use crate::error::Result;
+use crate::math::simd::with_avx2;
 
 /// Many cubic Hermite splines sharing one uniform grid on `[0, x_max]`.
 #[derive(Debug, Clone)]
@@ -154,14 +155,19 @@ impl HermiteSplines {
             xs.len() * n,
             "values must have length xs.len() · n_functions"
         );
-        for (&x, out) in xs.iter().zip(values.chunks_exact_mut(n)) {
-            match self.locate(x) {
-                Some((interval, t)) => {
-                    self.values_at(interval, t, out);
+        with_avx2(
+            #[inline(always)]
+            || {
+                for (&x, out) in xs.iter().zip(values.chunks_exact_mut(n)) {
+                    match self.locate(x) {
+                        Some((interval, t)) => {
+                            self.values_at(interval, t, out);
+                        }
+                        None => out.fill(0.0),
+                    }
                 }
-                None => out.fill(0.0),
-            }
-        }
+            },
+        )
     }
 
     /// The polynomials of `interval` at `t` into `values`; returns the interval's four

@@ -43,14 +43,33 @@ fn axpy(x: Vec3, s: f64, v: Vec3) -> Vec3 {
     [x[0] + s * v[0], x[1] + s * v[1], x[2] + s * v[2]]
 }
 
+/// `⌈v⌉` and `⌊v⌋` for `|v| < 2³¹`, without a call to the C library (`f64::ceil` is one on
+/// x86-64 without SSE4.1).
+#[inline(always)]
+fn ceil(v: f64) -> i32 {
+    let t = v as i32;
+    t + ((t as f64) < v) as i32
+}
+
+#[inline(always)]
+fn floor(v: f64) -> i32 {
+    let t = v as i32;
+    t - ((t as f64) > v) as i32
+}
+
+/// Integers `s` with `|center − s| ≤ half`.
+#[inline(always)]
+fn around(center: f64, half: f64) -> std::ops::RangeInclusive<i32> {
+    ceil(center - half)..=floor(center + half)
+}
+
 /// Integers `s` with `|center − s| ≤ √half2 · inv_scale`; empty for a negative `half2`.
-#[inline]
+#[inline(always)]
 fn range(center: f64, half2: f64, inv_scale: f64) -> std::ops::RangeInclusive<i32> {
     if half2.is_nan() || half2 < 0.0 {
         return std::ops::RangeInclusive::new(1, 0);
     }
-    let half = half2.sqrt() * inv_scale;
-    ((center - half).ceil() as i32)..=((center + half).floor() as i32)
+    around(center, half2.sqrt() * inv_scale)
 }
 
 impl Lattice {
@@ -87,12 +106,13 @@ impl Lattice {
     /// margin for round-off), in increasing `(s_a, s_b, s_c)` order.
     #[inline]
     pub fn images(&self, d0: Vec3, reach: f64, mut visit: impl FnMut([i32; 3])) {
+        debug_assert!(reach.is_finite());
         let [a, b, c] = self.vectors;
         let reach2 = reach * reach;
         let range_a = if self.pbc[0] {
             // n_a · d / h_a = along + s_a, and |n_a · d| < reach
             let along = dot(self.normal_a, d0);
-            range(-along, reach2, self.inv_height_a)
+            around(-along, reach * self.inv_height_a)
         } else {
             0..=0
         };
@@ -119,6 +139,21 @@ impl Lattice {
                     visit([sa, sb, sc]);
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integer_ceil_and_floor() {
+        for v in [
+            -3.0, -2.5, -2.0, -1e-300, -0.0, 0.0, 1e-300, 0.5, 1.0, 7.999, 1e9,
+        ] {
+            assert_eq!(ceil(v), v.ceil() as i32, "{v}");
+            assert_eq!(floor(v), v.floor() as i32, "{v}");
         }
     }
 }
