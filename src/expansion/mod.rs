@@ -5,6 +5,7 @@
 //! stored at `l² + l + m`, plus the structure and atom index of each row.
 
 mod lode;
+mod pairs;
 mod soap;
 mod species;
 
@@ -12,7 +13,9 @@ pub use lode::{Channels, LodeCalculator, LodeHypers, Method};
 pub use soap::{SoapCalculator, SoapHypers};
 pub use species::SpeciesMap;
 
-use ndarray::{Array4, ArrayView2, ArrayViewMut2};
+use ndarray::Array4;
+#[cfg(test)]
+use ndarray::{ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -114,9 +117,6 @@ pub(crate) fn check_basis(cutoff: f64, smearing: f64, n_max: usize, l_max: usize
 /// Largest number of radial functions (the GTO overlap becomes ill-conditioned beyond).
 pub const MAX_N_MAX: usize = 16;
 
-/// Add one source's contribution `factor · f_nl(d) · Y_lm(d̂)` to a centre's block of one
-/// channel, `out` of shape `(n_max, (l_max+1)²)`; `radial` is `(n_max, l_max+1)`.
-#[inline]
 /// A zero-filled `(n_centres, …)` coefficient array, zeroed by the worker threads.
 ///
 /// The first touch of each page then happens in parallel (a serial `memset` of a large output
@@ -136,6 +136,12 @@ pub(crate) fn parallel_zeros(shape: (usize, usize, usize, usize)) -> Array4<f64>
     unsafe { values.assume_init() }
 }
 
+/// Add one source's contribution `factor · f_nl(d) · Y_lm(d̂)` to a centre's block of one
+/// channel, `out` of shape `(n_max, (l_max+1)²)`; `radial` is `(n_max, l_max+1)`.
+///
+/// The one-pair-at-a-time form of the pair sum: the tests' reference for the batched
+/// [`pairs::PairSum`], which reproduces it bitwise.
+#[cfg(test)]
 pub(crate) fn accumulate_pair(
     mut out: ArrayViewMut2<f64>,
     radial: ArrayView2<f64>,

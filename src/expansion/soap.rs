@@ -7,9 +7,8 @@
 use ndarray::{Array2, ArrayViewMut3, Axis};
 use rayon::prelude::*;
 
-use super::{
-    accumulate_pair, centers_of, check_basis, overlap_error, parallel_zeros, Expansion, SpeciesMap,
-};
+use super::pairs::PairSum;
+use super::{centers_of, check_basis, overlap_error, parallel_zeros, Expansion, SpeciesMap};
 use crate::error::Result;
 use crate::expansion::MIN_PAIR_DISTANCE;
 use crate::math::spherical_harmonics::SphericalHarmonics;
@@ -175,36 +174,30 @@ impl SoapCalculator {
         for (n, &c0) in self.self_term.iter().enumerate() {
             out[[own, n, 0]] += self.hypers.center_weight * c0;
         }
+        scratch.sum.clear();
         for pair in &scratch.pairs {
             let fc = self.cutoff_function(pair.distance);
-            if fc == 0.0 {
-                continue;
+            if fc != 0.0 {
+                scratch
+                    .sum
+                    .push(pair.distance, pair.vector, channels[pair.second], fc);
             }
-            self.radial
-                .compute(pair.distance, scratch.radial.view_mut(), None);
-            self.harmonics.compute(pair.vector, &mut scratch.harmonics);
-            accumulate_pair(
-                out.index_axis_mut(Axis(0), channels[pair.second]),
-                scratch.radial.view(),
-                &scratch.harmonics,
-                fc,
-            );
         }
+        let out = out.as_slice_mut().expect("contiguous centre block");
+        scratch.sum.add_to(&self.radial, &self.harmonics, out);
     }
 }
 
 /// Per-task buffers, allocated once per rayon task, never per pair.
 struct Scratch {
-    radial: Array2<f64>,
-    harmonics: Vec<f64>,
+    sum: PairSum,
     pairs: Vec<Pair>,
 }
 
 impl Scratch {
     fn new(n_max: usize, l_max: usize) -> Scratch {
         Scratch {
-            radial: Array2::zeros((n_max, l_max + 1)),
-            harmonics: vec![0.0; (l_max + 1) * (l_max + 1)],
+            sum: PairSum::new(n_max, l_max),
             pairs: Vec::new(),
         }
     }

@@ -4,6 +4,7 @@ pub mod bessel;
 pub mod hyp1f1;
 pub mod power_law;
 pub mod quadrature;
+pub(crate) mod simd;
 pub mod special;
 pub mod spherical_harmonics;
 pub mod splines;

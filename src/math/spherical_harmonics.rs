@@ -42,6 +42,7 @@
 use ndarray::{Array2, Array3, ArrayView2, Axis};
 
 use crate::error::Result;
+use crate::math::simd::with_avx2;
 use crate::systems::Vec3;
 
 /// Largest supported `l`.
@@ -49,6 +50,9 @@ pub const MAX_L: usize = 20;
 
 /// Below this many vectors the batch methods stay on the calling thread.
 const PARALLEL_BATCH: usize = 256;
+
+/// Vectors handled together by [`SphericalHarmonics::compute_many`].
+const LANES: usize = 16;
 
 /// Evaluator for all `Y_lm` with `l ≤ l_max`.
 #[derive(Debug, Clone)]
@@ -200,6 +204,115 @@ impl SphericalHarmonics {
                 let q = values[center + m];
                 values[center - m] = q * s[m];
                 values[center + m] = q * c[m];
+            }
+        }
+    }
+
+    /// `Y_lm` of many vectors given by their components, vectorised over the vectors:
+    /// `values[lm · count + p]` (layout `((l_max+1)², count)`) for the vector
+    /// `(x[p], y[p], z[p])`, `count = x.len()`. Bitwise equal to [`compute`](Self::compute) of
+    /// each vector (the same operations in the same order, lane by lane).
+    pub fn compute_many(&self, x: &[f64], y: &[f64], z: &[f64], values: &mut [f64]) {
+        let count = x.len();
+        assert!(
+            y.len() == count && z.len() == count,
+            "x, y, z differ in length"
+        );
+        assert_eq!(
+            values.len(),
+            self.len() * count,
+            "values: need (l_max+1)² · count entries"
+        );
+        with_avx2(
+            #[inline(always)]
+            || {
+                for start in (0..count).step_by(LANES) {
+                    let end = (start + LANES).min(count);
+                    let r = [&x[start..end], &y[start..end], &z[start..end]];
+                    self.compute_lanes(r, values, count, start);
+                }
+            },
+        )
+    }
+
+    /// [`compute_many`](Self::compute_many) for at most [`LANES`] vectors starting at `offset`.
+    #[inline(always)]
+    fn compute_lanes(&self, r: [&[f64]; 3], values: &mut [f64], count: usize, offset: usize) {
+        let lanes = r[0].len();
+        let mut u = [[0.0; LANES]; 3];
+        let mut norms = [0.0; LANES];
+        for p in 0..lanes {
+            let (x, y, z) = (r[0][p], r[1][p], r[2][p]);
+            let norm = (x * x + y * y + z * z).sqrt();
+            norms[p] = norm;
+            let inv = 1.0 / norm;
+            u[0][p] = x * inv;
+            u[1][p] = y * inv;
+            u[2][p] = z * inv;
+        }
+        let l_max = self.l_max;
+        let mut c = [[0.0; LANES]; MAX_L + 1];
+        let mut s = [[0.0; LANES]; MAX_L + 1];
+        c[0] = [1.0; LANES];
+        for m in 1..=l_max {
+            let (previous, current) = c.split_at_mut(m);
+            let (previous_s, current_s) = s.split_at_mut(m);
+            let (cp, sp) = (&previous[m - 1], &previous_s[m - 1]);
+            for p in 0..lanes {
+                current[0][p] = u[0][p] * cp[p] - u[1][p] * sp[p];
+                current_s[0][p] = u[0][p] * sp[p] + u[1][p] * cp[p];
+            }
+        }
+        let row = |lm: usize| lm * count + offset..lm * count + offset + lanes;
+        let mut diag = Y00;
+        for m in 0..=l_max {
+            if m > 0 {
+                diag *= self.diagonal[m];
+            }
+            let i0 = lm_index(m, m as isize);
+            values[row(i0)].fill(diag);
+            if m < l_max {
+                let i1 = lm_index(m + 1, m as isize);
+                let a = self.a[i1];
+                let mut prev2 = [diag; LANES];
+                let mut prev1 = [0.0; LANES];
+                for p in 0..lanes {
+                    prev1[p] = a * u[2][p] * diag;
+                }
+                values[row(i1)].copy_from_slice(&prev1[..lanes]);
+                for l in (m + 2)..=l_max {
+                    let idx = lm_index(l, m as isize);
+                    let (a, b) = (self.a[idx], self.b[idx]);
+                    let out = &mut values[row(idx)];
+                    for p in 0..lanes {
+                        let v = a * u[2][p] * prev1[p] - b * prev2[p];
+                        out[p] = v;
+                        prev2[p] = prev1[p];
+                        prev1[p] = v;
+                    }
+                }
+            }
+        }
+        for l in 1..=l_max {
+            let center = l * l + l;
+            for m in 1..=l {
+                let (below, above) = values.split_at_mut(row(center + m).start);
+                let plus = &mut above[..lanes];
+                let minus = &mut below[row(center - m)];
+                for p in 0..lanes {
+                    let q = plus[p];
+                    minus[p] = q * s[m][p];
+                    plus[p] = q * c[m][p];
+                }
+            }
+        }
+        if norms[..lanes].contains(&0.0) {
+            // at r = 0 only Y_00 is non-zero, as in `compute`
+            for p in (0..lanes).filter(|&p| norms[p] == 0.0) {
+                for lm in 1..self.len() {
+                    values[lm * count + offset + p] = 0.0;
+                }
+                values[offset + p] = Y00;
             }
         }
     }
@@ -560,5 +673,39 @@ mod tests {
             }
         }
         assert!(sh.compute_batch(Array2::zeros((2, 2)).view()).is_err());
+    }
+
+    #[test]
+    fn many_match_single_bitwise() {
+        for l_max in [0, 1, 4, 7, MAX_L] {
+            let sh = SphericalHarmonics::new(l_max).unwrap();
+            for count in [0, 1, 15, 16, 17, 40] {
+                let component = |k: usize| -> Vec<f64> {
+                    (0..count)
+                        .map(|p| ((p * 3 + k) as f64 * 0.731 + 0.2).sin() * 3.0)
+                        .collect()
+                };
+                let (mut x, mut y, mut z) = (component(0), component(1), component(2));
+                if count > 3 {
+                    // the origin and the poles
+                    (x[1], y[1], z[1]) = (0.0, 0.0, 0.0);
+                    (x[2], y[2], z[2]) = (0.0, 0.0, -2.0);
+                    (x[3], y[3], z[3]) = (0.0, 0.0, 1e-300);
+                }
+                let mut values = vec![f64::NAN; sh.len() * count];
+                sh.compute_many(&x, &y, &z, &mut values);
+                let mut v = vec![0.0; sh.len()];
+                for p in 0..count {
+                    sh.compute([x[p], y[p], z[p]], &mut v);
+                    for (lm, expected) in v.iter().enumerate() {
+                        assert_eq!(
+                            values[lm * count + p].to_bits(),
+                            expected.to_bits(),
+                            "l_max {l_max}, vector {p}, lm {lm}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

@@ -18,6 +18,7 @@ use ndarray::ArrayView2;
 
 use crate::bail_param;
 use crate::error::Result;
+use crate::math::simd::with_avx2;
 
 /// Many cubic Hermite splines sharing one uniform grid on `[0, x_max]`.
 #[derive(Debug, Clone)]
@@ -128,13 +129,7 @@ impl HermiteSplines {
             }
             return;
         };
-        let block = &self.coefficients[interval * 4 * n..(interval + 1) * 4 * n];
-        let (c0, rest) = block.split_at(n);
-        let (c1, rest) = rest.split_at(n);
-        let (c2, c3) = rest.split_at(n);
-        for j in 0..n {
-            values[j] = c0[j] + t * (c1[j] + t * (c2[j] + t * c3[j]));
-        }
+        let [_, c1, c2, c3] = self.values_at(interval, t, values);
         if let Some(derivatives) = derivatives {
             assert_eq!(
                 derivatives.len(),
@@ -147,6 +142,47 @@ impl HermiteSplines {
                 derivatives[j] = (c1[j] + u * c2[j] + v * c3[j]) * inv_h;
             }
         }
+    }
+
+    /// Values of all functions at every `x` of `xs` into `values`, `(xs.len(), n_functions)`
+    /// row-major: the same numbers as [`evaluate`](Self::evaluate) point by point, without its
+    /// per-call checks.
+    #[inline]
+    pub fn evaluate_many(&self, xs: &[f64], values: &mut [f64]) {
+        let n = self.n_functions;
+        assert_eq!(
+            values.len(),
+            xs.len() * n,
+            "values must have length xs.len() · n_functions"
+        );
+        with_avx2(
+            #[inline(always)]
+            || {
+                for (&x, out) in xs.iter().zip(values.chunks_exact_mut(n)) {
+                    match self.locate(x) {
+                        Some((interval, t)) => {
+                            self.values_at(interval, t, out);
+                        }
+                        None => out.fill(0.0),
+                    }
+                }
+            },
+        )
+    }
+
+    /// The polynomials of `interval` at `t` into `values`; returns the interval's four
+    /// coefficient rows.
+    #[inline(always)]
+    fn values_at(&self, interval: usize, t: f64, values: &mut [f64]) -> [&[f64]; 4] {
+        let n = self.n_functions;
+        let block = &self.coefficients[interval * 4 * n..(interval + 1) * 4 * n];
+        let (c0, rest) = block.split_at(n);
+        let (c1, rest) = rest.split_at(n);
+        let (c2, c3) = rest.split_at(n);
+        for j in 0..n {
+            values[j] = c0[j] + t * (c1[j] + t * (c2[j] + t * c3[j]));
+        }
+        [c0, c1, c2, c3]
     }
 
     /// As [`evaluate`](Self::evaluate), handing `(function index, value, derivative)` to `sink`
@@ -212,6 +248,30 @@ mod tests {
         assert_eq!(d, [0.0; 2]);
         spline.evaluate(-0.1, &mut v, None);
         assert_eq!(v, [0.0; 2]);
+    }
+
+    #[test]
+    fn many_match_single_bitwise() {
+        let (n_nodes, n_functions) = (9, 5);
+        let values =
+            Array2::from_shape_fn((n_nodes, n_functions), |(i, j)| ((i * 7 + j) as f64).sin());
+        let derivatives =
+            Array2::from_shape_fn((n_nodes, n_functions), |(i, j)| ((i * 3 + j) as f64).cos());
+        let spline = HermiteSplines::new(2.0, values.view(), derivatives.view()).unwrap();
+        let xs = [0.0, 0.3, 1.0, 1.2345, 1.999, 2.0, 2.5, -0.1, f64::NAN];
+        let mut many = vec![f64::NAN; xs.len() * n_functions];
+        spline.evaluate_many(&xs, &mut many);
+        let mut one = vec![0.0; n_functions];
+        for (p, &x) in xs.iter().enumerate() {
+            spline.evaluate(x, &mut one, None);
+            for j in 0..n_functions {
+                assert_eq!(
+                    many[p * n_functions + j].to_bits(),
+                    one[j].to_bits(),
+                    "x = {x}"
+                );
+            }
+        }
     }
 
     #[test]

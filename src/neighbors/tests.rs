@@ -75,6 +75,21 @@ fn check(system: &System, cutoff: f64) -> NeighborList {
         system.cell()
     );
     assert_eq!(list.pairs, reference);
+    // both strategies, whichever one the search picked
+    let mut search = NeighborSearch::new(system, cutoff).unwrap();
+    let mut pairs = Vec::new();
+    for direct in [false, true] {
+        search.direct = direct;
+        let mut all = Vec::new();
+        for i in 0..system.size() {
+            search.pairs_of(i, &mut pairs);
+            all.extend_from_slice(&pairs);
+        }
+        assert_eq!(
+            all, reference,
+            "direct enumeration {direct}, cutoff {cutoff}"
+        );
+    }
     list
 }
 

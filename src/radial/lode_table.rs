@@ -279,6 +279,19 @@ impl RadialIntegral for LodeRadialTable {
         super::check_shapes(&values, &gradients, self.n_max, self.l_max);
         super::compute_with_flat(values, gradients, |v, g| self.compute_flat(d, v, g));
     }
+
+    fn compute_many(&self, ds: &[f64], values: &mut [f64]) {
+        let width = self.n_max * (self.l_max + 1);
+        assert_eq!(values.len(), ds.len() * width, "values: wrong length");
+        if ds.iter().all(|&d| (0.0..=self.tail_start).contains(&d)) {
+            // all on the spline (the Ewald short range, near pairs of finite systems)
+            self.spline.compute_many(ds, values);
+        } else {
+            for (&d, row) in ds.iter().zip(values.chunks_exact_mut(width)) {
+                self.compute_flat(d, row, None);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

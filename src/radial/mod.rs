@@ -47,6 +47,23 @@ pub trait RadialIntegral: Send + Sync {
     /// Write `f_nl(x)` into `values` (shape `(n_max, l_max + 1)`) and, when given,
     /// `d f_nl / dx` into `gradients` (same shape).
     fn compute(&self, x: f64, values: ArrayViewMut2<f64>, gradients: Option<ArrayViewMut2<f64>>);
+
+    /// `f_nl` at every `x` of `xs` into `values`, `(xs.len(), n_max (l_max + 1))` row-major
+    /// (index `p · n_max (l_max + 1) + n (l_max + 1) + l`): the same numbers as
+    /// [`compute`](Self::compute) point by point. Splined integrals override it with a loop free
+    /// of per-call checks and array views (the pair loops' hot path).
+    fn compute_many(&self, xs: &[f64], values: &mut [f64]) {
+        let shape = (self.n_max(), self.l_max() + 1);
+        assert_eq!(
+            values.len(),
+            xs.len() * shape.0 * shape.1,
+            "values: wrong length"
+        );
+        for (&x, row) in xs.iter().zip(values.chunks_exact_mut(shape.0 * shape.1)) {
+            let view = ArrayViewMut2::from_shape(shape, row).expect("one row per point");
+            self.compute(x, view, None);
+        }
+    }
 }
 
 /// Values and gradients of `integral` at every `x` in `xs`, each of shape

@@ -168,4 +168,8 @@ impl RadialIntegral for SplinedRadialIntegral {
         super::check_shapes(&values, &gradients, self.n_max, self.l_max);
         super::compute_with_flat(values, gradients, |v, g| self.spline.evaluate(x, v, g));
     }
+
+    fn compute_many(&self, xs: &[f64], values: &mut [f64]) {
+        self.spline.evaluate_many(xs, values);
+    }
 }

@@ -209,6 +209,46 @@ fn spline_reaches_accuracy() {
     assert_eq!(transposed.t(), direct);
 }
 
+/// `compute_many` equals `compute` point by point, bitwise.
+fn check_many(integral: &dyn RadialIntegral, xs: &[f64]) {
+    let width = integral.n_max() * (integral.l_max() + 1);
+    let mut many = vec![f64::NAN; xs.len() * width];
+    integral.compute_many(xs, &mut many);
+    for (p, &x) in xs.iter().enumerate() {
+        let (one, _) = evaluate(integral, x);
+        for (a, b) in many[p * width..(p + 1) * width].iter().zip(one.iter()) {
+            assert_eq!(a.to_bits(), b.to_bits(), "x = {x}");
+        }
+    }
+}
+
+#[test]
+fn many_points_match_single_points() {
+    let basis = GtoBasis::new(4, 3.0).unwrap();
+    let soap = SoapRadialIntegral::new(&basis, 3, 0.5).unwrap();
+    let splined = SplinedRadialIntegral::new(&soap, 3.0, 1e-8).unwrap();
+    let xs = [0.0, 0.1, 1.7, 2.99, 3.0, 3.5];
+    // the trait's default (exact integral) and the spline's override
+    check_many(&soap, &xs);
+    check_many(&splined, &xs);
+    check_many(&splined, &xs[..3]);
+    // the LODE tables: spline + tail (finite), spline + zero (Ewald short range)
+    let finite = LodeRadialTable::finite(&basis, 3, 1, 1.0, 1e-6).unwrap();
+    let far = [
+        0.2,
+        2.0,
+        finite.tail_start(),
+        finite.tail_start() + 1.0,
+        40.0,
+    ];
+    check_many(&finite, &far);
+    check_many(&finite, &far[..3]);
+    let short = LodeRadialTable::ewald_short_range(&basis, 3, 1, 1.0, 2.0, 1e-6).unwrap();
+    let beyond = [0.0, 1.0, short.reach() - 0.01, short.reach() + 0.5];
+    check_many(&short, &beyond);
+    check_many(&short, &beyond[..3]);
+}
+
 #[test]
 fn spline_invalid_parameters() {
     let basis = GtoBasis::new(3, 4.0).unwrap();
