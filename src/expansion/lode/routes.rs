@@ -42,8 +42,9 @@ const EWALD_STEPS: i32 = 24;
 /// range and the truncated long range): their errors add, so each gets a quarter.
 const EWALD_SHARE: f64 = 0.25;
 /// Rough relative costs used only to choose between routes and η (not for accuracy):
-/// one pair term in units of one k-space multiply-add.
-const PAIR_COST_FACTOR: f64 = 40.0;
+/// one pair term in units of one k-space multiply-add (the batched pair loop costs about 176 ns
+/// per pair on the NaCl gases, search included).
+const PAIR_COST_FACTOR: f64 = 28.0;
 /// Mesh route cost per mesh point and log₂ of the mesh size, per transform (same units).
 const MESH_FFT_COST: f64 = 7.0;
 /// Mesh route cost per atom and stencil point, per spread or interpolation (same units).
