@@ -115,7 +115,7 @@ where
                     });
             });
     });
-    Ok(parity.ungroup(&grouped, n_channels, 1))
+    Ok(parity.ungroup(&grouped, n_channels))
 }
 
 /// The columns of a basis regrouped by parity: grouped column `p` holds column `order[p]`,
@@ -145,26 +145,19 @@ impl ParityOrder {
         }
     }
 
-    /// The `(n_centres, n_channels, repeats · n_cols)` result from `grouped`, whose rows hold
-    /// `n_channels · repeats` consecutive runs of `n_cols` grouped columns: column `order[p]`
-    /// of run `r` of channel `a` is `grouped[i, (a · repeats + r) · n_cols + p]`.
-    pub fn ungroup(&self, grouped: &Array2<f64>, n_channels: usize, repeats: usize) -> Array3<f64> {
+    /// The `(n_centres, n_channels, n_cols)` result from `grouped`, whose rows hold one run of
+    /// `n_cols` grouped columns per channel: column `order[p]` of channel `a` is
+    /// `grouped[i, a · n_cols + p]`.
+    pub fn ungroup(&self, grouped: &Array2<f64>, n_channels: usize) -> Array3<f64> {
         let n_cols = self.order.len();
-        let width = repeats * n_cols;
-        let mut out = Array3::<f64>::zeros((grouped.nrows(), n_channels, width));
+        let mut out = Array3::<f64>::zeros((grouped.nrows(), n_channels, n_cols));
         for (mut out_i, grouped_i) in out.outer_iter_mut().zip(grouped.outer_iter()) {
             for (mut out_ia, grouped_ia) in out_i
                 .outer_iter_mut()
-                .zip(grouped_i.exact_chunks(width.max(1)))
+                .zip(grouped_i.exact_chunks(n_cols.max(1)))
             {
-                for (r, run) in grouped_ia
-                    .exact_chunks(n_cols.max(1))
-                    .into_iter()
-                    .enumerate()
-                {
-                    for (&q, &x) in self.order.iter().zip(run) {
-                        out_ia[r * n_cols + q] = x;
-                    }
+                for (&q, &x) in self.order.iter().zip(grouped_ia) {
+                    out_ia[q] = x;
                 }
             }
         }

@@ -28,6 +28,4 @@ mod shells;
 pub use contraction::{reciprocal_sum, reciprocal_sum_flops, K_BLOCK};
 pub use k_vectors::{k_vectors, KVectors, MAX_K_VECTORS};
 pub use phases::{phases_into, structure_factors, Sources, RESEED};
-pub use shells::{
-    shell_sum, shell_sum_flops, symmetry_degeneracy, SeparableBasis, Shells, SHELL_TOLERANCE,
-};
+pub use shells::{shell_sum, symmetry_degeneracy, SeparableBasis, Shells, SHELL_TOLERANCE};

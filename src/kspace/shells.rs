@@ -183,7 +183,7 @@ pub struct SeparableBasis<FA, FR> {
 ///    channel `G_u = Σ_{k∈s} A[k, u] F(k)`, held in registers two columns at a time and folded
 ///    into the tile's coefficients with the shell's radial factors.
 ///
-/// Memory: the output three times, the tables and factors above and
+/// Memory: the output twice, the tables and factors above and
 /// `O(threads · LANES · K_BLOCK)` scratch.
 ///
 /// # Parallelism and determinism
@@ -337,15 +337,23 @@ where
             },
         );
 
-    // centres back from the lanes, columns back from parity order
-    let mut grouped = Array2::<f64>::zeros((n_centres, width));
-    for (i, mut row) in grouped.outer_iter_mut().enumerate() {
+    // centres back from the lanes and columns back from parity order, in one copy
+    let mut out = Array3::<f64>::zeros((n_centres, n_channels, n_radial * n_ang));
+    for (i, mut out_i) in out.outer_iter_mut().enumerate() {
         let tile = &coefficients[(i / LANES) * width..(i / LANES + 1) * width];
-        for (x, lanes) in row.iter_mut().zip(tile) {
-            *x = lanes[i % LANES];
+        let out_i = out_i.as_slice_mut().expect("a fresh array is contiguous");
+        for (run, (lanes, to)) in tile
+            .chunks_exact(n_ang)
+            .zip(out_i.chunks_exact_mut(n_ang))
+            .enumerate()
+        {
+            debug_assert!(run < n_channels * n_radial);
+            for (row, &u) in lanes.iter().zip(&parity.order) {
+                to[u] = row[i % LANES];
+            }
         }
     }
-    Ok(parity.ungroup(&grouped, n_channels, n_radial))
+    Ok(out)
 }
 
 /// A block of whole shells: its sorted k-vectors, and each shell's local range and index.
@@ -651,20 +659,6 @@ impl Shell<'_> {
             }
         }
     }
-}
-
-/// Multiply-adds of [`shell_sum`]: `n_centres · n_channels · (N_k · n_ang + shells · n_radial
-/// · n_ang)` (for cost models and rate reports, in flops: twice this).
-pub fn shell_sum_flops(
-    n_centres: usize,
-    n_k: usize,
-    n_shells: usize,
-    n_channels: usize,
-    n_radial: usize,
-    n_ang: usize,
-) -> f64 {
-    2.0 * (n_centres * n_channels) as f64
-        * (n_k as f64 * n_ang as f64 + (n_shells * n_radial * n_ang) as f64)
 }
 
 #[cfg(test)]
