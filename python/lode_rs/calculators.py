@@ -59,6 +59,60 @@ class _Calculator:
         species = self._species.resolve(systems)
         return {"species": species}, species
 
+    # ---- shipping to other processes (pickle, Dask, joblib) ----------------------------------
+    @property
+    def species_fixed(self) -> bool:
+        """Whether the channels are known, so every call returns features of the same shape."""
+        return self._species.species is not None
+
+    def fix_species(self, frames) -> _Calculator:
+        """Fix the species channels to every species found in ``frames`` (all of them, not
+        only the first batch) and return ``self``.
+
+        Call this (or give ``species=``) before shipping a calculator to other processes:
+        workers seeing different chunks of data must not pick different channels.
+
+        Raises:
+            InvalidParameterError: if the species are already fixed to a list missing some of
+                the species of ``frames``.
+        """
+        found = sorted({int(z) for s in as_system_list(frames) for z in s[1]})
+        if not self.species_fixed:
+            self._species = SpeciesList(found)
+        else:
+            missing = sorted(set(found) - set(self.species))
+            if missing:
+                raise _lode_rs.InvalidParameterError(
+                    f"species {missing} are not among the fixed channels {self.species}"
+                )
+        return self
+
+    def _init_kwargs(self) -> dict:
+        """Constructor arguments rebuilding an identical calculator (hyper-parameters, species,
+        threads): what a pickle holds, never the Rust object itself."""
+        return {**self.hypers, "species": self.species, "n_threads": self.n_threads}
+
+    def __reduce__(self):
+        if not self.species_fixed:
+            raise _lode_rs.InvalidParameterError(
+                f"cannot pickle or ship this {type(self).__name__}: its species are not fixed, so "
+                "copies could choose different channels on different data; give species=[...] "
+                "or call calculator.fix_species(frames) first"
+            )
+        return (_rebuild, (type(self), self._init_kwargs()))
+
+    def __deepcopy__(self, memo) -> _Calculator:
+        # in-process copies may stay unfixed (each copy then fixes its own species)
+        return _rebuild(type(self), self._init_kwargs())
+
+    def __copy__(self) -> _Calculator:
+        return self.__deepcopy__({})
+
+
+def _rebuild(cls, kwargs: dict):
+    """Unpickle a calculator: a new core built from the hyper-parameters."""
+    return cls(**kwargs)
+
 
 class SoapExpansion(_Calculator):
     """SOAP: the Gaussian-smeared neighbour density of each species expanded on ``R̃_n Y_lm``.
@@ -209,6 +263,24 @@ class LodeExpansion(_Calculator):
         if self.charges:
             return {"charges": charges_of(frames, systems)}, [CHARGE_CHANNEL]
         return super()._channels(frames, systems)
+
+    @property
+    def species_fixed(self) -> bool:
+        """Whether the channels are known (always, with ``charges=True``)."""
+        return self.charges or super().species_fixed
+
+    def fix_species(self, frames) -> LodeExpansion:
+        if not self.charges:
+            super().fix_species(frames)
+        return self
+
+    fix_species.__doc__ = _Calculator.fix_species.__doc__
+
+    def _init_kwargs(self) -> dict:
+        kwargs = super()._init_kwargs()
+        if self.charges:
+            kwargs.update(species=None, charges=True)
+        return kwargs
 
     def __repr__(self) -> str:
         h = self.hypers
