@@ -9,7 +9,7 @@ POWER_SPECTRUM_LABELS = ("species_a", "species_b", "n", "n'", "l")
 RADIAL_LABELS = ("species", "n")
 
 
-def _features(expansion: Expansion, values, labels, names) -> Features:
+def _features(expansion: Expansion, values, labels, names, folded: bool = False) -> Features:
     return Features(
         values=values,
         structure=expansion.structure,
@@ -18,6 +18,7 @@ def _features(expansion: Expansion, values, labels, names) -> Features:
         labels=labels,
         label_names=names,
         n_structures=expansion.n_structures,
+        folded=folded,
     )
 
 
@@ -61,7 +62,7 @@ class PowerSpectrum:
             values, labels = _lode_rs.power_spectrum(
                 a.values, a.species, b.values, b.species, n_threads=threads
             )
-        return _features(a, values, labels, POWER_SPECTRUM_LABELS)
+        return _features(a, values, labels, POWER_SPECTRUM_LABELS, folded=self.second is None)
 
     @property
     def calculators(self) -> list:

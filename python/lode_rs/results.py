@@ -54,6 +54,15 @@ class Expansion:
         """Coefficients summed over the centres of each structure: ``(n_structures, ...)``."""
         return _reduce_by_structure(self.values, self.structure, self.n_structures, mean=False)
 
+    def to_tensormap(self, gradients=(), keep_zero_rows: bool = False):
+        """These coefficients as a metatensor ``TensorMap`` in featomic's spherical-expansion
+        layout (keys ``o3_lambda, o3_sigma, center_type, neighbor_type``; samples
+        ``system, atom``; properties ``n``). Needs ``metatensor-core``; see
+        :mod:`lode_rs.interop.metatensor`."""
+        from .interop.metatensor import expansion_to_tensormap
+
+        return expansion_to_tensormap(self, gradients, keep_zero_rows)
+
 
 @dataclass(frozen=True)
 class Features:
@@ -68,6 +77,9 @@ class Features:
         label_names: names of the label columns, e.g.
             ``("species_a", "species_b", "n", "n'", "l")``.
         n_structures: number of structures computed.
+        folded: ``True`` for the power spectrum of one expansion with itself, whose symmetric
+            copies are folded (``species_a <= species_b``; ``n <= n'`` when the species are
+            equal, off-diagonal terms weighted by √2).
     """
 
     values: np.ndarray
@@ -77,6 +89,7 @@ class Features:
     labels: np.ndarray
     label_names: tuple[str, ...]
     n_structures: int
+    folded: bool = False
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -90,3 +103,11 @@ class Features:
     def mean_by_structure(self) -> np.ndarray:
         """Features averaged over the centres of each structure."""
         return _reduce_by_structure(self.values, self.structure, self.n_structures, mean=True)
+
+    def to_tensormap(self, gradients=(), keep_zero_rows: bool = False):
+        """These features as a metatensor ``TensorMap`` in featomic's layout (power spectrum:
+        keys ``center_type, neighbor_1_type, neighbor_2_type``, properties ``l, n_1, n_2``).
+        Needs ``metatensor-core``; see :mod:`lode_rs.interop.metatensor`."""
+        from .interop.metatensor import features_to_tensormap
+
+        return features_to_tensormap(self, gradients, keep_zero_rows)
