@@ -162,6 +162,47 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_MAP_SOAP = '{"cutoff": 4.0, "smearing": 0.3, "n_max": 6, "l_max": 4}'
+
+
+def _map(args: argparse.Namespace) -> int:
+    import lode_rs
+    from lode_rs.interop.chemiscope import write_map
+
+    frames = _read(args.files)
+    kernel, match, properties = None, False, {}
+    if args.model:
+        model = lode_rs.models.load(args.model)
+        hypers = model.features_ or {}
+        args.soap, args.lode = hypers.get("soap"), hypers.get("lode")
+        args.invariant = hypers.get("invariant", args.invariant)
+        kernel, match = getattr(model, "kernel_", None), getattr(model, "match_species", False)
+    elif not (args.soap or args.lode):
+        args.soap = DEFAULT_MAP_SOAP
+    x = _features(_calculators(args), args.invariant, frames)
+    if args.model:
+        properties["prediction"] = model.predict(x)
+    method = args.projection or ("kpca" if kernel is not None else "pca")
+    if method == "kpca" and kernel is None:
+        kernel = lode_rs.models.PolynomialKernel(zeta=args.zeta)
+    output = Path(args.output)
+    png = args.png or str(output.with_name(output.name.split(".")[0] + ".png"))
+    write_map(
+        args.output,
+        frames,
+        x,
+        properties=properties,
+        method=method,
+        kernel=kernel,
+        match_species=match,
+        png=png,
+        name=", ".join(Path(f).name for f in args.files),
+    )
+    print(f"{len(frames)} structures, {method.upper()} of {x.values.shape[1]} features")
+    print(f"wrote {args.output} (open at https://chemiscope.org) and {png}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lode-rs`` console script."""
     parser = argparse.ArgumentParser(prog="lode-rs", description=__doc__)
@@ -226,6 +267,20 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("-o", "--output", default=None)
     predict.add_argument("--threads", type=int, default=0)
     predict.set_defaults(run=_predict)
+
+    chart = sub.add_parser(
+        "map", help="chemiscope map (2D projection of the features) of ASE-readable files"
+    )
+    chart.add_argument("files", nargs="+")
+    chart.add_argument("-o", "--output", default="map.json.gz")
+    chart.add_argument("--png", default=None, help="PNG of the map (default: beside the output)")
+    chart.add_argument(
+        "--model", default=None, help="a saved model: its features, kernel (kPCA), predictions"
+    )
+    chart.add_argument("--projection", choices=["pca", "kpca"], default=None)
+    chart.add_argument("--zeta", type=int, default=2, help="kPCA kernel exponent (no --model)")
+    calculator_options(chart)
+    chart.set_defaults(run=_map)
 
     args = parser.parse_args(argv)
     return args.run(args)
