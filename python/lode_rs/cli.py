@@ -70,16 +70,35 @@ def _calculators(args: argparse.Namespace) -> list:
     return calcs
 
 
-def _features(calcs: list, invariant: str, frames):
+def _features(calcs: list, invariant: str, frames, args: argparse.Namespace | None = None):
     import lode_rs
 
     if invariant == "radial":
-        blocks = [lode_rs.invariants.radial(c, frames) for c in calcs]
+        invariants = [lode_rs.invariants.RadialSpectrum(c) for c in calcs]
     elif invariant == "power" or len(calcs) == 1:
-        blocks = [lode_rs.PowerSpectrum(c).compute(frames) for c in calcs]
+        invariants = [lode_rs.PowerSpectrum(c) for c in calcs]
     else:  # "mixed": SOAP ⊗ LODE
-        blocks = [lode_rs.PowerSpectrum(calcs[0], calcs[1]).compute(frames)]
+        invariants = [lode_rs.PowerSpectrum(calcs[0], calcs[1])]
+    scheduler = getattr(args, "scheduler", None)
+    if scheduler:
+        blocks = _distributed_features(invariants, frames, scheduler, args.chunk_size)
+    else:
+        blocks = [i.compute(frames) for i in invariants]
     return blocks[0] if len(blocks) == 1 else lode_rs.models.concatenate(blocks)
+
+
+def _distributed_features(invariants: list, frames, scheduler: str, chunk_size: int) -> list:
+    from dask.distributed import Client
+
+    import lode_rs.distributed
+
+    with Client(scheduler) as client:
+        return [
+            lode_rs.distributed.compute(
+                i.fix_species(frames), frames, client=client, chunk_size=chunk_size
+            )
+            for i in invariants
+        ]
 
 
 def _read(paths: list[str]):
@@ -95,7 +114,7 @@ def _featurize(args: argparse.Namespace) -> int:
     import numpy as np
 
     frames = _read(args.files)
-    x = _features(_calculators(args), args.invariant, frames)
+    x = _features(_calculators(args), args.invariant, frames, args)
     np.savez_compressed(
         args.output,
         values=x.values,
@@ -129,7 +148,7 @@ def _fit(args: argparse.Namespace) -> int:
 
     frames = _read(args.files)
     y = _targets(frames, args.target)
-    x = _features(_calculators(args), args.invariant, frames)
+    x = _features(_calculators(args), args.invariant, frames, args)
     if args.model == "ridge":
         model = lode_rs.models.Ridge(regularizer=args.regularizer)
     else:
@@ -243,6 +262,12 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--lode", help="LODE hyper-parameters as JSON (LodeExpansion arguments)")
         p.add_argument("--invariant", choices=["radial", "power", "mixed"], default="power")
         p.add_argument("--threads", type=int, default=0)
+        p.add_argument(
+            "--scheduler",
+            default=None,
+            help="Dask scheduler address (tcp://host:8786): features computed on its workers",
+        )
+        p.add_argument("--chunk-size", type=int, default=100, help="structures per Dask task")
 
     featurize = sub.add_parser("featurize", help="features of ASE-readable files -> .npz")
     featurize.add_argument("files", nargs="+")
