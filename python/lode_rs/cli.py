@@ -146,6 +146,12 @@ def _targets(frames, name: str):
 def _fit(args: argparse.Namespace) -> int:
     import lode_rs
 
+    if len(args.files) == 1 and args.files[0].endswith((".yaml", ".yml")):
+        return _fit_options(args)
+    if args.override:
+        raise SystemExit("-r/--override needs an options file: lode-rs fit options.yaml -r ...")
+    if args.target is None:
+        raise SystemExit("give --target (an atoms.info key), or fit with an options.yaml file")
     frames = _read(args.files)
     y = _targets(frames, args.target)
     x = _features(_calculators(args), args.invariant, frames, args)
@@ -160,6 +166,62 @@ def _fit(args: argparse.Namespace) -> int:
     model.fit(x, y, features=hypers)
     model.save(args.output)
     print(f"fitted {model!r} on {len(frames)} structures -> {args.output}")
+    return 0
+
+
+def _fit_options(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    import lode_rs
+    from lode_rs import options as opts
+    from lode_rs.models.data import as_atomic_data
+
+    options = opts.read(args.files[0], args.override or [])
+    data, feats, spec = options["data"], options["features"], options["model"]
+    frames = _read(data["files"])
+    y = _targets(frames, data["target"])
+    rng = np.random.default_rng(options["seed"])
+    order = rng.permutation(len(frames))
+    n_test = int(round(data["test_fraction"] * len(frames)))
+    test, train = np.sort(order[:n_test]), np.sort(order[n_test:])
+    hypers = {
+        "soap": None if feats["soap"] is None else json.dumps(feats["soap"]),
+        "lode": None if feats["lode"] is None else json.dumps(feats["lode"]),
+        "invariant": feats["invariant"],
+    }
+    ns = argparse.Namespace(
+        soap=hypers["soap"],
+        lode=hypers["lode"],
+        threads=feats["threads"],
+        scheduler=options["scheduler"],
+        chunk_size=options["chunk_size"],
+    )
+    x = _features(_calculators(ns), feats["invariant"], frames, ns)
+    if spec["type"] == "ridge":
+        model = lode_rs.models.Ridge(regularizer=spec["regularizer"], seed=options["seed"])
+    else:
+        model = lode_rs.models.SparseGPR(
+            kernel=lode_rs.models.PolynomialKernel(zeta=spec["zeta"]),
+            n_sparse=spec["n_sparse"],
+            regularizer=spec["regularizer"],
+            seed=options["seed"],
+        )
+    train_x = as_atomic_data(x).subset(train)
+    model.fit(train_x, y[train], features=hypers)
+    output = Path(options["output"])
+    model.save(str(output))
+    stem = output.with_suffix("")
+    opts.write(options, f"{stem}.options.yaml")
+    split = {"seed": options["seed"], "train": train.tolist(), "test": test.tolist()}
+    Path(f"{stem}.split.json").write_text(json.dumps(split))
+    print(f"fitted {model!r} on {len(train)} structures -> {output}")
+    print(f"wrote {stem}.options.yaml (all options) and {stem}.split.json (seed, split)")
+    if n_test:
+        test_x = as_atomic_data(x).subset(test)
+        predicted = model.predict(test_x)
+        lode_rs.plotting.parity({data["target"]: (y[test], predicted)}, f"{stem}.parity.png")
+        error = lode_rs.models.rmse_percent(predicted, y[test])
+        print(f"test RMSE {error:.2f} % of the std on {n_test} structures; {stem}.parity.png")
     return 0
 
 
@@ -275,9 +337,18 @@ def main(argv: list[str] | None = None) -> int:
     calculator_options(featurize)
     featurize.set_defaults(run=_featurize)
 
-    fit = sub.add_parser("fit", help="fit a model on extxyz files with a target property")
-    fit.add_argument("files", nargs="+")
-    fit.add_argument("--target", required=True, help="atoms.info key (or 'energy')")
+    fit = sub.add_parser(
+        "fit",
+        help="fit a model: 'fit options.yaml [-r key=value]' or 'fit files --target ...'",
+    )
+    fit.add_argument("files", nargs="+", help="an options.yaml file, or extxyz files")
+    fit.add_argument(
+        "-r",
+        "--override",
+        action="append",
+        help="with an options file: override an option, e.g. -r model.zeta=3",
+    )
+    fit.add_argument("--target", default=None, help="atoms.info key (or 'energy')")
     fit.add_argument("--model", choices=["ridge", "sparse-gpr"], default="sparse-gpr")
     fit.add_argument("--zeta", type=int, default=2)
     fit.add_argument("--n-sparse", type=int, default=500)
