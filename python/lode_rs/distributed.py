@@ -495,8 +495,8 @@ def fit(
     Args:
         model: an unfitted ``Ridge`` or ``SparseGPR`` with an explicit ``regularizer``; it is
             fitted in place and returned.
-        calculator, frames_or_paths, client, chunk_size, n_threads, show_progress,
-            tune_malloc: as in :func:`compute`.
+        calculator, frames_or_paths, client, chunk_size, n_threads, tune_malloc: as in
+            :func:`compute` (also ``show_progress``).
         targets: one value per structure (array, in data-set order), or the name of an
             ``atoms.info`` property (``"energy"`` also reads an attached calculator), read on
             the workers.
