@@ -173,3 +173,33 @@ def test_gradient_hook_places_every_entry(frames):
             expected = fake._values[match][:, a, :, l * l : (l + 1) ** 2].transpose(0, 2, 1)
             assert system == structure
             assert np.array_equal(g.values[i], expected)
+
+
+def test_gradient_hook_strain_layout(frames):
+    """Strain gradients in api.md's shape (``(n_rows, 3, 3, *row shape)``, no samples) become
+    blocks with samples ``(sample,)`` and components ``xyz_1, xyz_2``, then the block's own."""
+    from types import SimpleNamespace
+
+    from lode_rs.interop.metatensor import features_to_tensormap
+
+    x = lode_rs.invariants.radial(soap(), frames[:1])
+    values = np.random.default_rng(1).normal(size=(len(x.values), 3, 3, x.values.shape[1]))
+
+    class WithStrain:
+        def __init__(self):
+            self.__dict__.update(x.__dict__)
+
+        def gradient(self, name):
+            assert name == "strain"
+            return SimpleNamespace(values=values)
+
+    tensor = features_to_tensormap(WithStrain(), ["strain"], keep_zero_rows=True)
+    for key, block in tensor.items():
+        g = block.gradient("strain")
+        assert g.samples.names == ["sample"] and len(g.samples) == len(block.samples)
+        assert [c.names for c in g.components] == [["xyz_1"], ["xyz_2"]]
+        columns = np.nonzero(x.labels[:, 0] == key["neighbor_type"])[0]
+        rows = [
+            np.nonzero((x.structure == s) & (x.centers == a))[0][0] for s, a in block.samples.values
+        ]
+        assert np.array_equal(g.values, values[rows][..., columns])

@@ -67,13 +67,17 @@ def _center_rows(result) -> list[tuple[int, np.ndarray]]:
 def _gradient_block(result, name: str, rows: np.ndarray, select):
     """Gradient block ``name`` of the block whose samples are ``rows`` of ``result``.
 
-    ``result.gradient(name)`` must give ``.values`` ``(n_grad, *shape, *row_shape)`` with the
-    first column of ``.samples`` the row index; ``select`` takes a value array of row shape to
-    the block's ``(2λ+1, n)`` or ``(n_features,)`` part. Returns the gradient's values,
-    samples and leading components (the block's own components follow them).
+    ``result.gradient(name)`` must give ``.values`` ``(n_grad, *shape, *row_shape)`` and
+    ``.samples`` whose first column is the row index (strain: no samples, one entry per row);
+    ``select`` takes a value array of row shape to the block's ``(2λ+1, n)`` or
+    ``(n_features,)`` part. Returns the gradient's values, samples and leading components (the
+    block's own components follow them).
     """
     gradient = result.gradient(name)
-    samples = np.asarray(gradient.samples)
+    samples = getattr(gradient, "samples", None)
+    if samples is None:  # one entry per row (strain): the row index is the position
+        samples = np.arange(len(gradient.values))[:, None]
+    samples = np.asarray(samples)
     position = np.full(len(result.values), -1)
     position[rows] = np.arange(len(rows))
     keep = np.nonzero(position[samples[:, 0]] >= 0)[0]
