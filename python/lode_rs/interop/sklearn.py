@@ -43,7 +43,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
         "lode_rs.sklearn needs scikit-learn >= 1.6: pip install 'lode_rs[sklearn]'"
     ) from error
 
-from .. import invariants, models
+from .. import _lode_rs, invariants, models
 from .._lode_rs import InvalidParameterError
 from ..calculators import LodeExpansion, SoapExpansion
 from ..results import Expansion, Features
@@ -52,12 +52,28 @@ from ..systems import as_frame_list
 OUTPUTS = ("sum", "mean", "atoms", "features")
 
 
-def _hyper_signature(calculator: type) -> inspect.Signature:
-    """The calculator's keyword arguments without ``n_threads`` (a transformer parameter)."""
+def _hyper_signature(calculator: type, core: type) -> inspect.Signature:
+    """The calculator's keyword arguments without ``n_threads`` (a transformer parameter): its
+    own (``species``, ``charges``) and the core's hyper-parameters (declared once, in Rust)."""
     signature = inspect.signature(calculator.__init__)
-    return signature.replace(
-        parameters=[p for p in signature.parameters.values() if p.name != "n_threads"]
-    )
+    params = [
+        p
+        for p in signature.parameters.values()
+        if p.name != "n_threads" and p.kind != inspect.Parameter.VAR_KEYWORD
+    ]
+    fields = getattr(core, "hyper_fields", None)
+    if fields is not None:  # the constructor takes **hypers: list them from the core
+        known = {p.name for p in params}
+        for name, _doc, default, required in fields():
+            if name not in known:
+                params.append(
+                    inspect.Parameter(
+                        name,
+                        inspect.Parameter.KEYWORD_ONLY,
+                        default=inspect.Parameter.empty if required else default,
+                    )
+                )
+    return signature.replace(parameters=params)
 
 
 class _Hypers(BaseEstimator):
@@ -73,8 +89,10 @@ class _Hypers(BaseEstimator):
                 setattr(self, name, value)
 
     def build(self, n_threads: int = 0):
-        """A new :class:`lode_rs.SoapExpansion` / :class:`lode_rs.LodeExpansion`."""
-        return self._calculator(**self.get_params(deep=False), n_threads=n_threads)
+        """A new :class:`lode_rs.SoapExpansion` / :class:`lode_rs.LodeExpansion` (``None``:
+        the core's default)."""
+        given = {k: v for k, v in self.get_params(deep=False).items() if v is not None}
+        return self._calculator(**given, n_threads=n_threads)
 
 
 class Soap(_Hypers):
@@ -85,7 +103,7 @@ class Soap(_Hypers):
     def __init__(self, **hypers: Any) -> None:
         super().__init__(**hypers)
 
-    __init__.__signature__ = _hyper_signature(SoapExpansion)  # type: ignore[attr-defined]
+    __init__.__signature__ = _hyper_signature(SoapExpansion, _lode_rs.SoapCalculator)  # type: ignore[attr-defined]
 
 
 class Lode(_Hypers):
@@ -96,7 +114,7 @@ class Lode(_Hypers):
     def __init__(self, **hypers: Any) -> None:
         super().__init__(**hypers)
 
-    __init__.__signature__ = _hyper_signature(LodeExpansion)  # type: ignore[attr-defined]
+    __init__.__signature__ = _hyper_signature(LodeExpansion, _lode_rs.LodeCalculator)  # type: ignore[attr-defined]
 
 
 def _frames(x: Any) -> list:
