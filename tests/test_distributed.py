@@ -74,6 +74,17 @@ def test_unfixed_calculator_is_refused(client, frames):
         ld.compute(calculator(), frames, client=client)
 
 
+def test_errors_are_raised_on_the_client(client, frames):
+    calc = calculator(frames)
+    carbon = frames[0].copy()
+    carbon.numbers[0] = 6
+    # the core's error, with its type, saying where in the data set it happened
+    with pytest.raises(lode_rs.InvalidParameterError, match=r"structures 4\.\.5.*species 6"):
+        ld.compute(calc, frames[:5] + [carbon], client=client, chunk_size=2)
+    with pytest.raises(lode_rs.InvalidParameterError, match="explicit regularizer"):
+        ld.fit(Ridge(regularizer=None), calc, frames, "energy", client=client)
+
+
 def test_output_resumes_where_it_stopped(client, frames, tmp_path):
     calc = calculator(frames)
     out = tmp_path / "features"

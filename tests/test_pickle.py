@@ -132,3 +132,10 @@ def test_model_get_set_params():
     assert model.n_sparse == 7  # unchanged after a rejected value
     with pytest.raises(lode_rs.InvalidParameterError, match="no parameters"):
         Ridge().set_params(kernel__zeta=2)
+
+
+def test_core_exceptions_pickle_with_their_type():
+    """Errors raised in worker processes reach the caller as lode_rs's own exceptions."""
+    for error in (lode_rs.InvalidInputError("bad data"), lode_rs.InvalidParameterError("bad")):
+        again = roundtrip(error)
+        assert type(again) is type(error) and str(again) == str(error)

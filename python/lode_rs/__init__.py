@@ -17,6 +17,12 @@ from .models import learning_curve
 from .results import Expansion, Features
 from .systems import System
 
+# the core's exceptions pickle under their import path (errors raised in worker processes reach
+# the caller with their type: Dask, joblib, multiprocessing)
+for _error in (InvalidInputError, InvalidParameterError):
+    _error.__module__ = "lode_rs._lode_rs"
+del _error
+
 __all__ = [
     "Expansion",
     "Features",

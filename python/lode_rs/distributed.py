@@ -261,8 +261,21 @@ class Shipped:
         return cache[self.sha256]
 
 
+def _in_chunk(chunk: Chunk, error: Exception) -> Exception:
+    """The same error, saying which structures of the data set the chunk holds."""
+    where = f"{chunk.path}, frames " if chunk.path else "structures "
+    first = chunk.start if chunk.path else chunk.offset
+    return type(error)(
+        f"chunk {chunk.index} ({where}{first}..{first + chunk.count - 1}; structure numbers "
+        f"below count from {first}): {error}"
+    )
+
+
 def _compute_chunk(shipped: Shipped, chunk: Chunk, n_threads: int, path: str | None):
-    result = shipped.get().compute(chunk.read(), n_threads=n_threads)
+    try:
+        result = shipped.get().compute(chunk.read(), n_threads=n_threads)
+    except (InvalidInputError, InvalidParameterError) as error:
+        raise _in_chunk(chunk, error) from None
     result = replace(result, structure=result.structure + chunk.offset)
     if path is None:
         return result
@@ -443,7 +456,10 @@ def _chunk_sums(shipped: Shipped, chunk: Chunk, targets, n_threads: int, model, 
     from .models.normal_equations import RidgeSums, SparseGPRSums
 
     frames = chunk.read()
-    x = shipped.get().compute(frames, n_threads=n_threads)
+    try:
+        x = shipped.get().compute(frames, n_threads=n_threads)
+    except (InvalidInputError, InvalidParameterError) as error:
+        raise _in_chunk(chunk, error) from None
     y = _targets_of(frames, targets)
     if active is None:
         return RidgeSums.of(x, y, model.baseline)
@@ -514,6 +530,11 @@ def fit(
     if not isinstance(model, (Ridge, SparseGPR)):
         raise InvalidParameterError(
             f"distributed fits support Ridge and SparseGPR, got {type(model).__name__}"
+        )
+    if model.regularizer is None or (isinstance(model, SparseGPR) and model.kernel.needs_zeta):
+        raise InvalidParameterError(
+            "distributed fits need an explicit regularizer (and zeta): cross-validation needs "
+            "every fold's data; choose them on a subset with the in-memory model first"
         )
     chunks = make_chunks(frames_or_paths, chunk_size)
     if not isinstance(targets, str):
