@@ -157,12 +157,27 @@ def make_chunks(frames_or_paths, chunk_size: int) -> list[Chunk]:
 
 
 # ---- results on disk ---------------------------------------------------------------------------
+_FIELDS = {
+    "Features": (
+        "values",
+        "structure",
+        "centers",
+        "center_species",
+        "labels",
+        "label_names",
+        "n_structures",
+        "folded",
+    ),
+    "Expansion": ("values", "structure", "centers", "center_species", "species", "n_structures"),
+}
+
+
 def _save(result: Features | Expansion, path: Path) -> None:
-    arrays = {}
-    for f in fields(result):
-        value = getattr(result, f.name)
-        arrays[f.name] = np.asarray(value if f.name != "label_names" else list(value))
-    arrays["kind"] = np.array(type(result).__name__)
+    kind = type(result).__name__
+    if getattr(result, "gradients", None):
+        raise InvalidParameterError("chunk files hold values only, not gradients")
+    arrays = {name: np.asarray(getattr(result, name)) for name in _FIELDS[kind]}
+    arrays["kind"] = np.array(kind)
     partial = path.with_name(path.name + ".partial")
     with open(partial, "wb") as f:
         np.savez(f, **arrays)
@@ -173,13 +188,12 @@ def _load_one(path: Path) -> Features | Expansion:
     with np.load(path, allow_pickle=False) as archive:
         data = {name: archive[name] for name in archive.files}
     kind = str(data.pop("kind"))
+    data["n_structures"] = int(data["n_structures"])
     if kind == "Features":
         data["label_names"] = tuple(str(n) for n in data["label_names"])
         data["folded"] = bool(data["folded"])
-        data["n_structures"] = int(data["n_structures"])
         return Features(**data)
     data["species"] = [int(s) for s in data["species"]]
-    data["n_structures"] = int(data["n_structures"])
     return Expansion(**data)
 
 
