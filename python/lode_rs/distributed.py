@@ -35,7 +35,7 @@ import operator
 import os
 import pickle
 import sys
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
