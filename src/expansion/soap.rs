@@ -17,37 +17,26 @@ use crate::radial::{GtoBasis, RadialIntegral, SoapRadialIntegral, SplinedRadialI
 use crate::systems::System;
 use crate::threads::with_threads;
 
-/// Hyper-parameters of a SOAP expansion.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SoapHypers {
-    /// Neighbour cutoff and GTO basis radius r_c (Å).
-    pub cutoff: f64,
-    /// Width w of the shifted-cosine cutoff function (Å), `0 ≤ w ≤ r_c`.
-    pub cutoff_width: f64,
-    /// Gaussian width σ of the atomic densities (Å).
-    pub smearing: f64,
-    /// Number of radial functions.
-    pub n_max: usize,
-    /// Largest angular momentum (inclusive).
-    pub l_max: usize,
-    /// Weight of the centre atom's own density.
-    pub center_weight: f64,
-    /// Absolute accuracy of the splined radial integral.
-    pub radial_accuracy: f64,
-}
-
-impl Default for SoapHypers {
-    fn default() -> Self {
-        SoapHypers {
-            cutoff: 5.0,
-            cutoff_width: 0.5,
-            smearing: 0.3,
-            n_max: 6,
-            l_max: 4,
-            center_weight: 1.0,
-            radial_accuracy: 1e-10,
-        }
+crate::hypers! {
+    /// Hyper-parameters of a SOAP expansion. The single source of each option's name, type and
+    /// default: the Python calculators take and return exactly these fields.
+    pub struct SoapHypers {
+        /// Neighbour cutoff and GTO basis radius r_c (Å).
+        pub cutoff: f64 = 5.0,
+        /// Gaussian width σ of the atomic densities (Å).
+        pub smearing: f64 = 0.3,
+        /// Number of radial functions.
+        pub n_max: usize = 6,
+        /// Largest angular momentum (inclusive, ≤ 20).
+        pub l_max: usize = 4,
+        /// Width w of the shifted-cosine cutoff function (Å), `0 ≤ w ≤ r_c`.
+        pub cutoff_width: f64 = 0.5,
+        /// Weight of the centre atom's own density.
+        pub center_weight: f64 = 1.0,
+        /// Absolute accuracy of the splined radial integral.
+        pub radial_accuracy: f64 = 1e-10,
     }
+    required: cutoff, smearing, n_max, l_max
 }
 
 /// A SOAP calculator: hyper-parameters validated and the radial integral splined once.

@@ -5,6 +5,7 @@
 mod electrostatics;
 mod errors;
 mod expansion;
+mod hypers;
 mod invariants;
 mod lode;
 mod math;
