@@ -166,5 +166,8 @@ class LodeExpansion(_Calculator):
         )
 
 
-SoapExpansion.__doc__ = (SoapExpansion.__doc__ or "") + _hyper_parameter_docs(_lode_rs.SoapCalculator)
-LodeExpansion.__doc__ = (LodeExpansion.__doc__ or "") + _hyper_parameter_docs(_lode_rs.LodeCalculator)
+for _cls, _core in (
+    (SoapExpansion, _lode_rs.SoapCalculator),
+    (LodeExpansion, _lode_rs.LodeCalculator),
+):
+    _cls.__doc__ = (_cls.__doc__ or "") + _hyper_parameter_docs(_core)
