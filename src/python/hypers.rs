@@ -30,10 +30,12 @@ pub fn from_kwargs<H: Hypers>(owner: &str, kwargs: Option<&Bound<'_, PyDict>>) -
         };
         match result {
             Ok(()) => given.push(name),
-            Err(FieldError::Unknown) => return Err(PyTypeError::new_err(format!(
+            Err(FieldError::Unknown) => {
+                return Err(PyTypeError::new_err(format!(
                 "unknown {owner} hyper-parameter '{name}'; the {owner} hyper-parameters are: {}",
                 H::NAMES.join(", ")
-            ))),
+            )))
+            }
             Err(FieldError::WrongType(expected)) => {
                 let expected = if expected.is_empty() {
                     String::new()
