@@ -11,7 +11,7 @@ use super::pairs::PairSum;
 use super::{centers_of, check_basis, overlap_error, parallel_zeros, Expansion, SpeciesMap};
 use crate::error::Result;
 use crate::expansion::MIN_PAIR_DISTANCE;
-use crate::math::spherical_harmonics::SphericalHarmonics;
+use crate::math::spherical_harmonics::{SphericalHarmonics, Y00};
 use crate::neighbors::{NeighborSearch, Pair};
 use crate::radial::{GtoBasis, RadialIntegral, SoapRadialIntegral, SplinedRadialIntegral};
 use crate::systems::System;
@@ -74,8 +74,7 @@ impl SoapCalculator {
         let harmonics = SphericalHarmonics::new(hypers.l_max)?;
         let mut at_zero = Array2::zeros((hypers.n_max, hypers.l_max + 1));
         exact.compute(0.0, at_zero.view_mut(), None);
-        let y00 = 0.5 / std::f64::consts::PI.sqrt();
-        let self_term = (0..hypers.n_max).map(|n| at_zero[[n, 0]] * y00).collect();
+        let self_term = (0..hypers.n_max).map(|n| at_zero[[n, 0]] * Y00).collect();
         Ok(SoapCalculator {
             hypers,
             radial,

@@ -706,8 +706,10 @@ fn sources_of<'a>(system: &'a System, atoms: &AtomChannels<'a>) -> Result<Source
 
 /// `f_n0(0) → f_n0(0) Y_00`: the `c_n00` coefficient of a potential centred on the centre.
 fn coefficient_of_self(f_at_zero: &[f64]) -> Vec<f64> {
-    let y00 = 0.5 / std::f64::consts::PI.sqrt();
-    f_at_zero.iter().map(|f| f * y00).collect()
+    f_at_zero
+        .iter()
+        .map(|f| f * crate::math::spherical_harmonics::Y00)
+        .collect()
 }
 
 /// `out[i, a_i, n·n_lm] += factor · w_i · term[n]` (l = 0 of each atom's own channel).
