@@ -37,11 +37,11 @@
 
 use rayon::prelude::*;
 
-use super::OVERLAP_DISTANCE;
 use crate::error::Result;
 use crate::kspace::{k_vectors, structure_factors, Sources, K_BLOCK};
 use crate::neighbors::{NeighborSearch, Pair};
 use crate::systems::System;
+use crate::systems::OVERLAP_DISTANCE;
 
 /// Cost of one real-space pair (neighbour search with sorting, `erfc`, division) in units of
 /// one atom–k entry of the structure factors. Calibrated on 64-atom gases in cubic boxes of

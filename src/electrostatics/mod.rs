@@ -53,9 +53,6 @@ pub const COULOMB_CONSTANT: f64 = 14.399645;
 /// Default relative accuracy of the Ewald summation.
 pub const DEFAULT_ACCURACY: f64 = 1e-10;
 
-/// Two charged atoms closer than this (Å) are refused as overlapping: their energy diverges.
-pub const OVERLAP_DISTANCE: f64 = 1e-6;
-
 /// Check that `charges` fit `system`: one finite charge per atom.
 fn check_charges(system: &System, charges: &[f64]) -> Result<()> {
     if charges.len() != system.size() {
@@ -100,7 +97,7 @@ fn check_accuracy(accuracy: f64) -> Result<()> {
 ///
 /// Runs in the current rayon pool. Errors: `InvalidInput` for a slab or wire, a charge count
 /// that differs from the atom count, non-finite charges, two charged atoms closer than
-/// [`OVERLAP_DISTANCE`]; `InvalidParameter` for an accuracy outside `[1e-16, 1)` or a request
+/// [`OVERLAP_DISTANCE`](crate::systems::OVERLAP_DISTANCE); `InvalidParameter` for an accuracy outside `[1e-16, 1)` or a request
 /// too large for the neighbour or k-vector budgets.
 pub fn coulomb_energy(system: &System, charges: &[f64], accuracy: f64) -> Result<f64> {
     check_accuracy(accuracy)?;

@@ -10,11 +10,11 @@ use rayon::prelude::*;
 use super::pairs::PairSum;
 use super::{centers_of, check_basis, overlap_error, parallel_zeros, Expansion, SpeciesMap};
 use crate::error::Result;
-use crate::expansion::MIN_PAIR_DISTANCE;
 use crate::math::spherical_harmonics::{SphericalHarmonics, Y00};
 use crate::neighbors::{NeighborSearch, Pair};
 use crate::radial::{GtoBasis, RadialIntegral, SoapRadialIntegral, SplinedRadialIntegral};
 use crate::systems::System;
+use crate::systems::OVERLAP_DISTANCE;
 use crate::threads::with_threads;
 
 crate::hypers! {
@@ -136,10 +136,7 @@ impl SoapCalculator {
                 |scratch, (row, block)| {
                     let (s, i) = (structure[row] as usize, center[row] as usize);
                     searches[s].pairs_of(i, &mut scratch.pairs);
-                    if let Some(pair) = scratch
-                        .pairs
-                        .iter()
-                        .find(|p| p.distance < MIN_PAIR_DISTANCE)
+                    if let Some(pair) = scratch.pairs.iter().find(|p| p.distance < OVERLAP_DISTANCE)
                     {
                         return Err(overlap_error(pair, s));
                     }

@@ -10,6 +10,13 @@ pub use cell::{Cell, Mat3, Vec3};
 
 use crate::error::{Error, Result};
 
+/// Two atoms closer than this (Å) are refused as overlapping (`InvalidInput`), by every
+/// calculation: expansions (SOAP, LODE on every route), where a pair at zero distance has no
+/// direction, and electrostatics, where two charges on top of each other have an infinite
+/// energy. The one threshold of the crate; 1e-3 Å is far below any physical interatomic
+/// distance (≈ 0.7 Å for H₂) and far above rounding noise in positions.
+pub const OVERLAP_DISTANCE: f64 = 1e-3;
+
 /// One atomic structure, validated and wrapped.
 #[derive(Debug, Clone)]
 pub struct System {

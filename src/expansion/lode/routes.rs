@@ -12,7 +12,7 @@ use super::mesh::{mesh_dims, spacing_for, Envelope, AUTO_ORDERS, MESH_SHARE};
 use super::real_space::{finite_pairs, listed_pairs, AtomChannels};
 use super::reciprocal::ReciprocalBasis;
 use crate::error::{Error, Result};
-use crate::expansion::{centers_of, check_overlaps, Expansion, SpeciesMap, MIN_PAIR_DISTANCE};
+use crate::expansion::{centers_of, check_overlaps, Expansion, SpeciesMap};
 use crate::kspace::{symmetry_degeneracy, Sources};
 use crate::math::power_law::PowerLaw;
 use crate::math::spherical_harmonics::SphericalHarmonics;
@@ -22,6 +22,7 @@ use crate::radial::{
     SplinedRadialIntegral,
 };
 use crate::systems::System;
+use crate::systems::OVERLAP_DISTANCE;
 use crate::threads::with_threads;
 
 /// What the density channels are.
@@ -354,7 +355,7 @@ impl LodeCalculator {
             add_self(&mut out, atoms, &self.self_term, w, n_lm);
             return Ok(out);
         } else {
-            check_overlaps(&neighbor_list(system, MIN_PAIR_DISTANCE)?, s)?;
+            check_overlaps(&neighbor_list(system, OVERLAP_DISTANCE)?, s)?;
             match self.choose_route(system, atoms.n_channels)? {
                 Route::Reciprocal(k_cutoff) => {
                     self.check_memory(system, k_cutoff, atoms.n_channels)?;
