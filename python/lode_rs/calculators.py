@@ -154,7 +154,7 @@ class LodeExpansion(_Calculator):
 
     def _channels(self, frames, systems) -> tuple[dict, list[int]]:
         if self.charges:
-            return {"charges": charges_of(frames, systems)}, [CHARGE_CHANNEL]
+            return {"charges": charges_of(frames)}, [CHARGE_CHANNEL]
         return super()._channels(frames, systems)
 
     def __repr__(self) -> str:

@@ -1,13 +1,13 @@
 //! Bindings for the LODE calculator.
 
-use numpy::PyReadonlyArray1;
+use numpy::PyReadonlyArrayDyn;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::errors::{run_detached, to_py};
 use super::expansion::{expansion_to_py, ExpansionArrays};
 use super::hypers;
-use super::systems::{extract_systems, validate_all};
+use super::systems::{extract_charges, extract_systems, validate_all};
 use crate::expansion::{Channels, LodeCalculator, LodeHypers, SpeciesMap};
 
 /// LODE calculator: validated hyper-parameters and k-space tables; real-space tables cached.
@@ -72,12 +72,11 @@ impl PyLodeCalculator {
         py: Python<'py>,
         systems: &Bound<'py, PyAny>,
         species: Option<Vec<i32>>,
-        charges: Option<Vec<PyReadonlyArray1<'py, f64>>>,
+        charges: Option<Vec<PyReadonlyArrayDyn<'py, f64>>>,
         n_threads: usize,
     ) -> PyResult<ExpansionArrays<'py>> {
         let raw = extract_systems(systems)?;
-        let charges: Option<Vec<Vec<f64>>> =
-            charges.map(|list| list.iter().map(|q| q.as_array().to_vec()).collect());
+        let charges = charges.map(extract_charges).transpose()?;
         let map = match (&species, &charges) {
             (Some(s), None) => Some(SpeciesMap::new(s).map_err(to_py)?),
             (None, Some(_)) => None,

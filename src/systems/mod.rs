@@ -17,6 +17,43 @@ use crate::error::{Error, Result};
 /// distance (≈ 0.7 Å for H₂) and far above rounding noise in positions.
 pub const OVERLAP_DISTANCE: f64 = 1e-3;
 
+/// Check per-atom `charges` for one structure: one finite charge per atom (`InvalidInput`
+/// otherwise). The one home of charge validation, for [`check_charges`] and single-structure
+/// calls.
+pub fn check_structure_charges(system: &System, charges: &[f64]) -> Result<()> {
+    if charges.len() != system.size() {
+        crate::bail_input!(
+            "{} charges for {} atoms: give one charge per atom",
+            charges.len(),
+            system.size()
+        );
+    }
+    if let Some(i) = charges.iter().position(|q| !q.is_finite()) {
+        crate::bail_input!("the charge of atom {i} is not finite ({})", charges[i]);
+    }
+    Ok(())
+}
+
+/// Check one charge array per structure, each valid for its structure
+/// ([`check_structure_charges`]); an error names the structure. Used by every calculation that
+/// takes charges (charge-weighted LODE, electrostatics); the Python layer does not re-check.
+pub fn check_charges<C: AsRef<[f64]>>(systems: &[System], charges: &[C]) -> Result<()> {
+    if charges.len() != systems.len() {
+        crate::bail_input!(
+            "{} charge arrays for {} structures",
+            charges.len(),
+            systems.len()
+        );
+    }
+    for (s, (system, q)) in systems.iter().zip(charges).enumerate() {
+        check_structure_charges(system, q.as_ref()).map_err(|e| match e {
+            Error::InvalidInput(m) => Error::InvalidInput(format!("structure {s}: {m}")),
+            other => other,
+        })?;
+    }
+    Ok(())
+}
+
 /// One atomic structure, validated and wrapped.
 #[derive(Debug, Clone)]
 pub struct System {

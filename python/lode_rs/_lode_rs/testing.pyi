@@ -1,7 +1,7 @@
 """Type stubs of ``lode_rs._lode_rs.testing``: the compiled core's building blocks, exposed for
 the tests only (not public API)."""
 
-from typing import Any, final
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray

@@ -286,14 +286,7 @@ impl LodeCalculator {
         };
         for (s, system) in systems.iter().enumerate() {
             let cell = system.cell();
-            if cell.is_periodic() && !cell.is_fully_periodic() {
-                return Err(Error::InvalidInput(format!(
-                    "structure {s}: LODE supports fully periodic (pbc = T,T,T) or finite (pbc = F,F,F) \
-                     systems; mixed periodicity {:?} (slabs, wires) needs a 2D/1D Ewald treatment that \
-                     is not implemented",
-                    cell.pbc()
-                )));
-            }
+            cell.check_periodicity(&format!("structure {s}: LODE"))?;
             if let (Some(w), true) = (
                 weights[s],
                 cell.is_periodic() && (1..=3).contains(&self.hypers.exponent),
@@ -744,28 +737,7 @@ fn resolve_channels(
             Ok((list, map.len()))
         }
         Channels::Charges(charges) => {
-            if charges.len() != systems.len() {
-                crate::bail_input!(
-                    "{} charge arrays for {} structures",
-                    charges.len(),
-                    systems.len()
-                );
-            }
-            for (s, (q, system)) in charges.iter().zip(systems).enumerate() {
-                if q.len() != system.size() {
-                    crate::bail_input!(
-                        "structure {s}: {} charges for {} atoms",
-                        q.len(),
-                        system.size()
-                    );
-                }
-                if let Some(i) = q.iter().position(|x| !x.is_finite()) {
-                    crate::bail_input!(
-                        "structure {s}: the charge of atom {i} is not finite ({})",
-                        q[i]
-                    );
-                }
-            }
+            crate::systems::check_charges(systems, charges)?;
             Ok((systems.iter().map(|s| vec![0; s.size()]).collect(), 1))
         }
     }
