@@ -270,6 +270,26 @@ fn invert(m: &Mat3) -> Mat3 {
 mod tests {
     use super::*;
 
+    #[test]
+    fn mixed_periodicity_is_refused_in_one_place() {
+        let cell = |pbc| Cell::new(skewed(), pbc).unwrap();
+        for pbc in [[true; 3], [false; 3]] {
+            assert!(cell(pbc).check_periodicity("X").is_ok());
+        }
+        for pbc in [[true, true, false], [false, false, true]] {
+            match cell(pbc).check_periodicity("X") {
+                Err(Error::InvalidInput(m)) => assert!(m.starts_with("X ") && m.contains("slabs")),
+                other => panic!("{other:?}"),
+            }
+            assert!(cell(pbc).require_fully_periodic("X").is_err());
+        }
+        assert!(cell([true; 3]).require_fully_periodic("X").is_ok());
+        assert!(matches!(
+            cell([false; 3]).require_fully_periodic("X"),
+            Err(Error::InvalidInput(_))
+        ));
+    }
+
     fn skewed() -> Mat3 {
         [[4.0, 0.0, 0.0], [3.5, 2.0, 0.0], [1.0, 1.5, 3.0]]
     }

@@ -152,4 +152,24 @@ mod tests {
         assert!((r[1] - 3.0).abs() < 1e-12);
         assert!((r[2] + 4.0).abs() < 1e-12);
     }
+
+    #[test]
+    fn charges_are_checked_per_structure() {
+        let one = System::new(vec![[0.0; 3], [1.0; 3]], vec![11, 17], CUBE, [true; 3]).unwrap();
+        let systems = [one.clone(), one];
+        let message = |r: Result<()>| match r {
+            Err(Error::InvalidInput(m)) => m,
+            other => panic!("expected InvalidInput, got {other:?}"),
+        };
+        assert!(check_charges(&systems, &[[1.0, -1.0], [0.5, -0.5]]).is_ok());
+        let m = message(check_charges(&systems, &[vec![1.0, -1.0]]));
+        assert!(m.contains("1 charge arrays for 2 structures"), "{m}");
+        let m = message(check_charges(&systems, &[vec![1.0, -1.0], vec![1.0]]));
+        assert!(m.starts_with("structure 1: 1 charges for 2 atoms"), "{m}");
+        let m = message(check_charges(&systems, &[[1.0, -1.0], [f64::NAN, 0.0]]));
+        assert!(
+            m.contains("structure 1: the charge of atom 0 is not finite"),
+            "{m}"
+        );
+    }
 }
