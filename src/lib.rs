@@ -14,7 +14,8 @@
 //! expansion → invariants → bindings):
 //! - [`error`]: the one error enum ([`Error`]: invalid input, invalid parameter, internal);
 //! - [`systems`]: validated structures (positions, atomic numbers, [`systems::Cell`] with its
-//!   periodicity, wrapped positions, reciprocal vectors);
+//!   periodicity, wrapped positions, reciprocal vectors) and the input checks every calculator
+//!   shares (charges, supported periodicity, the overlap threshold);
 //! - [`neighbors`]: cell-list neighbour search (triclinic cells, any cell size, all images);
 //! - [`math`]: real spherical harmonics and their gradients, special functions (erf, incomplete
 //!   Γ, E₁, spherical Bessel functions), ₁F₁, smeared power laws `g_p` and their Fourier
@@ -28,6 +29,8 @@
 //!   long range of the mesh route (§8.4);
 //! - [`expansion`]: SOAP and LODE calculators producing coefficient arrays; LODE picks a route per
 //!   structure (reciprocal, Ewald, mesh, real space) for the requested accuracy (§6–§8);
+//! - [`hypers`](mod@hypers): hyper-parameter structs declared once (names, types, defaults,
+//!   docs), the one source of every option and its default;
 //! - [`invariants`]: ν = 1 and ν = 2 invariants of one or two expansions (§4);
 //! - [`electrostatics`]: Coulomb energies of point charges (Ewald summation with a neutralising
 //!   background, direct sum for finite systems; §10);
@@ -38,6 +41,7 @@
 pub mod electrostatics;
 pub mod error;
 pub mod expansion;
+pub mod hypers;
 pub mod invariants;
 pub mod kspace;
 pub mod math;
