@@ -23,11 +23,7 @@ import pytest
 from scipy import integrate, optimize, special
 
 import lode_rs
-
-try:  # the compiled building blocks that only tests use live in _lode_rs.testing
-    from lode_rs._lode_rs import testing as core
-except ImportError:  # until that submodule exists
-    from lode_rs import _lode_rs as core
+from lode_rs._lode_rs import testing as core
 
 PI = np.pi
 SIGMA = 0.8
@@ -269,7 +265,7 @@ def test_k_cutoff_is_the_tail_bound(p, accuracy):
         method="reciprocal",
         accuracy=accuracy,
     )
-    k_cutoff = lode._core.reciprocal_k_cutoff  # the plain route's k_c, chosen for the accuracy
+    k_cutoff = lode.reciprocal_k_cutoff  # the plain route's k_c, chosen for the accuracy
 
     def tail(k_c):
         # composite 10-point Gauss–Legendre on 200 panels of [k_c, 12/σ]: the integrand is smooth
