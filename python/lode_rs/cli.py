@@ -277,6 +277,7 @@ def _map(args: argparse.Namespace) -> int:
         kernel=kernel,
         match_species=match,
         png=png,
+        color=args.color,
         name=", ".join(Path(f).name for f in args.files),
     )
     print(f"{len(frames)} structures, {method.upper()} of {x.values.shape[1]} features")
@@ -374,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         "--model", default=None, help="a saved model: its features, kernel (kPCA), predictions"
     )
     chart.add_argument("--projection", choices=["pca", "kpca"], default=None)
+    chart.add_argument("--color", default=None, help="property colouring the map")
     chart.add_argument("--zeta", type=int, default=2, help="kPCA kernel exponent (no --model)")
     calculator_options(chart)
     chart.set_defaults(run=_map)

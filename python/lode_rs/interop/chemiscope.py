@@ -115,6 +115,7 @@ def write_map(
     kernel: Kernel | None = None,
     match_species: bool = False,
     png: str | os.PathLike | None = None,
+    color: str | None = None,
     name: str = "lode_rs map",
     description: str = "",
 ) -> np.ndarray:
@@ -128,7 +129,9 @@ def write_map(
         properties: extra per-structure properties ``{name: values}`` (e.g. predictions);
             ``atoms.info`` scalars, energies and atom counts are added automatically.
         method, kernel, match_species: the projection (see :func:`project`).
-        png: also draw the projection, coloured by the first extra property (or the energy).
+        png: also draw the projection as a PNG.
+        color: the property colouring the map (default: the first extra property, else the
+            energy, else the first property that varies).
         name, description: shown by chemiscope.
 
     Returns:
@@ -159,7 +162,12 @@ def write_map(
     chemiscope_properties.update(
         {k: {"target": "structure", "values": v} for k, v in props.items()}
     )
-    color = next(iter(properties or {}), "energy" if "energy" in props else "n_atoms")
+    if color is None:  # extra properties first, then the energy, then any that varies
+        candidates = [*(properties or {}), "energy", *sorted(props)]
+        varying = [k for k in candidates if k in props and np.ptp(props[k]) > 0]
+        color = varying[0] if varying else "n_atoms"
+    elif color not in props:
+        raise InvalidParameterError(f"no property {color!r} to colour by; have {sorted(props)}")
     settings = chemiscope.quick_settings(x=f"{label}[1]", y=f"{label}[2]", map_color=color)
     chemiscope.write_input(
         str(path),
