@@ -12,6 +12,8 @@ ExpansionArrays = tuple[
     NDArray[np.float64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int32]
 ]
 
+COULOMB_CONSTANT: float
+
 class InvalidInputError(ValueError): ...
 class InvalidParameterError(ValueError): ...
 

@@ -37,12 +37,24 @@ cached on disk by :func:`lode_rs.datasets.xtb_dimers`; a copy of the 600-dimer s
 
 from __future__ import annotations
 
+import argparse
+import importlib
+import importlib.metadata
+import io
+import json
+import lzma
+import multiprocessing
 import os
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from ._lode_rs import InvalidParameterError
+from .._lode_rs import InvalidParameterError
+from ..constants import BOHR_ANGSTROM, HARTREE_EV
+from ..progress import progress
+from .records import ChargedDimers
 
 #: Version of the generation procedure; bump when anything changes the numbers.
 GENERATOR_VERSION = 1
@@ -95,9 +107,6 @@ VDW_RADII = {1: 1.10, 6: 1.70, 7: 1.55, 8: 1.52}
 
 #: (mixer damping, max iterations) tried in turn until the SCF converges
 SCF_RETRIES: tuple[tuple[float, int], ...] = ((0.4, 250), (0.2, 500), (0.05, 1000))
-
-HARTREE_EV = 27.211386245988  # CODATA 2018
-BOHR_ANGSTROM = 0.529177210903  # CODATA 2018
 
 
 @dataclass(frozen=True)
@@ -183,8 +192,6 @@ class Dimer:
 
 
 def _require(module: str):
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError:
@@ -396,8 +403,6 @@ def generate(
         ``(dimers, failures)``: the converged dimers in index order and one message per dropped
         dimer.
     """
-    from .progress import progress
-
     settings = Settings() if settings is None else settings
     if int(n_dimers) != n_dimers or n_dimers < 1:
         raise InvalidParameterError(f"n_dimers must be a positive integer, got {n_dimers}")
@@ -412,8 +417,6 @@ def generate(
             progress(results, desc="xTB dimers", total=len(jobs)) if show_progress else results
         )
     else:
-        import multiprocessing
-
         with multiprocessing.get_context("spawn").Pool(int(n_processes)) as pool:
             iterator = pool.imap(_generate_one, jobs, chunksize=4)
             if show_progress:
@@ -424,12 +427,10 @@ def generate(
     return dimers, failures
 
 
-def to_charged_dimers(dimers: list[Dimer]):
+def to_charged_dimers(dimers: list[Dimer]) -> ChargedDimers:
     """The :class:`lode_rs.datasets.ChargedDimers` form of generated dimers (13 frames each;
     ``info`` of every frame: ``name_a``, ``name_b``, ``generator_index``)."""
     import ase
-
-    from .datasets import ChargedDimers
 
     frames, rows = [], []
     for k, d in enumerate(dimers):
@@ -487,12 +488,10 @@ _INFO = (
 
 def metadata(settings: Settings, n_attempted: int, failures: list[str]) -> dict:
     """Description stored beside the data: settings, attempts, failures, package versions."""
-    import importlib.metadata as importlib_metadata
-
     def version(name: str) -> str | None:
         try:
-            return importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
             return None
 
     return {
@@ -507,11 +506,6 @@ def metadata(settings: Settings, n_attempted: int, failures: list[str]) -> dict:
 def save(path, dimers: list[Dimer], description: dict) -> None:
     """Write ``dimers`` to ``path`` (``.xyz.xz``: extxyz, xz-compressed) and ``description`` to
     ``path`` with ``.json`` instead of ``.xyz.xz``."""
-    import io
-    import json
-    import lzma
-    from pathlib import Path
-
     import ase
     import ase.io
 
@@ -546,10 +540,6 @@ def _json_path(path):
 
 def load(source) -> tuple[list[Dimer], dict]:
     """Read what :func:`save` wrote; ``source`` is a path or a ``Traversable`` of the package."""
-    import io
-    import json
-    import lzma
-
     import ase.io
 
     with source.open("rb") as handle:
@@ -583,11 +573,7 @@ def load(source) -> tuple[list[Dimer], dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m lode_rs.dimer_generator``: generate a set and write it (``--help``)."""
-    import argparse
-    import time
-    from pathlib import Path
-
+    """``python -m lode_rs.datasets.dimer_generator``: generate a set and write it (``--help``)."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--n-dimers", type=int, default=720, help="dimers attempted")
     parser.add_argument("--processes", type=int, default=2)

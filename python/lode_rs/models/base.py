@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .._lode_rs import InvalidInputError, InvalidParameterError
+from ..errors import InvalidInputError, InvalidParameterError, NotFittedError
 from .data import AtomicData, as_atomic_data, check_regularizer, check_targets
 from .kernels import Kernel, kernel_from_dict
 
@@ -227,7 +227,7 @@ class Regressor(ABC):
             ``pred`` ``(n_structures,)``, or ``(pred, variance)``.
         """
         if not self._fitted:
-            raise InvalidInputError(f"this {type(self).__name__} is not fitted; call fit() first")
+            raise NotFittedError(f"this {type(self).__name__} is not fitted; call fit() first")
         data = as_atomic_data(x)
         if data.per_structure != self.per_structure_:
             kinds = {True: "a 2D per-structure array", False: "Features (rows = environments)"}
@@ -264,7 +264,7 @@ class Regressor(ABC):
         ``features`` (JSON-serialisable) replaces the description given to :meth:`fit`.
         """
         if not self._fitted:
-            raise InvalidInputError(f"this {type(self).__name__} is not fitted; nothing to save")
+            raise NotFittedError(f"this {type(self).__name__} is not fitted; nothing to save")
         features = self.features_ if features is None else _check_features_metadata(features)
         params = {
             k: (v.to_dict() if isinstance(v, Kernel) else v) for k, v in self.get_params().items()

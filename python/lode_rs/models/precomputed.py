@@ -1,31 +1,36 @@
-"""Kernel ridge regression on precomputed structure kernels, for learning curves.
+"""Kernel ridge regression on precomputed structure kernels, and those kernels for several ζ.
 
-The water experiment compares models whose kernels are expensive (96 000 environments) but whose
-fits are cheap (at most 800 training structures). Here the ``(n_structures, n_structures)``
-structure kernels are computed once, for several exponents ζ at the same time, and every training
-subset, cross-validation fold, regularizer and kernel combination reuses them.
+For learning curves and model comparisons whose kernels are expensive (e.g. 96 000 environments)
+but whose fits are cheap (a few hundred training structures): the ``(n_structures,
+n_structures)`` structure kernels are computed once, for several exponents ζ in one pass
+(:func:`polynomial_structure_kernels`), and every training subset, cross-validation fold,
+regularizer and kernel combination reuses them (:func:`fit_precomputed`).
 
-The kernels are those of :class:`lode_rs.models.GPR` with a normalised
-:class:`lode_rs.models.PolynomialKernel` and ``match_species=True``,
+The kernels are those of :class:`lode_rs.models.GPR` with a :class:`PolynomialKernel` and
+``match_species=True``,
 
     K_ζ(A, B) = Σ_{i∈A} Σ_{j∈B} δ(a_i, a_j) (x̂_i · x̂_j)^ζ,
 
 and the fit is that of ``GPR(baseline="intercept")``: ``y ≈ ȳ + K α`` with
 ``(K + λ t I) α = y − ȳ``, ``t`` the mean diagonal of the training kernel (so ``λ`` is relative to
-the kernel scale). A test checks both against :mod:`lode_rs.models`.
+the kernel scale), the same regularizer grid and folds (:func:`kfold_indices`). Tests hold both
+against :func:`structure_kernel` and :class:`GPR`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from .._lode_rs import InvalidInputError, InvalidParameterError
-from ..models import REGULARIZER_GRID, kfold_indices
+from ..errors import InvalidInputError, InvalidParameterError
+from .base import REGULARIZER_GRID, kfold_indices
+from .data import as_atomic_data
 
-#: structures per block of :func:`structure_kernels` (64 × 64 water boxes: a 4096² block of H–H)
+#: structures per block of :func:`polynomial_structure_kernels` (64 × 64 water boxes: a 4096²
+#: block of H–H)
 _BLOCK = 64
 
 
@@ -45,13 +50,14 @@ def _reducer(structure: np.ndarray):
     return present, reduce
 
 
-def structure_kernels(
-    features, zetas: Sequence[int], *, normalize: Sequence[bool] = (True,)
+def polynomial_structure_kernels(
+    features: Any, zetas: Sequence[int], *, normalize: Sequence[bool] = (True,)
 ) -> dict[tuple[bool, int], np.ndarray]:
     """Structure kernels of additive polynomial models, for several ``ζ`` in one pass.
 
     Args:
-        features: :class:`lode_rs.Features` (rows = environments, with ``center_species``).
+        features: :class:`lode_rs.Features` (rows = environments, compared only within a
+            central species) or an unweighted :class:`AtomicData`.
         zetas: integer exponents ``>= 1``.
         normalize: which kinds to compute: ``True``, on L2-normalised environments
             (``PolynomialKernel(ζ)``); ``False``, on the raw features divided by one constant, their
@@ -70,15 +76,21 @@ def structure_kernels(
         raise InvalidParameterError(f"zetas must be integers >= 1, got {zetas}")
     if not kinds:
         raise InvalidParameterError("normalize must name at least one kind (True and/or False)")
-    values = np.asarray(features.values, dtype=np.float64)
+    data = as_atomic_data(features)
+    if data.weights is not None:
+        raise InvalidInputError(
+            "polynomial_structure_kernels takes unweighted environments; use structure_kernel "
+            "for AtomicData with row weights"
+        )
+    values = np.asarray(data.values, dtype=np.float64)
     norms = np.linalg.norm(values, axis=1)
     rms = float(np.sqrt(np.mean(norms**2)))
     if rms > 0:
         values, norms = values / rms, norms / rms
     inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-    structure = np.asarray(features.structure, dtype=np.int64)
-    species = np.asarray(features.center_species)
-    n = int(features.n_structures)
+    structure = np.asarray(data.structure, dtype=np.int64)
+    species = np.asarray(data.species)
+    n = int(data.n_structures)
     out = {(k, z): np.zeros((n, n)) for k in kinds for z in zetas}
     for s in np.unique(species):
         rows = np.nonzero(species == s)[0]
@@ -109,8 +121,8 @@ def structure_kernels(
 
 
 @dataclass(frozen=True)
-class Fit:
-    """A kernel ridge fit on precomputed kernels.
+class PrecomputedFit:
+    """A kernel ridge fit on precomputed kernels (:func:`fit_precomputed`).
 
     Attributes:
         variant: name of the kernel chosen (a key of the candidates).
@@ -145,7 +157,7 @@ def _fold_errors(k: np.ndarray, y: np.ndarray, folds, regularizers: np.ndarray) 
     return squared
 
 
-def fit_predict(
+def fit_precomputed(
     kernels: Mapping[str, np.ndarray],
     y: np.ndarray,
     train: np.ndarray,
@@ -154,7 +166,7 @@ def fit_predict(
     regularizers: Sequence[float] = REGULARIZER_GRID,
     cv_folds: int = 5,
     seed: int = 0,
-) -> Fit:
+) -> PrecomputedFit:
     """Choose a kernel and λ by k-fold CV on ``train`` only, refit on ``train``, predict ``test``.
 
     Args:
@@ -186,7 +198,7 @@ def fit_predict(
     mean = y[train].mean()
     scale = float(np.mean(np.diag(ktt)))
     alpha = np.linalg.solve(ktt + lam * scale * np.eye(train.size), y[train] - mean)
-    return Fit(
+    return PrecomputedFit(
         variant=name,
         regularizer=lam,
         cv_rmse=float(np.sqrt(best[0] / train.size)),
