@@ -79,3 +79,31 @@ def test_directory_and_digest(tmp_path, monkeypatch):
     assert cache_directory().parts[-2:] == (".cache", "lode_rs")
     assert digest({"a": 1, "b": 2}) == digest({"b": 2, "a": 1})
     assert digest({"a": 1}) != digest({"a": 2}) and len(digest({})) == 16
+
+
+def test_generated_dimers_are_cached_in_the_generators_own_files(tmp_path, monkeypatch):
+    """``xtb_dimers(source="generate")`` through the cache, with the xTB run replaced by two
+    shipped dimers (so neither RDKit nor tblite is needed)."""
+    import lode_rs
+    from lode_rs.datasets import dimer_generator as generator
+    from lode_rs.datasets.loaders import packaged
+
+    shipped, _ = generator.load(packaged(*lode_rs.datasets.XTB_DIMERS_FILE))
+    calls = []
+
+    def fake_generate(n_dimers, settings, *, n_processes):
+        calls.append((n_dimers, settings.seed))
+        return shipped[:n_dimers], ["dimer 9 (a + b): dropped"]
+
+    monkeypatch.setattr(generator, "generate", fake_generate)
+    first = lode_rs.datasets.xtb_dimers(2, source="generate", seed=4, cache_dir=tmp_path)
+    again = lode_rs.datasets.xtb_dimers(2, source="generate", seed=4, cache_dir=tmp_path)
+    assert calls == [(2, 4)]
+    np.testing.assert_array_equal(again.energy, first.energy)
+    np.testing.assert_array_equal(first.energy, lode_rs.datasets.xtb_dimers(2).energy)
+    (data,) = tmp_path.glob("xtb_dimers-n2-*.xyz.xz")
+    description = json.loads(data.with_name(data.name.replace(".xyz.xz", ".json")).read_text())
+    assert description["failures"] == ["dimer 9 (a + b): dropped"]
+    assert description["key"]["seed"] == 4 and description["key"]["n_dimers"] == 2
+    lode_rs.datasets.xtb_dimers(2, source="generate", seed=5, cache_dir=tmp_path)
+    assert calls == [(2, 4), (2, 5)]
