@@ -126,3 +126,16 @@ def test_the_old_generator_module_is_a_deprecated_alias():
     with pytest.warns(DeprecationWarning, match="lode_rs.datasets.dimer_generator"):
         old = importlib.import_module("lode_rs.dimer_generator")
     assert old.Settings is lode_rs.datasets.dimer_generator.Settings
+
+
+def test_the_dimer_generator_runs_as_a_script_without_warnings():
+    """``python -m lode_rs.datasets.dimer_generator``: the package does not import the script
+    first (runpy would warn that it is already in sys.modules)."""
+    script = ["-m", "lode_rs.datasets.dimer_generator", "--help"]
+    result = subprocess.run(
+        [sys.executable, "-W", "error::RuntimeWarning", *script],
+        capture_output=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert b"--n-dimers" in result.stdout

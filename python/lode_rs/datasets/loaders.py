@@ -21,13 +21,17 @@ import numpy as np
 from .. import electrostatics
 from .._lode_rs import InvalidParameterError
 from .._version import __version__
-from . import dimer_generator as generator
 from .cache import Format, cached, digest, npz
 from .ionic_gas import random_ionic_gas
 from .records import SEPARATIONS_PER_DIMER, ChargedDimers, WaterDielectric
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
+
+    from . import dimer_generator
+
+# The dimer generator is imported by the functions that use it, not here: it is also a script
+# (``python -m lode_rs.datasets.dimer_generator``), which must not be imported with the package.
 
 #: the shipped GFN2-xTB stand-in for the paper's 661 dimers (see ``data/.../SOURCE.md``)
 XTB_DIMERS_FILE = ("xtb_charged_dimers", "dimers.xyz.xz")
@@ -178,9 +182,10 @@ def charged_dimers() -> ChargedDimers:
     )
 
 
-def _xtb_storage(settings: generator.Settings, n_dimers: int) -> Format:
+def _xtb_storage(settings: dimer_generator.Settings, n_dimers: int) -> Format:
     """Cache entries of generated dimers: the generator's own ``.xyz.xz`` + ``.json`` files,
     the cache parameters kept under ``"key"`` in the JSON description."""
+    from . import dimer_generator as generator
 
     def write(path: Path, value, parameters: dict) -> None:
         dimers, failures = value
@@ -219,6 +224,8 @@ def xtb_dimers(
     Returns:
         :class:`ChargedDimers`, 13 frames per dimer, forces ``None``.
     """
+    from . import dimer_generator as generator
+
     if source == "shipped":
         dimers, _ = generator.load(packaged(*XTB_DIMERS_FILE))
         if n_dimers is not None:
