@@ -488,6 +488,7 @@ _INFO = (
 
 def metadata(settings: Settings, n_attempted: int, failures: list[str]) -> dict:
     """Description stored beside the data: settings, attempts, failures, package versions."""
+
     def version(name: str) -> str | None:
         try:
             return importlib.metadata.version(name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -98,6 +99,26 @@ class Problem(ABC):
             except ValueError:
                 out.append(None)
         return out
+
+
+def cross_validation_errors(
+    problem: Problem,
+    targets: np.ndarray,
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    regularizers: Sequence[float],
+) -> np.ndarray:
+    """Squared errors of ``problem``'s predictions summed over the test parts of ``folds``
+    (e.g. :func:`kfold_indices`), one per regularizer; ``inf`` where a fold cannot be solved."""
+    squared = np.zeros(len(regularizers))
+    for train, test in folds:
+        predictions = problem.cv_predictions(problem.prepare(train), list(regularizers), test)
+        for ir, prediction in enumerate(predictions):
+            if prediction is None:
+                squared[ir] = np.inf
+            else:
+                error = prediction - targets[test]
+                squared[ir] += float(error @ error)
+    return squared
 
 
 class Regressor(ABC):
@@ -314,15 +335,7 @@ class Regressor(ABC):
         best = (np.inf, None, None, None)
         for ik, kernel in enumerate(kernels):
             problem = self._problem(data, targets, kernel)
-            squared = np.zeros(len(regularizers))
-            for train, test in folds:
-                predictions = problem.cv_predictions(problem.prepare(train), regularizers, test)
-                for ir, prediction in enumerate(predictions):
-                    if prediction is None:
-                        squared[ir] = np.inf
-                    else:
-                        error = prediction - targets[test]
-                        squared[ir] += float(error @ error)
+            squared = cross_validation_errors(problem, targets, folds, regularizers)
             rmse[ik] = np.sqrt(squared / data.n_structures)
             ir = int(np.argmin(rmse[ik]))
             if rmse[ik, ir] < best[0]:

@@ -13,8 +13,9 @@ The kernels are those of :class:`lode_rs.models.GPR` with a :class:`PolynomialKe
 
 and the fit is that of ``GPR(baseline="intercept")``: ``y ≈ ȳ + K α`` with
 ``(K + λ t I) α = y − ȳ``, ``t`` the mean diagonal of the training kernel (so ``λ`` is relative to
-the kernel scale), the same regularizer grid and folds (:func:`kfold_indices`). Tests hold both
-against :func:`structure_kernel` and :class:`GPR`.
+the kernel scale), the same regularizer grid, folds (:func:`kfold_indices`) and cross-validation
+loop (:func:`cross_validation_errors`) as the models, with every regularizer of a fold solved from
+one eigendecomposition. Tests hold both against :func:`structure_kernel` and :class:`GPR`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidInputError, InvalidParameterError
-from .base import REGULARIZER_GRID, kfold_indices
+from .base import REGULARIZER_GRID, Problem, cross_validation_errors, kfold_indices
 from .data import as_atomic_data
 
 #: structures per block of :func:`polynomial_structure_kernels` (64 × 64 water boxes: a 4096²
@@ -137,24 +138,41 @@ class PrecomputedFit:
     prediction: np.ndarray
 
 
-def _fold_errors(k: np.ndarray, y: np.ndarray, folds, regularizers: np.ndarray) -> np.ndarray:
-    """Summed squared CV errors of every regularizer (one eigendecomposition per fold)."""
-    squared = np.zeros(regularizers.size)
-    for train, test in folds:
-        ktt = k[np.ix_(train, train)]
-        mean = y[train].mean()
-        scale = float(np.mean(np.diag(ktt)))
-        eigenvalues, vectors = np.linalg.eigh(ktt)
-        projected = vectors.T @ (y[train] - mean)
-        kvt = k[np.ix_(test, train)] @ vectors
-        for r, lam in enumerate(regularizers):
+class _PrecomputedProblem(Problem):
+    """Kernel ridge with an intercept on a given ``(n, n)`` structure kernel ``k``."""
+
+    def __init__(self, k: np.ndarray, y: np.ndarray) -> None:
+        self.k, self.y = k, y
+
+    def prepare(self, train: np.ndarray):
+        ktt = self.k[np.ix_(train, train)]
+        return {
+            "train": train,
+            "k": ktt,
+            "mean": self.y[train].mean(),
+            "scale": float(np.mean(np.diag(ktt))),
+        }
+
+    def solve(self, state, regularizer: float, *, quiet: bool = False) -> dict[str, Any]:
+        n = state["train"].size
+        lhs = state["k"] + regularizer * state["scale"] * np.eye(n)
+        alpha = np.linalg.solve(lhs, self.y[state["train"]] - state["mean"])
+        return {"train": state["train"], "alpha": alpha, "mean": state["mean"]}
+
+    def predict(self, solution, rows: np.ndarray) -> np.ndarray:
+        return self.k[np.ix_(rows, solution["train"])] @ solution["alpha"] + solution["mean"]
+
+    def cv_predictions(self, state, regularizers: list[float], test: np.ndarray):
+        """Every regularizer from one eigendecomposition of the training kernel."""
+        train, mean, scale = state["train"], state["mean"], state["scale"]
+        eigenvalues, vectors = np.linalg.eigh(state["k"])
+        projected = vectors.T @ (self.y[train] - mean)
+        kvt = self.k[np.ix_(test, train)] @ vectors
+        out: list[np.ndarray | None] = []
+        for lam in regularizers:
             denominator = eigenvalues + lam * scale
-            if denominator.min() <= 0:
-                squared[r] = np.inf
-                continue
-            error = kvt @ (projected / denominator) + mean - y[test]
-            squared[r] += float(error @ error)
-    return squared
+            out.append(None if denominator.min() <= 0 else kvt @ (projected / denominator) + mean)
+        return out
 
 
 def fit_precomputed(
@@ -182,25 +200,24 @@ def fit_precomputed(
     if train.size < 2:
         raise InvalidInputError(f"need at least 2 training structures, got {train.size}")
     y = np.asarray(y, dtype=np.float64)
-    grid = np.asarray(regularizers, dtype=np.float64)
-    folds = kfold_indices(train.size, min(cv_folds, train.size), seed)
+    grid = [float(r) for r in regularizers]
+    folds = [
+        (train[a], train[b]) for a, b in kfold_indices(train.size, min(cv_folds, train.size), seed)
+    ]
     best = (np.inf, "", 0.0)
     for name, k in kernels.items():
-        squared = _fold_errors(k[np.ix_(train, train)], y[train], folds, grid)
+        squared = cross_validation_errors(_PrecomputedProblem(k, y), y, folds, grid)
         r = int(np.argmin(squared))
         if squared[r] < best[0]:
-            best = (float(squared[r]), name, float(grid[r]))
+            best = (float(squared[r]), name, grid[r])
     if not np.isfinite(best[0]):
         raise InvalidParameterError("no kernel and regularizer gave a solvable system")
     _, name, lam = best
-    k = kernels[name]
-    ktt = k[np.ix_(train, train)]
-    mean = y[train].mean()
-    scale = float(np.mean(np.diag(ktt)))
-    alpha = np.linalg.solve(ktt + lam * scale * np.eye(train.size), y[train] - mean)
+    problem = _PrecomputedProblem(kernels[name], y)
+    solution = problem.solve(problem.prepare(train), lam)
     return PrecomputedFit(
         variant=name,
         regularizer=lam,
         cv_rmse=float(np.sqrt(best[0] / train.size)),
-        prediction=k[np.ix_(test, train)] @ alpha + mean,
+        prediction=problem.predict(solution, test),
     )
