@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from . import _lode_rs
+from .labels import POWER_SPECTRUM_LABELS, RADIAL_LABELS
 from .results import Expansion, Features
-
-POWER_SPECTRUM_LABELS = ("species_a", "species_b", "n", "n'", "l")
-RADIAL_LABELS = ("species", "n")
 
 
 def _features(expansion: Expansion, values, labels, names, folded: bool = False) -> Features:

@@ -45,8 +45,10 @@ except ImportError as error:  # pragma: no cover - depends on the environment
     ) from error
 
 from .._lode_rs import InvalidInputError
-from ..invariants import POWER_SPECTRUM_LABELS, RADIAL_LABELS
-from ..results import Expansion, Features
+from ..labels import POWER_SPECTRUM_LABELS, RADIAL_LABELS
+
+# results.py imports this module lazily (its to_tensormap methods): results are taken by their
+# attributes here, never by importing results.py back (no import cycle)
 
 
 def _labels(names: Sequence[str], values) -> Labels:
@@ -107,7 +109,7 @@ def _nonzero(rows: np.ndarray, values: np.ndarray, keep_zero_rows: bool) -> np.n
 
 
 def expansion_to_tensormap(
-    expansion: Expansion, gradients: Sequence[str] = (), keep_zero_rows: bool = False
+    expansion, gradients: Sequence[str] = (), keep_zero_rows: bool = False
 ) -> TensorMap:
     """featomic's spherical-expansion TensorMap of ``expansion`` (see the module docs)."""
     blocks, keys = [], []
@@ -142,7 +144,7 @@ def expansion_to_tensormap(
     return TensorMap(_labels(names, keys), blocks)
 
 
-def _power_spectrum_columns(features: Features):
+def _power_spectrum_columns(features):
     """``[((neighbor_1, neighbor_2), columns, weights, (l, n_1, n_2) labels)]`` in featomic's
     layout: where each featomic column comes from in ``features.values``, and its factor."""
     labels = np.asarray(features.labels)
@@ -175,7 +177,7 @@ def _power_spectrum_columns(features: Features):
 
 
 def features_to_tensormap(
-    features: Features, gradients: Sequence[str] = (), keep_zero_rows: bool = False
+    features, gradients: Sequence[str] = (), keep_zero_rows: bool = False
 ) -> TensorMap:
     """featomic's TensorMap of a power spectrum or radial spectrum; one block per center type
     for other features (see the module docs)."""
