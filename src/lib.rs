@@ -15,8 +15,10 @@
 //! - [`expansion`]: density expansions (SOAP) producing coefficient arrays;
 //! - [`invariants`]: ν = 1 and ν = 2 invariants of the expansions;
 //! - [`electrostatics`]: Coulomb energies of point charges (Ewald summation, direct sum);
+//! - [`cost`]: the calibrated cost constants that choose routes and Ewald widths;
 //! - `python` (feature `python`): the thin PyO3 layer, the only place pyo3 appears.
 
+pub mod cost;
 pub mod electrostatics;
 pub mod error;
 pub mod expansion;

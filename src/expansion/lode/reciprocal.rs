@@ -10,6 +10,7 @@
 
 use ndarray::{Array2, Array3, ArrayViewMut2};
 
+use crate::cost::{DENSE_PER_K, SHELL_MULTIPLY_ADD, SHELL_PER_K};
 use crate::error::Result;
 use crate::kspace::{
     k_vectors, reciprocal_sum, shell_sum, KVectors, SeparableBasis, Shells, Sources,
@@ -18,15 +19,6 @@ use crate::math::power_law::PowerLaw;
 use crate::math::spherical_harmonics::SphericalHarmonics;
 use crate::radial::RadialIntegral;
 use crate::systems::{System, Vec3};
-
-/// Cost of one multiply-add of the shell kernel in units of one of the dense GEMM (it runs at
-/// about half the GEMM's rate), and the shell route's other work per (centre, k-vector): the
-/// lane phases, the parity sums and the structure factors. Measured on the NaCl gases of
-/// `benches/compare.py` (dense 7.8 ms, shells 4.2 ms per structure at accuracy 1e-6, 1 thread).
-const SHELL_MULTIPLY_ADD: f64 = 2.0;
-const SHELL_PER_K: f64 = 60.0;
-/// The dense contraction's other work per (centre, k-vector) in the same units.
-const DENSE_PER_K: f64 = 20.0;
 
 /// `φ_l`: the real sign that pairs `i^l` with the cos (even l) or sin (odd l) sums.
 fn phase(l: usize) -> f64 {

@@ -11,6 +11,7 @@ use super::hypers::{LodeHypers, Method};
 use super::mesh::{mesh_dims, spacing_for, Envelope, AUTO_ORDERS, MESH_SHARE};
 use super::real_space::{finite_pairs, listed_pairs, AtomChannels};
 use super::reciprocal::ReciprocalBasis;
+use crate::cost::{LODE_PAIR_COST_PER_COLUMN, MESH_FFT_COST, MESH_MIN_ATOMS, MESH_STENCIL_COST};
 use crate::error::{Error, Result};
 use crate::expansion::{centers_of, check_overlaps, Expansion, SpeciesMap, MIN_PAIR_DISTANCE};
 use crate::kspace::{symmetry_degeneracy, Sources};
@@ -41,17 +42,6 @@ const EWALD_STEPS: i32 = 24;
 /// Fraction of the accuracy budget given to each part of the Ewald split (the splined short
 /// range and the truncated long range): their errors add, so each gets a quarter.
 const EWALD_SHARE: f64 = 0.25;
-/// Rough relative costs used only to choose between routes and η (not for accuracy):
-/// one pair term in units of one k-space multiply-add (the batched pair loop costs about 176 ns
-/// per pair on the NaCl gases, search included).
-const PAIR_COST_FACTOR: f64 = 28.0;
-/// Mesh route cost per mesh point and log₂ of the mesh size, per transform (same units).
-const MESH_FFT_COST: f64 = 7.0;
-/// Mesh route cost per atom and stencil point, per spread or interpolation (same units).
-const MESH_STENCIL_COST: f64 = 35.0;
-/// `auto` considers the mesh only from this many atoms (smaller cells never gain from it, and
-/// the error model's first evaluation costs a few tenths of a second).
-const MESH_MIN_ATOMS: f64 = 1000.0;
 
 /// A LODE calculator: validated hyper-parameters, the basis, k-space radial integrals splined
 /// once, and real-space tables built on first use and cached.
@@ -548,11 +538,11 @@ impl LodeCalculator {
     ///
     /// Costs are in units of one multiply-add of the k-space contraction: per atom and
     /// k-vector [`ReciprocalBasis::cost_per_k`] (dense or by shells, with the degeneracy
-    /// expected from the cell's symmetry); per pair `PAIR_COST_FACTOR n_cols`; for the mesh,
+    /// expected from the cell's symmetry); per pair `LODE_PAIR_COST_PER_COLUMN n_cols`; for the mesh,
     /// per transform `MESH_FFT_COST M log₂M` (M mesh points) and per interpolation or spread
     /// `MESH_STENCIL_COST N p³`, once per channel for the spread and forward transform and once
     /// per (channel, column) for the inverse transform and interpolation. The constants were
-    /// measured on the NaCl gases (2 cores; see `benches/lode.rs`).
+    /// measured on the NaCl gases (2 cores; see [`crate::cost`]).
     fn choose_route(&self, system: &System, n_channels: usize) -> Result<Route> {
         let h = &self.hypers;
         if h.k_cutoff.is_some() || h.method == Method::Reciprocal {
@@ -571,7 +561,7 @@ impl LodeCalculator {
         let (per_k, _) = self
             .reciprocal_basis(&self.kernel)
             .cost_per_k(n_channels, degeneracy);
-        let per_pair = PAIR_COST_FACTOR * n_cols;
+        let per_pair = LODE_PAIR_COST_PER_COLUMN * n_cols;
         let log_acc = (1.0 / h.accuracy).ln();
         let pair_cost = |eta: f64| {
             let reach = self.basis_extent + eta * (2.0 * log_acc).sqrt();
