@@ -1,5 +1,5 @@
 //! The particle-mesh long range of periodic LODE (`method = "mesh"`): the Ewald split of
-//! lode-math.md §3c with its k-space part evaluated by smooth particle-mesh Ewald
+//! `docs/math.md` §3c with its k-space part evaluated by smooth particle-mesh Ewald
 //! ([`crate::mesh`]) instead of the explicit sum over k-vectors.
 //!
 //! Long range, per channel `a` and column `q = (n, l, m)`:
@@ -31,7 +31,7 @@ use super::reciprocal::ReciprocalBasis;
 use crate::error::Result;
 use crate::kspace::Sources;
 use crate::math::power_law::PowerLaw;
-use crate::mesh::{mesh_sum, MeshModes};
+use crate::mesh::{separable_mesh_sum, MeshModes};
 use crate::radial::RadialIntegral;
 use crate::systems::System;
 
@@ -176,38 +176,8 @@ impl ReciprocalBasis<'_> {
     ) -> Result<Array3<f64>> {
         let cell = system.cell();
         let modes = MeshModes::new(cell, dims, order, k_cutoff)?;
-        let n_lm = self.n_lm();
-        let n_l = self.l_max + 1;
-        let n_modes = modes.len();
-        // radial[(n, l)][mode] = (4π/V) ĝ Ĩ_nl φ_l, angular[lm][mode] = Y_lm(k̂)
-        let mut radial = vec![0.0; self.n_max * n_l * n_modes];
-        let mut angular = vec![0.0; n_lm * n_modes];
-        let mut block = ndarray::Array2::zeros((self.n_max, n_l));
-        let mut ylm = vec![0.0; n_lm];
-        for (mode, (k, &norm)) in modes.vectors().iter().zip(modes.norms()).enumerate() {
-            self.factors(cell.volume(), *k, norm, &mut block, &mut ylm);
-            for n in 0..self.n_max {
-                for l in 0..n_l {
-                    radial[(n * n_l + l) * n_modes + mode] = block[[n, l]];
-                }
-            }
-            for (lm, y) in ylm.iter().enumerate() {
-                angular[lm * n_modes + mode] = *y;
-            }
-        }
-        let mut l_of = Vec::with_capacity(n_lm);
-        for l in 0..n_l {
-            l_of.extend(std::iter::repeat_n(l, 2 * l + 1));
-        }
-        let odd = self.odd_columns();
-        mesh_sum(cell, system.positions(), sources, &modes, &odd, |q, out| {
-            let (n, lm) = (q / n_lm, q % n_lm);
-            let r = &radial[(n * n_l + l_of[lm]) * n_modes..][..n_modes];
-            let a = &angular[lm * n_modes..][..n_modes];
-            for ((o, r), a) in out.iter_mut().zip(r).zip(a) {
-                *o = r * a;
-            }
-        })
+        let basis = self.separable(cell.volume());
+        separable_mesh_sum(cell, system.positions(), sources, &modes, &basis)
     }
 
     /// Bytes held by [`ReciprocalBasis::compute_mesh`] besides its output, with `threads`

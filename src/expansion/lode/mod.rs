@@ -13,6 +13,7 @@
 //! The centre's own potential is included with weight `center_weight`.
 
 mod hypers;
+mod kbasis;
 mod mesh;
 mod real_space;
 mod reciprocal;

@@ -1,4 +1,4 @@
-//! The reciprocal-space part of LODE (lode-math.md §3b): for a fully periodic structure,
+//! The reciprocal-space part of LODE (`docs/math.md` §3b): for a fully periodic structure,
 //!
 //! `c^a_nlm(i) = (4π/V) Σ_{k half, 0<|k|<k_c} ĝ(k) Ĩ_nl(k) Y_lm(k̂) φ_l F^a_l(i, k)`,
 //!
@@ -8,28 +8,16 @@
 //! finite `k = 0` term `(4π/V) W_a ĝ(0) Y_00 Ĩ_n0(0)` is added to `l = 0` (`W_a = Σ_{j∈a} w_j`);
 //! for `p = 1, 2, 3` it is dropped (a uniform neutralising background per channel).
 
-use ndarray::{Array2, Array3, ArrayViewMut2};
+use ndarray::{Array2, Array3};
 
+use super::kbasis::LodeBasis;
 use crate::cost::{DENSE_PER_K, SHELL_MULTIPLY_ADD, SHELL_PER_K};
 use crate::error::Result;
-use crate::kspace::{
-    k_vectors, reciprocal_sum, shell_sum, KVectors, SeparableBasis, Shells, Sources,
-};
+use crate::kspace::{dense_sum, k_vectors, shell_sum, Shells, Sources};
 use crate::math::power_law::PowerLaw;
 use crate::math::spherical_harmonics::SphericalHarmonics;
 use crate::radial::RadialIntegral;
-use crate::systems::{System, Vec3};
-
-/// `φ_l`: the real sign that pairs `i^l` with the cos (even l) or sin (odd l) sums.
-fn phase(l: usize) -> f64 {
-    // l/2 for even l, (l+1)/2 for odd l
-    let half = l.div_ceil(2);
-    if half.is_multiple_of(2) {
-        1.0
-    } else {
-        -1.0
-    }
-}
+use crate::systems::System;
 
 /// Everything the reciprocal part needs that does not depend on the structure.
 pub(super) struct ReciprocalBasis<'a> {
@@ -46,65 +34,9 @@ impl ReciprocalBasis<'_> {
         (self.l_max + 1) * (self.l_max + 1)
     }
 
-    /// Column parity: column `n·n_lm + lm` is odd when its `l` is.
-    pub(super) fn odd_columns(&self) -> Vec<bool> {
-        let mut odd = Vec::with_capacity(self.n_max * self.n_lm());
-        for _ in 0..self.n_max {
-            for l in 0..=self.l_max {
-                odd.extend(std::iter::repeat_n(l % 2 == 1, 2 * l + 1));
-            }
-        }
-        odd
-    }
-
-    /// The two factors of one k-vector's basis row: `radial[[n, l]] = (4π/V) ĝ(|k|) Ĩ_nl(|k|) φ_l`
-    /// (`radial` is `(n_max, l_max+1)`) and `ylm[lm] = Y_lm(k̂)`.
-    pub(super) fn factors(
-        &self,
-        volume: f64,
-        k: Vec3,
-        norm: f64,
-        radial: &mut Array2<f64>,
-        ylm: &mut [f64],
-    ) {
-        self.radial_factor(volume, norm, radial.view_mut());
-        self.harmonics.compute(k, ylm);
-    }
-
-    /// The radial factor alone: `radial[[n, l]] = (4π/V) ĝ(|k|) Ĩ_nl(|k|) φ_l`.
-    fn radial_factor(&self, volume: f64, norm: f64, mut radial: ArrayViewMut2<f64>) {
-        let g = 4.0 * std::f64::consts::PI / volume * self.kernel.fourier(norm);
-        self.radial.compute(norm, radial.view_mut(), None);
-        for mut row in radial.outer_iter_mut() {
-            for (l, r) in row.iter_mut().enumerate() {
-                *r = g * *r * phase(l);
-            }
-        }
-    }
-
-    /// `B[k, n·n_lm + lm] = (4π/V) ĝ(|k|) Ĩ_nl(|k|) φ_l Y_lm(k̂)` for a block of k-vectors.
-    fn fill(&self, kv: &KVectors, range: std::ops::Range<usize>, mut b: ArrayViewMut2<f64>) {
-        let n_lm = self.n_lm();
-        let mut radial = Array2::zeros((self.n_max, self.l_max + 1));
-        let mut ylm = vec![0.0; n_lm];
-        for (row, k) in range.enumerate() {
-            self.factors(
-                kv.volume(),
-                kv.vectors()[k],
-                kv.norms()[k],
-                &mut radial,
-                &mut ylm,
-            );
-            let mut out = b.row_mut(row);
-            for n in 0..self.n_max {
-                for l in 0..=self.l_max {
-                    let factor = radial[[n, l]];
-                    for lm in l * l..(l + 1) * (l + 1) {
-                        out[n * n_lm + lm] = factor * ylm[lm];
-                    }
-                }
-            }
-        }
+    /// The basis of a cell of volume `volume` in the engines' shape.
+    pub(super) fn separable(&self, volume: f64) -> LodeBasis<'_> {
+        LodeBasis::new(self.kernel, self.radial, self.harmonics, volume)
     }
 
     /// Estimated cost per (centre, k-vector) of the k-space sum with `n_channels` channels and
@@ -146,46 +78,14 @@ impl ReciprocalBasis<'_> {
         let kv = k_vectors(system.cell(), k_cutoff)?;
         let shells = Shells::new(&kv);
         let (_, use_shells) = self.cost_per_k(sources.n_channels(), shells.degeneracy());
+        let basis = self.separable(system.cell().volume());
         let mut out = if use_shells {
-            self.shell_sum(system, sources, &shells)?
+            shell_sum(system.positions(), sources, &shells, &basis)?
         } else {
-            let odd = self.odd_columns();
-            reciprocal_sum(system.positions(), sources, &kv, &odd, |kv, range, b| {
-                self.fill(kv, range, b)
-            })?
+            dense_sum(system.positions(), sources, &kv, &basis)?
         };
         self.add_k0_term(&mut out, sources, system.cell().volume());
         Ok(out)
-    }
-
-    /// The reciprocal sum grouped by shells of equal `|k|`.
-    fn shell_sum(
-        &self,
-        system: &System,
-        sources: &Sources<'_>,
-        shells: &Shells,
-    ) -> Result<Array3<f64>> {
-        let volume = system.cell().volume();
-        let mut odd = Vec::with_capacity(self.n_lm());
-        let mut group = Vec::with_capacity(self.n_lm());
-        for l in 0..=self.l_max {
-            odd.extend(std::iter::repeat_n(l % 2 == 1, 2 * l + 1));
-            group.extend(std::iter::repeat_n(l, 2 * l + 1));
-        }
-        let basis = SeparableBasis {
-            odd,
-            group,
-            n_radial: self.n_max,
-            n_groups: self.l_max + 1,
-            angular: |kv: &KVectors, range: std::ops::Range<usize>, mut a: ArrayViewMut2<f64>| {
-                for (mut row, k) in a.outer_iter_mut().zip(range) {
-                    let row = row.as_slice_mut().expect("angular rows are contiguous");
-                    self.harmonics.compute(kv.vectors()[k], row);
-                }
-            },
-            radial: |norm: f64, r: ArrayViewMut2<f64>| self.radial_factor(volume, norm, r),
-        };
-        shell_sum(system.positions(), sources, shells, &basis)
     }
 
     /// For `p = 0` and `p ≥ 4`, the finite `k = 0` term `(4π/V) W_a ĝ(0) Y_00 Ĩ_n0(0)` on
@@ -209,20 +109,6 @@ impl ReciprocalBasis<'_> {
                     }
                 }
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::phase;
-
-    /// `i^l (pairing ±k) = φ_l` times 1 (even l, cos) or i (odd l, sin).
-    #[test]
-    fn phases_match_powers_of_i() {
-        let expected = [1.0, -1.0, -1.0, 1.0, 1.0, -1.0, -1.0, 1.0];
-        for (l, e) in expected.iter().enumerate() {
-            assert_eq!(phase(l), *e, "l = {l}");
         }
     }
 }

@@ -30,7 +30,7 @@ use std::ops::Range;
 use super::contraction::K_BLOCK;
 use super::k_vectors::KVectors;
 
-pub use sum::{shell_sum, SeparableBasis};
+pub use sum::shell_sum;
 pub use symmetry::symmetry_degeneracy;
 
 /// Two norms belong to one shell when they differ by at most this, relative: rounding of the

@@ -3,35 +3,17 @@
 use std::ops::Range;
 
 use ndarray::parallel::prelude::*;
-use ndarray::{s, Array2, Array3, ArrayViewMut2, Axis};
+use ndarray::{s, Array2, Array3, Axis};
 use rayon::prelude::*;
 
+use super::super::basis::SeparableBasis;
 use super::super::contraction::ParityOrder;
-use super::super::k_vectors::KVectors;
 use super::super::lanes::{self, LANES};
 use super::super::phases::{check_finite, Sources};
 use super::kernels::{lane_structure_factors, BlockData, FoldTask, LaneTables, TileScratch};
 use super::Shells;
 use crate::error::Result;
 use crate::systems::Vec3;
-
-/// A basis separable into a radial and an angular factor, for [`shell_sum`]:
-/// `B[k, r · n_ang + u] = R[r, group[u]](|k|) · A[k, u]`.
-pub struct SeparableBasis<FA, FR> {
-    /// Parity of each angular column (odd columns pair with the sine sums).
-    pub odd: Vec<bool>,
-    /// Radial group of each angular column, `< n_groups`.
-    pub group: Vec<usize>,
-    /// Number of radial functions `r`.
-    pub n_radial: usize,
-    /// Number of radial groups.
-    pub n_groups: usize,
-    /// `angular(kvectors, range, a)` fills `a[k − start, u] = A[k, u]` (zeroed beforehand); it is
-    /// called concurrently on disjoint ranges and must give each entry independently of them.
-    pub angular: FA,
-    /// `radial(|k|, r)` fills `r[[r, g]] = R[r, g](|k|)`, shape `(n_radial, n_groups)`.
-    pub radial: FR,
-}
 
 /// The reciprocal-space sum of [`super::reciprocal_sum`] for a separable basis, grouped by
 /// shells:
@@ -61,28 +43,22 @@ pub struct SeparableBasis<FA, FR> {
 /// threads.
 ///
 /// Errors: `InvalidInput` for non-finite centre positions.
-pub fn shell_sum<FA, FR>(
+pub fn shell_sum<B: SeparableBasis>(
     centers: &[Vec3],
     sources: &Sources<'_>,
     shells: &Shells,
-    basis: &SeparableBasis<FA, FR>,
-) -> Result<Array3<f64>>
-where
-    FA: Fn(&KVectors, Range<usize>, ArrayViewMut2<'_, f64>) + Sync,
-    FR: Fn(f64, ArrayViewMut2<'_, f64>) + Sync,
-{
+    basis: &B,
+) -> Result<Array3<f64>> {
     check_finite(centers, "centre")?;
     let n_centres = centers.len();
     let n_channels = sources.n_channels();
-    let n_ang = basis.odd.len();
-    let n_radial = basis.n_radial;
-    assert_eq!(
-        basis.group.len(),
-        n_ang,
-        "one radial group per angular column"
-    );
-    assert!(basis.group.iter().all(|&g| g < basis.n_groups));
-    let parity = ParityOrder::new(&basis.odd);
+    let n_ang = basis.n_angular();
+    let n_radial = basis.n_radial();
+    let n_groups = basis.n_groups();
+    let group = basis.group();
+    assert_eq!(group.len(), n_ang, "one radial group per angular column");
+    assert!(group.iter().all(|&g| g < n_groups));
+    let parity = ParityOrder::new(basis.odd());
     let width = n_channels * n_radial * n_ang;
     let kvectors = shells.kvectors();
     let n_k = kvectors.len();
@@ -97,13 +73,13 @@ where
         .into_par_iter()
         .enumerate()
         .for_each_init(
-            || Array2::zeros((n_radial, basis.n_groups)),
+            || Array2::zeros((n_radial, n_groups)),
             |r_ng, (s, mut row)| {
                 r_ng.fill(0.0);
-                (basis.radial)(shells.norm(s), r_ng.view_mut());
+                basis.radial(shells.norm(s), r_ng.view_mut());
                 for (r, run) in row.exact_chunks_mut(n_ang).into_iter().enumerate() {
                     for (x, &u) in run.into_iter().zip(&parity.order) {
-                        *x = r_ng[[r, basis.group[u]]];
+                        *x = r_ng[[r, group[u]]];
                     }
                 }
             },
@@ -122,7 +98,10 @@ where
                 let first = c * BASIS_CHUNK;
                 let mut a = chunk_a.slice_mut(s![..rows.nrows(), ..]);
                 a.fill(0.0);
-                (basis.angular)(kvectors, first..first + rows.nrows(), a.view_mut());
+                for (mut row, k) in a.outer_iter_mut().zip(first..first + rows.nrows()) {
+                    let row = row.as_slice_mut().expect("angular rows are contiguous");
+                    basis.angular(kvectors.vectors()[k], row);
+                }
                 parity.regroup_rows(a.view(), rows.view_mut());
             },
         );
@@ -233,7 +212,9 @@ const BASIS_CHUNK: usize = 64;
 
 #[cfg(test)]
 mod tests {
+    use super::super::super::basis::tests::TestBasis;
     use super::super::super::k_vectors::k_vectors;
+    use super::super::super::k_vectors::KVectors;
     use super::super::super::reciprocal_sum;
     use super::*;
     use crate::kspace::K_BLOCK;
@@ -250,50 +231,24 @@ mod tests {
         cell([[a, 0.0, 0.0], [0.0, a, 0.0], [0.0, 0.0, a]])
     }
 
-    /// A smooth separable test basis with 3 radial groups over 7 angular columns.
-    fn angular(kv: &KVectors, range: Range<usize>, mut a: ArrayViewMut2<'_, f64>) {
-        for (mut row, k) in a.outer_iter_mut().zip(range) {
-            let v = kv.vectors()[k];
-            for (u, x) in row.iter_mut().enumerate() {
-                *x = (u as f64 * 0.3 * v[0] + v[1] - 0.5 * v[2]).cos() + 0.1 * u as f64;
-            }
-        }
-    }
-
-    fn radial(norm: f64, mut r: ArrayViewMut2<'_, f64>) {
-        for ((n, g), x) in r.indexed_iter_mut() {
-            *x = (-norm * norm / (n as f64 + g as f64 + 1.0)).exp() * (1.0 + 0.2 * g as f64);
-        }
-    }
-
-    type AngularFn = fn(&KVectors, Range<usize>, ArrayViewMut2<'_, f64>);
-    type RadialFn = fn(f64, ArrayViewMut2<'_, f64>);
-
-    fn basis() -> SeparableBasis<AngularFn, RadialFn> {
-        SeparableBasis {
-            odd: vec![false, true, false, true, true, false, false],
-            group: vec![0, 1, 2, 1, 1, 0, 2],
-            n_radial: 4,
-            n_groups: 3,
-            angular,
-            radial,
-        }
+    fn basis() -> TestBasis {
+        TestBasis::new()
     }
 
     /// The same sum as [`reciprocal_sum`] with the dense basis `R(|k|) A(k)`.
     fn dense(centers: &[Vec3], sources: &Sources<'_>, kv: &KVectors) -> Array3<f64> {
         let b = basis();
         let n_ang = b.odd.len();
-        let odd: Vec<bool> = (0..b.n_radial).flat_map(|_| b.odd.clone()).collect();
+        let odd: Vec<bool> = (0..b.n_radial()).flat_map(|_| b.odd.clone()).collect();
         reciprocal_sum(centers, sources, kv, &odd, |kv, range, mut out| {
-            let mut a = Array2::zeros((range.len(), n_ang));
-            angular(kv, range.clone(), a.view_mut());
-            let mut r = Array2::zeros((b.n_radial, b.n_groups));
+            let mut a = vec![0.0; n_ang];
+            let mut r = Array2::zeros((b.n_radial(), b.n_groups()));
             for (j, k) in range.enumerate() {
-                radial(kv.norms()[k], r.view_mut());
-                for rr in 0..b.n_radial {
+                b.angular(kv.vectors()[k], &mut a);
+                b.radial(kv.norms()[k], r.view_mut());
+                for rr in 0..b.n_radial() {
                     for u in 0..n_ang {
-                        out[[j, rr * n_ang + u]] = r[[rr, b.group[u]]] * a[[j, u]];
+                        out[[j, rr * n_ang + u]] = r[[rr, b.group[u]]] * a[u];
                     }
                 }
             }
