@@ -5,9 +5,8 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::super::k_vectors::dot;
 use super::super::lanes::{self, LaneTask, Row, RowUpdate, LANES};
-use super::super::phases::{phase_table, Sources};
+use super::super::phases::{IndexBox, Sources};
 use crate::systems::{Mat3, Vec3};
 
 /// What every tile needs of one block of whole shells (`len` sorted k-vectors).
@@ -45,7 +44,8 @@ pub(super) struct TileTables<'a> {
 }
 
 impl LaneTables {
-    pub(super) fn new(positions: &[Vec3], b: &Mat3, lo: [i64; 3], len: [usize; 3]) -> LaneTables {
+    pub(super) fn new(positions: &[Vec3], b: &Mat3, index_box: &IndexBox) -> LaneTables {
+        let len = index_box.len;
         let stride: usize = len.iter().sum();
         let n_tiles = positions.len().div_ceil(LANES);
         let mut re = vec![[0.0; LANES]; n_tiles * stride];
@@ -54,19 +54,21 @@ impl LaneTables {
             .zip(im.par_chunks_mut(stride.max(1)))
             .zip(positions.par_chunks(LANES))
             .for_each(|((re, im), atoms)| {
-                let longest = len.iter().copied().max().unwrap_or(0);
-                let (mut line_re, mut line_im) = (vec![0.0; longest], vec![0.0; longest]);
-                let mut first = 0;
-                for d in 0..3 {
-                    let n = len[d];
-                    for (lane, r) in atoms.iter().enumerate() {
-                        phase_table(dot(b[d], *r), lo[d], &mut line_re[..n], &mut line_im[..n]);
-                        for j in 0..n {
-                            re[first + j][lane] = line_re[j];
-                            im[first + j][lane] = line_im[j];
+                let longest = index_box.longest();
+                let mut line_re = [0, 1, 2].map(|_| vec![0.0; longest]);
+                let mut line_im = line_re.clone();
+                for (lane, r) in atoms.iter().enumerate() {
+                    let [re0, re1, re2] = &mut line_re;
+                    let [im0, im1, im2] = &mut line_im;
+                    index_box.tables(b, *r, [re0, re1, re2], [im0, im1, im2]);
+                    let mut first = 0;
+                    for d in 0..3 {
+                        for j in 0..len[d] {
+                            re[first + j][lane] = line_re[d][j];
+                            im[first + j][lane] = line_im[d][j];
                         }
+                        first += len[d];
                     }
-                    first += n;
                 }
             });
         LaneTables { len, re, im }

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use super::super::basis::SeparableBasis;
 use super::super::contraction::ParityOrder;
 use super::super::lanes::{self, LANES};
-use super::super::phases::{check_finite, Sources};
+use super::super::phases::{check_finite, IndexBox, Sources};
 use super::kernels::{lane_structure_factors, BlockData, FoldTask, LaneTables, TileScratch};
 use super::Shells;
 use crate::error::Result;
@@ -107,31 +107,23 @@ pub fn shell_sum<B: SeparableBasis>(
         );
     let angular = angular.as_slice().expect("a fresh array is contiguous");
 
-    // offsets of every k-vector's (h, k, l) into phase tables starting at lo
-    let mut lo = [i64::MAX; 3];
-    let mut hi = [i64::MIN; 3];
-    for n in kvectors.indices() {
-        for d in 0..3 {
-            lo[d] = lo[d].min(i64::from(n[d]));
-            hi[d] = hi[d].max(i64::from(n[d]));
-        }
-    }
+    // offsets of every k-vector's (h, k, l) into phase tables over their index box
+    let index_box = IndexBox::of(kvectors.indices());
     let offsets: Vec<[usize; 3]> = kvectors
         .indices()
         .iter()
-        .map(|n| [0, 1, 2].map(|d| (i64::from(n[d]) - lo[d]) as usize))
+        .map(|n| index_box.offsets(n))
         .collect();
-    let table_len = [0, 1, 2].map(|d| (hi[d] - lo[d] + 1) as usize);
 
     // 2. phase tables e^{inθ_d} of the centres, tile by tile, and of the sources (the same ones
     //    when the centres are the sources); the doubled structure factors from the latter
     let b = kvectors.reciprocal();
-    let centre_tables = LaneTables::new(centers, b, lo, table_len);
+    let centre_tables = LaneTables::new(centers, b, &index_box);
     let source_tables;
     let source_tables = if std::ptr::eq(centers, sources.positions()) {
         &centre_tables
     } else {
-        source_tables = LaneTables::new(sources.positions(), b, lo, table_len);
+        source_tables = LaneTables::new(sources.positions(), b, &index_box);
         &source_tables
     };
     let factors = lane_structure_factors(sources, source_tables, &offsets);
