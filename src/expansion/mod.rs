@@ -9,7 +9,7 @@ mod pairs;
 mod soap;
 mod species;
 
-pub use lode::{Channels, LodeCalculator, LodeHypers, Method};
+pub use lode::{Channels, EwaldSplit, LodeCalculator, LodeHypers, Method, Plan, Route};
 pub use soap::{SoapCalculator, SoapHypers};
 pub use species::SpeciesMap;
 

@@ -1,23 +1,34 @@
 //! LODE: the smeared power-law potential of each channel expanded on `R̃_n Y_lm` around atoms.
 //!
-//! `V_a(r) = Σ_{j∈a} w_j g_p(|r − r_j|)` (lode-math.md §2), and
-//! `c^a_nlm(i) = ∫ d³r R̃_n(r) Y_lm(r̂) V_a(r_i + r)` (§3), computed by one of three routes:
+//! `V_a(r) = Σ_{j∈a} w_j g_p(|r − r_j|)` (`docs/math.md` §2), and
+//! `c^a_nlm(i) = ∫ d³r R̃_n(r) Y_lm(r̂) V_a(r_i + r)` (§3), computed by one of these routes
+//! (one module each under `route/`):
 //! - [`Method::Reciprocal`] (periodic): the k-space sum of §3b, truncated at `k_cutoff`;
 //! - [`Method::Ewald`] (periodic): the split of §3c — a short-ranged pair sum over images plus a
 //!   smooth k-space sum with a wider Gaussian, plus the k = 0 correction;
 //! - [`Method::Mesh`] (periodic): the same split with the smooth part on a particle mesh
-//!   (B-spline spreading, FFTs, interpolation: `O(N log N)`), see `mesh.rs`;
+//!   (B-spline spreading, FFTs, interpolation: `O(N log N)`);
+//! - periodic `p = 0`: the short-ranged Gaussian density summed over images;
 //! - real space (finite systems, no periodic direction): the pair sum over all atoms, splined
 //!   radial integrals near and the exact far-field (multipole) form far away.
 //!
 //! The centre's own potential is included with weight `center_weight`.
+//!
+//! Files: `calculator.rs` (validation, channels, shared tables, the loop over structures),
+//! `routes.rs` (the planner: which route, by estimated cost, and the dispatch), `plan.rs` (the
+//! typed [`Plan`]), `route/` (one module per route: tables, cost, memory, values),
+//! `kbasis.rs` (the k-space basis of the three k-space engines), `constant_terms.rs` (the
+//! `k = 0`, background, Ewald `k = 0` correction and centre terms), `real_space.rs` (pair sums).
 
+mod calculator;
+mod constant_terms;
 mod hypers;
 mod kbasis;
-mod mesh;
+mod plan;
 mod real_space;
-mod reciprocal;
+mod route;
 mod routes;
 
+pub use calculator::{Channels, LodeCalculator};
 pub use hypers::{LodeHypers, Method};
-pub use routes::{Channels, LodeCalculator};
+pub use plan::{EwaldSplit, Plan, Route};
