@@ -2,7 +2,7 @@
 //!
 //! The core of the `lode_rs` Python package, usable as a plain Rust crate.
 //!
-//! Conventions (see `shared/design/lode-math.md`, matching featomic 0.6.x):
+//! Conventions (see `docs/math.md`, matching featomic 0.6.x):
 //! real spherical harmonics `Y_lm` orthonormal on the sphere, stored at index `l² + l + m`;
 //! Löwdin-orthonormalised radial GTOs `R̃_n`, `n = 0..n_max`; Gaussian atomic densities
 //! `g(r) = (πσ²)^{-3/4} exp(-r²/2σ²)`; lengths in Å.
@@ -12,7 +12,12 @@
 //! - [`neighbors`]: cell-list neighbour search (triclinic cells, any cell size, all images);
 //! - [`math`]: real spherical harmonics, special functions, ₁F₁, cubic Hermite splines;
 //! - [`radial`]: the GTO basis and its orthonormalisation, radial integrals (exact and splined);
-//! - [`expansion`]: density expansions (SOAP) producing coefficient arrays;
+//! - [`kspace`]: k-vectors, phase tables, structure factors, the separable k-space basis and
+//!   the dense and shell contractions over k;
+//! - [`mesh`]: smooth particle-mesh sums (B-splines, FFTs) for the long range;
+//! - [`expansion`]: density expansions producing coefficient arrays: SOAP, and LODE with one
+//!   module per route (finite, pairs, reciprocal, Ewald, mesh) and a planner that picks one per
+//!   structure by estimated cost;
 //! - [`invariants`]: ν = 1 and ν = 2 invariants of the expansions;
 //! - [`electrostatics`]: Coulomb energies of point charges (Ewald summation, direct sum);
 //! - [`cost`]: the calibrated cost constants that choose routes and Ewald widths;
