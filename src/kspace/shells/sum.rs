@@ -15,18 +15,18 @@ use super::Shells;
 use crate::error::Result;
 use crate::systems::Vec3;
 
-/// The reciprocal-space sum of [`super::reciprocal_sum`] for a separable basis, grouped by
+/// The reciprocal-space sum of [`crate::kspace::reciprocal_sum`] for a separable basis, grouped by
 /// shells:
 ///
 /// `out[i, a, r · n_ang + u] = Σ_s R[r, group[u]](|k_s|) Σ_{k∈s} A[k, u] F^a_{odd[u]}(i, k)`,
 ///
-/// with `F` the cos/sin sums of [`super::reciprocal_sum`] over the k-vectors of `shells`.
+/// with `F` the cos/sin sums of [`crate::kspace::reciprocal_sum`] over the k-vectors of `shells`.
 /// Returns `(centers.len(), n_channels, n_radial · n_ang)`.
 ///
 /// # Algorithm and memory
 /// 1. The radial factors of every shell, once (`shells × n_radial × n_ang`), and the angular
 ///    factors of every k-vector (`N_k × n_ang`).
-/// 2. Phase tables `e^{inθ_d}` of the atoms in tiles of [`LANES`] (atoms along SIMD lanes;
+/// 2. Phase tables `e^{inθ_d}` of the atoms in tiles of `LANES` (16) (atoms along SIMD lanes;
 ///    `N × Σ_d len_d` complex values, shared when the centres are the sources), and from them
 ///    the doubled structure factors of every k-vector (`2 n_channels N_k`).
 /// 3. Per tile of centres (in parallel) and block of whole shells (about [`K_BLOCK`](crate::kspace::K_BLOCK)
@@ -38,7 +38,7 @@ use crate::systems::Vec3;
 /// `O(threads · LANES · K_BLOCK)` scratch.
 ///
 /// # Parallelism and determinism
-/// Parallel over tiles of [`LANES`] centres inside each block; every centre's sum runs in the
+/// Parallel over tiles of `LANES` (16) centres inside each block; every centre's sum runs in the
 /// same order whatever the number of threads, so results are bitwise identical for 1 and N
 /// threads.
 ///

@@ -8,7 +8,7 @@ use crate::systems::Cell;
 /// its metric `b_i · b_j` unchanged (to 1e-10): 24 for a cubic cell, 8 tetragonal, 4
 /// orthorhombic, 1 for a cell without such symmetry. Lattice symmetries that are not signed
 /// permutations of the given basis (a skewed basis of a cubic lattice) are not found: the
-/// estimate errs low, and [`Shells::degeneracy`] gives the exact mean once the vectors exist.
+/// estimate errs low, and [`super::Shells::degeneracy`] gives the exact mean once the vectors exist.
 pub fn symmetry_degeneracy(cell: &Cell) -> f64 {
     let b = cell.reciprocal();
     let metric: [[f64; 3]; 3] = std::array::from_fn(|i| std::array::from_fn(|j| dot(b[i], b[j])));
