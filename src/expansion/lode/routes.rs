@@ -221,3 +221,88 @@ impl LodeCalculator {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expansion::LodeHypers;
+
+    fn calculator(method: Method, exponent: u32) -> LodeCalculator {
+        LodeCalculator::new(LodeHypers {
+            cutoff: 3.0,
+            smearing: 1.0,
+            n_max: 3,
+            l_max: 2,
+            exponent,
+            method,
+            accuracy: 1e-5,
+            ..LodeHypers::default()
+        })
+        .unwrap()
+    }
+
+    /// 24 atoms in a 12 Å cubic cell (a skewed copy below), deterministic.
+    fn gas(skew: f64) -> System {
+        let length = 12.0;
+        let positions = (0..24)
+            .map(|i| {
+                let f = [
+                    ((i * 37 + 3) % 101) as f64 / 101.0,
+                    ((i * 59 + 11) % 103) as f64 / 103.0,
+                    ((i * 71 + 5) % 107) as f64 / 107.0,
+                ];
+                [length * (f[0] + skew * f[1]), length * f[1], length * f[2]]
+            })
+            .collect();
+        let cell = [
+            [length, 0.0, 0.0],
+            [skew * length, length, 0.0],
+            [0.0, 0.0, length],
+        ];
+        System::new(positions, vec![1; 24], cell, [true; 3]).unwrap()
+    }
+
+    /// Each method gets its route; `auto` costs no more than any route it chooses among (it
+    /// minimises over the same candidates); the plan's parameters are the ones its route uses.
+    #[test]
+    fn plans_follow_the_method_and_auto_is_the_cheapest() {
+        for system in [gas(0.0), gas(0.3)] {
+            let reciprocal = calculator(Method::Reciprocal, 1).plan(&system, 2).unwrap();
+            let ewald = calculator(Method::Ewald, 1).plan(&system, 2).unwrap();
+            let auto = calculator(Method::Auto, 1).plan(&system, 2).unwrap();
+            let mesh = calculator(Method::Mesh, 1).plan(&system, 2).unwrap();
+            assert!(matches!(reciprocal.route, Route::Reciprocal { .. }));
+            let Route::Ewald(split) = ewald.route else {
+                panic!("{ewald:?}")
+            };
+            assert!(split.eta > 1.0 && split.k_cutoff > 0.0);
+            assert!(
+                (split.eta - 2f64.powf(split.step as f64 / 4.0)).abs() < 1e-12,
+                "{split:?}"
+            );
+            let Route::Mesh { mesh: dims, .. } = mesh.route else {
+                panic!("{mesh:?}")
+            };
+            assert!(dims.iter().all(|&d| d > 0));
+            assert!(
+                auto.cost <= reciprocal.cost && auto.cost <= ewald.cost,
+                "{auto:?}"
+            );
+            assert!(auto.cost == reciprocal.cost || auto.cost == ewald.cost);
+            for plan in [&reciprocal, &ewald, &auto, &mesh] {
+                assert!(plan.cost > 0.0 && plan.memory > 0.0, "{plan:?}");
+            }
+        }
+        let p0 = calculator(Method::Auto, 0).plan(&gas(0.0), 1).unwrap();
+        assert_eq!(p0.route, Route::Pairs);
+        let finite = System::new(
+            vec![[0.0; 3], [1.5, 0.0, 0.0]],
+            vec![1, 1],
+            [[0.0; 3]; 3],
+            [false; 3],
+        )
+        .unwrap();
+        let plan = calculator(Method::Ewald, 1).plan(&finite, 1).unwrap();
+        assert_eq!(plan.route, Route::Finite);
+    }
+}
