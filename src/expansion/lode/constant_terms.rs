@@ -5,8 +5,9 @@
 //!
 //! All but the centre term are the same for every centre, proportional to the channel totals
 //! `W_a = Σ_{j∈a} w_j` and to `1/V`; the centre term sits on `l = 0` of each atom's own channel.
-//! Their position gradients vanish except through `V` (strain: each contributes `−δ_ab` times
-//! itself), so a strain gradient or backward pass adds them here.
+//! None depends on the positions: the `k = 0` terms depend on the cell through `1/V` only (under
+//! strain each contributes `−δ_ab` times itself), the centre term on nothing; a strain gradient
+//! or backward pass adds their part here.
 
 use ndarray::{Array2, Array3, Axis};
 
