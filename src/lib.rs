@@ -18,6 +18,7 @@
 //! - [`expansion`]: density expansions producing coefficient arrays: SOAP, and LODE with one
 //!   module per route (finite, pairs, reciprocal, Ewald, mesh) and a planner that picks one per
 //!   structure by estimated cost;
+//! - [`hypers`](mod@hypers): hyper-parameter structs declared once (names, types, defaults, docs);
 //! - [`invariants`]: ν = 1 and ν = 2 invariants of the expansions;
 //! - [`electrostatics`]: Coulomb energies of point charges (Ewald summation, direct sum);
 //! - [`cost`]: the calibrated cost constants that choose routes and Ewald widths;
@@ -27,6 +28,7 @@ pub mod cost;
 pub mod electrostatics;
 pub mod error;
 pub mod expansion;
+pub mod hypers;
 pub mod invariants;
 pub mod kspace;
 pub mod math;

@@ -37,12 +37,12 @@
 
 use rayon::prelude::*;
 
-use super::OVERLAP_DISTANCE;
 use crate::cost::COULOMB_PAIR_COST;
 use crate::error::Result;
 use crate::kspace::{k_vectors, structure_factors, Sources, K_BLOCK};
 use crate::neighbors::{NeighborSearch, Pair};
 use crate::systems::System;
+use crate::systems::OVERLAP_DISTANCE;
 
 /// Safety factor on the accuracy: the cutoffs are set for `accuracy / ACCURACY_MARGIN`, since
 /// the tails summed over many pairs and k-vectors reach about 1.2× the kernel value at the
@@ -105,15 +105,8 @@ impl EwaldParameters {
 /// than [`OVERLAP_DISTANCE`]; `InvalidParameter` when the cutoffs exceed the neighbour or
 /// k-vector budgets.
 pub fn ewald_energy(system: &System, charges: &[f64], parameters: &EwaldParameters) -> Result<f64> {
-    if !system.cell().is_fully_periodic() {
-        crate::bail_input!(
-            "Ewald summation needs a cell periodic in all three directions, got pbc = {:?}",
-            system.cell().pbc()
-        );
-    }
-    if charges.len() != system.size() {
-        crate::bail_input!("{} charges for {} atoms", charges.len(), system.size());
-    }
+    system.cell().require_fully_periodic("Ewald summation")?;
+    crate::systems::check_structure_charges(system, charges)?;
     let real = real_space(system, charges, parameters)?;
     let recip = reciprocal_space(system, charges, parameters)?;
     let volume = system.cell().volume();

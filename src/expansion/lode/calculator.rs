@@ -13,12 +13,12 @@ use super::route::finite::FiniteTables;
 use super::route::mesh::MeshTables;
 use super::route::reciprocal::{k_cutoff_for, KspaceSum};
 use crate::error::{Error, Result};
-use crate::expansion::{centers_of, check_overlaps, Expansion, SpeciesMap, MIN_PAIR_DISTANCE};
+use crate::expansion::{centers_of, check_overlaps, Expansion, SpeciesMap};
 use crate::math::power_law::PowerLaw;
 use crate::math::spherical_harmonics::SphericalHarmonics;
 use crate::neighbors::neighbor_list;
 use crate::radial::{GtoBasis, KspaceRadialIntegral, SplinedRadialIntegral};
-use crate::systems::System;
+use crate::systems::{System, OVERLAP_DISTANCE};
 use crate::threads::with_threads;
 
 /// What the density channels are.
@@ -149,14 +149,7 @@ impl LodeCalculator {
         };
         for (s, system) in systems.iter().enumerate() {
             let cell = system.cell();
-            if cell.is_periodic() && !cell.is_fully_periodic() {
-                return Err(Error::InvalidInput(format!(
-                    "structure {s}: LODE supports fully periodic (pbc = T,T,T) or finite (pbc = F,F,F) \
-                     systems; mixed periodicity {:?} (slabs, wires) needs a 2D/1D Ewald treatment that \
-                     is not implemented",
-                    cell.pbc()
-                )));
-            }
+            cell.check_periodicity(&format!("structure {s}: LODE"))?;
             if let (Some(w), true) = (
                 weights[s],
                 cell.is_periodic() && (1..=3).contains(&hypers.exponent),
@@ -213,7 +206,7 @@ impl LodeCalculator {
     ) -> Result<Array3<f64>> {
         let periodic = system.cell().is_periodic();
         if periodic {
-            check_overlaps(&neighbor_list(system, MIN_PAIR_DISTANCE)?, s)?;
+            check_overlaps(&neighbor_list(system, OVERLAP_DISTANCE)?, s)?;
         }
         let plan = self.choose(system, atoms.n_channels)?;
         let route = self.prepare(&plan, s)?;
@@ -249,28 +242,7 @@ fn resolve_channels(
             Ok((list, map.len()))
         }
         Channels::Charges(charges) => {
-            if charges.len() != systems.len() {
-                crate::bail_input!(
-                    "{} charge arrays for {} structures",
-                    charges.len(),
-                    systems.len()
-                );
-            }
-            for (s, (q, system)) in charges.iter().zip(systems).enumerate() {
-                if q.len() != system.size() {
-                    crate::bail_input!(
-                        "structure {s}: {} charges for {} atoms",
-                        q.len(),
-                        system.size()
-                    );
-                }
-                if let Some(i) = q.iter().position(|x| !x.is_finite()) {
-                    crate::bail_input!(
-                        "structure {s}: the charge of atom {i} is not finite ({})",
-                        q[i]
-                    );
-                }
-            }
+            crate::systems::check_charges(systems, charges)?;
             Ok((systems.iter().map(|s| vec![0; s.size()]).collect(), 1))
         }
     }

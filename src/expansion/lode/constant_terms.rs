@@ -14,12 +14,8 @@ use ndarray::{Array2, Array3, Axis};
 use super::real_space::AtomChannels;
 use crate::kspace::Sources;
 use crate::math::power_law::PowerLaw;
+use crate::math::spherical_harmonics::Y00;
 use crate::radial::{GtoBasis, RadialIntegral};
-
-/// `Y_00 = 1/(2√π)`.
-fn y00() -> f64 {
-    0.5 / std::f64::consts::PI.sqrt()
-}
 
 /// For `p = 0` and `p ≥ 4` (a kernel with a finite `ĝ(0)`), the `k = 0` term
 /// `(4π/V) W_a ĝ(0) Y_00 Ĩ_n0(0)` on `l = 0` of every centre (`out` is `(centres, channels,
@@ -36,7 +32,7 @@ pub(super) fn add_k0_term(
         let (n_max, l_max) = (radial.n_max(), radial.l_max());
         let mut values = Array2::zeros((n_max, l_max + 1));
         radial.compute(0.0, values.view_mut(), None);
-        let prefactor = 4.0 * std::f64::consts::PI / volume * g0 * y00();
+        let prefactor = 4.0 * std::f64::consts::PI / volume * g0 * Y00;
         let mut totals = vec![0.0; sources.n_channels()];
         for j in 0..sources.len() {
             totals[sources.channels()[j]] += sources.weight(j);
@@ -80,8 +76,7 @@ pub(super) fn subtract_ewald_k0(
 
 /// `f_n0(0) → f_n0(0) Y_00`: the `c_n00` coefficient of a potential centred on the centre.
 pub(super) fn coefficient_of_self(f_at_zero: &[f64]) -> Vec<f64> {
-    let y00 = y00();
-    f_at_zero.iter().map(|f| f * y00).collect()
+    f_at_zero.iter().map(|f| f * Y00).collect()
 }
 
 /// `out[i, a_i, n·n_lm] += factor · w_i · term[n]` (l = 0 of each atom's own channel): the
