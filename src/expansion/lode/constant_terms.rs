@@ -1,5 +1,5 @@
 //! The terms of LODE that are not sums over pairs or k-vectors, in one place (`docs/math.md`
-//! §3b, §3c): the finite `k = 0` term (`p = 0` and `p ≥ 4`), the neutralising background
+//! §3b, §3c, §6): the finite `k = 0` term (`p = 0` and `p ≥ 4`), the neutralising background
 //! (`p = 1, 2, 3`: the `k = 0` term is dropped), the Ewald split's `k = 0` correction of the
 //! short range, and the centre's own potential (`center_weight`).
 //!

@@ -6,7 +6,7 @@
 //! `A_lm = Y_lm(k̂)`,
 //!
 //! with `φ_l = (−1)^{l/2}` (even l), `(−1)^{(l+1)/2}` (odd l) the real sign that pairs `i^l`
-//! with the cosine (even l) or sine (odd l) sums (`docs/math.md` §3b). A gradient will add the
+//! with the cosine (even l) or sine (odd l) sums (`docs/math.md` §3b, §8.2). A gradient will add the
 //! derivatives `dR/d|k|` and `∇_k A` here, once for all three engines.
 
 use ndarray::ArrayViewMut2;

@@ -1,5 +1,5 @@
 //! The planner: which route computes each structure, by estimated cost where the method leaves
-//! a choice ([`LodeCalculator::plan`]), and the dispatch to the chosen route's module
+//! a choice (`docs/math.md` §8.1; [`LodeCalculator::plan`]), and the dispatch to the chosen route's module
 //! (`route/`).
 //!
 //! Costs are in units of one multiply-add of the k-space contraction ([`crate::cost`]): per

@@ -1,4 +1,4 @@
-//! The Ewald-split route (`docs/math.md` §3c): `g_p = g_p^SR + g_p^LR` with the long range a
+//! The Ewald-split route (`docs/math.md` §3c, §8.3): `g_p = g_p^SR + g_p^LR` with the long range a
 //! smeared power law of width `η > σ`. The short range is a pair sum over periodic images (its
 //! radial table splined per `η`), the long range the k-space sum of [`super::reciprocal`] with
 //! kernel width `η` and a small `k_c`, and the short range's own `k = 0` component is

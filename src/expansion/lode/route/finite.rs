@@ -1,4 +1,4 @@
-//! The finite route (`docs/math.md` §3a): a system without periodicity sums every ordered pair
+//! The finite route (`docs/math.md` §3a, §8.5): a system without periodicity sums every ordered pair
 //! `i ≠ j` (no images) with the splined pair table near and the exact far-field (multipole)
 //! form far away, plus the centre's own potential with weight `center_weight`. The table is
 //! built on first use and cached here; the periodic `p = 0` route ([`super::pairs`]) shares it.

@@ -1,4 +1,4 @@
-//! The particle-mesh route (`method = "mesh"`): the Ewald split of `docs/math.md` §3c with its
+//! The particle-mesh route (`method = "mesh"`): the Ewald split of `docs/math.md` §3c (§8.4) with its
 //! long range evaluated by smooth particle-mesh Ewald ([`crate::mesh`]) instead of the explicit
 //! sum over k-vectors. Long range, per channel `a` and column `q = (n, l, m)`:
 //!

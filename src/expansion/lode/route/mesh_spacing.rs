@@ -1,5 +1,6 @@
-//! The error model of the mesh route ([`super::mesh`]): the mesh spacing for a spline order and
-//! an accuracy, and the mesh dimensions for a cell.
+//! The error model of the mesh route ([`super::mesh`], `docs/math.md` §8.4): the mesh spacing
+//! for a spline order and an accuracy (the mesh's part of the accuracy contract, §7), and the
+//! mesh dimensions for a cell.
 //!
 //! Long range, per channel `a` and column `q = (n, l, m)`:
 //! `c^a_q(i) = Σ_{0<|k|<k_c} (4π/V) ĝ_η(k) Ĩ_nl(k) i^l Y_lm(k̂) Σ_{j∈a} w_j e^{ik·(r_i − r_j)}`,

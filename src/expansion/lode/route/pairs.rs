@@ -1,4 +1,4 @@
-//! The periodic pair route for `p = 0` (`docs/math.md` §2, §3a): the Gaussian density is short
+//! The periodic pair route for `p = 0` (`docs/math.md` §2, §3a, §8.6): the Gaussian density is short
 //! ranged, so the real-space sum over periodic images within the pair table's reach is exact
 //! (to the table's accuracy) and cheap; the centre's own density at full weight. The table is
 //! the finite route's ([`super::finite::FiniteTables`]).

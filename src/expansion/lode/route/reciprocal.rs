@@ -1,4 +1,4 @@
-//! The reciprocal route (`docs/math.md` §3b): for a fully periodic structure,
+//! The reciprocal route (`docs/math.md` §3b, §8.2; `k = 0` convention §6): for a fully periodic structure,
 //!
 //! `c^a_nlm(i) = (4π/V) Σ_{k half, 0<|k|<k_c} ĝ(k) Ĩ_nl(k) Y_lm(k̂) φ_l F^a_l(i, k)`,
 //!
