@@ -24,7 +24,7 @@ from scipy.spatial.transform import Rotation
 from scipy.special import erfc, gamma, spherical_jn
 
 import lode_rs
-from conftest import random_periodic, real_harmonics
+from helpers import random_periodic, real_harmonics
 
 # ---------------------------------------------------------------------------------------------
 # independent building blocks (docs/math.md §1–§3)

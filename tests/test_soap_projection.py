@@ -12,7 +12,7 @@ import pytest
 from scipy.special import gamma
 
 import lode_rs
-from conftest import random_cluster, real_harmonics
+from helpers import random_cluster, real_harmonics
 
 
 def orthonormal_gtos(n_max, cutoff, r, weights):
