@@ -293,3 +293,211 @@ impl SoapCalculator {
         Ok(Backward::from_flat(systems, &forces, virials))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ndarray::Array4;
+
+    use super::*;
+    use crate::expansion::SoapHypers;
+    use crate::systems::{Mat3, Vec3};
+
+    fn calculator() -> SoapCalculator {
+        SoapCalculator::new(SoapHypers {
+            cutoff: 3.5,
+            cutoff_width: 1.0,
+            smearing: 0.4,
+            n_max: 4,
+            l_max: 3,
+            center_weight: 0.7,
+            radial_accuracy: 1e-11,
+        })
+        .unwrap()
+    }
+
+    /// A small triclinic cell (atoms see many of their own images) and a finite molecule.
+    fn systems(
+        strain: Option<(usize, usize, f64)>,
+        moved: Option<(usize, usize, usize, f64)>,
+    ) -> Vec<System> {
+        let cell: Mat3 = [[3.1, 0.2, 0.1], [0.4, 2.9, -0.3], [0.2, 0.5, 3.3]];
+        let periodic: Vec<Vec3> = vec![[0.1, 0.2, 0.3], [1.4, 1.1, 0.9], [2.2, 0.4, 2.0]];
+        let molecule: Vec<Vec3> = vec![
+            [0.0, 0.0, 0.0],
+            [1.1, 0.3, -0.2],
+            [-0.4, 1.2, 0.5],
+            [0.6, -0.9, 1.3],
+        ];
+        let deform = |r: Vec3| -> Vec3 {
+            let mut out = r;
+            if let Some((a, b, e)) = strain {
+                out[a] += e * r[b];
+            }
+            out
+        };
+        let mut list = vec![
+            (periodic, vec![1, 8, 1], cell, [true; 3]),
+            (molecule, vec![8, 1, 1, 6], [[0.0; 3]; 3], [false; 3]),
+        ];
+        if let Some((s, atom, alpha, h)) = moved {
+            list[s].0[atom][alpha] += h;
+        }
+        list.into_iter()
+            .map(|(positions, numbers, cell, pbc)| {
+                let positions = positions.into_iter().map(deform).collect();
+                let cell = if pbc[0] { cell.map(deform) } else { cell };
+                System::new(positions, numbers, cell, pbc).unwrap()
+            })
+            .collect()
+    }
+
+    fn species() -> SpeciesMap {
+        SpeciesMap::new(&[1, 6, 8]).unwrap()
+    }
+
+    fn values(systems: &[System]) -> Array4<f64> {
+        calculator().compute(systems, &species(), 1).unwrap().values
+    }
+
+    /// Positions Jacobian = central differences (step 1e-5 Å, tolerance 1e-7 of the largest
+    /// coefficient: the differences' truncation error is ~1e-10); every atom's displacement
+    /// checked, including atoms seen through several images.
+    #[test]
+    fn positions_jacobian_matches_finite_differences() {
+        let calc = calculator();
+        let base = systems(None, None);
+        let request = GradientRequest::from_names(&["positions"], 1e9).unwrap();
+        let grads = calc
+            .compute_gradients(&base, &species(), &request, 1)
+            .unwrap();
+        let positions = grads.positions.unwrap();
+        let scale = values(&base).iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let h = 1e-5;
+        let sizes = [3, 4];
+        let mut checked = 0;
+        for (s, &n) in sizes.iter().enumerate() {
+            for atom in 0..n {
+                for alpha in 0..3 {
+                    let fd = (values(&systems(None, Some((s, atom, alpha, h))))
+                        - values(&systems(None, Some((s, atom, alpha, -h)))))
+                        / (2.0 * h);
+                    for row in 0..fd.shape()[0] {
+                        let sample = (0..positions.samples.nrows()).find(|&k| {
+                            positions.samples.row(k).to_vec()
+                                == vec![row as i64, s as i64, atom as i64]
+                        });
+                        let expected = fd.index_axis(Axis(0), row);
+                        match sample {
+                            Some(k) => {
+                                let got = positions.values.index_axis(Axis(0), k);
+                                let got = got.index_axis(Axis(0), alpha);
+                                for (a, b) in got.iter().zip(expected.iter()) {
+                                    assert!(
+                                        (a - b).abs() < 1e-7 * scale,
+                                        "row {row} atom {atom}/{s} α {alpha}: {a} vs {b}"
+                                    );
+                                }
+                                checked += 1;
+                            }
+                            None => assert!(expected.iter().all(|v| v.abs() < 1e-7 * scale)),
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 20);
+    }
+
+    /// Strain Jacobian = central differences of a homogeneous deformation of cell and positions
+    /// (step 1e-5, tolerance 1e-7 of the largest coefficient); finite structures are refused.
+    #[test]
+    fn strain_jacobian_matches_finite_differences() {
+        let calc = calculator();
+        let base = systems(None, None);
+        let request = GradientRequest::from_names(&["strain"], 1e9).unwrap();
+        let error = calc
+            .compute_gradients(&base, &species(), &request, 1)
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("structure 1 is not periodic"),
+            "{error}"
+        );
+        let periodic = &base[..1];
+        let strain = calc
+            .compute_gradients(periodic, &species(), &request, 1)
+            .unwrap()
+            .strain
+            .unwrap();
+        let scale = values(periodic).iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let h = 1e-5;
+        for a in 0..3 {
+            for b in 0..3 {
+                let fd = (values(&systems(Some((a, b, h)), None)[..1])
+                    - values(&systems(Some((a, b, -h)), None)[..1]))
+                    / (2.0 * h);
+                for row in 0..3 {
+                    let got = strain.index_axis(Axis(0), row);
+                    let got = got.index_axis(Axis(0), a);
+                    let got = got.index_axis(Axis(0), b);
+                    for (x, y) in got.iter().zip(fd.index_axis(Axis(0), row).iter()) {
+                        assert!(
+                            (x - y).abs() < 1e-7 * scale,
+                            "ε_{a}{b} row {row}: {x} vs {y}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Backward = Jacobianᵀ·v for a random v (to rounding), the forces of each structure sum to
+    /// zero, and one and two threads give bitwise the same result.
+    #[test]
+    fn backward_is_the_transposed_jacobian() {
+        let calc = calculator();
+        let base = systems(None, None);
+        let species = species();
+        let request = GradientRequest::from_names(&["positions"], 1e9).unwrap();
+        let positions = calc
+            .compute_gradients(&base, &species, &request, 1)
+            .unwrap()
+            .positions
+            .unwrap();
+        let shape = values(&base).raw_dim();
+        let mut k = 0u64;
+        let v = Array4::from_shape_fn(shape, |_| {
+            k += 1;
+            ((k as f64) * 0.618).sin()
+        });
+        let backward = calc.backward(&base, &species, v.view(), 1).unwrap();
+        let mut expected = [Array2::<f64>::zeros((3, 3)), Array2::zeros((4, 3))];
+        for (k, sample) in positions.samples.outer_iter().enumerate() {
+            let (row, s, atom) = (sample[0] as usize, sample[1] as usize, sample[2] as usize);
+            for alpha in 0..3 {
+                let jac = positions.values.index_axis(Axis(0), k);
+                let jac = jac.index_axis(Axis(0), alpha);
+                expected[s][[atom, alpha]] += (&jac * &v.index_axis(Axis(0), row)).sum();
+            }
+        }
+        for s in 0..2 {
+            let magnitude = expected[s].iter().fold(0.0f64, |m, x| m.max(x.abs()));
+            for (a, b) in backward.positions[s].iter().zip(expected[s].iter()) {
+                assert!((a - b).abs() < 1e-12 * magnitude, "{a} vs {b}");
+            }
+            for alpha in 0..3 {
+                let sum: f64 = backward.positions[s].column(alpha).sum();
+                assert!(sum.abs() < 1e-12 * magnitude, "sum rule: {sum}");
+            }
+        }
+        assert!(backward.strain[0].is_some() && backward.strain[1].is_none());
+        let two = calc.backward(&base, &species, v.view(), 2).unwrap();
+        for s in 0..2 {
+            assert!(backward.positions[s]
+                .iter()
+                .zip(two.positions[s].iter())
+                .all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+        let bad = Array4::<f64>::zeros((2, 3, 4, 16));
+        assert!(calc.backward(&base, &species, bad.view(), 1).is_err());
+    }
+}
