@@ -6,7 +6,7 @@
 
 mod gradients;
 mod lode;
-mod pair_gradients;
+pub(crate) mod pair_gradients;
 mod pairs;
 mod soap;
 mod species;

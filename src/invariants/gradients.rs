@@ -15,7 +15,7 @@
 //!   one when the expansion is paired with itself): a product with the other coefficients, no
 //!   Jacobian ([`power_spectrum_backward`]); chain them into the expansions' backward passes.
 
-use ndarray::{Array2, Array4, ArrayView2, ArrayView4, Axis};
+use ndarray::{Array2, Array3, Array4, ArrayView2, ArrayView4, ArrayView5, ArrayView6, Axis};
 use rayon::prelude::*;
 
 use super::power_spectrum::{check_species, l_max_of, Plan, Scratch};
@@ -157,6 +157,140 @@ pub fn power_spectrum_gradient(
             },
         );
     Ok(values)
+}
+
+/// A coefficient Jacobian `(n_entries, d, n_species, n_max, n_lm)` viewed as
+/// `(n_entries · d, n_species, n_max, n_lm)` (a standard-layout copy only if needed).
+fn flatten<D: ndarray::Dimension>(gradient: ndarray::ArrayView<f64, D>) -> Result<Array4<f64>> {
+    let shape = gradient.shape().to_vec();
+    let k = shape.len();
+    if k < 4 {
+        crate::bail_input!("a coefficient gradient needs at least 4 axes, got {shape:?}");
+    }
+    let rows: usize = shape[..k - 3].iter().product();
+    Ok(gradient
+        .as_standard_layout()
+        .to_owned()
+        .into_shape_with_order((rows, shape[k - 3], shape[k - 2], shape[k - 1]))
+        .expect("standard layout"))
+}
+
+/// ν = 2 positions Jacobian from the coefficients' positions Jacobians (`samples (n, 3)` =
+/// `(row, structure, atom)` sorted, `gradient (n, 3, n_species, n_max, n_lm)`), of one
+/// expansion with itself or of two (their samples merged): returns the samples and
+/// `(n_samples, 3, n_features)`.
+#[allow(clippy::type_complexity)]
+pub fn power_spectrum_positions_gradient(
+    first: ArrayView4<f64>,
+    first_species: &[i32],
+    first_samples: ArrayView2<i64>,
+    first_gradient: ArrayView5<f64>,
+    second: Option<(ArrayView4<f64>, &[i32], ArrayView2<i64>, ArrayView5<f64>)>,
+) -> Result<(Array2<i64>, Array3<f64>)> {
+    let check = |samples: &ArrayView2<i64>, gradient: &ArrayView5<f64>| -> Result<()> {
+        if samples.nrows() != gradient.shape()[0] || gradient.shape()[1] != 3 {
+            crate::bail_input!(
+                "positions gradient {:?} does not match its {} samples",
+                gradient.shape(),
+                samples.nrows()
+            );
+        }
+        Ok(())
+    };
+    check(&first_samples, &first_gradient)?;
+    let (samples, from_first, from_second) = match &second {
+        Some((_, _, samples, gradient)) => {
+            check(samples, gradient)?;
+            merge_samples(first_samples.view(), samples.view())?
+        }
+        None => {
+            let n = first_samples.nrows();
+            (
+                first_samples.to_owned(),
+                (0..n).map(Some).collect(),
+                vec![None; n],
+            )
+        }
+    };
+    let n_rows = first.shape()[0] as i64;
+    if samples.column(0).iter().any(|&r| r < 0 || r >= n_rows) {
+        crate::bail_input!("gradient samples name rows outside the {n_rows} coefficient rows");
+    }
+    let mut entries = Vec::with_capacity(3 * samples.nrows());
+    for (k, (a, b)) in from_first.iter().zip(&from_second).enumerate() {
+        for alpha in 0..3 {
+            entries.push(GradientEntry {
+                row: samples[[k, 0]] as usize,
+                first: a.map(|i| 3 * i + alpha),
+                second: b.map(|i| 3 * i + alpha),
+            });
+        }
+    }
+    let g1 = flatten(first_gradient)?;
+    let g2 = match &second {
+        Some((_, _, _, g)) => Some(flatten(g.view())?),
+        None => None,
+    };
+    let values = power_spectrum_gradient(
+        first,
+        first_species,
+        g1.view(),
+        second
+            .as_ref()
+            .zip(g2.as_ref())
+            .map(|((c, s, _, _), g)| (c.view(), *s, g.view())),
+        &entries,
+    )?;
+    let n_features = values.ncols();
+    let values = values
+        .into_shape_with_order((samples.nrows(), 3, n_features))
+        .expect("standard layout");
+    Ok((samples, values))
+}
+
+/// ν = 2 strain Jacobian from the coefficients' strain Jacobians
+/// `(n_rows, 3, 3, n_species, n_max, n_lm)`: `(n_rows, 3, 3, n_features)`.
+pub fn power_spectrum_strain_gradient(
+    first: ArrayView4<f64>,
+    first_species: &[i32],
+    first_strain: ArrayView6<f64>,
+    second: Option<(ArrayView4<f64>, &[i32], ArrayView6<f64>)>,
+) -> Result<Array4<f64>> {
+    let n_rows = first.shape()[0];
+    for strain in std::iter::once(&first_strain).chain(second.as_ref().map(|s| &s.2)) {
+        if strain.shape()[..3] != [n_rows, 3, 3] {
+            crate::bail_input!(
+                "strain gradient {:?} does not match {n_rows} coefficient rows",
+                strain.shape()
+            );
+        }
+    }
+    let entries: Vec<GradientEntry> = (0..9 * n_rows)
+        .map(|k| GradientEntry {
+            row: k / 9,
+            first: Some(k),
+            second: Some(k),
+        })
+        .collect();
+    let g1 = flatten(first_strain)?;
+    let g2 = match &second {
+        Some((_, _, g)) => Some(flatten(g.view())?),
+        None => None,
+    };
+    let values = power_spectrum_gradient(
+        first,
+        first_species,
+        g1.view(),
+        second
+            .as_ref()
+            .zip(g2.as_ref())
+            .map(|((c, s, _), g)| (c.view(), *s, g.view())),
+        &entries,
+    )?;
+    let n_features = values.ncols();
+    Ok(values
+        .into_shape_with_order((n_rows, 3, 3, n_features))
+        .expect("standard layout"))
 }
 
 /// Backward pass of the ν = 2 power spectrum: for a cotangent `(n_rows, n_features)`, the

@@ -5,6 +5,7 @@
 mod electrostatics;
 mod errors;
 mod expansion;
+mod gradients;
 mod invariants;
 mod lode;
 mod math;
@@ -22,6 +23,7 @@ fn _lode_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     math::register(m)?;
     radial::register(m)?;
     expansion::register(m)?;
+    gradients::register(m)?;
     invariants::register(m)?;
     lode::register(m)?;
     electrostatics::register(m)?;
