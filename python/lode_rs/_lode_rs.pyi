@@ -105,3 +105,54 @@ def ewald_energy(
     n_threads: int = 0,
 ) -> NDArray[np.float64]: ...
 def hyp1f1(a: float, b: float, z: F64, scaled: bool = False) -> F64: ...
+
+# gradients (src/python/gradients.rs, src/python/electrostatics.rs)
+I64 = NDArray[np.int64]
+Backward = tuple[list[F64], list[F64 | None]]
+
+def check_gradients(gradients: list[str], max_memory: float | None = None) -> None: ...
+def soap_gradients(
+    calculator: SoapCalculator,
+    systems: list[SystemTuple],
+    species: list[int],
+    gradients: list[str],
+    max_memory: float | None = None,
+    n_threads: int = 0,
+) -> tuple[I64 | None, F64 | None, F64 | None]: ...
+def soap_backward(
+    calculator: SoapCalculator,
+    systems: list[SystemTuple],
+    species: list[int],
+    cotangent: F64,
+    n_threads: int = 0,
+) -> Backward: ...
+def power_spectrum_positions(
+    coefficients: F64,
+    species: list[int],
+    samples: I64,
+    gradient: F64,
+    other: tuple[F64, list[int], I64, F64] | None = None,
+    n_threads: int = 0,
+) -> tuple[I64, F64]: ...
+def power_spectrum_strain(
+    coefficients: F64,
+    species: list[int],
+    strain: F64,
+    other: tuple[F64, list[int], F64] | None = None,
+    n_threads: int = 0,
+) -> F64: ...
+def power_spectrum_backward(
+    coefficients: F64,
+    species: list[int],
+    cotangent: F64,
+    other: F64 | None = None,
+    other_species: list[int] | None = None,
+    n_threads: int = 0,
+) -> tuple[F64, F64 | None]: ...
+def radial_spectrum_backward(cotangent: F64, shape: list[int]) -> F64: ...
+def ewald_gradients(
+    systems: list[SystemTuple],
+    charges: list[F64],
+    accuracy: float = ...,
+    n_threads: int = 0,
+) -> tuple[F64, list[F64], list[F64 | None]]: ...

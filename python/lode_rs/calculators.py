@@ -107,6 +107,11 @@ class _Calculator:
         threads = self.n_threads if n_threads is None else int(n_threads)
         channels, _ = self._channels(frames, systems)
         cotangent = np.ascontiguousarray(cotangent, dtype=np.float64)
+        if cotangent.ndim != 4:
+            raise _lode_rs.InvalidInputError(
+                f"the cotangent must have the shape of the values {self._values_shape(frames)}, "
+                f"got {cotangent.shape}"
+            )
         positions, strain = self._backward(systems, channels, cotangent, threads)
         return Backward(list(positions), list(strain))
 
@@ -178,7 +183,11 @@ class SoapExpansion(_Calculator):
 
     def _gradients(self, systems, channels, names, max_memory, threads) -> dict:
         samples, positions, strain = _lode_rs.soap_gradients(
-            self._core, systems, gradients=names, max_memory=max_memory, n_threads=threads,
+            self._core,
+            systems,
+            gradients=names,
+            max_memory=max_memory,
+            n_threads=threads,
             **channels,
         )
         out = {}
@@ -189,7 +198,9 @@ class SoapExpansion(_Calculator):
         return out
 
     def _backward(self, systems, channels, cotangent, threads):
-        return _lode_rs.soap_backward(self._core, systems, cotangent=cotangent, n_threads=threads, **channels)
+        return _lode_rs.soap_backward(
+            self._core, systems, cotangent=cotangent, n_threads=threads, **channels
+        )
 
     def __repr__(self) -> str:
         h = self.hypers

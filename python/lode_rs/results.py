@@ -48,9 +48,12 @@ class Backward:
         """The sum of two backward passes of the same structures (e.g. both factors of a
         mixed invariant)."""
         strain = [
-            None if a is None or b is None else a + b for a, b in zip(self.strain, other.strain)
+            None if a is None or b is None else a + b
+            for a, b in zip(self.strain, other.strain, strict=True)
         ]
-        return Backward([a + b for a, b in zip(self.positions, other.positions)], strain)
+        return Backward(
+            [a + b for a, b in zip(self.positions, other.positions, strict=True)], strain
+        )
 
 
 def _gradient(gradients: dict, name: str) -> Gradient:
