@@ -126,21 +126,14 @@ def soap_backward(
     cotangent: F64,
     n_threads: int = 0,
 ) -> Backward: ...
-def power_spectrum_positions(
-    coefficients: F64,
-    species: list[int],
-    samples: I64,
-    gradient: F64,
-    other: tuple[F64, list[int], I64, F64] | None = None,
+def power_spectrum_gradients(
+    systems: list[SystemTuple],
+    first: tuple[SoapCalculator, list[int], F64],
+    gradients: list[str],
+    second: tuple[SoapCalculator, list[int], F64] | None = None,
+    max_memory: float | None = None,
     n_threads: int = 0,
-) -> tuple[I64, F64]: ...
-def power_spectrum_strain(
-    coefficients: F64,
-    species: list[int],
-    strain: F64,
-    other: tuple[F64, list[int], F64] | None = None,
-    n_threads: int = 0,
-) -> F64: ...
+) -> tuple[I64 | None, F64 | None, F64 | None]: ...
 def power_spectrum_backward(
     coefficients: F64,
     species: list[int],

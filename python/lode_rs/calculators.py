@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import _lode_rs
-from .results import Backward, Expansion, Gradient
+from .results import Backward, Expansion, Gradient, strain_gradient
 from .species import SpeciesList
 from .systems import as_frame_list, as_system_list, charges_of
 
@@ -81,9 +81,7 @@ class _Calculator:
         if names:
             jacobians = self._gradients(systems, channels, names, max_memory, threads)
             if "strain" in jacobians:
-                rows = np.arange(len(structure), dtype=np.int64)
-                samples = np.stack([rows, np.asarray(structure, dtype=np.int64)], axis=1)
-                jacobians["strain"] = Gradient(jacobians["strain"], samples, ("row", "structure"))
+                jacobians["strain"] = strain_gradient(jacobians["strain"], structure)
         return Expansion(
             values, structure, centers, center_species, labels, len(systems), jacobians
         )
@@ -125,10 +123,14 @@ class _Calculator:
         return (n_rows, len(labels), h["n_max"], (h["l_max"] + 1) ** 2)
 
     def _gradients(self, systems, channels, names, max_memory, threads) -> dict:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} has no gradients")
 
     def _backward(self, systems, channels, cotangent, threads):
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} has no backward pass")
+
+    def _gradient_core(self):
+        """The core calculator that invariants differentiate row by row."""
+        raise NotImplementedError(f"{type(self).__name__} has no gradients")
 
     def _channels(self, frames, systems) -> tuple[dict, list[int]]:
         """Keyword arguments naming the channels for the core, and the channel labels."""
@@ -196,6 +198,9 @@ class SoapExpansion(_Calculator):
         if strain is not None:
             out["strain"] = strain
         return out
+
+    def _gradient_core(self):
+        return self._core
 
     def _backward(self, systems, channels, cotangent, threads):
         return _lode_rs.soap_backward(
@@ -312,6 +317,9 @@ class LodeExpansion(_Calculator):
         raise NotImplementedError(self._NO_GRADIENTS)
 
     def _backward(self, systems, channels, cotangent, threads):
+        raise NotImplementedError(self._NO_GRADIENTS)
+
+    def _gradient_core(self):
         raise NotImplementedError(self._NO_GRADIENTS)
 
     def _channels(self, frames, systems) -> tuple[dict, list[int]]:

@@ -12,7 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import _lode_rs
-from .results import Backward, Expansion, Features, Gradient
+from .calculators import _gradient_names
+from .results import Backward, Expansion, Features, Gradient, strain_gradient
+from .systems import as_frame_list, as_system_list
 
 POWER_SPECTRUM_LABELS = ("species_a", "species_b", "n", "n'", "l")
 RADIAL_LABELS = ("species", "n")
@@ -97,39 +99,36 @@ class PowerSpectrum:
         """Power spectrum of every atom of ``frames``.
 
         Labels: ``(species_a, species_b, n, n', l)``. With ``gradients=["positions",
-        "strain"]``, their Jacobians by the chain rule on the coefficients:
+        "strain"]``, their Jacobians by the chain rule on the coefficients, contracted row by
+        row as the expansions' Jacobians are made (those are never stored):
         ``.gradient("positions")`` ``(n_samples, 3, n_features)`` with samples
         ``(row, structure, atom)`` (the union of both expansions' samples), and
         ``.gradient("strain")`` ``(n_rows, 3, 3, n_features)``.
         """
         threads = self.first.n_threads
-        a = self.first.compute(frames, gradients=gradients, max_memory=max_memory)
+        frames = as_frame_list(frames)
+        names = _gradient_names(gradients, max_memory)
+        a = self.first.compute(frames)
         b = None
         if self.second is None:
             values, labels = _lode_rs.power_spectrum(a.values, a.species, n_threads=threads)
         else:
-            b = self.second.compute(frames, gradients=gradients, max_memory=max_memory)
+            b = self.second.compute(frames)
             values, labels = _lode_rs.power_spectrum(
                 a.values, a.species, b.values, b.species, n_threads=threads
             )
         out = {}
-        if "positions" in a.gradients:
-            ga = a.gradient("positions")
-            other = None
-            if b is not None:
-                gb = b.gradient("positions")
-                other = (b.values, b.species, gb.samples, gb.values)
-            samples, jac = _lode_rs.power_spectrum_positions(
-                a.values, a.species, ga.samples, ga.values, other, n_threads=threads
+        if names:
+            systems = as_system_list(frames)
+            first = (self.first._gradient_core(), a.species, a.values)
+            second = None if b is None else (self.second._gradient_core(), b.species, b.values)
+            samples, positions, strain = _lode_rs.power_spectrum_gradients(
+                systems, first, names, second, max_memory=max_memory, n_threads=threads
             )
-            out["positions"] = Gradient(jac, samples, ga.sample_names)
-        if "strain" in a.gradients:
-            sa = a.gradient("strain")
-            other = None if b is None else (b.values, b.species, b.gradient("strain").values)
-            jac = _lode_rs.power_spectrum_strain(
-                a.values, a.species, sa.values, other, n_threads=threads
-            )
-            out["strain"] = Gradient(jac, sa.samples, sa.sample_names)
+            if positions is not None:
+                out["positions"] = Gradient(positions, samples, ("row", "structure", "atom"))
+            if strain is not None:
+                out["strain"] = strain_gradient(strain, a.structure)
         return _features(a, values, labels, POWER_SPECTRUM_LABELS, out)
 
     def backward(self, frames, cotangent) -> Backward:

@@ -56,6 +56,14 @@ class Backward:
         )
 
 
+def strain_gradient(values: np.ndarray, structure: np.ndarray) -> Gradient:
+    """A ``"strain"`` :class:`Gradient` of ``values`` ``(n_rows, 3, 3, ...)``, samples
+    ``(row, structure)``."""
+    rows = np.arange(len(structure), dtype=np.int64)
+    samples = np.stack([rows, np.asarray(structure, dtype=np.int64)], axis=1)
+    return Gradient(values, samples, ("row", "structure"))
+
+
 def _gradient(gradients: dict, name: str) -> Gradient:
     if name not in GRADIENT_NAMES:
         raise ValueError(f"unknown gradient {name!r}: the gradients are {GRADIENT_NAMES}")

@@ -97,6 +97,110 @@ pub(crate) fn check_periodic(systems: &[System]) -> Result<()> {
     Ok(())
 }
 
+/// An expansion's Jacobian produced one centre row at a time, so that invariants can contract
+/// it row by row without storing it (and the expansion's own Jacobian is assembled from the
+/// same rows: [`assemble`]). Rows are the values' rows, structures in order.
+pub trait RowJacobian: Sync {
+    /// Number of rows (centres).
+    fn n_rows(&self) -> usize;
+    /// `(structure, atom)` of a row's centre.
+    fn center(&self, row: usize) -> (usize, usize);
+    /// `(n_species, n_max, n_lm)` of one row of values.
+    fn block_shape(&self) -> [usize; 3];
+    /// The atoms (of the row's structure, sorted, the centre included) whose displacement may
+    /// change the row, into `atoms`.
+    fn samples(&self, row: usize, atoms: &mut Vec<usize>) -> Result<()>;
+    /// Add the row's Jacobian into zeroed buffers: `positions` `(atoms.len(), 3, block)` for
+    /// `atoms`, a sorted superset of [`samples`](Self::samples), and `strain` `(3, 3, block)`.
+    fn jacobian(
+        &self,
+        row: usize,
+        atoms: &[usize],
+        positions: Option<&mut [f64]>,
+        strain: Option<&mut [f64]>,
+    ) -> Result<()>;
+}
+
+/// The Jacobians of `rows` in the layout of [`ExpansionGradients`], rows in parallel (each row
+/// written by one task: independent of the number of threads); the memory budget is checked
+/// before anything large is allocated.
+pub(crate) fn assemble(
+    rows: &dyn RowJacobian,
+    request: &GradientRequest,
+) -> Result<ExpansionGradients> {
+    use rayon::prelude::*;
+    let n_rows = rows.n_rows();
+    let [n_species, n_max, n_lm] = rows.block_shape();
+    let block = n_species * n_max * n_lm;
+    let samples: Vec<Vec<usize>> = (0..n_rows)
+        .into_par_iter()
+        .map(|row| {
+            let mut atoms = Vec::new();
+            if request.positions {
+                rows.samples(row, &mut atoms)?;
+            }
+            Ok(atoms)
+        })
+        .collect::<Result<_>>()?;
+    let n_samples: usize = samples.iter().map(Vec::len).sum();
+    let strain_rows = if request.strain { n_rows } else { 0 };
+    request
+        .check_memory(8.0 * block as f64 * (3.0 * n_samples as f64 + 9.0 * strain_rows as f64))?;
+
+    let mut positions = Array5::zeros((n_samples, 3, n_species, n_max, n_lm));
+    let mut strain = Array6::zeros((strain_rows, 3, 3, n_species, n_max, n_lm));
+    let mut rest = positions
+        .as_slice_mut()
+        .expect("fresh arrays are contiguous");
+    let mut position_rows: Vec<&mut [f64]> = Vec::with_capacity(n_rows);
+    for atoms in &samples {
+        let (head, tail) = rest.split_at_mut(atoms.len() * 3 * block);
+        position_rows.push(head);
+        rest = tail;
+    }
+    let mut strain_slices: Vec<Option<&mut [f64]>> = if request.strain {
+        strain
+            .as_slice_mut()
+            .expect("fresh arrays are contiguous")
+            .chunks_exact_mut(9 * block)
+            .map(Some)
+            .collect()
+    } else {
+        (0..n_rows).map(|_| None).collect()
+    };
+    position_rows
+        .par_iter_mut()
+        .zip(strain_slices.par_iter_mut())
+        .enumerate()
+        .try_for_each(|(row, (p, s))| {
+            let p = request.positions.then_some(&mut **p);
+            rows.jacobian(row, &samples[row], p, s.as_deref_mut())
+        })?;
+    drop(position_rows);
+    drop(strain_slices);
+    let positions = request.positions.then(|| {
+        let mut array = Array2::zeros((n_samples, 3));
+        let mut k = 0;
+        for (row, atoms) in samples.iter().enumerate() {
+            let (structure, _) = rows.center(row);
+            for &atom in atoms {
+                array[[k, 0]] = row as i64;
+                array[[k, 1]] = structure as i64;
+                array[[k, 2]] = atom as i64;
+                k += 1;
+            }
+        }
+        PositionGradients {
+            samples: array,
+            values: positions,
+        }
+    });
+    Ok(ExpansionGradients {
+        positions,
+        strain: request.strain.then_some(strain),
+    })
+}
+
 /// The positions Jacobian of an expansion.
 #[derive(Debug, Clone)]
 pub struct PositionGradients {

@@ -12,7 +12,8 @@ mod soap;
 mod species;
 
 pub use gradients::{
-    Backward, ExpansionGradients, GradientRequest, PositionGradients, DEFAULT_JACOBIAN_MEMORY,
+    Backward, ExpansionGradients, GradientRequest, PositionGradients, RowJacobian,
+    DEFAULT_JACOBIAN_MEMORY,
 };
 pub use lode::{Channels, LodeCalculator, LodeHypers, Method};
 pub use soap::{SoapCalculator, SoapHypers};

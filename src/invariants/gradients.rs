@@ -18,8 +18,9 @@
 use ndarray::{Array2, Array3, Array4, ArrayView2, ArrayView4, ArrayView5, ArrayView6, Axis};
 use rayon::prelude::*;
 
-use super::power_spectrum::{check_species, l_max_of, Plan, Scratch};
+use super::power_spectrum::{check_species, l_max_of, Layout, Plan};
 use crate::error::{Error, Result};
+use crate::expansion::{GradientRequest, RowJacobian};
 
 /// One entry of an invariant's Jacobian: the coefficient row it belongs to and where its
 /// coefficient derivatives are in the first and the second expansion's gradient arrays
@@ -127,8 +128,6 @@ pub fn power_spectrum_gradient(
     let c2 = other.as_slice().expect("standard layout");
     let g1 = first_gradient.as_slice().expect("standard layout");
     let g2 = other_gradient.as_slice().expect("standard layout");
-    let zeros1 = vec![0.0; block1];
-    let zeros2 = vec![0.0; block2];
 
     let mut values = Array2::zeros((entries.len(), plan.n_features()));
     values
@@ -136,32 +135,147 @@ pub fn power_spectrum_gradient(
         .into_par_iter()
         .zip(entries.par_iter())
         .for_each_init(
-            || Scratch::new(layout),
-            |scratch, (mut out, e)| {
+            || (EntryKernel::new(layout), usize::MAX),
+            |(kernel, current), (mut out, e)| {
                 let out = out.as_slice_mut().expect("fresh rows are contiguous");
                 let r = e.row;
-                let d1 = e
-                    .first
-                    .map_or(&zeros1[..], |k| &g1[k * block1..(k + 1) * block1]);
-                if plan.same {
-                    scratch.products(layout, d1, &c1[r * block1..(r + 1) * block1], false);
-                    plan.write_row(scratch, true, |k, v| out[k] = v);
-                } else {
-                    let d2 = e
-                        .second
-                        .map_or(&zeros2[..], |k| &g2[k * block2..(k + 1) * block2]);
-                    scratch.products(layout, d1, &c2[r * block2..(r + 1) * block2], false);
-                    scratch.products(layout, &c1[r * block1..(r + 1) * block1], d2, true);
-                    plan.write_row(scratch, false, |k, v| out[k] = v);
+                if *current != r {
+                    kernel.set_row(
+                        layout,
+                        &c1[r * block1..(r + 1) * block1],
+                        &c2[r * block2..(r + 1) * block2],
+                    );
+                    *current = r;
                 }
+                let d1 = e.first.map(|k| &g1[k * block1..(k + 1) * block1]);
+                let d2 = if plan.same {
+                    None
+                } else {
+                    Some(e.second.map(|k| &g2[k * block2..(k + 1) * block2]))
+                };
+                kernel.entry(&plan, d1, d2, out);
             },
         );
     Ok(values)
 }
 
+/// Per-thread buffers of the ν = 2 Jacobian kernel: the current row's coefficients transposed
+/// to `(n_lm, rows)`, and the products of one entry.
+struct EntryKernel {
+    c1t: Vec<f64>,
+    c2t: Vec<f64>,
+    /// `M_l[p][q] = Σ_m ∂c_{p,lm} c'_{q,lm}`, `(l, rows1, rows2)`.
+    m: Vec<f64>,
+    /// `N_l[q][p] = Σ_m ∂c'_{q,lm} c_{p,lm}`, `(l, rows2, rows1)`.
+    n: Vec<f64>,
+}
+
+impl EntryKernel {
+    fn new(layout: &Layout) -> EntryKernel {
+        let n_lm = (layout.l_max + 1) * (layout.l_max + 1);
+        let size = (layout.l_max + 1) * layout.rows1 * layout.rows2;
+        EntryKernel {
+            c1t: vec![0.0; n_lm * layout.rows1],
+            c2t: vec![0.0; n_lm * layout.rows2],
+            m: vec![0.0; size],
+            n: vec![0.0; size],
+        }
+    }
+
+    /// Take the row's coefficients `c1 (rows1, n_lm1)`, `c2 (rows2, n_lm2)`.
+    fn set_row(&mut self, layout: &Layout, c1: &[f64], c2: &[f64]) {
+        let n_lm = (layout.l_max + 1) * (layout.l_max + 1);
+        transpose(c1, layout.rows1, layout.n_lm1, n_lm, &mut self.c1t);
+        transpose(c2, layout.rows2, layout.n_lm2, n_lm, &mut self.c2t);
+    }
+
+    /// The features' derivative for coefficient derivatives `d1 (rows1, n_lm1)` and
+    /// `d2 (rows2, n_lm2)` (`None` inside: zero; `d2 = None`: one expansion with itself),
+    /// into `out (n_features)`.
+    fn entry(
+        &mut self,
+        plan: &Plan,
+        d1: Option<&[f64]>,
+        d2: Option<Option<&[f64]>>,
+        out: &mut [f64],
+    ) {
+        let layout = &plan.layout;
+        let (r1, r2, l_max) = (layout.rows1, layout.rows2, layout.l_max);
+        let ct = if d2.is_none() { &self.c1t } else { &self.c2t };
+        let has_first = outer(d1, r1, layout.n_lm1, ct, r2, l_max, &mut self.m);
+        let has_second = match d2 {
+            Some(d2) => outer(d2, r2, layout.n_lm2, &self.c1t, r1, l_max, &mut self.n),
+            None => false,
+        };
+        let same = d2.is_none();
+        for (k, &(p, q, weight)) in plan.pairs.iter().enumerate() {
+            for l in 0..=l_max {
+                let mut product = 0.0;
+                if has_first {
+                    product += self.m[(l * r1 + p) * r2 + q];
+                    if same {
+                        product += self.m[(l * r1 + q) * r2 + p];
+                    }
+                }
+                if has_second {
+                    product += self.n[(l * r2 + q) * r1 + p];
+                }
+                out[k * (l_max + 1) + l] = weight * plan.inv_sqrt[l] * product;
+            }
+        }
+    }
+}
+
+/// `out (n_lm, rows)` = the first `n_lm` columns of `c (rows, width)`, transposed.
+fn transpose(c: &[f64], rows: usize, width: usize, n_lm: usize, out: &mut [f64]) {
+    for lm in 0..n_lm {
+        for p in 0..rows {
+            out[lm * rows + p] = c[p * width + lm];
+        }
+    }
+}
+
+/// `out[l][p][q] = Σ_{m} d[p, lm] ct[lm][q]` over the rows `p` of `d (rows_d, width)` that are
+/// not zero (a neighbour moves one species channel only: the others are skipped); false when
+/// `d` is absent or zero (then `out` is not touched).
+fn outer(
+    d: Option<&[f64]>,
+    rows_d: usize,
+    width: usize,
+    ct: &[f64],
+    rows_c: usize,
+    l_max: usize,
+    out: &mut [f64],
+) -> bool {
+    let Some(d) = d else { return false };
+    let n_lm = (l_max + 1) * (l_max + 1);
+    let mut any = false;
+    out.fill(0.0);
+    for p in 0..rows_d {
+        let row = &d[p * width..p * width + n_lm];
+        if row.iter().all(|&x| x == 0.0) {
+            continue;
+        }
+        any = true;
+        for l in 0..=l_max {
+            let target = &mut out[(l * rows_d + p) * rows_c..(l * rows_d + p + 1) * rows_c];
+            for lm in l * l..(l + 1) * (l + 1) {
+                let x = row[lm];
+                let column = &ct[lm * rows_c..(lm + 1) * rows_c];
+                for (o, &c) in target.iter_mut().zip(column) {
+                    *o += x * c;
+                }
+            }
+        }
+    }
+    any
+}
+
 /// A coefficient Jacobian `(n_entries, d, n_species, n_max, n_lm)` viewed as
 /// `(n_entries · d, n_species, n_max, n_lm)` (a standard-layout copy only if needed).
-fn flatten<D: ndarray::Dimension>(gradient: ndarray::ArrayView<f64, D>) -> Result<Array4<f64>> {
+fn flatten<'a, D: ndarray::Dimension>(
+    gradient: &'a ndarray::ArrayView<'a, f64, D>,
+) -> Result<ndarray::CowArray<'a, f64, ndarray::Ix4>> {
     let shape = gradient.shape().to_vec();
     let k = shape.len();
     if k < 4 {
@@ -170,7 +284,6 @@ fn flatten<D: ndarray::Dimension>(gradient: ndarray::ArrayView<f64, D>) -> Resul
     let rows: usize = shape[..k - 3].iter().product();
     Ok(gradient
         .as_standard_layout()
-        .to_owned()
         .into_shape_with_order((rows, shape[k - 3], shape[k - 2], shape[k - 1]))
         .expect("standard layout"))
 }
@@ -226,9 +339,9 @@ pub fn power_spectrum_positions_gradient(
             });
         }
     }
-    let g1 = flatten(first_gradient)?;
+    let g1 = flatten(&first_gradient)?;
     let g2 = match &second {
-        Some((_, _, _, g)) => Some(flatten(g.view())?),
+        Some((_, _, _, g)) => Some(flatten(g)?),
         None => None,
     };
     let values = power_spectrum_gradient(
@@ -272,9 +385,9 @@ pub fn power_spectrum_strain_gradient(
             second: Some(k),
         })
         .collect();
-    let g1 = flatten(first_strain)?;
+    let g1 = flatten(&first_strain)?;
     let g2 = match &second {
-        Some((_, _, g)) => Some(flatten(g.view())?),
+        Some((_, _, g)) => Some(flatten(g)?),
         None => None,
     };
     let values = power_spectrum_gradient(
@@ -291,6 +404,168 @@ pub fn power_spectrum_strain_gradient(
     Ok(values
         .into_shape_with_order((n_rows, 3, 3, n_features))
         .expect("standard layout"))
+}
+
+/// Jacobians of the ν = 2 power spectrum straight from the expansions' row Jacobians
+/// ([`RowJacobian`]): each row's coefficient Jacobian is made in a per-thread buffer and
+/// contracted at once, so the expansions' Jacobians are never stored (the output alone takes
+/// memory). `first` and `second` are `(rows, values, species)`; the positions samples are the
+/// union of both expansions' samples. Returns the positions `(samples, (n, 3, n_features))`
+/// and the strain `(n_rows, 3, 3, n_features)` Jacobians requested; the output size is checked
+/// against `request.max_memory` first. Rows run in parallel in the current pool, each written
+/// by one task.
+#[allow(clippy::type_complexity)]
+pub fn power_spectrum_jacobians(
+    first: (&dyn RowJacobian, ArrayView4<f64>, &[i32]),
+    second: Option<(&dyn RowJacobian, ArrayView4<f64>, &[i32])>,
+    request: &GradientRequest,
+) -> Result<(Option<(Array2<i64>, Array3<f64>)>, Option<Array4<f64>>)> {
+    let (rows1, values1, species1) = first;
+    let plan = Plan::new(&values1, species1, second.as_ref().map(|(_, c, s)| (c, *s)))?;
+    let n_rows = values1.shape()[0];
+    let expansions: Vec<(&dyn RowJacobian, &ArrayView4<f64>)> = std::iter::once((rows1, &values1))
+        .chain(second.as_ref().map(|(r, c, _)| (*r, c)))
+        .collect();
+    for (rows, values) in &expansions {
+        if rows.n_rows() != n_rows || rows.block_shape()[..] != values.shape()[1..] {
+            crate::bail_input!("a row Jacobian does not match its coefficients");
+        }
+    }
+    let samples: Vec<Vec<usize>> = (0..n_rows)
+        .into_par_iter()
+        .map(|row| {
+            let mut union = Vec::new();
+            if request.positions {
+                let mut atoms = Vec::new();
+                for (rows, _) in &expansions {
+                    rows.samples(row, &mut atoms)?;
+                    union.extend_from_slice(&atoms);
+                }
+                union.sort_unstable();
+                union.dedup();
+            }
+            Ok(union)
+        })
+        .collect::<Result<_>>()?;
+    let n_samples: usize = samples.iter().map(Vec::len).sum();
+    let n_features = plan.n_features();
+    let strain_rows = if request.strain { n_rows } else { 0 };
+    request.check_memory(
+        8.0 * n_features as f64 * (3.0 * n_samples as f64 + 9.0 * strain_rows as f64),
+    )?;
+
+    let mut positions = Array3::zeros((n_samples, 3, n_features));
+    let mut strain = Array4::zeros((strain_rows, 3, 3, n_features));
+    let mut rest = positions
+        .as_slice_mut()
+        .expect("fresh arrays are contiguous");
+    let mut position_rows: Vec<&mut [f64]> = Vec::with_capacity(n_rows);
+    for atoms in &samples {
+        let (head, tail) = rest.split_at_mut(atoms.len() * 3 * n_features);
+        position_rows.push(head);
+        rest = tail;
+    }
+    let mut strain_slices: Vec<Option<&mut [f64]>> = if request.strain {
+        strain
+            .as_slice_mut()
+            .expect("fresh arrays are contiguous")
+            .chunks_exact_mut(9 * n_features)
+            .map(Some)
+            .collect()
+    } else {
+        (0..n_rows).map(|_| None).collect()
+    };
+    let layout = &plan.layout;
+    let block1 = layout.rows1 * layout.n_lm1;
+    let block2 = layout.rows2 * layout.n_lm2;
+    let c1 = values1.as_standard_layout();
+    let c2 = match &second {
+        Some((_, c, _)) => c.as_standard_layout(),
+        None => values1.as_standard_layout(),
+    };
+    let (c1, c2) = (
+        c1.as_slice().expect("standard layout"),
+        c2.as_slice().expect("standard layout"),
+    );
+    position_rows
+        .par_iter_mut()
+        .zip(strain_slices.par_iter_mut())
+        .enumerate()
+        .try_for_each_init(
+            || {
+                (
+                    EntryKernel::new(layout),
+                    [Vec::new(), Vec::new()],
+                    [Vec::new(), Vec::new()],
+                )
+            },
+            |(kernel, jacobians, strains), (row, (out, out_strain))| -> Result<()> {
+                let atoms = &samples[row];
+                kernel.set_row(
+                    layout,
+                    &c1[row * block1..(row + 1) * block1],
+                    &c2[row * block2..(row + 1) * block2],
+                );
+                for (e, (rows, _)) in expansions.iter().enumerate() {
+                    let block = if e == 0 { block1 } else { block2 };
+                    let jacobian = &mut jacobians[e];
+                    jacobian.clear();
+                    jacobian.resize(
+                        if request.positions {
+                            atoms.len() * 3 * block
+                        } else {
+                            0
+                        },
+                        0.0,
+                    );
+                    let strain = &mut strains[e];
+                    strain.clear();
+                    strain.resize(if request.strain { 9 * block } else { 0 }, 0.0);
+                    rows.jacobian(
+                        row,
+                        atoms,
+                        request.positions.then_some(&mut jacobian[..]),
+                        request.strain.then_some(&mut strain[..]),
+                    )?;
+                }
+                let entry = |kernel: &mut EntryKernel,
+                             buffers: &[Vec<f64>; 2],
+                             k: usize,
+                             out: &mut [f64]| {
+                    let d1 = Some(&buffers[0][k * block1..(k + 1) * block1]);
+                    let d2 = (!plan.same).then(|| Some(&buffers[1][k * block2..(k + 1) * block2]));
+                    kernel.entry(&plan, d1, d2, out);
+                };
+                if request.positions {
+                    for (k, out) in out.chunks_exact_mut(n_features).enumerate() {
+                        entry(kernel, jacobians, k, out);
+                    }
+                }
+                if let Some(out) = out_strain.as_deref_mut() {
+                    for (k, out) in out.chunks_exact_mut(n_features).enumerate() {
+                        entry(kernel, strains, k, out);
+                    }
+                }
+                Ok(())
+            },
+        )?;
+    drop(position_rows);
+    drop(strain_slices);
+    let positions = request.positions.then(|| {
+        let mut array = Array2::zeros((n_samples, 3));
+        let mut k = 0;
+        for (row, atoms) in samples.iter().enumerate() {
+            let (structure, _) = rows1.center(row);
+            for &atom in atoms {
+                array[[k, 0]] = row as i64;
+                array[[k, 1]] = structure as i64;
+                array[[k, 2]] = atom as i64;
+                k += 1;
+            }
+        }
+        (array, positions)
+    });
+    Ok((positions, request.strain.then_some(strain)))
 }
 
 /// Backward pass of the ν = 2 power spectrum: for a cotangent `(n_rows, n_features)`, the

@@ -9,8 +9,8 @@ mod power_spectrum;
 
 pub use gradients::{
     check_coefficients, merge_samples, power_spectrum_backward, power_spectrum_gradient,
-    power_spectrum_positions_gradient, power_spectrum_strain_gradient, radial_spectrum_backward,
-    GradientEntry,
+    power_spectrum_jacobians, power_spectrum_positions_gradient, power_spectrum_strain_gradient,
+    radial_spectrum_backward, GradientEntry,
 };
 pub use power_spectrum::{power_spectrum, radial_spectrum};
 

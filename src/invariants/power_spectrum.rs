@@ -83,7 +83,7 @@ pub(super) struct Layout {
 ///
 /// The coefficients are transposed to `[lm][p]` so that the inner loop runs over the
 /// contiguous `q` of a whole row of `M_l` (vectorised), instead of short sums over `m`.
-pub(super) struct Scratch {
+struct Scratch {
     first: Vec<f64>,
     second: Vec<f64>,
     /// `M_l` for every `l`, `[l][p][q]`.
@@ -91,7 +91,7 @@ pub(super) struct Scratch {
 }
 
 impl Scratch {
-    pub fn new(layout: &Layout) -> Scratch {
+    fn new(layout: &Layout) -> Scratch {
         let n_lm = (layout.l_max + 1) * (layout.l_max + 1);
         Scratch {
             first: vec![0.0; n_lm * layout.rows1],
@@ -100,9 +100,8 @@ impl Scratch {
         }
     }
 
-    /// `M_l[p][q] = Σ_m c1[p][lm] c2[q][lm]` for blocks `c1 (rows1, n_lm1)`, `c2 (rows2, n_lm2)`;
-    /// added to the previous products when `accumulate`.
-    pub fn products(&mut self, layout: &Layout, c1: &[f64], c2: &[f64], accumulate: bool) {
+    /// `M_l[p][q] = Σ_m c1[p][lm] c2[q][lm]` for blocks `c1 (rows1, n_lm1)`, `c2 (rows2, n_lm2)`.
+    fn products(&mut self, layout: &Layout, c1: &[f64], c2: &[f64]) {
         let n_lm = (layout.l_max + 1) * (layout.l_max + 1);
         let (r1, r2) = (layout.rows1, layout.rows2);
         for lm in 0..n_lm {
@@ -115,9 +114,7 @@ impl Scratch {
         }
         for l in 0..=layout.l_max {
             let block = &mut self.products[l * r1 * r2..(l + 1) * r1 * r2];
-            if !accumulate {
-                block.fill(0.0);
-            }
+            block.fill(0.0);
             for lm in l * l..(l + 1) * (l + 1) {
                 let x = &self.first[lm * r1..(lm + 1) * r1];
                 let y = &self.second[lm * r2..(lm + 1) * r2];
@@ -130,7 +127,7 @@ impl Scratch {
         }
     }
 
-    pub fn product(&self, layout: &Layout, l: usize, p: usize, q: usize) -> f64 {
+    fn product(&self, layout: &Layout, l: usize, p: usize, q: usize) -> f64 {
         let (r1, r2) = (layout.rows1, layout.rows2);
         self.products[l * r1 * r2 + p * r2 + q]
     }
@@ -240,21 +237,12 @@ impl Plan {
         self.pairs.len() * (self.layout.l_max + 1)
     }
 
-    /// Write one row of features from the products in `scratch`; with `symmetrise`, the
-    /// column of `(p, q)` takes `M[p][q] + M[q][p]` (the derivative of a folded product).
-    pub fn write_row(
-        &self,
-        scratch: &Scratch,
-        symmetrise: bool,
-        mut write: impl FnMut(usize, f64),
-    ) {
+    /// Write one row of features from the products in `scratch`.
+    fn write_row(&self, scratch: &Scratch, mut write: impl FnMut(usize, f64)) {
         let l_max = self.layout.l_max;
         for (k, &(p, q, weight)) in self.pairs.iter().enumerate() {
             for l in 0..=l_max {
-                let mut product = scratch.product(&self.layout, l, p, q);
-                if symmetrise {
-                    product += scratch.product(&self.layout, l, q, p);
-                }
+                let product = scratch.product(&self.layout, l, p, q);
                 write(k * (l_max + 1) + l, weight * self.inv_sqrt[l] * product);
             }
         }
@@ -301,9 +289,8 @@ pub fn power_spectrum(
                     layout,
                     &data1[i * block1..(i + 1) * block1],
                     &data2[i * block2..(i + 1) * block2],
-                    false,
                 );
-                plan.write_row(scratch, false, |k, v| {
+                plan.write_row(scratch, |k, v| {
                     row[k].write(v);
                 });
             },

@@ -59,9 +59,10 @@ fn ewald_gradients<'py>(
         let flat: Vec<f64> = r.positions.into_iter().flatten().collect();
         let array = ndarray::Array2::from_shape_vec((n, 3), flat).expect("3 per atom");
         positions.push(array.into_pyarray(py));
-        strain.push(r.strain.map(|m| {
-            ndarray::Array2::from_shape_fn((3, 3), |(a, b)| m[a][b]).into_pyarray(py)
-        }));
+        strain
+            .push(r.strain.map(|m| {
+                ndarray::Array2::from_shape_fn((3, 3), |(a, b)| m[a][b]).into_pyarray(py)
+            }));
     }
     Ok((energies.into_pyarray(py), positions, strain))
 }

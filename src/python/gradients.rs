@@ -10,10 +10,11 @@ use pyo3::prelude::*;
 use super::errors::{non_negative, run_detached, to_py};
 use super::expansion::PySoapCalculator;
 use super::systems::{extract_systems, validate_all};
-use crate::expansion::{Backward, GradientRequest, SpeciesMap, DEFAULT_JACOBIAN_MEMORY};
+use crate::expansion::{
+    Backward, GradientRequest, RowJacobian, SpeciesMap, DEFAULT_JACOBIAN_MEMORY,
+};
 use crate::invariants::{
-    power_spectrum_backward, power_spectrum_positions_gradient, power_spectrum_strain_gradient,
-    radial_spectrum_backward,
+    power_spectrum_backward, power_spectrum_jacobians, radial_spectrum_backward,
 };
 use crate::threads::with_threads;
 
@@ -115,68 +116,74 @@ fn soap_backward<'py>(
     Ok(backward_to_py(py, result))
 }
 
-/// ν = 2 positions Jacobian: `(samples (n, 3), values (n, 3, n_features))`.
-#[pyfunction]
-#[pyo3(signature = (coefficients, species, samples, gradient, other=None, n_threads=0))]
-#[allow(clippy::type_complexity)]
-fn power_spectrum_positions<'py>(
-    py: Python<'py>,
-    coefficients: PyReadonlyArray4<'py, f64>,
-    species: Vec<i32>,
-    samples: PyReadonlyArray2<'py, i64>,
-    gradient: PyReadonlyArray5<'py, f64>,
-    other: Option<(
-        PyReadonlyArray4<'py, f64>,
-        Vec<i32>,
-        PyReadonlyArray2<'py, i64>,
-        PyReadonlyArray5<'py, f64>,
-    )>,
-    n_threads: i64,
-) -> PyResult<(Bound<'py, PyArray2<i64>>, Bound<'py, PyArray3<f64>>)> {
-    let n_threads = non_negative("n_threads", n_threads)?;
-    let (c, s, g) = (
-        coefficients.as_array(),
-        samples.as_array(),
-        gradient.as_array(),
-    );
-    let o = other
-        .as_ref()
-        .map(|(c, sp, s, g)| (c.as_array(), sp.as_slice(), s.as_array(), g.as_array()));
-    let (samples, values) = run_detached(py, || {
-        with_threads(n_threads, || {
-            power_spectrum_positions_gradient(c, &species, s, g, o)
-        })?
-    })?;
-    Ok((samples.into_pyarray(py), values.into_pyarray(py)))
+type Expansion<'py> = (Bound<'py, PyAny>, Vec<i32>, PyReadonlyArray4<'py, f64>);
+
+/// The SOAP calculator behind a core calculator object, or `NotImplementedError`.
+fn soap_of<'py>(calculator: &Bound<'py, PyAny>) -> PyResult<PyRef<'py, PySoapCalculator>> {
+    calculator
+        .extract::<PyRef<'py, PySoapCalculator>>()
+        .map_err(|_| {
+            pyo3::exceptions::PyNotImplementedError::new_err(
+                "gradients of invariants need SOAP expansions for now: the LODE routes get \
+             gradients in a next step",
+            )
+        })
 }
 
-/// ν = 2 strain Jacobian `(n_rows, 3, 3, n_features)`.
+/// ν = 2 Jacobians straight from the expansions, row by row (the expansions' Jacobians are
+/// never stored): `(samples (n, 3) | None, positions (n, 3, F) | None,
+/// strain (n_rows, 3, 3, F) | None)`. `first`/`second`: `(core calculator, species, values)`.
 #[pyfunction]
-#[pyo3(signature = (coefficients, species, strain, other=None, n_threads=0))]
+#[pyo3(signature = (systems, first, gradients, second=None, max_memory=None, n_threads=0))]
 #[allow(clippy::type_complexity)]
-fn power_spectrum_strain<'py>(
+fn power_spectrum_gradients<'py>(
     py: Python<'py>,
-    coefficients: PyReadonlyArray4<'py, f64>,
-    species: Vec<i32>,
-    strain: PyReadonlyArray6<'py, f64>,
-    other: Option<(
-        PyReadonlyArray4<'py, f64>,
-        Vec<i32>,
-        PyReadonlyArray6<'py, f64>,
-    )>,
+    systems: &Bound<'py, PyAny>,
+    first: Expansion<'py>,
+    gradients: Vec<String>,
+    second: Option<Expansion<'py>>,
+    max_memory: Option<f64>,
     n_threads: i64,
-) -> PyResult<Bound<'py, PyArray4<f64>>> {
+) -> PyResult<(
+    Option<Bound<'py, PyArray2<i64>>>,
+    Option<Bound<'py, PyArray3<f64>>>,
+    Option<Bound<'py, PyArray4<f64>>>,
+)> {
+    let raw = extract_systems(systems)?;
+    let request =
+        GradientRequest::from_names(&gradients, max_memory.unwrap_or(DEFAULT_JACOBIAN_MEMORY))
+            .map_err(to_py)?;
     let n_threads = non_negative("n_threads", n_threads)?;
-    let (c, g) = (coefficients.as_array(), strain.as_array());
-    let o = other
-        .as_ref()
-        .map(|(c, sp, g)| (c.as_array(), sp.as_slice(), g.as_array()));
-    let values = run_detached(py, || {
+    let first_calc = soap_of(&first.0)?;
+    let first_species = SpeciesMap::new(&first.1).map_err(to_py)?;
+    let second_calc = match &second {
+        Some(s) => Some((soap_of(&s.0)?, SpeciesMap::new(&s.1).map_err(to_py)?)),
+        None => None,
+    };
+    let (c1, sp1) = (first.2.as_array(), first.1.as_slice());
+    let c2 = second.as_ref().map(|s| (s.2.as_array(), s.1.as_slice()));
+    let calc1 = &first_calc.inner;
+    let calc2 = second_calc.as_ref().map(|(c, s)| (&c.inner, s));
+    let (positions, strain) = run_detached(py, || {
+        let systems = validate_all(raw)?;
         with_threads(n_threads, || {
-            power_spectrum_strain_gradient(c, &species, g, o)
+            let rows1 = calc1.row_jacobian(&systems, &first_species, &request)?;
+            let rows2 = match calc2 {
+                Some((calc, species)) => Some(calc.row_jacobian(&systems, species, &request)?),
+                None => None,
+            };
+            let second = rows2
+                .as_ref()
+                .zip(c2)
+                .map(|(r, (c, s))| (r as &dyn RowJacobian, c, s));
+            power_spectrum_jacobians((&rows1, c1, sp1), second, &request)
         })?
     })?;
-    Ok(values.into_pyarray(py))
+    let (samples, positions) = match positions {
+        Some((s, p)) => (Some(s.into_pyarray(py)), Some(p.into_pyarray(py))),
+        None => (None, None),
+    };
+    Ok((samples, positions, strain.map(|s| s.into_pyarray(py))))
 }
 
 /// ν = 2 backward pass: the coefficients' cotangents `(first, second | None)`.
@@ -222,8 +229,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_gradients, m)?)?;
     m.add_function(wrap_pyfunction!(soap_gradients, m)?)?;
     m.add_function(wrap_pyfunction!(soap_backward, m)?)?;
-    m.add_function(wrap_pyfunction!(power_spectrum_positions, m)?)?;
-    m.add_function(wrap_pyfunction!(power_spectrum_strain, m)?)?;
+    m.add_function(wrap_pyfunction!(power_spectrum_gradients, m)?)?;
     m.add_function(wrap_pyfunction!(py_power_spectrum_backward, m)?)?;
     m.add_function(wrap_pyfunction!(py_radial_spectrum_backward, m)?)?;
     Ok(())

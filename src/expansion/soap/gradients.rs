@@ -6,13 +6,12 @@
 //! gradient. Row `i` of the positions Jacobian has samples for the centre and every atom with a
 //! pair (any image) inside the cutoff, sorted by atom.
 
-use ndarray::{Array2, Array5, Array6, ArrayView4, Axis};
-use rayon::prelude::*;
+use ndarray::{ArrayView4, Axis};
 
 use super::{centers_of, overlap_error, SoapCalculator, SpeciesMap};
 use crate::error::Result;
 use crate::expansion::gradients::{
-    check_cotangent, Backward, ExpansionGradients, GradientRequest, PositionGradients,
+    assemble, check_cotangent, Backward, ExpansionGradients, GradientRequest, RowJacobian,
 };
 use crate::expansion::pair_gradients::{reduce_in_order, Contributions, PairGradients};
 use crate::expansion::MIN_PAIR_DISTANCE;
@@ -61,158 +60,32 @@ impl SoapCalculator {
         request: &GradientRequest,
         n_threads: usize,
     ) -> Result<ExpansionGradients> {
-        request.check_systems(systems)?;
         with_threads(n_threads, || {
-            self.gradients_in_pool(systems, species, request)
+            let rows = self.row_jacobian(systems, species, request)?;
+            assemble(&rows, request)
         })?
     }
 
-    fn gradients_in_pool(
-        &self,
-        systems: &[System],
+    /// The Jacobian of `systems`, row by row (for invariants that contract it as it comes);
+    /// checks `request` against the structures (strain needs periodic ones). Neighbour
+    /// searches run in the current rayon pool.
+    pub fn row_jacobian<'a>(
+        &'a self,
+        systems: &'a [System],
         species: &SpeciesMap,
         request: &GradientRequest,
-    ) -> Result<ExpansionGradients> {
+    ) -> Result<SoapRows<'a>> {
+        request.check_systems(systems)?;
         let (channels, searches) = self.prepare(systems, species)?;
         let sizes: Vec<usize> = systems.iter().map(System::size).collect();
         let (structure, center) = centers_of(&sizes);
-        let n_rows = structure.len();
-        let (n_max, l_max) = (self.hypers.n_max, self.hypers.l_max);
-        let n_lm = (l_max + 1) * (l_max + 1);
-        let n_species = species.len();
-        let block = n_species * n_max * n_lm;
-
-        // the samples of every row: the centre and its neighbours inside the cutoff, sorted
-        let samples: Vec<Vec<usize>> = (0..n_rows)
-            .into_par_iter()
-            .map_init(Vec::new, |pairs, row| {
-                let (s, i) = (structure[row] as usize, center[row] as usize);
-                self.pairs_into(&searches[s], s, i, pairs)?;
-                let mut atoms: Vec<usize> = pairs
-                    .iter()
-                    .filter(|p| self.cutoff_function(p.distance) != 0.0)
-                    .map(|p| p.second)
-                    .collect();
-                atoms.push(i);
-                atoms.sort_unstable();
-                atoms.dedup();
-                Ok(atoms)
-            })
-            .collect::<Result<_>>()?;
-        let n_samples: usize = if request.positions {
-            samples.iter().map(Vec::len).sum()
-        } else {
-            0
-        };
-        let bytes = 8.0
-            * block as f64
-            * (3.0 * n_samples as f64 + 9.0 * n_rows as f64 * f64::from(u8::from(request.strain)));
-        request.check_memory(bytes)?;
-
-        let mut positions = Array5::zeros(if request.positions {
-            (n_samples, 3, n_species, n_max, n_lm)
-        } else {
-            (0, 3, n_species, n_max, n_lm)
-        });
-        let mut strain = Array6::zeros(if request.strain {
-            (n_rows, 3, 3, n_species, n_max, n_lm)
-        } else {
-            (0, 3, 3, n_species, n_max, n_lm)
-        });
-        // one mutable slice per row of each output
-        let mut position_rows: Vec<&mut [f64]> = Vec::with_capacity(n_rows);
-        if request.positions {
-            let mut rest = positions
-                .as_slice_mut()
-                .expect("fresh arrays are contiguous");
-            for atoms in &samples {
-                let (head, tail) = rest.split_at_mut(atoms.len() * 3 * block);
-                position_rows.push(head);
-                rest = tail;
-            }
-        } else {
-            position_rows.resize_with(n_rows, Default::default);
-        }
-        let mut strain_rows: Vec<Option<&mut [f64]>> = if request.strain {
-            strain
-                .as_slice_mut()
-                .expect("fresh arrays are contiguous")
-                .chunks_exact_mut(9 * block)
-                .map(Some)
-                .collect()
-        } else {
-            (0..n_rows).map(|_| None).collect()
-        };
-
-        position_rows
-            .par_iter_mut()
-            .zip(strain_rows.par_iter_mut())
-            .enumerate()
-            .try_for_each_init(
-                || self.gradient_scratch(),
-                |scratch, (row, (positions, strain))| {
-                    let (s, i) = (structure[row] as usize, center[row] as usize);
-                    let atoms = &samples[row];
-                    self.pairs_into(&searches[s], s, i, &mut scratch.pairs)?;
-                    scratch.gradients.clear();
-                    for pair in &scratch.pairs {
-                        let (fc, dfc) = self.cutoff_with_derivative(pair.distance);
-                        if fc == 0.0 {
-                            continue;
-                        }
-                        let target = if request.positions {
-                            atoms.binary_search(&pair.second).expect("listed sample")
-                        } else {
-                            0
-                        };
-                        let channel = channels[s][pair.second];
-                        scratch.gradients.push(
-                            pair.distance,
-                            pair.vector,
-                            channel,
-                            target,
-                            fc,
-                            dfc,
-                        );
-                    }
-                    let center_target = if request.positions {
-                        atoms.binary_search(&i).expect("the centre is a sample")
-                    } else {
-                        0
-                    };
-                    scratch.gradients.add_jacobian(
-                        &self.radial,
-                        &self.harmonics,
-                        n_species,
-                        center_target,
-                        request.positions.then_some(&mut **positions),
-                        strain.as_deref_mut(),
-                    );
-                    Ok(())
-                },
-            )?;
-        drop(position_rows);
-        drop(strain_rows);
-
-        let positions = request.positions.then(|| {
-            let mut sample_array = Array2::zeros((n_samples, 3));
-            let mut k = 0;
-            for (row, atoms) in samples.iter().enumerate() {
-                for &atom in atoms {
-                    sample_array[[k, 0]] = row as i64;
-                    sample_array[[k, 1]] = structure[row];
-                    sample_array[[k, 2]] = atom as i64;
-                    k += 1;
-                }
-            }
-            PositionGradients {
-                samples: sample_array,
-                values: positions,
-            }
-        });
-        Ok(ExpansionGradients {
-            positions,
-            strain: request.strain.then_some(strain),
+        Ok(SoapRows {
+            calculator: self,
+            n_species: species.len(),
+            channels,
+            searches,
+            structure,
+            center,
         })
     }
 
@@ -294,9 +167,132 @@ impl SoapCalculator {
     }
 }
 
+/// The SOAP Jacobian of a set of structures, one row at a time ([`RowJacobian`]).
+pub struct SoapRows<'a> {
+    calculator: &'a SoapCalculator,
+    n_species: usize,
+    channels: Vec<Vec<usize>>,
+    searches: Vec<NeighborSearch<'a>>,
+    structure: Vec<i64>,
+    center: Vec<i64>,
+}
+
+thread_local! {
+    /// Per-thread buffers of the row Jacobians, keyed by `(n_max, l_max)`.
+    static SCRATCH: std::cell::RefCell<Option<((usize, usize), Scratch)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+impl RowJacobian for SoapRows<'_> {
+    fn n_rows(&self) -> usize {
+        self.structure.len()
+    }
+
+    fn center(&self, row: usize) -> (usize, usize) {
+        (self.structure[row] as usize, self.center[row] as usize)
+    }
+
+    fn block_shape(&self) -> [usize; 3] {
+        let h = &self.calculator.hypers;
+        [self.n_species, h.n_max, (h.l_max + 1) * (h.l_max + 1)]
+    }
+
+    fn samples(&self, row: usize, atoms: &mut Vec<usize>) -> Result<()> {
+        let (s, i) = self.center(row);
+        let calc = self.calculator;
+        let mut pairs = SCRATCH.with_borrow_mut(|cached| {
+            cached
+                .as_mut()
+                .map(|(_, scratch)| std::mem::take(&mut scratch.pairs))
+                .unwrap_or_default()
+        });
+        calc.pairs_into(&self.searches[s], s, i, &mut pairs)?;
+        atoms.clear();
+        atoms.extend(
+            pairs
+                .iter()
+                .filter(|p| calc.cutoff_function(p.distance) != 0.0)
+                .map(|p| p.second),
+        );
+        atoms.push(i);
+        atoms.sort_unstable();
+        atoms.dedup();
+        SCRATCH.with_borrow_mut(|cached| {
+            if let Some((_, scratch)) = cached.as_mut() {
+                scratch.pairs = pairs;
+            }
+        });
+        Ok(())
+    }
+
+    fn jacobian(
+        &self,
+        row: usize,
+        atoms: &[usize],
+        positions: Option<&mut [f64]>,
+        strain: Option<&mut [f64]>,
+    ) -> Result<()> {
+        let (s, i) = self.center(row);
+        let calc = self.calculator;
+        let key = (calc.hypers.n_max, calc.hypers.l_max);
+        SCRATCH.with_borrow_mut(|cached| {
+            if cached.as_ref().is_none_or(|(k, _)| *k != key) {
+                *cached = Some((key, calc.gradient_scratch()));
+            }
+            let scratch = &mut cached.as_mut().expect("just set").1;
+            calc.pairs_into(&self.searches[s], s, i, &mut scratch.pairs)?;
+            scratch.gradients.clear();
+            let with_positions = positions.is_some();
+            let locate = |atom: usize| {
+                if with_positions {
+                    atoms
+                        .binary_search(&atom)
+                        .expect("the atoms must include the row's samples")
+                } else {
+                    0
+                }
+            };
+            for pair in &scratch.pairs {
+                let (fc, dfc) = calc.cutoff_with_derivative(pair.distance);
+                if fc == 0.0 {
+                    continue;
+                }
+                let channel = self.channels[s][pair.second];
+                scratch.gradients.push(
+                    pair.distance,
+                    pair.vector,
+                    channel,
+                    locate(pair.second),
+                    fc,
+                    dfc,
+                );
+            }
+            if positions.is_some() {
+                assert!(
+                    scratch
+                        .pairs
+                        .iter()
+                        .all(|p| atoms.binary_search(&p.second).is_ok())
+                        && atoms.binary_search(&i).is_ok(),
+                    "the atoms must include the row's samples"
+                );
+            }
+            scratch.gradients.add_jacobian(
+                &calc.radial,
+                &calc.harmonics,
+                self.n_species,
+                locate(i),
+                positions,
+                strain,
+            );
+            Ok(())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use ndarray::Array4;
+    use ndarray::{Array2, Array4};
 
     use super::*;
     use crate::expansion::SoapHypers;
@@ -356,7 +352,9 @@ mod tests {
     }
 
     fn values(systems: &[System]) -> Array4<f64> {
-        calculator().compute(systems, &species(), 1).unwrap().values
+        static CALCULATOR: std::sync::OnceLock<SoapCalculator> = std::sync::OnceLock::new();
+        let calculator = CALCULATOR.get_or_init(calculator);
+        calculator.compute(systems, &species(), 1).unwrap().values
     }
 
     /// Positions Jacobian = central differences (step 1e-5 Å, tolerance 1e-7 of the largest
