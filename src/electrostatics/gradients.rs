@@ -176,10 +176,10 @@ fn real_space_gradients(
                 let slope = -phi / d - gauss * (-0.5 * d * d / (eta * eta)).exp() / d;
                 let factor = 0.5 * qi * qj * slope / d;
                 let v = pair.vector.map(|x| factor * x);
-                for alpha in 0..3 {
+                for (alpha, row) in virial.iter_mut().enumerate() {
                     total[alpha] += v[alpha];
-                    for beta in 0..3 {
-                        virial[alpha][beta] += v[alpha] * pair.vector[beta];
+                    for (w, r) in row.iter_mut().zip(&pair.vector) {
+                        *w += v[alpha] * r;
                     }
                 }
                 out.forces.push((pair.second, v));
@@ -231,10 +231,10 @@ fn reciprocal_gradients(
                 }
                 let weight = prefactor * psi * (c * c + s * s);
                 let anisotropic = eta2 + 2.0 / k2;
-                for alpha in 0..3 {
-                    virial[alpha][alpha] -= weight;
-                    for beta in 0..3 {
-                        virial[alpha][beta] += weight * anisotropic * k[alpha] * k[beta];
+                for (alpha, row) in virial.iter_mut().enumerate() {
+                    row[alpha] -= weight;
+                    for (beta, v) in row.iter_mut().enumerate() {
+                        *v += weight * anisotropic * k[alpha] * k[beta];
                     }
                 }
             }
@@ -298,6 +298,7 @@ pub(super) fn direct_gradients(positions: &[Vec3], charges: &[f64]) -> Result<Ve
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)] // index notation, as in the formulas
 mod tests {
     use super::*;
     use crate::electrostatics::ewald::ewald_energy;

@@ -1,7 +1,7 @@
 //! Gradients of expansions: the request, the Jacobian blocks and the backward-pass result,
 //! shared by every calculator.
 //!
-//! Conventions (docs/math.md, "Gradients"):
+//! Conventions (docs/gradients.md):
 //! - positions: `∂c_i/∂r_j` for every centre row `i` and atom `j` of the same structure (the
 //!   centre included); forces of an energy are `F_j = −∂E/∂r_j`;
 //! - strain: a homogeneous deformation `x → (1 + ε) x` of every position and cell vector,

@@ -24,6 +24,7 @@
 use rayon::prelude::*;
 
 use crate::error::Result;
+use crate::math::simd::with_avx2;
 use crate::math::spherical_harmonics::SphericalHarmonics;
 use crate::radial::RadialIntegral;
 use crate::systems::{Mat3, Vec3};
@@ -183,60 +184,67 @@ impl PairGradients {
         assert!(self.channel.iter().all(|&a| a < n_channels));
         let mut derivative = std::mem::take(&mut self.derivative);
         derivative.resize(3 * block, 0.0);
-        let mut start = 0;
-        while start < self.len() {
-            let end = (start + CHUNK).min(self.len());
-            let count = end - start;
-            self.evaluate(radial, harmonics, start, end);
-            for q in 0..count {
-                let p = start + q;
-                let d = self.distance[p];
-                let u = [self.x[p] / d, self.y[p] / d, self.z[p] / d];
-                let vector = [self.x[p], self.y[p], self.z[p]];
-                let (w, dw) = (self.weight[p], self.weight_derivative[p]);
-                let f = &self.radial[q * width..(q + 1) * width];
-                let df = &self.radial_gradients[q * width..(q + 1) * width];
-                // ∂T/∂r_α [n, lm] into `derivative` (3, n_max, n_lm)
-                for n in 0..n_max {
-                    for l in 0..=l_max {
-                        let a = dw * f[n * (l_max + 1) + l] + w * df[n * (l_max + 1) + l];
-                        let b = w / d * f[n * (l_max + 1) + l];
-                        for lm in l * l..(l + 1) * (l + 1) {
-                            let y = self.harmonics[lm * count + q];
-                            for alpha in 0..3 {
-                                let g = self.harmonic_gradients[(alpha * n_lm + lm) * count + q];
-                                derivative[alpha * block + n * n_lm + lm] =
-                                    a * y * u[alpha] + b * g;
+        with_avx2(
+            #[inline(always)]
+            || {
+                let mut start = 0;
+                while start < self.len() {
+                    let end = (start + CHUNK).min(self.len());
+                    let count = end - start;
+                    self.evaluate(radial, harmonics, start, end);
+                    for q in 0..count {
+                        let p = start + q;
+                        let d = self.distance[p];
+                        let u = [self.x[p] / d, self.y[p] / d, self.z[p] / d];
+                        let vector = [self.x[p], self.y[p], self.z[p]];
+                        let (w, dw) = (self.weight[p], self.weight_derivative[p]);
+                        let f = &self.radial[q * width..(q + 1) * width];
+                        let df = &self.radial_gradients[q * width..(q + 1) * width];
+                        // ∂T/∂r_α [n, lm] into `derivative` (3, n_max, n_lm)
+                        for n in 0..n_max {
+                            for l in 0..=l_max {
+                                let a = dw * f[n * (l_max + 1) + l] + w * df[n * (l_max + 1) + l];
+                                let b = w / d * f[n * (l_max + 1) + l];
+                                for lm in l * l..(l + 1) * (l + 1) {
+                                    let y = self.harmonics[lm * count + q];
+                                    for alpha in 0..3 {
+                                        let g = self.harmonic_gradients
+                                            [(alpha * n_lm + lm) * count + q];
+                                        derivative[alpha * block + n * n_lm + lm] =
+                                            a * y * u[alpha] + b * g;
+                                    }
+                                }
+                            }
+                        }
+                        let channel = self.channel[p] * block;
+                        let target = self.target[p];
+                        for alpha in 0..3 {
+                            let source = &derivative[alpha * block..(alpha + 1) * block];
+                            if let Some(positions) = positions.as_deref_mut() {
+                                let to = target * row + alpha * n_channels * block + channel;
+                                for (o, s) in positions[to..to + block].iter_mut().zip(source) {
+                                    *o += s;
+                                }
+                                let from =
+                                    center_target * row + alpha * n_channels * block + channel;
+                                for (o, s) in positions[from..from + block].iter_mut().zip(source) {
+                                    *o -= s;
+                                }
+                            }
+                            if let Some(strain) = strain.as_deref_mut() {
+                                for (beta, &r) in vector.iter().enumerate() {
+                                    let at = (alpha * 3 + beta) * n_channels * block + channel;
+                                    for (o, s) in strain[at..at + block].iter_mut().zip(source) {
+                                        *o += s * r;
+                                    }
+                                }
                             }
                         }
                     }
+                    start = end;
                 }
-                let channel = self.channel[p] * block;
-                let target = self.target[p];
-                for alpha in 0..3 {
-                    let source = &derivative[alpha * block..(alpha + 1) * block];
-                    if let Some(positions) = positions.as_deref_mut() {
-                        let to = target * row + alpha * n_channels * block + channel;
-                        for (o, s) in positions[to..to + block].iter_mut().zip(source) {
-                            *o += s;
-                        }
-                        let from = center_target * row + alpha * n_channels * block + channel;
-                        for (o, s) in positions[from..from + block].iter_mut().zip(source) {
-                            *o -= s;
-                        }
-                    }
-                    if let Some(strain) = strain.as_deref_mut() {
-                        for (beta, &r) in vector.iter().enumerate() {
-                            let at = (alpha * 3 + beta) * n_channels * block + channel;
-                            for (o, s) in strain[at..at + block].iter_mut().zip(source) {
-                                *o += s * r;
-                            }
-                        }
-                    }
-                }
-            }
-            start = end;
-        }
+            },
+        );
         self.derivative = derivative;
     }
 
@@ -383,6 +391,7 @@ where
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)] // index notation, as in the formulas
 mod tests {
     use super::*;
     use crate::expansion::pairs::PairSum;

@@ -21,6 +21,7 @@ use rayon::prelude::*;
 use super::power_spectrum::{check_species, l_max_of, Layout, Plan};
 use crate::error::{Error, Result};
 use crate::expansion::{GradientRequest, RowJacobian};
+use crate::math::simd::with_avx2;
 
 /// One entry of an invariant's Jacobian: the coefficient row it belongs to and where its
 /// coefficient derivatives are in the first and the second expansion's gradient arrays
@@ -168,6 +169,9 @@ struct EntryKernel {
     m: Vec<f64>,
     /// `N_l[q][p] = Σ_m ∂c'_{q,lm} c_{p,lm}`, `(l, rows2, rows1)`.
     n: Vec<f64>,
+    /// Non-zero rows of the first and second derivative blocks.
+    nz1: Vec<bool>,
+    nz2: Vec<bool>,
 }
 
 impl EntryKernel {
@@ -179,6 +183,8 @@ impl EntryKernel {
             c2t: vec![0.0; n_lm * layout.rows2],
             m: vec![0.0; size],
             n: vec![0.0; size],
+            nz1: vec![false; layout.rows1],
+            nz2: vec![false; layout.rows2],
         }
     }
 
@@ -191,7 +197,9 @@ impl EntryKernel {
 
     /// The features' derivative for coefficient derivatives `d1 (rows1, n_lm1)` and
     /// `d2 (rows2, n_lm2)` (`None` inside: zero; `d2 = None`: one expansion with itself),
-    /// into `out (n_features)`.
+    /// into `out (n_features)`, which must be **zero** on entry: only the columns touched by a
+    /// non-zero row of `d1` or `d2` are written (a neighbour moves one species channel).
+    #[inline(always)]
     fn entry(
         &mut self,
         plan: &Plan,
@@ -201,26 +209,67 @@ impl EntryKernel {
     ) {
         let layout = &plan.layout;
         let (r1, r2, l_max) = (layout.rows1, layout.rows2, layout.l_max);
-        let ct = if d2.is_none() { &self.c1t } else { &self.c2t };
-        let has_first = outer(d1, r1, layout.n_lm1, ct, r2, l_max, &mut self.m);
+        let same = d2.is_none();
+        let ct = if same { &self.c1t } else { &self.c2t };
+        let has_first = outer(
+            d1,
+            r1,
+            layout.n_lm1,
+            ct,
+            r2,
+            l_max,
+            &mut self.m,
+            &mut self.nz1,
+        );
         let has_second = match d2 {
-            Some(d2) => outer(d2, r2, layout.n_lm2, &self.c1t, r1, l_max, &mut self.n),
+            Some(d2) => outer(
+                d2,
+                r2,
+                layout.n_lm2,
+                &self.c1t,
+                r1,
+                l_max,
+                &mut self.n,
+                &mut self.nz2,
+            ),
             None => false,
         };
-        let same = d2.is_none();
-        for (k, &(p, q, weight)) in plan.pairs.iter().enumerate() {
-            for l in 0..=l_max {
-                let mut product = 0.0;
-                if has_first {
-                    product += self.m[(l * r1 + p) * r2 + q];
-                    if same {
-                        product += self.m[(l * r1 + q) * r2 + p];
+        if !(has_first || has_second) {
+            return;
+        }
+        if same {
+            for (o, c) in out.iter_mut().zip(&plan.columns) {
+                let (a, b) = (self.nz1[c.p], self.nz1[c.q]);
+                if a || b {
+                    let mut product = 0.0;
+                    if a {
+                        product += self.m[c.direct];
                     }
+                    if b {
+                        product += self.m[c.transposed];
+                    }
+                    *o = c.factor * product;
                 }
-                if has_second {
-                    product += self.n[(l * r2 + q) * r1 + p];
+            }
+        } else {
+            if !has_first {
+                self.nz1.fill(false);
+            }
+            if !has_second {
+                self.nz2.fill(false);
+            }
+            for (o, c) in out.iter_mut().zip(&plan.columns) {
+                let (a, b) = (self.nz1[c.p], self.nz2[c.q]);
+                if a || b {
+                    let mut product = 0.0;
+                    if a {
+                        product += self.m[c.direct];
+                    }
+                    if b {
+                        product += self.n[c.transposed];
+                    }
+                    *o = c.factor * product;
                 }
-                out[k * (l_max + 1) + l] = weight * plan.inv_sqrt[l] * product;
             }
         }
     }
@@ -235,9 +284,11 @@ fn transpose(c: &[f64], rows: usize, width: usize, n_lm: usize, out: &mut [f64])
     }
 }
 
-/// `out[l][p][q] = Σ_{m} d[p, lm] ct[lm][q]` over the rows `p` of `d (rows_d, width)` that are
-/// not zero (a neighbour moves one species channel only: the others are skipped); false when
-/// `d` is absent or zero (then `out` is not touched).
+/// `out[l][p][q] = Σ_{m} d[p, lm] ct[lm][q]` for the rows `p` of `d (rows_d, width)` that are
+/// not zero, flagged in `nz` (a neighbour moves one species channel only: the other rows are
+/// skipped and their `out` entries left as they were); false when `d` is absent or zero.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn outer(
     d: Option<&[f64]>,
     rows_d: usize,
@@ -246,19 +297,21 @@ fn outer(
     rows_c: usize,
     l_max: usize,
     out: &mut [f64],
+    nz: &mut [bool],
 ) -> bool {
     let Some(d) = d else { return false };
     let n_lm = (l_max + 1) * (l_max + 1);
     let mut any = false;
-    out.fill(0.0);
     for p in 0..rows_d {
         let row = &d[p * width..p * width + n_lm];
-        if row.iter().all(|&x| x == 0.0) {
+        nz[p] = row.iter().any(|&x| x != 0.0);
+        if !nz[p] {
             continue;
         }
         any = true;
         for l in 0..=l_max {
             let target = &mut out[(l * rows_d + p) * rows_c..(l * rows_d + p + 1) * rows_c];
+            target.fill(0.0);
             for lm in l * l..(l + 1) * (l + 1) {
                 let x = row[lm];
                 let column = &ct[lm * rows_c..(lm + 1) * rows_c];
@@ -528,23 +581,25 @@ pub fn power_spectrum_jacobians(
                         request.strain.then_some(&mut strain[..]),
                     )?;
                 }
-                let entry = |kernel: &mut EntryKernel,
-                             buffers: &[Vec<f64>; 2],
-                             k: usize,
-                             out: &mut [f64]| {
-                    let d1 = Some(&buffers[0][k * block1..(k + 1) * block1]);
-                    let d2 = (!plan.same).then(|| Some(&buffers[1][k * block2..(k + 1) * block2]));
-                    kernel.entry(&plan, d1, d2, out);
-                };
+                let entries =
+                    |kernel: &mut EntryKernel, buffers: &[Vec<f64>; 2], out: &mut [f64]| {
+                        with_avx2(
+                            #[inline(always)]
+                            || {
+                                for (k, out) in out.chunks_exact_mut(n_features).enumerate() {
+                                    let d1 = Some(&buffers[0][k * block1..(k + 1) * block1]);
+                                    let d2 = (!plan.same)
+                                        .then(|| Some(&buffers[1][k * block2..(k + 1) * block2]));
+                                    kernel.entry(&plan, d1, d2, out);
+                                }
+                            },
+                        )
+                    };
                 if request.positions {
-                    for (k, out) in out.chunks_exact_mut(n_features).enumerate() {
-                        entry(kernel, jacobians, k, out);
-                    }
+                    entries(kernel, jacobians, out);
                 }
                 if let Some(out) = out_strain.as_deref_mut() {
-                    for (k, out) in out.chunks_exact_mut(n_features).enumerate() {
-                        entry(kernel, strains, k, out);
-                    }
+                    entries(kernel, strains, out);
                 }
                 Ok(())
             },

@@ -144,6 +144,20 @@ pub(super) struct Plan {
     /// One expansion with itself (folded).
     pub same: bool,
     pub labels: Array2<i32>,
+    /// Every feature column in order, for the gradient kernel.
+    pub columns: Vec<Column>,
+}
+
+/// One feature column `(p, q, l)`: where its product sits in the per-`l` matrices
+/// `M (l, rows1, rows2)` (`direct`) and `N (l, rows2, rows1)` (`transposed`, also `M`'s
+/// transpose when the expansion is paired with itself), and its factor `w (2l+1)^{-1/2}`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Column {
+    pub p: usize,
+    pub q: usize,
+    pub direct: usize,
+    pub transposed: usize,
+    pub factor: f64,
 }
 
 impl Plan {
@@ -212,11 +226,26 @@ impl Plan {
                 label[4] = l as i32;
             }
         }
+        let pairs: Vec<(usize, usize, f64)> = combos
+            .iter()
+            .map(|c| (c.a * n1 + c.n, c.b * n2 + c.n2, c.weight))
+            .collect();
+        let (rows1, rows2) = (first.shape()[1] * n1, other.shape()[1] * n2);
+        let mut columns = Vec::with_capacity(n_features);
+        for &(p, q, weight) in &pairs {
+            for l in 0..=l_max {
+                columns.push(Column {
+                    p,
+                    q,
+                    direct: (l * rows1 + p) * rows2 + q,
+                    transposed: (l * rows2 + q) * rows1 + p,
+                    factor: weight / ((2 * l + 1) as f64).sqrt(),
+                });
+            }
+        }
         Ok(Plan {
-            pairs: combos
-                .iter()
-                .map(|c| (c.a * n1 + c.n, c.b * n2 + c.n2, c.weight))
-                .collect(),
+            columns,
+            pairs,
             layout: Layout {
                 rows1: first.shape()[1] * n1,
                 rows2: other.shape()[1] * n2,

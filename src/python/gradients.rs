@@ -3,7 +3,7 @@
 
 use numpy::{
     IntoPyArray, PyArray2, PyArray3, PyArray4, PyArray5, PyArray6, PyReadonlyArray2,
-    PyReadonlyArray4, PyReadonlyArray5, PyReadonlyArray6,
+    PyReadonlyArray4,
 };
 use pyo3::prelude::*;
 

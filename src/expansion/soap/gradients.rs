@@ -291,6 +291,7 @@ impl RowJacobian for SoapRows<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)] // index notation, as in the formulas
 mod tests {
     use ndarray::{Array2, Array4};
 
