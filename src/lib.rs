@@ -23,6 +23,7 @@ pub mod expansion;
 pub mod invariants;
 pub mod kspace;
 pub mod math;
+pub(crate) mod memory;
 pub mod mesh;
 pub mod neighbors;
 pub mod radial;

@@ -147,8 +147,16 @@ pub(crate) fn assemble(
     request
         .check_memory(8.0 * block as f64 * (3.0 * n_samples as f64 + 9.0 * strain_rows as f64))?;
 
-    let mut positions = Array5::zeros((n_samples, 3, n_species, n_max, n_lm));
-    let mut strain = Array6::zeros((strain_rows, 3, 3, n_species, n_max, n_lm));
+    let mut positions = Array5::from_shape_vec(
+        (n_samples, 3, n_species, n_max, n_lm),
+        crate::memory::zeroed(n_samples * 3 * block),
+    )
+    .expect("sized for the shape");
+    let mut strain = Array6::from_shape_vec(
+        (strain_rows, 3, 3, n_species, n_max, n_lm),
+        crate::memory::zeroed(strain_rows * 9 * block),
+    )
+    .expect("sized for the shape");
     let mut rest = positions
         .as_slice_mut()
         .expect("fresh arrays are contiguous");

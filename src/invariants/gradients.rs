@@ -507,8 +507,16 @@ pub fn power_spectrum_jacobians(
         8.0 * n_features as f64 * (3.0 * n_samples as f64 + 9.0 * strain_rows as f64),
     )?;
 
-    let mut positions = Array3::zeros((n_samples, 3, n_features));
-    let mut strain = Array4::zeros((strain_rows, 3, 3, n_features));
+    let mut positions = Array3::from_shape_vec(
+        (n_samples, 3, n_features),
+        crate::memory::zeroed(n_samples * 3 * n_features),
+    )
+    .expect("sized for the shape");
+    let mut strain = Array4::from_shape_vec(
+        (strain_rows, 3, 3, n_features),
+        crate::memory::zeroed(strain_rows * 9 * n_features),
+    )
+    .expect("sized for the shape");
     let mut rest = positions
         .as_slice_mut()
         .expect("fresh arrays are contiguous");
