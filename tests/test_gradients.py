@@ -332,5 +332,5 @@ def test_electrostatic_forces_and_stress(periodic):
         np.testing.assert_allclose(stress[0], fd, rtol=0, atol=1e-6 * np.max(np.abs(fd)))
     else:
         assert stress is None
-        with pytest.raises(lode_rs.InvalidParameterError, match="no stress"):
+        with pytest.raises(lode_rs.InvalidInputError, match="not periodic"):
             lode_rs.electrostatic_energy(atoms, stress=True)

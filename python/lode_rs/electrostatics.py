@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._lode_rs import InvalidInputError, InvalidParameterError, ewald_energy, ewald_gradients
+from ._lode_rs import ewald_energy, ewald_gradients
 from .systems import as_frame_list, as_system_list, charges_of
 
 __all__ = ["electrostatic_energy"]
@@ -49,27 +49,18 @@ def electrostatic_energy(
     frames = as_frame_list(frames)
     systems = as_system_list(frames)
     if charges is None:
-        charges = charges_of(frames, systems)
+        charges = charges_of(frames)
     else:
         if len(frames) == 1 and np.ndim(charges) == 1:
             charges = [charges]
+        # converted only: counts, shapes and values are checked once, by the Rust core
         charges = [np.ascontiguousarray(q, dtype=np.float64) for q in charges]
-        if len(charges) != len(systems):
-            raise InvalidInputError(f"{len(charges)} charge arrays for {len(systems)} structures")
-        for s, q in enumerate(charges):
-            if q.ndim != 1:
-                raise InvalidInputError(f"structure {s}: charges must be 1D, got {q.shape}")
     kwargs = {} if accuracy is None else {"accuracy": float(accuracy)}
     if not (forces or stress):
         return ewald_energy(systems, charges, n_threads=n_threads, **kwargs)
-    if stress:
-        finite = [s for s, (_, _, _, pbc) in enumerate(systems) if not np.any(pbc)]
-        if finite:
-            raise InvalidParameterError(
-                f"structure {finite[0]} is not periodic: a finite system has no stress; ask "
-                "it for forces only"
-            )
-    energies, gradients, strain = ewald_gradients(systems, charges, n_threads=n_threads, **kwargs)
+    energies, gradients, strain = ewald_gradients(
+        systems, charges, stress=stress, n_threads=n_threads, **kwargs
+    )
     out_forces = [-g for g in gradients] if forces else None
     out_stress = None
     if stress:

@@ -22,13 +22,13 @@
 use rayon::prelude::*;
 
 use super::ewald::EwaldParameters;
-use super::{check_accuracy, check_charges, check_periodicity, COULOMB_CONSTANT};
+use super::{check_accuracy, check_periodicity, COULOMB_CONSTANT};
 use crate::error::{Error, Result};
 use crate::expansion::pair_gradients::{reduce_in_order, Contributions};
 use crate::kspace::k_vectors;
 use crate::math::special::erfc;
 use crate::neighbors::{NeighborSearch, Pair};
-use crate::systems::{Mat3, System, Vec3};
+use crate::systems::{check_charges, Mat3, System, Vec3, OVERLAP_DISTANCE};
 
 /// k-vectors per parallel task of the reciprocal-space gradients.
 const K_PER_TASK: usize = 64;
@@ -74,31 +74,29 @@ pub fn coulomb_gradients(
 }
 
 /// [`coulomb_gradients`] of many structures in a pool of `n_threads` threads (0: all cores);
-/// inputs validated first, errors name the structure.
+/// inputs validated first, errors name the structure. With `stress`, a structure that is not
+/// periodic is an error (`InvalidInput`: a finite system has no stress).
 pub fn coulomb_gradients_many<C>(
     systems: &[System],
     charges: &[C],
     accuracy: f64,
+    stress: bool,
     n_threads: usize,
 ) -> Result<Vec<CoulombGradients>>
 where
     C: AsRef<[f64]> + Sync,
 {
     check_accuracy(accuracy)?;
-    if charges.len() != systems.len() {
-        crate::bail_input!(
-            "{} charge arrays for {} structures",
-            charges.len(),
-            systems.len()
-        );
+    if stress {
+        crate::expansion::gradients::check_periodic(systems)?;
     }
+    check_charges(systems, charges)?;
     let name = |s: usize, e: Error| match e {
         Error::InvalidInput(m) => Error::InvalidInput(format!("structure {s}: {m}")),
         Error::InvalidParameter(m) => Error::InvalidParameter(format!("structure {s}: {m}")),
         other => other,
     };
-    for (s, (system, q)) in systems.iter().zip(charges).enumerate() {
-        check_charges(system, q.as_ref()).map_err(|e| name(s, e))?;
+    for (s, system) in systems.iter().enumerate() {
         check_periodicity(system).map_err(|e| name(s, e))?;
     }
     let results: Vec<Result<CoulombGradients>> = crate::threads::with_threads(n_threads, || {
@@ -165,7 +163,7 @@ fn real_space_gradients(
                     continue;
                 }
                 let d = pair.distance;
-                if d < super::OVERLAP_DISTANCE {
+                if d < OVERLAP_DISTANCE {
                     crate::bail_input!(
                         "charged atoms {i} and {} are {d:.3e} Å apart: overlapping point \
                          charges have an infinite energy",
@@ -277,7 +275,7 @@ pub(super) fn direct_gradients(positions: &[Vec3], charges: &[f64]) -> Result<Ve
                 let rj = positions[j];
                 let v = [rj[0] - ri[0], rj[1] - ri[1], rj[2] - ri[2]];
                 let d = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
-                if d < super::OVERLAP_DISTANCE {
+                if d < OVERLAP_DISTANCE {
                     crate::bail_input!(
                         "charged atoms {i} and {j} are {d:.3e} Å apart: overlapping point charges \
                      have an infinite energy"

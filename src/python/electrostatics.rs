@@ -1,10 +1,10 @@
 //! Bindings for the Coulomb energies of point charges.
 
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
 
 use super::errors::run_detached;
-use super::systems::{extract_systems, validate_all};
+use super::systems::{extract_charges, extract_systems, validate_all};
 use crate::electrostatics::{coulomb_energies, coulomb_gradients_many, DEFAULT_ACCURACY};
 
 /// Coulomb energies (eV) of a list of `(positions, numbers, cell, pbc)` tuples with one float64
@@ -15,12 +15,12 @@ use crate::electrostatics::{coulomb_energies, coulomb_gradients_many, DEFAULT_AC
 fn ewald_energy<'py>(
     py: Python<'py>,
     systems: &Bound<'py, PyAny>,
-    charges: Vec<PyReadonlyArray1<'py, f64>>,
+    charges: Vec<PyReadonlyArrayDyn<'py, f64>>,
     accuracy: f64,
     n_threads: usize,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let raw = extract_systems(systems)?;
-    let charges: Vec<Vec<f64>> = charges.iter().map(|q| q.as_array().to_vec()).collect();
+    let charges = extract_charges(charges)?;
     let energies = run_detached(py, || {
         let systems = validate_all(raw)?;
         coulomb_energies(&systems, &charges, accuracy, n_threads)
@@ -35,21 +35,23 @@ type GradientArrays<'py> = (
 );
 
 /// Coulomb energies (eV) with their derivatives: `(energies, dE/dr (n_atoms, 3) per structure
-/// in eV/Å, dE/dstrain (3, 3) per structure in eV — None for finite structures)`.
+/// in eV/Å, dE/dstrain (3, 3) per structure in eV — None for finite structures)`; with
+/// `stress`, a finite structure is an error.
 #[pyfunction]
-#[pyo3(signature = (systems, charges, accuracy=DEFAULT_ACCURACY, n_threads=0))]
+#[pyo3(signature = (systems, charges, accuracy=DEFAULT_ACCURACY, stress=false, n_threads=0))]
 fn ewald_gradients<'py>(
     py: Python<'py>,
     systems: &Bound<'py, PyAny>,
-    charges: Vec<PyReadonlyArray1<'py, f64>>,
+    charges: Vec<PyReadonlyArrayDyn<'py, f64>>,
     accuracy: f64,
+    stress: bool,
     n_threads: usize,
 ) -> PyResult<GradientArrays<'py>> {
     let raw = extract_systems(systems)?;
-    let charges: Vec<Vec<f64>> = charges.iter().map(|q| q.as_array().to_vec()).collect();
+    let charges = extract_charges(charges)?;
     let results = run_detached(py, || {
         let systems = validate_all(raw)?;
-        coulomb_gradients_many(&systems, &charges, accuracy, n_threads)
+        coulomb_gradients_many(&systems, &charges, accuracy, stress, n_threads)
     })?;
     let energies: Vec<f64> = results.iter().map(|r| r.energy).collect();
     let mut positions = Vec::with_capacity(results.len());

@@ -14,9 +14,9 @@ use crate::expansion::gradients::{
     assemble, check_cotangent, Backward, ExpansionGradients, GradientRequest, RowJacobian,
 };
 use crate::expansion::pair_gradients::{reduce_in_order, Contributions, PairGradients};
-use crate::expansion::MIN_PAIR_DISTANCE;
 use crate::neighbors::{NeighborSearch, Pair};
 use crate::systems::System;
+use crate::systems::OVERLAP_DISTANCE;
 use crate::threads::with_threads;
 
 /// Per-task buffers.
@@ -42,7 +42,7 @@ impl SoapCalculator {
         pairs: &mut Vec<Pair>,
     ) -> Result<()> {
         search.pairs_of(i, pairs);
-        match pairs.iter().find(|p| p.distance < MIN_PAIR_DISTANCE) {
+        match pairs.iter().find(|p| p.distance < OVERLAP_DISTANCE) {
             Some(pair) => Err(overlap_error(pair, s)),
             None => Ok(()),
         }
