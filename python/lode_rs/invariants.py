@@ -1,13 +1,26 @@
-"""Invariants: ν = 1 (radial spectrum) and ν = 2 (power spectrum, also mixed SOAP ⊗ LODE)."""
+"""Invariants: ν = 1 (radial spectrum) and ν = 2 (power spectrum, also mixed SOAP ⊗ LODE).
+
+Both carry gradients by the chain rule on the coefficients (``gradients=[...]``: Jacobians) and
+a backward pass (a product of the cotangent with the coefficients, chained into the
+expansions' own backward passes: no Jacobian is formed).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+
 from . import _lode_rs
+from .calculators import _gradient_names
 from .labels import POWER_SPECTRUM_LABELS, RADIAL_LABELS
-from .results import Expansion, Features
+from .results import Backward, Expansion, Features, Gradient, strain_gradient
+from .systems import as_frame_list, as_system_list
 
 
-def _features(expansion: Expansion, values, labels, names, folded: bool = False) -> Features:
+def _features(
+    expansion: Expansion, values, labels, names, gradients=None, folded: bool = False
+) -> Features:
     return Features(
         values=values,
         structure=expansion.structure,
@@ -16,21 +29,55 @@ def _features(expansion: Expansion, values, labels, names, folded: bool = False)
         labels=labels,
         label_names=names,
         n_structures=expansion.n_structures,
+        gradients=gradients or {},
         folded=folded,
     )
 
 
-def radial(calculator, frames, n_threads: int | None = None) -> Features:
+def _as_rows(gradient: np.ndarray, leading: int) -> np.ndarray:
+    """A coefficient gradient with ``leading`` sample/direction axes, viewed as coefficient
+    rows ``(prod(leading axes), n_species, n_max, n_lm)``."""
+    return np.ascontiguousarray(gradient).reshape((-1,) + gradient.shape[leading:])
+
+
+def radial(
+    calculator,
+    frames,
+    n_threads: int | None = None,
+    *,
+    gradients: Sequence[str] | None = None,
+    max_memory: float | None = None,
+) -> Features:
     """ν = 1 invariants: the ``l = 0`` coefficients ``c^a_n00(i)``, labelled ``(species, n)``.
 
-    ``n_threads``: threads for this call (default: the calculator's ``n_threads``).
+    ``n_threads``: threads for this call (default: the calculator's ``n_threads``). With
+    ``gradients=["positions", "strain"]`` the result carries their Jacobians
+    (``.gradient(name)``: ``(n_samples, 3, n_features)`` / ``(n_rows, 3, 3, n_features)``).
     """
     threads = calculator.n_threads if n_threads is None else int(n_threads)
-    expansion = calculator.compute(frames, n_threads=threads)
+    expansion = calculator.compute(frames, threads, gradients=gradients, max_memory=max_memory)
     values, labels = _lode_rs.radial_spectrum(
         expansion.values, expansion.species, n_threads=threads
     )
-    return _features(expansion, values, labels, RADIAL_LABELS)
+    out = {}
+    for name, gradient in expansion.gradients.items():
+        leading = 2 if name == "positions" else 3
+        flat, _ = _lode_rs.radial_spectrum(
+            _as_rows(gradient.values, leading), expansion.species, n_threads=threads
+        )
+        shape = gradient.values.shape[:leading] + (flat.shape[1],)
+        out[name] = Gradient(flat.reshape(shape), gradient.samples, gradient.sample_names)
+    return _features(expansion, values, labels, RADIAL_LABELS, out)
+
+
+def radial_backward(calculator, frames, cotangent) -> Backward:
+    """Backward pass of :func:`radial`: the gradient of ``sum(cotangent * values)`` with
+    respect to positions and strain (see :meth:`lode_rs.SoapExpansion.backward`);
+    ``cotangent`` is shaped like ``radial(calculator, frames).values``."""
+    cotangent = np.ascontiguousarray(cotangent, dtype=np.float64)
+    shape = calculator._values_shape(frames)
+    bar = _lode_rs.radial_spectrum_backward(cotangent, list(shape))
+    return calculator.backward(frames, bar)
 
 
 class PowerSpectrum:
@@ -45,22 +92,68 @@ class PowerSpectrum:
         self.first = first
         self.second = None if second is first else second
 
-    def compute(self, frames, n_threads: int | None = None) -> Features:
+    def compute(
+        self,
+        frames,
+        n_threads: int | None = None,
+        *,
+        gradients: Sequence[str] | None = None,
+        max_memory: float | None = None,
+    ) -> Features:
         """Power spectrum of every atom of ``frames``.
 
         Labels: ``(species_a, species_b, n, n', l)``. ``n_threads``: threads for this call
-        (default: the first calculator's ``n_threads``).
+        (default: the first calculator's ``n_threads``). With ``gradients=["positions",
+        "strain"]``, their Jacobians by the chain rule on the coefficients, contracted row by
+        row as the expansions' Jacobians are made (those are never stored):
+        ``.gradient("positions")`` ``(n_samples, 3, n_features)`` with samples
+        ``(row, structure, atom)`` (the union of both expansions' samples), and
+        ``.gradient("strain")`` ``(n_rows, 3, 3, n_features)``.
         """
         threads = self.first.n_threads if n_threads is None else int(n_threads)
-        a = self.first.compute(frames, n_threads=threads)
+        frames = as_frame_list(frames)
+        names = _gradient_names(gradients, max_memory)
+        a = self.first.compute(frames, threads)
+        b = None
         if self.second is None:
             values, labels = _lode_rs.power_spectrum(a.values, a.species, n_threads=threads)
         else:
-            b = self.second.compute(frames, n_threads=threads)
+            b = self.second.compute(frames, threads)
             values, labels = _lode_rs.power_spectrum(
                 a.values, a.species, b.values, b.species, n_threads=threads
             )
-        return _features(a, values, labels, POWER_SPECTRUM_LABELS, folded=self.second is None)
+        out = {}
+        if names:
+            systems = as_system_list(frames)
+            first = (self.first._gradient_core(), a.species, a.values)
+            second = None if b is None else (self.second._gradient_core(), b.species, b.values)
+            samples, positions, strain = _lode_rs.power_spectrum_gradients(
+                systems, first, names, second, max_memory=max_memory, n_threads=threads
+            )
+            if positions is not None:
+                out["positions"] = Gradient(positions, samples, ("row", "structure", "atom"))
+            if strain is not None:
+                out["strain"] = strain_gradient(strain, a.structure)
+        return _features(a, values, labels, POWER_SPECTRUM_LABELS, out, folded=self.second is None)
+
+    def backward(self, frames, cotangent) -> Backward:
+        """Backward pass: the gradient of ``sum(cotangent * values)`` with respect to every
+        position and to the strain, without any Jacobian: the cotangent times the other
+        coefficients, then each expansion's backward pass. ``cotangent`` is shaped like
+        ``compute(frames).values``; returns a :class:`lode_rs.results.Backward`."""
+        threads = self.first.n_threads
+        cotangent = np.ascontiguousarray(cotangent, dtype=np.float64)
+        a = self.first.compute(frames)
+        if self.second is None:
+            bar, _ = _lode_rs.power_spectrum_backward(
+                a.values, a.species, cotangent, n_threads=threads
+            )
+            return self.first.backward(frames, bar)
+        b = self.second.compute(frames)
+        bar_a, bar_b = _lode_rs.power_spectrum_backward(
+            a.values, a.species, cotangent, b.values, b.species, n_threads=threads
+        )
+        return self.first.backward(frames, bar_a) + self.second.backward(frames, bar_b)
 
     @property
     def calculators(self) -> list:
@@ -90,9 +183,14 @@ class RadialSpectrum:
     def __init__(self, calculator):
         self.calculator = calculator
 
-    def compute(self, frames, n_threads: int | None = None) -> Features:
-        """Radial spectrum of every atom of ``frames``, labelled ``(species, n)``."""
-        return radial(self.calculator, frames, n_threads=n_threads)
+    def compute(self, frames, n_threads: int | None = None, **options) -> Features:
+        """Radial spectrum of every atom of ``frames``, labelled ``(species, n)`` (``options``:
+        ``gradients``, ``max_memory`` as in :func:`radial`)."""
+        return radial(self.calculator, frames, n_threads, **options)
+
+    def backward(self, frames, cotangent) -> Backward:
+        """See :func:`radial_backward`."""
+        return radial_backward(self.calculator, frames, cotangent)
 
     @property
     def calculators(self) -> list:
