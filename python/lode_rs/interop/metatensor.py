@@ -27,8 +27,10 @@ cutoff) has no sample in that block; ``keep_zero_rows=True`` keeps every centre 
 Gradients: :func:`expansion_to_tensormap` takes ``gradients=[...]``; each block then gets the
 gradient blocks of the result's ``gradient(name)`` (``"positions"``: samples
 ``(sample, system, atom)``, components ``(xyz,)`` first; ``"strain"``: samples ``(sample,)``,
-components ``(xyz_1,)``, ``(xyz_2,)``), as featomic lays them out. The hook is
-:func:`_gradient_block`; it needs results that carry gradients.
+components ``(xyz_1,)``, ``(xyz_2,)``), as featomic lays them out (:func:`_gradient_block`),
+e.g. ``soap.compute(frames, gradients=["positions"]).to_tensormap(gradients=["positions"])``.
+Unlike featomic, a block's gradient samples also list atoms whose gradient in that block is
+exactly zero (e.g. atoms of another neighbour type).
 """
 
 from __future__ import annotations
