@@ -288,3 +288,52 @@ def test_unfitted_and_bad_parameters(tmp_path):
     np.savez(tmp_path / "x.npz", a=np.zeros(2))
     with pytest.raises(lode_rs.InvalidInputError, match="not a lode_rs potential"):
         lode_rs.load_potential(tmp_path / "x.npz")
+
+
+def test_design_rows_are_derivatives_of_energy_rows():
+    # force rows = −∂(energy row)/∂r and stress rows = (1/V) ∂(energy row)/∂ε by central
+    # differences: checks the Jacobian contraction with the normalised kernel derivative, the
+    # union of samples of two blocks with different cutoffs, species matching and the stress
+    # assembly; h = 1e-5, error ~1e-9 on rows of size ~1, tolerance 1e-6
+    atoms = lj_boxes(1, seed=60)[0]
+    atoms.numbers[:3] = 10
+    soap_a = lode_rs.SoapExpansion(species=[10, 18], **SOAP)
+    soap_b = lode_rs.SoapExpansion(species=[10, 18], **{**SOAP, "cutoff": 3.0})
+    pot = lode_rs.Potential(
+        [lode_rs.PowerSpectrum(soap_a), lode_rs.PowerSpectrum(soap_b)],
+        SparseGPR(kernel=PolynomialKernel(zeta=3), n_sparse=6),
+        weights=[1.0, 0.7],
+        regularizers={"energy": 1e-3},
+    ).fit(lj_boxes(2, seed=61) + [atoms], energy=np.zeros(3))
+
+    def rows(frame, kinds=("energy", "forces", "stress")):
+        targets = {
+            "energy": np.zeros(1),
+            "forces": [np.zeros((8, 3))] if "forces" in kinds else None,
+            "stress": [np.zeros((3, 3))] if "stress" in kinds else None,
+        }
+        values = recipe.compute(pot.blocks, [frame])
+        design = build_design(pot.blocks, pot.basis_, [frame], values, targets, np.ones(1), 4)
+        return design.rows
+
+    exact = rows(atoms)
+    assert np.abs(exact["forces"].a).max() > 1e-2
+    h = 1e-5
+    for j, a in [(0, 0), (4, 2)]:
+        plus, minus = atoms.copy(), atoms.copy()
+        plus.positions[j, a] += h
+        minus.positions[j, a] -= h
+        fd = -(rows(plus, ())["energy"].a - rows(minus, ())["energy"].a)[0] / (2 * h)
+        np.testing.assert_allclose(exact["forces"].a[3 * j + a], fd, atol=1e-6)
+    for k, (a, b) in enumerate([(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]):
+        energies = []
+        for sign in (1, -1):
+            strained = atoms.copy()
+            eps = np.eye(3)
+            eps[a, b] += sign * h / (1 if a == b else 2)
+            eps[b, a] = eps[a, b] if a != b else eps[a, b]
+            strained.set_cell(atoms.cell[:] @ eps.T, scale_atoms=False)
+            strained.positions = atoms.positions @ eps.T
+            energies.append(rows(strained, ())["energy"].a[0])
+        fd = (energies[0] - energies[1]) / (2 * h) / atoms.get_volume()
+        np.testing.assert_allclose(exact["stress"].a[k], fd, atol=1e-6)

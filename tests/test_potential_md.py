@@ -62,24 +62,31 @@ def test_calculator_errors(potential):
         finite.get_stress()
 
 
-def test_nve_conserves_energy(potential):
-    # 8 atoms, 300 K, 1 fs, 200 steps with velocity Verlet: the forces are the exact gradient
-    # of the fitted energy, so the total energy only fluctuates at O(dt²); measured drift
-    # ~1e-5 eV/atom, bound 1e-3 eV/atom (the kinetic energy per atom is ~0.04 eV and swings
-    # by more than the bound; a force with a wrong sign or factor drifts by far more)
+def _nve_total_energies(potential, timestep_fs: float, steps: int = 200) -> np.ndarray:
     atoms = lj_boxes(1, seed=40)[0]
     atoms.calc = potential.calculator()
     MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
     Stationary(atoms)
-    dyn = VelocityVerlet(atoms, 1.0 * units.fs)
+    dyn = VelocityVerlet(atoms, timestep_fs * units.fs)
     totals, kinetic = [], []
-    for _ in range(200):
+    for _ in range(steps):
         dyn.run(1)
         totals.append(atoms.get_total_energy())
         kinetic.append(atoms.get_kinetic_energy())
-    totals = np.array(totals) / len(atoms)
-    assert np.ptp(totals) < 1e-3, np.ptp(totals)
-    assert np.ptp(kinetic) / len(atoms) > 5e-3  # the atoms did move and exchange energy
+    assert np.ptp(kinetic) / len(atoms) > 0.05  # the atoms move and exchange energy
+    return np.array(totals) / len(atoms)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_nve_conserves_energy(potential):
+    # 8 atoms at 300 K, 200 velocity-Verlet steps: the kinetic energy swings by ~0.15 eV/atom
+    # while the total energy stays within 4.7e-5 eV/atom at 1 fs (measured; bound 2e-4) and
+    # its fluctuation grows as dt² (measured ×4.3 from 1 to 2 fs), as it must when the forces
+    # are the exact gradient of the energy; a force error would add a drift that does not
+    totals_1 = _nve_total_energies(potential, 1.0)
+    totals_2 = _nve_total_energies(potential, 2.0)
+    assert np.ptp(totals_1) < 2e-4, np.ptp(totals_1)
+    assert 2.5 < np.ptp(totals_2) / np.ptp(totals_1) < 6.5
 
 
 def test_cli_fit_predict_md(tmp_path):
