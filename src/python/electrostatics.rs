@@ -73,8 +73,8 @@ fn ewald_gradients<'py>(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ewald_energy, m)?)?;
+    m.add_function(wrap_pyfunction!(ewald_gradients, m)?)?;
     // k_e in eV·Å/e², the one value (Python reads it as lode_rs.constants.COULOMB_CONSTANT)
     m.add("COULOMB_CONSTANT", COULOMB_CONSTANT)?;
-    m.add_function(wrap_pyfunction!(ewald_gradients, m)?)?;
     Ok(())
 }
