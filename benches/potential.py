@@ -66,8 +66,8 @@ def main() -> None:
     for n_atoms in args.atoms:
         box = 16.0 * (n_atoms / 64) ** (1 / 3)
         (big,) = lode_rs.datasets.random_ionic_gas(1, n_atoms=n_atoms, box_range=(box, box), seed=1)
-        energy = best(lambda: pot.predict([big], forces=False, stress=False), args.repeat)
-        both = best(lambda: pot.predict([big], forces=True, stress=False), args.repeat)
+        energy = best(lambda big=big: pot.predict([big], forces=False, stress=False), args.repeat)
+        both = best(lambda big=big: pot.predict([big], forces=True, stress=False), args.repeat)
         print(f"| {n_atoms} | {energy:.3f} | {both:.3f} | {both / energy:.2f} |")
     assert np.isfinite(fit)
 
