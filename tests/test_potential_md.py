@@ -89,6 +89,17 @@ def test_nve_conserves_energy(potential):
     assert 2.5 < np.ptp(totals_2) / np.ptp(totals_1) < 6.5
 
 
+def test_optimiser_relaxes(potential):
+    from ase.optimize import BFGS
+
+    atoms = lj_boxes(1, seed=41)[0]
+    atoms.calc = potential.calculator()
+    start = atoms.get_potential_energy()
+    assert BFGS(atoms, logfile=None).run(fmax=0.01, steps=300)
+    assert atoms.get_potential_energy() < start
+    assert np.abs(atoms.get_forces()).max() < 0.01
+
+
 def test_cli_fit_predict_md(tmp_path):
     import ase.io
 
