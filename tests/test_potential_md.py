@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from ase import units
 from ase.calculators.calculator import PropertyNotImplementedError
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase.md.velocitydistribution import Stationary
 from ase.md.verlet import VelocityVerlet
 
 import lode_rs
 from lode_rs.cli import main
+from lode_rs.cli_potential import thermalize
 from lode_rs.models import PolynomialKernel, SparseGPR
 from potential_data import SOAP, lj_boxes
 
@@ -65,7 +66,7 @@ def test_calculator_errors(potential):
 def _nve_total_energies(potential, timestep_fs: float, steps: int = 200) -> np.ndarray:
     atoms = lj_boxes(1, seed=40)[0]
     atoms.calc = potential.calculator()
-    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
+    thermalize(atoms, 300, np.random.default_rng(0))
     Stationary(atoms)
     dyn = VelocityVerlet(atoms, timestep_fs * units.fs)
     totals, kinetic = [], []
@@ -77,7 +78,6 @@ def _nve_total_energies(potential, timestep_fs: float, steps: int = 200) -> np.n
     return np.array(totals) / len(atoms)
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_nve_conserves_energy(potential):
     # 8 atoms at 300 K, 200 velocity-Verlet steps: the kinetic energy swings by ~0.15 eV/atom
     # while the total energy stays within 4.7e-5 eV/atom at 1 fs (measured; bound 2e-4) and

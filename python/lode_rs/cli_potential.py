@@ -86,11 +86,22 @@ def predict_potential(args: argparse.Namespace, frames: list) -> int:
     return 0
 
 
+def thermalize(atoms, temperature_k: float, rng) -> None:
+    """Maxwell–Boltzmann momenta at ``temperature_k`` (ASE ≥ 3.29 ``thermalize_momenta``,
+    else ``MaxwellBoltzmannDistribution``)."""
+    from ase.md import velocitydistribution as vd
+
+    if hasattr(vd, "thermalize_momenta"):
+        vd.thermalize_momenta(atoms, temperature_k, rng=rng)
+    else:
+        vd.MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_k, rng=rng)
+
+
 def _md(args: argparse.Namespace) -> int:
     import ase.io
     import numpy as np
     from ase import units
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+    from ase.md.velocitydistribution import Stationary
 
     import lode_rs
 
@@ -101,7 +112,7 @@ def _md(args: argparse.Namespace) -> int:
     timestep = args.timestep * units.fs
     rng = np.random.default_rng(args.seed)
     if args.temperature:
-        MaxwellBoltzmannDistribution(atoms, temperature_K=args.temperature, rng=rng)
+        thermalize(atoms, args.temperature, rng)
         Stationary(atoms)
     if args.thermostat == "langevin":
         from ase.md.langevin import Langevin
