@@ -241,9 +241,16 @@ class LodeExpansion(_Calculator):
         self.charges = bool(charges)
         self._core = _lode_rs.LodeCalculator(**hypers)
 
-    def routes(self, frames) -> list[str]:
-        """The route ``compute`` takes for each periodic structure of ``frames`` and its
-        parameters (Ewald width, k-cutoff, mesh size, spline order), as strings."""
+    def routes(self, frames) -> list[dict]:
+        """The plan ``compute`` follows for each structure of ``frames``, one dict each.
+
+        ``"route"`` is ``"real-space"`` (finite systems), ``"pairs"`` (periodic ``p = 0``),
+        ``"reciprocal"``, ``"ewald"`` or ``"mesh"``; beside it the route's parameters:
+        ``"k_cutoff"`` (Å⁻¹; the long-range one for Ewald and mesh), ``"eta"`` (Å, Ewald width),
+        ``"spline_order"``, ``"mesh_spacing"`` (Å) and ``"mesh"`` (points per lattice vector);
+        and the estimated ``"cost"`` (multiply-adds of the k-space contraction, the unit the
+        route choice compares) and ``"memory"`` (bytes, what ``max_memory`` is held against).
+        """
         frames = as_frame_list(frames)
         systems = as_system_list(frames)
         n_channels = 1 if self.charges else len(self._species.resolve(systems))
