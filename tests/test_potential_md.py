@@ -163,4 +163,22 @@ def test_cli_fit_predict_md(tmp_path):
         == 0
     )
     assert plot.exists()
+    assert (
+        main(
+            [
+                "md",
+                str(tmp_path / "one.xyz"),
+                pot,
+                "--steps",
+                "3",
+                "--temperature",
+                "300",
+                "--thermostat",
+                "langevin",
+                "--plot",
+                "",
+            ]
+        )
+        == 0
+    )
     assert len(json.loads(log.read_text())["time_fs"]) == 6

@@ -120,7 +120,12 @@ def _md(args: argparse.Namespace) -> int:
         if not args.temperature:
             raise SystemExit("--thermostat langevin needs --temperature")
         dyn = Langevin(
-            atoms, timestep, temperature_K=args.temperature, friction=0.01 / units.fs, rng=rng
+            atoms,
+            timestep,
+            temperature_K=args.temperature,
+            friction=0.01 / units.fs,
+            fixcm=False,
+            rng=rng,
         )
     else:
         from ase.md.verlet import VelocityVerlet
