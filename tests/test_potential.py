@@ -13,7 +13,7 @@ import scipy.linalg
 import lode_rs
 from lode_rs import recipe
 from lode_rs.models import GPR, PolynomialKernel, Ridge, SparseGPR
-from lode_rs.potential_fit import build_design
+from lode_rs.potential_fit import build_design, solve
 from potential_data import SOAP, lj_boxes
 
 
@@ -173,6 +173,10 @@ def test_sparse_all_active_with_forces_equals_dual_solution(frames):
     k_inv_phi_t = scipy.linalg.solve(k_mm, phi.T, assume_a="pos")
     alpha = k_inv_phi_t @ scipy.linalg.solve(phi @ k_inv_phi_t + np.diag(noise), y)
     np.testing.assert_allclose(pot.theta_, alpha, rtol=1e-5, atol=1e-6 * np.abs(alpha).max())
+    # the blocked QR: 5 rows at a time gives the one-block solution to rounding
+    blocked, _ = solve(design, pot._prior(), pot.delta_, sigmas, rows=5)
+    one_block, _ = solve(design, pot._prior(), pot.delta_, sigmas, rows=10**9)
+    np.testing.assert_allclose(blocked, one_block, rtol=1e-9, atol=1e-12 * np.abs(alpha).max())
 
 
 def test_cross_validation_picks_each_regularizer(frames):

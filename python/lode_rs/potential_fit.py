@@ -118,20 +118,30 @@ def build_design(
     return design
 
 
+def _weighted_blocks(design: Design, sigmas: dict[str, float], rows: int):
+    """The rows of the weighted system ``(a √u / σ, y √u / σ)``, ``rows`` at a time."""
+    for kind, part in design.rows.items():
+        for start in range(0, len(part.y), rows):
+            stop = start + rows
+            scale = np.sqrt(part.u[start:stop]) / sigmas[kind]
+            yield part.a[start:stop] * scale[:, None], part.y[start:stop] * scale
+
+
 def solve(
-    design: Design, prior: np.ndarray, delta: float, sigmas: dict[str, float]
+    design: Design, prior: np.ndarray, delta: float, sigmas: dict[str, float], rows: int = 8192
 ) -> tuple[np.ndarray, np.ndarray]:
     """``θ`` minimising the loss, by QR of the stacked weighted system (no normal equations),
-    and the triangular ``R`` with ``RᵀR`` the posterior precision of ``θ``."""
-    blocks, rhs = [], []
-    for kind, rows in design.rows.items():
-        scale = np.sqrt(rows.u) / sigmas[kind]
-        blocks.append(rows.a * scale[:, None])
-        rhs.append(rows.y * scale)
-    blocks.append(prior.T / delta)
-    rhs.append(np.zeros(prior.shape[0]))
-    q, r = scipy.linalg.qr(np.vstack(blocks), mode="economic")
-    theta = scipy.linalg.solve_triangular(r, q.T @ np.concatenate(rhs))
+    and the triangular ``R`` with ``RᵀR`` the posterior precision of ``θ``.
+
+    The QR is blocked: ``R`` and ``Qᵀy`` are updated with ``rows`` rows at a time
+    (``[R; A_block] = Q' R'``), so memory beyond the design is O(rows × P), not a copy of it.
+    """
+    r = prior.T / delta  # the prior rows [Lᵀ/δ] with zero targets start the factorisation
+    qty = np.zeros(prior.shape[0])
+    for a, y in _weighted_blocks(design, sigmas, rows):
+        q, r = scipy.linalg.qr(np.vstack([r, a]), mode="economic")
+        qty = q.T @ np.concatenate([qty, y])
+    theta = scipy.linalg.solve_triangular(r, qty)
     if not np.all(np.isfinite(theta)):
         raise InvalidParameterError(
             "the potential's weights are not finite; increase the regularizers or reduce n_sparse"
