@@ -341,3 +341,27 @@ def test_design_rows_are_derivatives_of_energy_rows():
             energies.append(rows(strained, ())["energy"].a[0])
         fd = (energies[0] - energies[1]) / (2 * h) / atoms.get_volume()
         np.testing.assert_allclose(exact["stress"].a[k], fd, atol=1e-6)
+
+
+def test_lode_recipe_save_load_energies(tmp_path):
+    # LODE blocks (species channels and charge channel) are rebuilt from the saved JSON; until
+    # LODE has gradients such potentials are fitted on energies and predict energies only
+    frames = lode_rs.datasets.random_ionic_gas(6, n_atoms=8, box_range=(8.0, 10.0), seed=2)
+    energies = lode_rs.electrostatic_energy(frames)
+    soap = lode_rs.SoapExpansion(species=[11, 17], **SOAP)
+    lode = lode_rs.LodeExpansion(cutoff=3.0, smearing=1.0, n_max=4, l_max=2, species=[11, 17])
+    charged = lode_rs.LodeExpansion(cutoff=3.0, smearing=1.0, n_max=4, l_max=0, charges=True)
+    pot = lode_rs.Potential(
+        [
+            lode_rs.PowerSpectrum(soap, lode),
+            lode_rs.potential.RadialSpectrum(charged),
+        ],
+        Ridge(),
+        regularizers={"energy": 1e-3},
+    ).fit(frames[:4], energy=energies[:4])
+    pot.save(tmp_path / "lode.npz")
+    loaded = lode_rs.load_potential(tmp_path / "lode.npz")
+    e1 = pot.predict(frames[4:], forces=False, stress=False)[0]
+    e2 = loaded.predict(frames[4:], forces=False, stress=False)[0]
+    np.testing.assert_array_equal(e1, e2)
+    assert loaded.blocks[1].invariant.first.charges
