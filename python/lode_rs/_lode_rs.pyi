@@ -26,6 +26,7 @@ class SoapCalculator:
         cutoff_width: float | None = None,
         center_weight: float | None = None,
         radial_accuracy: float | None = None,
+        max_memory: float | None = None,
     ) -> None: ...
     @property
     def hypers(self) -> dict[str, Any]: ...

@@ -76,6 +76,8 @@ class SoapExpansion(_Calculator):
         cutoff_width: width of the shifted-cosine cutoff (Å); core default 0.5.
         center_weight: weight of the centre atom's own density; core default 1.
         radial_accuracy: absolute accuracy of the splined radial integral; core default 1e-10.
+        max_memory: memory budget in bytes of one ``compute`` (the coefficients plus one
+            centre's pair list per thread), checked before allocating; core default 4 GiB.
         n_threads: threads for ``compute`` (0 = all cores).
     """
 
@@ -90,6 +92,7 @@ class SoapExpansion(_Calculator):
         cutoff_width: float | None = None,
         center_weight: float | None = None,
         radial_accuracy: float | None = None,
+        max_memory: float | None = None,
         n_threads: int = 0,
     ):
         super().__init__(species, n_threads)
@@ -102,6 +105,7 @@ class SoapExpansion(_Calculator):
                 cutoff_width=cutoff_width,
                 center_weight=center_weight,
                 radial_accuracy=radial_accuracy,
+                max_memory=max_memory,
             ),
         )
 

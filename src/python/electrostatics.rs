@@ -17,8 +17,9 @@ fn ewald_energy<'py>(
     systems: &Bound<'py, PyAny>,
     charges: Vec<PyReadonlyArray1<'py, f64>>,
     accuracy: f64,
-    n_threads: usize,
+    n_threads: i64,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let n_threads = super::errors::n_threads(n_threads)?;
     let raw = extract_systems(systems)?;
     let charges: Vec<Vec<f64>> = charges.iter().map(|q| q.as_array().to_vec()).collect();
     let energies = run_detached(py, || {

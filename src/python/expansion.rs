@@ -33,7 +33,7 @@ pub struct PySoapCalculator {
 #[pymethods]
 impl PySoapCalculator {
     #[new]
-    #[pyo3(signature = (*, cutoff, smearing, n_max, l_max, cutoff_width=None, center_weight=None, radial_accuracy=None))]
+    #[pyo3(signature = (*, cutoff, smearing, n_max, l_max, cutoff_width=None, center_weight=None, radial_accuracy=None, max_memory=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -44,6 +44,7 @@ impl PySoapCalculator {
         cutoff_width: Option<f64>,
         center_weight: Option<f64>,
         radial_accuracy: Option<f64>,
+        max_memory: Option<f64>,
     ) -> PyResult<Self> {
         let defaults = SoapHypers::default();
         let hypers = SoapHypers {
@@ -54,6 +55,7 @@ impl PySoapCalculator {
             cutoff_width: cutoff_width.unwrap_or(defaults.cutoff_width),
             center_weight: center_weight.unwrap_or(defaults.center_weight),
             radial_accuracy: radial_accuracy.unwrap_or(defaults.radial_accuracy),
+            max_memory: max_memory.unwrap_or(defaults.max_memory),
         };
         let inner = run_detached(py, || SoapCalculator::new(hypers))?;
         Ok(PySoapCalculator { inner })
@@ -71,6 +73,7 @@ impl PySoapCalculator {
         d.set_item("cutoff_width", h.cutoff_width)?;
         d.set_item("center_weight", h.center_weight)?;
         d.set_item("radial_accuracy", h.radial_accuracy)?;
+        d.set_item("max_memory", h.max_memory)?;
         Ok(d)
     }
 
@@ -82,8 +85,9 @@ impl PySoapCalculator {
         py: Python<'py>,
         systems: &Bound<'py, PyAny>,
         species: Vec<i32>,
-        n_threads: usize,
+        n_threads: i64,
     ) -> PyResult<ExpansionArrays<'py>> {
+        let n_threads = super::errors::n_threads(n_threads)?;
         let raw = extract_systems(systems)?;
         let species = SpeciesMap::new(&species).map_err(to_py)?;
         let expansion = run_detached(py, || {

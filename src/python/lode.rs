@@ -123,8 +123,9 @@ impl PyLodeCalculator {
         systems: &Bound<'py, PyAny>,
         species: Option<Vec<i32>>,
         charges: Option<Vec<PyReadonlyArray1<'py, f64>>>,
-        n_threads: usize,
+        n_threads: i64,
     ) -> PyResult<ExpansionArrays<'py>> {
+        let n_threads = super::errors::n_threads(n_threads)?;
         let raw = extract_systems(systems)?;
         let charges: Option<Vec<Vec<f64>>> =
             charges.map(|list| list.iter().map(|q| q.as_array().to_vec()).collect());

@@ -27,8 +27,9 @@ fn spherical_harmonics<'py>(
     vectors: PyReadonlyArray2<'py, f64>,
     l_max: usize,
     gradients: bool,
-    n_threads: usize,
+    n_threads: i64,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let n_threads = super::errors::n_threads(n_threads)?;
     let vectors = vectors.as_array();
     if gradients {
         let (values, grads) = run_detached(py, || {

@@ -33,8 +33,9 @@ fn neighbor_list<'py>(
     py: Python<'py>,
     system: &Bound<'py, PyAny>,
     cutoff: f64,
-    n_threads: usize,
+    n_threads: i64,
 ) -> PyResult<PairTuple<'py>> {
+    let n_threads = super::errors::n_threads(n_threads)?;
     let raw = extract_system(system)?;
     let arrays: PairArrays = run_detached(py, move || {
         let system = raw.validate()?;

@@ -61,8 +61,9 @@ fn soap_radial_integral<'py>(
     distances: PyReadonlyArray1<'py, f64>,
     splined: bool,
     accuracy: f64,
-    n_threads: usize,
+    n_threads: i64,
 ) -> PyResult<Blocks<'py>> {
+    let n_threads = super::errors::n_threads(n_threads)?;
     let distances = distances.as_array().to_vec();
     let (values, gradients) = run_detached(py, move || {
         let basis = GtoBasis::new(n_max, cutoff)?;
@@ -92,8 +93,9 @@ fn kspace_radial_integral<'py>(
     l_max: usize,
     cutoff: f64,
     k: PyReadonlyArray1<'py, f64>,
-    n_threads: usize,
+    n_threads: i64,
 ) -> PyResult<Blocks<'py>> {
+    let n_threads = super::errors::n_threads(n_threads)?;
     let k = k.as_array().to_vec();
     let (values, gradients) = run_detached(py, move || {
         let basis = GtoBasis::new(n_max, cutoff)?;
