@@ -72,9 +72,19 @@ impl SoapCalculator {
         check_basis(hypers.cutoff, hypers.smearing, hypers.n_max, hypers.l_max)?;
         let w = hypers.cutoff_width;
         if !(w.is_finite() && (0.0..=hypers.cutoff).contains(&w)) {
+            let default = SoapHypers::default().cutoff_width;
             crate::bail_param!(
-                "cutoff_width must be between 0 and the cutoff ({} Å), got {w}",
-                hypers.cutoff
+                "cutoff_width must be between 0 and the cutoff ({} Å), got {w}{}",
+                hypers.cutoff,
+                if w == default && hypers.cutoff < default {
+                    format!(
+                        " (the default): with a cutoff below {default} Å, give a cutoff_width \
+                         of at most {} Å",
+                        hypers.cutoff
+                    )
+                } else {
+                    String::new()
+                }
             );
         }
         check_center_weight(hypers.center_weight)?;

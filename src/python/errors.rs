@@ -121,3 +121,21 @@ pub fn n_threads(value: i64) -> PyResult<usize> {
     crate::threads::resolve(n).map_err(to_py)?;
     Ok(n)
 }
+
+/// Arguments documented as `≥ 0` (distances, wave numbers): every value finite and
+/// non-negative, else `InvalidInputError` naming the argument and the first bad value.
+pub fn non_negative_values<'a>(
+    name: &str,
+    values: impl IntoIterator<Item = &'a f64>,
+) -> PyResult<()> {
+    match values
+        .into_iter()
+        .enumerate()
+        .find(|(_, x)| !(x.is_finite() && **x >= 0.0))
+    {
+        Some((i, x)) => Err(InvalidInputError::new_err(format!(
+            "{name} must be finite and >= 0; element {i} is {x}"
+        ))),
+        None => Ok(()),
+    }
+}

@@ -129,6 +129,7 @@ fn power_law_potential<'py>(
     derivative: bool,
 ) -> PyResult<Bound<'py, numpy::PyArrayDyn<f64>>> {
     let r = r.as_array();
+    super::errors::non_negative_values("r", &r)?;
     let out = run_detached(py, || {
         let g = PowerLaw::new(p, sigma)?;
         let mut out = ArrayD::<f64>::zeros(r.raw_dim());
@@ -161,6 +162,7 @@ fn power_law_fourier<'py>(
     k: PyReadonlyArrayDyn<'py, f64>,
 ) -> PyResult<Bound<'py, numpy::PyArrayDyn<f64>>> {
     let k = k.as_array();
+    super::errors::non_negative_values("k", &k)?;
     let out = run_detached(py, || {
         let g = PowerLaw::new(p, sigma)?;
         let mut out = ArrayD::<f64>::zeros(k.raw_dim());

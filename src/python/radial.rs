@@ -65,6 +65,7 @@ fn soap_radial_integral<'py>(
 ) -> PyResult<Blocks<'py>> {
     let n_threads = super::errors::n_threads(n_threads)?;
     let distances = distances.as_array().to_vec();
+    super::errors::non_negative_values("distances", &distances)?;
     let (values, gradients) = run_detached(py, move || {
         let basis = GtoBasis::new(n_max, cutoff)?;
         let exact = SoapRadialIntegral::new(&basis, l_max, smearing)?;
@@ -97,6 +98,7 @@ fn kspace_radial_integral<'py>(
 ) -> PyResult<Blocks<'py>> {
     let n_threads = super::errors::n_threads(n_threads)?;
     let k = k.as_array().to_vec();
+    super::errors::non_negative_values("k", &k)?;
     let (values, gradients) = run_detached(py, move || {
         let basis = GtoBasis::new(n_max, cutoff)?;
         let integral = KspaceRadialIntegral::new(&basis, l_max)?;
