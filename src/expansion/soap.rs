@@ -102,7 +102,18 @@ impl SoapCalculator {
         }
         let basis = GtoBasis::new(hypers.n_max, hypers.cutoff)?;
         let exact = SoapRadialIntegral::new(&basis, hypers.l_max, hypers.smearing)?;
-        let radial = SplinedRadialIntegral::new(&exact, hypers.cutoff, hypers.radial_accuracy)?;
+        let radial = SplinedRadialIntegral::new(&exact, hypers.cutoff, hypers.radial_accuracy)
+            .map_err(|e| match e {
+                Error::InvalidParameter(m) => {
+                    Error::InvalidParameter(format!(
+                    "the SOAP radial table for smearing {} Å, cutoff {} Å, n_max {}, l_max {}: \
+                     {m}; use a larger radial_accuracy (it is {:e}) or a larger smearing",
+                    hypers.smearing, hypers.cutoff, hypers.n_max, hypers.l_max,
+                    hypers.radial_accuracy
+                ))
+                }
+                other => other,
+            })?;
         let harmonics = SphericalHarmonics::new(hypers.l_max)?;
         let mut at_zero = Array2::zeros((hypers.n_max, hypers.l_max + 1));
         exact.compute(0.0, at_zero.view_mut(), None);
@@ -379,6 +390,21 @@ mod tests {
         assert!(soap(budget(58.0))
             .compute(&systems, &species, threads)
             .is_err());
+    }
+
+    /// An unreachable spline accuracy names the hyper-parameters the user set.
+    #[test]
+    fn spline_failure_names_the_hypers() {
+        let hypers = SoapHypers {
+            radial_accuracy: 1e-30,
+            ..SoapHypers::default()
+        };
+        match SoapCalculator::new(hypers) {
+            Err(Error::InvalidParameter(m)) => {
+                assert!(m.contains("radial_accuracy") && m.contains("smearing 0.3"), "{m}")
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
     }
 
     #[test]
