@@ -4,7 +4,8 @@
 //! a pool of exactly that size, so results never depend on a global pool. Work is split so
 //! that each output element is computed by exactly one task, in a fixed order: results are
 //! bitwise identical for any number of threads. Pools are built once per size and reused
-//! ([`with_threads`]); `n_threads` above [`max_threads`] is refused.
+//! ([`lease`]: one pool per size and concurrent call); `n_threads` above [`max_threads`] is
+//! refused.
 //!
 //! Cancellation: long loops call [`check_cancelled`] between chunks of work (a relaxed atomic
 //! load); after [`request_cancel`] it returns [`Error::Interrupted`], so every running
@@ -15,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 
 use rayon::ThreadPool;
 
@@ -55,35 +56,73 @@ pub fn resolve(n_threads: usize) -> Result<usize> {
     }
 }
 
-/// The pools built so far, one per size.
-fn pools() -> &'static Mutex<HashMap<usize, Arc<ThreadPool>>> {
-    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();
+/// Idle pools, by size: a pool is leased for the duration of one call and returned after, so
+/// that concurrent calls (from several Python threads) never queue behind each other in one
+/// pool, while consecutive calls reuse the same threads.
+fn idle_pools() -> &'static Mutex<HashMap<usize, Vec<ThreadPool>>> {
+    static POOLS: OnceLock<Mutex<HashMap<usize, Vec<ThreadPool>>>> = OnceLock::new();
     POOLS.get_or_init(Default::default)
 }
 
-/// The pool of `n` threads, built on first use.
-fn pool_of(n: usize) -> Result<Arc<ThreadPool>> {
-    // a poisoned lock only means another thread panicked while inserting: the map is intact
-    let mut pools = pools().lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(pool) = pools.get(&n) {
-        return Ok(Arc::clone(pool));
-    }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .thread_name(move |i| format!("lode_rs-{n}-{i}"))
-        .build()
-        .map_err(|e| Error::Internal(format!("could not start a pool of {n} threads: {e}")))?;
-    let pool = Arc::new(pool);
-    pools.insert(n, Arc::clone(&pool));
-    Ok(pool)
+/// Exclusive use of a pool of `n` threads, returned to the idle pools when dropped.
+pub struct PoolLease {
+    n: usize,
+    pool: Option<ThreadPool>,
 }
 
-/// Run `work` inside the rayon pool of `n_threads` threads (0: all logical cores), built once
-/// per size and reused. Errors: `n_threads` above [`max_threads`] (`InvalidParameter`), or the
-/// operating system refusing the threads (`Internal`).
+impl PoolLease {
+    /// The leased pool.
+    pub fn pool(&self) -> &ThreadPool {
+        self.pool
+            .as_ref()
+            .expect("a lease holds its pool until dropped")
+    }
+}
+
+impl Drop for PoolLease {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            // a poisoned lock only means a panic elsewhere while it was held: the map is intact
+            let mut idle = idle_pools().lock().unwrap_or_else(|e| e.into_inner());
+            idle.entry(self.n).or_default().push(pool);
+        }
+    }
+}
+
+/// Lease a pool of `n_threads` threads (0: all cores): an idle one, or a new one built now.
+/// Errors: `n_threads` above [`max_threads`] (`InvalidParameter`), or the operating system
+/// refusing the threads (`Internal`).
+pub fn lease(n_threads: usize) -> Result<PoolLease> {
+    let n = resolve(n_threads)?;
+    let idle = idle_pools()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_mut(&n)
+        .and_then(Vec::pop);
+    let pool = match idle {
+        Some(pool) => pool,
+        None => rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .thread_name(move |i| format!("lode_rs-{n}-{i}"))
+            .build()
+            .map_err(|e| Error::Internal(format!("could not start a pool of {n} threads: {e}")))?,
+    };
+    Ok(PoolLease {
+        n,
+        pool: Some(pool),
+    })
+}
+
+/// Run `work` inside a rayon pool of `n_threads` threads (0: all logical cores). Already on a
+/// pool of that size (a nested call), `work` runs right there; otherwise an idle pool is
+/// leased ([`lease`]). Errors as [`lease`].
 pub fn with_threads<T: Send>(n_threads: usize, work: impl FnOnce() -> T + Send) -> Result<T> {
-    let pool = pool_of(resolve(n_threads)?)?;
-    Ok(pool.install(work))
+    let n = resolve(n_threads)?;
+    if rayon::current_thread_index().is_some() && rayon::current_num_threads() == n {
+        return Ok(work());
+    }
+    let lease = lease(n)?;
+    Ok(lease.pool().install(work))
 }
 
 static CANCEL_REQUESTED: AtomicBool = AtomicBool::new(false);
@@ -146,21 +185,37 @@ mod tests {
         }
     }
 
+    /// Pools are reused by consecutive calls, distinct for concurrent ones (no queueing), and
+    /// a nested call of the same size runs inline.
     #[test]
-    fn pools_are_built_once_per_size() {
-        let a = pool_of(3).unwrap();
-        let b = pool_of(3).unwrap();
-        assert!(Arc::ptr_eq(&a, &b));
-        assert_eq!(a.current_num_threads(), 3);
-        let c = pool_of(2).unwrap();
-        assert!(!Arc::ptr_eq(&a, &c));
+    fn pools_are_reused() {
+        // a size no other test uses, so that the idle list is ours
+        let n = 5;
+        let threads = |lease: &PoolLease| {
+            let mut ids = lease.pool().broadcast(|_| std::thread::current().id());
+            ids.sort_by_key(|id| format!("{id:?}"));
+            ids
+        };
+        let first = lease(n).unwrap();
+        let ids = threads(&first);
+        drop(first);
+        let again = lease(n).unwrap();
+        assert_eq!(threads(&again), ids, "the idle pool is reused");
+        let concurrent = lease(n).unwrap();
+        assert_eq!(concurrent.pool().current_num_threads(), n);
+        assert!(threads(&concurrent).iter().all(|id| !ids.contains(id)));
+        drop((again, concurrent));
+
         assert_eq!(with_threads(3, rayon::current_num_threads).unwrap(), 3);
-        // nested pools of the same and of another size
         let nested = with_threads(3, || {
-            with_threads(3, rayon::current_num_threads).unwrap()
-                + with_threads(2, rayon::current_num_threads).unwrap()
+            let outer = std::thread::current().id();
+            let inner = with_threads(3, || std::thread::current().id()).unwrap();
+            (
+                outer == inner,
+                with_threads(2, rayon::current_num_threads).unwrap(),
+            )
         });
-        assert_eq!(nested.unwrap(), 5);
+        assert_eq!(nested.unwrap(), (true, 2));
     }
 
     /// The global flag would disturb other tests running in parallel threads of this binary,

@@ -35,9 +35,15 @@ def data(tmp_path_factory):
 
 
 def run(argv, capsys):
-    status = cli.main([str(a) for a in argv])
+    """(exit status, stdout, stderr) of ``main``, a ``SystemExit`` message going to stderr as
+    the interpreter would print it."""
+    try:
+        status = cli.main([str(a) for a in argv])
+        message = ""
+    except SystemExit as e:
+        status, message = (1, e.code) if isinstance(e.code, str) else (e.code, "")
     out, err = capsys.readouterr()
-    return status, out, err
+    return status, out, err + (message + "\n" if message else "")
 
 
 def assert_user_error(status, err, *words):

@@ -1,8 +1,8 @@
 """The ``lode-rs`` command line: reproduce the paper's experiments, featurize, fit, predict.
 
 Every user error (missing or unreadable file, malformed JSON, bad hyper-parameters, an output
-directory that does not exist, ...) is reported as one line on stderr with exit status 1;
-Ctrl-C exits with status 130.
+directory that does not exist, ...) is reported as one line on stderr with exit status 1
+(``main`` raises ``SystemExit`` with that line); Ctrl-C exits with status 130.
 """
 
 from __future__ import annotations
@@ -353,7 +353,11 @@ def _one_line(error: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``lode-rs`` console script; returns the exit status."""
+    """Entry point of the ``lode-rs`` console script; returns the exit status.
+
+    A user error raises ``SystemExit`` with its one-line message (printed on stderr with exit
+    status 1 by the interpreter, as argparse does for usage errors).
+    """
     args = _parser().parse_args(argv)
     try:
         return args.run(args)
@@ -364,8 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         # user errors: our own, files (missing, unwritable), and lode_rs's InvalidInputError /
         # InvalidParameterError (ValueError subclasses); anything else is a bug and keeps its
         # traceback
-        print(f"lode-rs {args.command}: error: {_one_line(e)}", file=sys.stderr)
-        return 1
+        raise SystemExit(f"lode-rs {args.command}: error: {_one_line(e)}") from None
 
 
 if __name__ == "__main__":

@@ -401,7 +401,10 @@ mod tests {
         };
         match SoapCalculator::new(hypers) {
             Err(Error::InvalidParameter(m)) => {
-                assert!(m.contains("radial_accuracy") && m.contains("smearing 0.3"), "{m}")
+                assert!(
+                    m.contains("radial_accuracy") && m.contains("smearing 0.3"),
+                    "{m}"
+                )
             }
             other => panic!("{:?}", other.map(|_| ())),
         }

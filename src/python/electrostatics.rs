@@ -3,7 +3,7 @@
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 
-use super::errors::run_detached;
+use super::errors::run_detached_on;
 use super::systems::{extract_systems, validate_all};
 use crate::electrostatics::{coulomb_energies, DEFAULT_ACCURACY};
 
@@ -22,7 +22,7 @@ fn ewald_energy<'py>(
     let n_threads = super::errors::n_threads(n_threads)?;
     let raw = extract_systems(systems)?;
     let charges: Vec<Vec<f64>> = charges.iter().map(|q| q.as_array().to_vec()).collect();
-    let energies = run_detached(py, || {
+    let energies = run_detached_on(py, n_threads, || {
         let systems = validate_all(raw)?;
         coulomb_energies(&systems, &charges, accuracy, n_threads)
     })?;

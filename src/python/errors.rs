@@ -47,27 +47,40 @@ pub fn to_py(error: Error) -> PyErr {
 }
 
 /// Run `work` with the GIL released; a panic inside becomes a `RuntimeError`, never a
-/// `PanicException` crossing into Python.
-///
-/// Ctrl-C: `work` runs on a scoped worker thread while the calling thread waits, re-acquiring
-/// the GIL every [`SIGNAL_POLL`] to run Python's signal handlers. When one raises (a
-/// `KeyboardInterrupt` on SIGINT), the core is asked to stop ([`request_cancel`]: loops
-/// return `Error::Interrupted` at their next `check_cancelled`), the worker is joined, and the
-/// handler's exception is raised. Signals are only delivered on Python's main thread.
+/// `PanicException` crossing into Python. `work` runs on a pool of all cores; use
+/// [`run_detached_on`] for work that uses `n_threads`.
 pub fn run_detached<T, F>(py: Python<'_>, work: F) -> PyResult<T>
 where
     T: Send,
     F: FnOnce() -> crate::Result<T> + Send,
 {
+    run_detached_on(py, 0, work)
+}
+
+/// [`run_detached`] on the pool of `n_threads` threads (0: all cores), the one the work's own
+/// `with_threads(n_threads, ..)` then runs in without a second hand-over.
+///
+/// Ctrl-C: `work` runs on a thread of the pool while the calling thread waits, re-acquiring
+/// the GIL every [`SIGNAL_POLL`] to run Python's signal handlers. When one raises (a
+/// `KeyboardInterrupt` on SIGINT), the core is asked to stop ([`request_cancel`]: loops
+/// return `Error::Interrupted` at their next `check_cancelled`), the work is waited for, and
+/// the handler's exception is raised. Signals are only delivered on Python's main thread.
+pub fn run_detached_on<T, F>(py: Python<'_>, n_threads: usize, work: F) -> PyResult<T>
+where
+    T: Send,
+    F: FnOnce() -> crate::Result<T> + Send,
+{
     let _scope = CancelScope::enter();
-    let (outcome, interrupt) = std::thread::scope(|s| {
+    let lease = crate::threads::lease(n_threads).map_err(to_py)?;
+    let mut outcome = None;
+    let interrupt = lease.pool().in_place_scope(|scope| {
         let (done, finished) = mpsc::channel::<()>();
-        let worker = s.spawn(move || {
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+        let slot = &mut outcome;
+        scope.spawn(move |_| {
+            *slot = Some(std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)));
             let _ = done.send(());
-            outcome
         });
-        let interrupt = py.detach(move || {
+        py.detach(move || {
             let mut interrupt = None;
             loop {
                 match finished.recv_timeout(SIGNAL_POLL) {
@@ -81,13 +94,12 @@ where
                     }
                 }
             }
-        });
-        let outcome = worker.join().unwrap_or_else(Err);
-        (outcome, interrupt)
+        })
     });
     if let Some(e) = interrupt {
         return Err(e);
     }
+    let outcome = outcome.expect("the scope waited for the work");
     match outcome {
         Ok(result) => result.map_err(to_py),
         Err(payload) => {

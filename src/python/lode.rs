@@ -4,7 +4,7 @@ use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::errors::{non_negative, run_detached, to_py};
+use super::errors::{non_negative, run_detached, run_detached_on, to_py};
 use super::expansion::{expansion_to_py, ExpansionArrays};
 use super::systems::{extract_systems, validate_all};
 use crate::expansion::{Channels, LodeCalculator, LodeHypers, Method, SpeciesMap};
@@ -138,7 +138,7 @@ impl PyLodeCalculator {
                 )))
             }
         };
-        let expansion = run_detached(py, || {
+        let expansion = run_detached_on(py, n_threads, || {
             let systems = validate_all(raw)?;
             let channels = match (&map, &charges) {
                 (Some(m), _) => Channels::Species(m),

@@ -7,7 +7,7 @@ use ndarray::{ArrayD, Zip};
 use numpy::{IntoPyArray, PyReadonlyArray2, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
 
-use super::errors::run_detached;
+use super::errors::{run_detached, run_detached_on};
 use crate::error::Error;
 use crate::math::power_law::PowerLaw;
 use crate::math::special;
@@ -32,14 +32,14 @@ fn spherical_harmonics<'py>(
     let n_threads = super::errors::n_threads(n_threads)?;
     let vectors = vectors.as_array();
     if gradients {
-        let (values, grads) = run_detached(py, || {
+        let (values, grads) = run_detached_on(py, n_threads, || {
             let sh = SphericalHarmonics::new(l_max)?;
             crate::threads::with_threads(n_threads, || sh.compute_batch_with_gradients(vectors))?
         })?;
         let tuple = (values.into_pyarray(py), grads.into_pyarray(py)).into_pyobject(py)?;
         Ok(tuple.into_any())
     } else {
-        let values = run_detached(py, || {
+        let values = run_detached_on(py, n_threads, || {
             let sh = SphericalHarmonics::new(l_max)?;
             crate::threads::with_threads(n_threads, || sh.compute_batch(vectors))?
         })?;
