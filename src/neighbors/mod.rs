@@ -121,6 +121,8 @@ pub struct PairArrays {
 ///
 /// Errors ([`Error::InvalidParameter`]): `cutoff` not finite or `≤ 0`; an estimated number of
 /// pairs `N · ρ · 4/3 π r_c³` (counting periodic images) above [`MAX_PAIRS`].
+/// [`Error::Interrupted`] when cancelled ([`crate::threads::check_cancelled`], per chunk of
+/// centres).
 pub fn neighbor_list(system: &System, cutoff: f64) -> Result<NeighborList> {
     let searcher = NeighborSearch::new(system, cutoff)?;
 
@@ -129,6 +131,7 @@ pub fn neighbor_list(system: &System, cutoff: f64) -> Result<NeighborList> {
     let chunks: Vec<(Vec<Pair>, Vec<usize>)> = (0..n_tasks)
         .into_par_iter()
         .map(|task| {
+            crate::threads::check_cancelled()?;
             let search = searcher.search(usize::MAX);
             let begin = task * CENTERS_PER_TASK;
             let end = (begin + CENTERS_PER_TASK).min(n_atoms);
@@ -139,9 +142,9 @@ pub fn neighbor_list(system: &System, cutoff: f64) -> Result<NeighborList> {
                 search.sorted_pairs_of(center, &mut pairs);
                 counts.push(pairs.len() - start);
             }
-            (pairs, counts)
+            Ok((pairs, counts))
         })
-        .collect();
+        .collect::<Result<_>>()?;
 
     let total = chunks.iter().map(|(pairs, _)| pairs.len()).sum();
     let mut pairs = Vec::with_capacity(total);
