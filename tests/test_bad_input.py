@@ -10,6 +10,7 @@ import pytest
 
 import lode_rs
 from lode_rs import _lode_rs
+from lode_rs._lode_rs import testing
 from lode_rs.models import Ridge
 from lode_rs.results import Features
 
@@ -141,10 +142,10 @@ def test_private_invariants_validate_shapes(shape):
 @pytest.mark.parametrize(
     ("call", "name"),
     [
-        (lambda x: _lode_rs.soap_radial_integral(2, 1, 3.0, 0.3, x), "distances"),
-        (lambda x: _lode_rs.kspace_radial_integral(2, 1, 3.0, x), "k"),
-        (lambda x: _lode_rs.power_law_potential(1, 1.0, x), "r"),
-        (lambda x: _lode_rs.power_law_fourier(1, 1.0, x), "k"),
+        (lambda x: testing.soap_radial_integral(2, 1, 3.0, 0.3, x), "distances"),
+        (lambda x: testing.kspace_radial_integral(2, 1, 3.0, x), "k"),
+        (lambda x: testing.power_law_potential(1, 1.0, x), "r"),
+        (lambda x: testing.power_law_fourier(1, 1.0, x), "k"),
     ],
 )
 @pytest.mark.parametrize("bad", [-1.0, np.nan, np.inf])

@@ -115,13 +115,6 @@ where
     }
 }
 
-/// A non-negative integer hyper-parameter from a Python int (negative: `InvalidParameterError`,
-/// not pyo3's generic `OverflowError`).
-pub fn non_negative(name: &str, value: i64) -> PyResult<usize> {
-    usize::try_from(value)
-        .map_err(|_| InvalidParameterError::new_err(format!("{name} must be >= 0, got {value}")))
-}
-
 /// The `n_threads` argument of every binding: 0 (all cores) up to
 /// [`crate::threads::max_threads`]; negative or too large: `InvalidParameterError`.
 pub fn n_threads(value: i64) -> PyResult<usize> {
