@@ -143,13 +143,13 @@ def _check_common(make, structure, translation_tolerance):
 )
 def test_soap_fuzz(structure, cutoff, smearing, n_max, l_max, center_weight, cutoff_width):
     def make():
+        optional = dict(center_weight=center_weight, cutoff_width=cutoff_width)
         return lode_rs.SoapExpansion(
             cutoff=cutoff,
             smearing=smearing,
             n_max=n_max,
             l_max=l_max,
-            center_weight=center_weight,
-            cutoff_width=cutoff_width,
+            **{k: v for k, v in optional.items() if v is not None},
         )
 
     _check_common(make, structure, lambda values: 1e-9 * max(np.abs(values).max(), 1.0))

@@ -135,8 +135,8 @@ impl SoapCalculator {
     /// (0: all cores). Parallel over structures for neighbour lists, then over all centres.
     ///
     /// Memory: the coefficients take `8 n_centres n_species n_max (l_max+1)²` bytes, and each
-    /// thread holds the pair list of one centre ([`BYTES_PER_PAIR`] each). Before allocating,
-    /// the coefficients plus `n_threads ×` the mean pairs per centre (estimated from the
+    /// thread holds the pair list of one centre (112 bytes per pair). Before allocating, the
+    /// coefficients plus `n_threads ×` the mean pairs per centre (estimated from the
     /// density) must fit in `max_memory`; while running, one centre's list may use at most the
     /// rest of the budget divided by the threads (it grows through `try_reserve`, never past
     /// that cap). Errors: `InvalidParameter` when the budget would be exceeded;
@@ -396,6 +396,7 @@ mod tests {
 
     #[test]
     fn center_weight_and_max_memory_are_validated() {
+        assert_eq!(BYTES_PER_PAIR, 112, "the documented bytes per pair");
         for w in [f64::NAN, f64::INFINITY, 1e308, -2e6] {
             let hypers = SoapHypers {
                 center_weight: w,
