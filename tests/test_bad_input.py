@@ -101,6 +101,17 @@ class TestHypers:
         with pytest.raises(lode_rs.InvalidParameterError, match="center_weight"):
             lode_rs.SoapExpansion(**SOAP, center_weight=w)
 
+    @pytest.mark.parametrize("w", [1e308, -1e7])
+    def test_lode_center_weight_bounded(self, w):
+        with pytest.raises(lode_rs.InvalidParameterError, match="center_weight"):
+            lode_rs.LodeExpansion(**LODE, center_weight=w)
+
+    @pytest.mark.parametrize("name", ["n_max", "l_max"])
+    def test_integers_beyond_64_bits(self, name):
+        for kind, base in ((lode_rs.SoapExpansion, SOAP), (lode_rs.LodeExpansion, LODE)):
+            with pytest.raises(lode_rs.InvalidParameterError, match=f"{name}=.*out of range"):
+                kind(**{**base, name: 2**70})
+
     def test_large_allowed_center_weight_is_finite(self):
         atoms = _nacl(charges=False)
         soap = lode_rs.SoapExpansion(**SOAP, center_weight=1e6)
