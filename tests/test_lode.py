@@ -8,7 +8,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 import lode_rs
-from conftest import random_cluster, random_periodic
+from helpers import random_cluster, random_periodic
 
 BASIS = dict(cutoff=3.0, smearing=1.0, n_max=4, l_max=3)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import lode_rs
-from conftest import random_periodic
+from helpers import random_periodic
 
 BASIS = dict(cutoff=3.0, smearing=1.0, n_max=4, l_max=3)
 

@@ -8,10 +8,11 @@ Quick start::
     features.values                                          # (n_atoms, n_features)
 """
 
-from . import datasets, invariants, models, plotting
-from ._lode_rs import InvalidInputError, InvalidParameterError
+from . import constants, datasets, invariants, models, plotting
+from ._version import __version__ as __version__
 from .calculators import LodeExpansion, SoapExpansion
 from .electrostatics import electrostatic_energy
+from .errors import InvalidInputError, InvalidParameterError, NotFittedError
 from .invariants import PowerSpectrum
 from .models import learning_curve
 from .results import Expansion, Features
@@ -23,9 +24,11 @@ __all__ = [
     "InvalidInputError",
     "InvalidParameterError",
     "LodeExpansion",
+    "NotFittedError",
     "PowerSpectrum",
     "SoapExpansion",
     "System",
+    "constants",
     "datasets",
     "electrostatic_energy",
     "invariants",
@@ -33,4 +36,3 @@ __all__ = [
     "models",
     "plotting",
 ]
-__version__ = "0.1.0"

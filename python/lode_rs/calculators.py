@@ -75,7 +75,7 @@ class SoapExpansion(_Calculator):
 
     ``c^a_nlm(i) = Σ_{j∈a} f_c(r_ij) f_nl(r_ij) Y_lm(r̂_ij)`` (the centre included with
     ``center_weight``), with Löwdin-orthonormal GTOs, a shifted-cosine cutoff and the exact
-    (splined) Gaussian radial integral. Conventions: ``shared/design/lode-math.md``.
+    (splined) Gaussian radial integral. Conventions: ``docs/math.md``.
 
     Args:
         species: atomic numbers of the channels; default: taken from the first data, then fixed.
@@ -111,7 +111,7 @@ class LodeExpansion(_Calculator):
     summed in reciprocal space, by an Ewald split, or by an Ewald split whose long range is
     computed on a particle mesh (smooth PME, ``O(N log N)``, for large cells); finite systems
     (pbc all False) by the exact real-space pair sum, with no vacuum box. Conventions:
-    ``shared/design/lode-math.md``.
+    ``docs/math.md``.
 
     Args:
         species: atomic numbers of the channels (default: from the first data, then fixed).

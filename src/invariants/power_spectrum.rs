@@ -1,6 +1,6 @@
 //! ν = 1 and ν = 2 invariants.
 //!
-//! Power spectrum (lode-math.md §4):
+//! Power spectrum (docs/math.md §4):
 //! `p^{ab}_{nn'l}(i) = (2l+1)^{-1/2} Σ_m c^a_nlm(i) c'^b_n'lm(i)`.
 //! For one expansion with itself (`c' = c`), the symmetric copies are folded: only `a ≤ b`, and
 //! `n ≤ n'` when `a = b`, with a `√2` weight on the off-diagonal terms, so that dot products

@@ -1,5 +1,5 @@
 //! Reciprocal-space machinery of LODE: k-vectors, phase factors, structure factors and the
-//! contraction over k (`shared/design/lode-math.md` §3b, and the long-range part of §3c).
+//! contraction over k (`docs/math.md` §3b, and the long-range part of §3c).
 //!
 //! For a periodic system, the reciprocal route writes the expansion coefficients as
 //!

@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 
 use super::errors::run_detached_on;
 use super::systems::{extract_charges, extract_systems, validate_all};
-use crate::electrostatics::{coulomb_energies, DEFAULT_ACCURACY};
+use crate::electrostatics::{coulomb_energies, COULOMB_CONSTANT, DEFAULT_ACCURACY};
 
 /// Coulomb energies (eV) of a list of `(positions, numbers, cell, pbc)` tuples with one float64
 /// charge array (e) per structure: Ewald summation for fully periodic cells (a non-zero total
@@ -31,5 +31,7 @@ fn ewald_energy<'py>(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ewald_energy, m)?)?;
+    // k_e in eV·Å/e², the one value (Python reads it as lode_rs.constants.COULOMB_CONSTANT)
+    m.add("COULOMB_CONSTANT", COULOMB_CONSTANT)?;
     Ok(())
 }

@@ -9,6 +9,7 @@ from numpy.typing import NDArray
 from . import testing as testing
 
 __all__ = [
+    "COULOMB_CONSTANT",
     "InvalidInputError",
     "InvalidParameterError",
     "SoapCalculator",
@@ -24,6 +25,8 @@ _ExpansionArrays = tuple[
     NDArray[np.float64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int32]
 ]
 _HyperField = tuple[str, str, Any, bool]
+
+COULOMB_CONSTANT: float
 
 class InvalidInputError(ValueError): ...
 class InvalidParameterError(ValueError): ...

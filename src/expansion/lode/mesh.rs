@@ -1,6 +1,7 @@
 //! The particle-mesh long range of periodic LODE (`method = "mesh"`): the Ewald split of
-//! lode-math.md §3c with its k-space part evaluated by smooth particle-mesh Ewald
-//! ([`crate::mesh`]) instead of the explicit sum over k-vectors.
+//! docs/math.md §3c with its k-space part evaluated by smooth particle-mesh Ewald
+//! ([`crate::mesh`]) instead of the explicit sum over k-vectors (§8.4; the error model below is
+//! the mesh's part of the accuracy contract, §7).
 //!
 //! Long range, per channel `a` and column `q = (n, l, m)`:
 //! `c^a_q(i) = Σ_{0<|k|<k_c} (4π/V) ĝ_η(k) Ĩ_nl(k) i^l Y_lm(k̂) Σ_{j∈a} w_j e^{ik·(r_i − r_j)}`,

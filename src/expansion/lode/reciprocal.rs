@@ -1,4 +1,5 @@
-//! The reciprocal-space part of LODE (lode-math.md §3b): for a fully periodic structure,
+//! The reciprocal-space part of LODE (docs/math.md §3b, `k = 0` convention §6): for a fully
+//! periodic structure,
 //!
 //! `c^a_nlm(i) = (4π/V) Σ_{k half, 0<|k|<k_c} ĝ(k) Ĩ_nl(k) Y_lm(k̂) φ_l F^a_l(i, k)`,
 //!
