@@ -230,6 +230,7 @@ fn find_tail_start(
     let full = MultipoleTail::new(basis, l_max, p, MAX_TAIL_TERMS)?;
     let mut d = basis.cutoff();
     while d <= d_cap {
+        crate::threads::check_cancelled()?;
         // keep terms 0..j where term j is negligible (p = 1: the single term is complete)
         let n_terms = if p == 1 {
             Some(1)
@@ -268,6 +269,9 @@ fn find_reach(basis: &GtoBasis, l_max: usize, kernel: LodeKernel, accuracy: f64)
         );
     }
     for i in (0..n_steps).rev() {
+        if i % 64 == 0 {
+            crate::threads::check_cancelled()?;
+        }
         if size_at(&probe, i as f64 * step) > accuracy {
             return Ok((i + 1) as f64 * step);
         }
