@@ -23,21 +23,25 @@
 //! - [`radial`]: the GTO basis and its orthonormalisation; radial integrals behind one trait
 //!   (SOAP closed form, k-space `Ĩ_nl(k)`, LODE pair integrals with their multipole tail, splines
 //!   to a stated accuracy);
-//! - [`kspace`]: k-vectors of any triclinic cell, phase factors and structure factors, the
-//!   contraction over k as dense GEMMs or by shells of equal `|k|` (`docs/math.md` §3b, §8.2);
+//! - [`kspace`]: k-vectors of any triclinic cell, phase tables and structure factors, the one
+//!   description of a separable k-space basis, the contraction over k as dense GEMMs or by
+//!   shells of equal `|k|` (`docs/math.md` §3b, §8.2);
 //! - [`mesh`]: smooth particle-mesh sums (B-splines, Euler factors, pruned real FFTs) for the
 //!   long range of the mesh route (§8.4);
-//! - [`expansion`]: SOAP and LODE calculators producing coefficient arrays; LODE picks a route per
-//!   structure (reciprocal, Ewald, mesh, real space) for the requested accuracy (§6–§8);
+//! - [`expansion`]: SOAP and LODE calculators producing coefficient arrays; LODE has one module
+//!   per route (real space, pairs, reciprocal, Ewald, mesh) and a planner that picks one per
+//!   structure by estimated cost for the requested accuracy (§6–§8);
 //! - [`hypers`](mod@hypers): hyper-parameter structs declared once (names, types, defaults,
 //!   docs), the one source of every option and its default;
 //! - [`invariants`]: ν = 1 and ν = 2 invariants of one or two expansions (§4);
 //! - [`electrostatics`]: Coulomb energies of point charges (Ewald summation with a neutralising
 //!   background, direct sum for finite systems; §10);
+//! - [`cost`]: the calibrated cost constants that choose routes and Ewald widths (§8.1);
 //! - [`threads`]: the thread pools that make every result bitwise independent of the thread
 //!   count;
 //! - `python` (feature `python`): the thin PyO3 layer, the only place pyo3 appears.
 
+pub mod cost;
 pub mod electrostatics;
 pub mod error;
 pub mod expansion;
@@ -45,6 +49,7 @@ pub mod hypers;
 pub mod invariants;
 pub mod kspace;
 pub mod math;
+pub(crate) mod memory;
 pub mod mesh;
 pub mod neighbors;
 pub mod radial;

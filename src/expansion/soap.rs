@@ -20,6 +20,8 @@ use crate::systems::System;
 use crate::systems::OVERLAP_DISTANCE;
 use crate::threads::{check_cancelled, resolve, with_threads};
 
+mod gradients;
+
 crate::hypers! {
     /// Hyper-parameters of a SOAP expansion. The single source of each option's name, type and
     /// default: the Python calculators take and return exactly these fields.
@@ -131,6 +133,19 @@ impl SoapCalculator {
         }
     }
 
+    /// The cutoff function and its derivative `d f_c/dr = −(π/2w) sin(π(r − r_c + w)/w)` on
+    /// the switching interval (zero elsewhere; with `w = 0` the cutoff is a step and its
+    /// derivative is taken as zero).
+    fn cutoff_with_derivative(&self, r: f64) -> (f64, f64) {
+        let (rc, w) = (self.hypers.cutoff, self.hypers.cutoff_width);
+        let value = self.cutoff_function(r);
+        if r >= rc || r <= rc - w {
+            return (value, 0.0);
+        }
+        let pi = std::f64::consts::PI;
+        (value, -0.5 * pi / w * (pi * (r - rc + w) / w).sin())
+    }
+
     /// Expansion coefficients for every atom of every structure, on `n_threads` threads
     /// (0: all cores). Parallel over structures for neighbour lists, then over all centres.
     ///
@@ -153,12 +168,13 @@ impl SoapCalculator {
         })?
     }
 
-    fn compute_in_pool(
+    /// The channel of every atom and the neighbour search of every structure.
+    #[allow(clippy::type_complexity)]
+    fn prepare<'a>(
         &self,
-        systems: &[System],
+        systems: &'a [System],
         species: &SpeciesMap,
-        n_threads: usize,
-    ) -> Result<Expansion> {
+    ) -> Result<(Vec<Vec<usize>>, Vec<NeighborSearch<'a>>)> {
         let channels = systems
             .iter()
             .enumerate()
@@ -171,6 +187,16 @@ impl SoapCalculator {
                 NeighborSearch::new(system, self.hypers.cutoff)
             })
             .collect::<Result<Vec<_>>>()?;
+        Ok((channels, searches))
+    }
+
+    fn compute_in_pool(
+        &self,
+        systems: &[System],
+        species: &SpeciesMap,
+        n_threads: usize,
+    ) -> Result<Expansion> {
+        let (channels, searches) = self.prepare(systems, species)?;
 
         let sizes: Vec<usize> = systems.iter().map(System::size).collect();
         let (structure, center) = centers_of(&sizes);
