@@ -15,6 +15,7 @@ from .electrostatics import electrostatic_energy
 from .errors import InvalidInputError, InvalidParameterError, NotFittedError
 from .invariants import PowerSpectrum
 from .models import learning_curve
+from .potential import Potential, load_potential
 from .results import Expansion, Features
 from .systems import System
 
@@ -25,6 +26,7 @@ __all__ = [
     "InvalidParameterError",
     "LodeExpansion",
     "NotFittedError",
+    "Potential",
     "PowerSpectrum",
     "SoapExpansion",
     "System",
@@ -33,6 +35,7 @@ __all__ = [
     "electrostatic_energy",
     "invariants",
     "learning_curve",
+    "load_potential",
     "models",
     "plotting",
 ]

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from .cli_potential import add_fit_options, add_md_parser
+
 
 class UserError(Exception):
     """An error in what the user asked for: printed as one line, no traceback."""
@@ -189,6 +191,10 @@ def _fit(args: argparse.Namespace) -> int:
     _writable(args.output)
     calcs = _calculators(args)
     frames = _read(args.files)
+    if getattr(args, "forces", None) or getattr(args, "stress", None):
+        from .cli_potential import fit_potential
+
+        return fit_potential(args, calcs, frames)
     y = _targets(frames, args.target)
     x = _features(calcs, args.invariant, frames)
     if args.model == "ridge":
@@ -222,6 +228,11 @@ def _predict(args: argparse.Namespace) -> int:
         _writable(args.output)
     if not os.path.isfile(args.model):
         raise UserError(f"{args.model}: no such model file")
+
+    from .cli_potential import is_potential, predict_potential
+
+    if is_potential(args.model):
+        return predict_potential(args, _read(args.files))
     model = lode_rs.models.load(args.model)
     hypers = model.features_
     if not isinstance(hypers, dict) or not {"soap", "lode", "invariant"} <= set(hypers):
@@ -334,6 +345,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("-o", "--output", default="model.npz", help="model file (default model.npz)")
     calculator_options(fit)
+    add_fit_options(fit)
     fit.set_defaults(run=_fit)
 
     predict = sub.add_parser("predict", help="predict with a saved model")
@@ -344,6 +356,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--threads", type=int, default=0, help=threads_help)
     predict.set_defaults(run=_predict)
+
+    add_md_parser(sub)
     return parser
 
 
