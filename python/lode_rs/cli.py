@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 from .cli_potential import add_fit_options, add_md_parser
@@ -231,7 +232,11 @@ def _predict(args: argparse.Namespace) -> int:
 
     from .cli_potential import is_potential, predict_potential
 
-    if is_potential(args.model):
+    try:
+        potential = is_potential(args.model)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        potential = False  # not a readable archive: models.load says why, in one error
+    if potential:
         return predict_potential(args, _read(args.files))
     model = lode_rs.models.load(args.model)
     hypers = model.features_
