@@ -182,13 +182,20 @@ def add_md_parser(sub) -> None:
     md = sub.add_parser("md", help="molecular dynamics (ASE) with a saved potential")
     md.add_argument("structure", help="ASE-readable starting structure")
     md.add_argument("potential", help="potential saved by lode-rs fit --forces / Potential.save")
-    md.add_argument("--steps", type=int, default=100)
+    md.add_argument("--steps", type=int, default=100, help="number of MD steps (default 100)")
     md.add_argument("--timestep", type=float, default=1.0, help="fs")
     md.add_argument("--temperature", type=float, default=None, help="K: initial velocities")
-    md.add_argument("--thermostat", choices=["nve", "langevin"], default="nve")
+    md.add_argument(
+        "--thermostat",
+        choices=["nve", "langevin"],
+        default="nve",
+        help="nve (velocity Verlet, the default) or langevin",
+    )
     md.add_argument("--plot", default="md_energy.png", help="energy against time ('' for none)")
     md.add_argument("--trajectory", default=None, help="write the last frame here")
     md.add_argument("--log", default=None, help="energies against time as JSON")
-    md.add_argument("--threads", type=int, default=0)
-    md.add_argument("--seed", type=int, default=0)
+    md.add_argument(
+        "--threads", type=int, default=0, help="threads to use (0, the default: all cores)"
+    )
+    md.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     md.set_defaults(run=_md)

@@ -7,7 +7,7 @@ use numpy::{
 };
 use pyo3::prelude::*;
 
-use super::errors::{non_negative, run_detached, to_py};
+use super::errors::{run_detached, run_detached_on, to_py};
 use super::expansion::PySoapCalculator;
 use super::systems::{extract_systems, validate_all};
 use crate::expansion::{
@@ -73,9 +73,9 @@ fn soap_gradients<'py>(
     let request =
         GradientRequest::from_names(&gradients, max_memory.unwrap_or(DEFAULT_JACOBIAN_MEMORY))
             .map_err(to_py)?;
-    let n_threads = non_negative("n_threads", n_threads)?;
+    let n_threads = super::errors::n_threads(n_threads)?;
     let inner = &calculator.inner;
-    let result = run_detached(py, || {
+    let result = run_detached_on(py, n_threads, || {
         let systems = validate_all(raw)?;
         inner.compute_gradients(&systems, &species, &request, n_threads)
     })?;
@@ -106,10 +106,10 @@ fn soap_backward<'py>(
 ) -> PyResult<BackwardArrays<'py>> {
     let raw = extract_systems(systems)?;
     let species = SpeciesMap::new(&species).map_err(to_py)?;
-    let n_threads = non_negative("n_threads", n_threads)?;
+    let n_threads = super::errors::n_threads(n_threads)?;
     let cotangent = cotangent.as_array();
     let inner = &calculator.inner;
-    let result = run_detached(py, || {
+    let result = run_detached_on(py, n_threads, || {
         let systems = validate_all(raw)?;
         inner.backward(&systems, &species, cotangent, n_threads)
     })?;
@@ -153,7 +153,7 @@ fn power_spectrum_gradients<'py>(
     let request =
         GradientRequest::from_names(&gradients, max_memory.unwrap_or(DEFAULT_JACOBIAN_MEMORY))
             .map_err(to_py)?;
-    let n_threads = non_negative("n_threads", n_threads)?;
+    let n_threads = super::errors::n_threads(n_threads)?;
     let first_calc = soap_of(&first.0)?;
     let first_species = SpeciesMap::new(&first.1).map_err(to_py)?;
     let second_calc = match &second {
@@ -164,7 +164,7 @@ fn power_spectrum_gradients<'py>(
     let c2 = second.as_ref().map(|s| (s.2.as_array(), s.1.as_slice()));
     let calc1 = &first_calc.inner;
     let calc2 = second_calc.as_ref().map(|(c, s)| (&c.inner, s));
-    let (positions, strain) = run_detached(py, || {
+    let (positions, strain) = run_detached_on(py, n_threads, || {
         let systems = validate_all(raw)?;
         with_threads(n_threads, || {
             let rows1 = calc1.row_jacobian(&systems, &first_species, &request)?;
@@ -199,12 +199,12 @@ fn py_power_spectrum_backward<'py>(
     other_species: Option<Vec<i32>>,
     n_threads: i64,
 ) -> PyResult<(Bound<'py, PyArray4<f64>>, Option<Bound<'py, PyArray4<f64>>>)> {
-    let n_threads = non_negative("n_threads", n_threads)?;
+    let n_threads = super::errors::n_threads(n_threads)?;
     let c = coefficients.as_array();
     let o = other.as_ref().map(|o| o.as_array());
     let other_species = other_species.unwrap_or_default();
     let g = cotangent.as_array();
-    let (first, second) = run_detached(py, || {
+    let (first, second) = run_detached_on(py, n_threads, || {
         with_threads(n_threads, || {
             power_spectrum_backward(c, &species, o.map(|o| (o, other_species.as_slice())), g)
         })?

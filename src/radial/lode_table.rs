@@ -33,7 +33,7 @@ use super::lode_pair::{basis_extent, LodePairRadialIntegral};
 use super::multipole_tail::{MultipoleTail, MAX_TAIL_TERMS};
 use super::{GtoBasis, RadialIntegral, SplinedRadialIntegral};
 use crate::bail_param;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Distances (relative to the candidate `d_tail`) where the tail is checked.
 const TAIL_CHECKS: [f64; 5] = [1.0, 1.1, 1.25, 1.5, 2.0];
@@ -128,7 +128,17 @@ impl LodeRadialTable {
             (tail_start, f64::INFINITY, Some(tail))
         };
         let exact = LodePairRadialIntegral::new(basis, l_max, kernel, tail_start)?;
-        let spline = SplinedRadialIntegral::new(&exact, tail_start, accuracy)?;
+        let spline =
+            SplinedRadialIntegral::new(&exact, tail_start, accuracy).map_err(|e| match e {
+                Error::InvalidParameter(m) => Error::InvalidParameter(format!(
+                    "the real-space radial table of the p = {} potential with smearing {} Å on \
+                     [0, {tail_start:.3}] Å at accuracy {accuracy:e}: {m}; ask for a looser \
+                     `accuracy`, or use a larger `smearing`",
+                    kernel.exponent(),
+                    kernel.smearing()
+                )),
+                other => other,
+            })?;
         let mut values = Array2::zeros((basis.n_max(), l_max + 1));
         exact.compute(0.0, values.view_mut(), None);
         let self_term = values.column(0).to_vec();
@@ -220,6 +230,7 @@ fn find_tail_start(
     let full = MultipoleTail::new(basis, l_max, p, MAX_TAIL_TERMS)?;
     let mut d = basis.cutoff();
     while d <= d_cap {
+        crate::threads::check_cancelled()?;
         // keep terms 0..j where term j is negligible (p = 1: the single term is complete)
         let n_terms = if p == 1 {
             Some(1)
@@ -258,6 +269,9 @@ fn find_reach(basis: &GtoBasis, l_max: usize, kernel: LodeKernel, accuracy: f64)
         );
     }
     for i in (0..n_steps).rev() {
+        if i % 64 == 0 {
+            crate::threads::check_cancelled()?;
+        }
         if size_at(&probe, i as f64 * step) > accuracy {
             return Ok((i + 1) as f64 * step);
         }
