@@ -49,6 +49,7 @@ pub mod hypers;
 pub mod invariants;
 pub mod kspace;
 pub mod math;
+pub(crate) mod memory;
 pub mod mesh;
 pub mod neighbors;
 pub mod radial;

@@ -4,8 +4,14 @@
 //! expansion (SOAP or LODE); outputs are `(n_centres, n_features)` matrices with one label row
 //! per feature column.
 
+mod gradients;
 mod power_spectrum;
 
+pub use gradients::{
+    check_coefficients, merge_samples, power_spectrum_backward, power_spectrum_gradient,
+    power_spectrum_jacobians, power_spectrum_positions_gradient, power_spectrum_strain_gradient,
+    radial_spectrum_backward, GradientEntry,
+};
 pub use power_spectrum::{power_spectrum, radial_spectrum};
 
 use ndarray::Array2;

@@ -5,6 +5,7 @@
 mod electrostatics;
 mod errors;
 mod expansion;
+mod gradients;
 mod hypers;
 mod invariants;
 mod lode;
@@ -20,6 +21,7 @@ use pyo3::prelude::*;
 fn _lode_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     expansion::register(m)?;
+    gradients::register(m)?;
     invariants::register(m)?;
     lode::register(m)?;
     electrostatics::register(m)?;
