@@ -40,7 +40,7 @@ def lode(exponent, charges=False, **kw):
     return lode_rs.LodeExpansion(**HYPERS, exponent=exponent, **channels, **kw)
 
 
-@pytest.mark.parametrize("exponent", [1, 2, 3, 4, 5, 6])
+@pytest.mark.parametrize("exponent", [0, 1, 2, 3, 4, 5, 6])
 @pytest.mark.parametrize("charges", [False, True])
 def test_finite_jacobian_backward_sum_rule_threads(exponent, charges):
     """Jacobian = central differences; backward = Jᵀ·v to 1e-12 relative; Σ_atoms = 0 for every
