@@ -90,7 +90,15 @@ impl LodeCalculator {
                 virials.push(v);
                 start += n;
             }
-            Ok(Backward::from_flat(systems, &forces, virials))
+            let known: Vec<bool> = virials.iter().map(Option::is_some).collect();
+            let virials = virials.into_iter().map(Option::unwrap_or_default).collect();
+            let mut out = Backward::from_flat(systems, &forces, virials);
+            for (strain, known) in out.strain.iter_mut().zip(known) {
+                if !known {
+                    *strain = None;
+                }
+            }
+            Ok(out)
         })?
     }
 
@@ -112,7 +120,8 @@ impl LodeCalculator {
                         "structure {s}: LODE gradients are not implemented yet on the {:?} route \
                          this periodic structure is planned on (method={:?}); today LODE \
                          gradients exist for finite systems (pbc all False, the \"real-space\" \
-                         route); the periodic routes get theirs in a next step",
+                         route) and, positions only, for periodic ones with \
+                         method=\"reciprocal\"; the other routes get theirs in a next step",
                         plan.route.name(),
                         self.common.hypers.method.name()
                     );
@@ -165,7 +174,8 @@ impl RowJacobian for LodeRows<'_> {
         let (s, i) = self.center(row);
         let system = &self.systems[s];
         assert!(
-            atoms.len() == system.size() && atoms.iter().enumerate().all(|(k, &a)| k == a),
+            positions.is_none()
+                || (atoms.len() == system.size() && atoms.iter().enumerate().all(|(k, &a)| k == a)),
             "LODE rows take every atom of the structure"
         );
         self.routes[s].jacobian_row(system, &self.set.atoms(s), i, positions, strain)
@@ -223,125 +233,172 @@ mod tests {
     ) -> Array4<f64> {
         let mut positions = system.positions().to_vec();
         positions[j][alpha] += delta;
+        let cell = system.cell();
         let moved = System::new(
             positions,
             system.numbers().to_vec(),
-            [[0.0; 3]; 3],
-            [false; 3],
+            *cell.matrix(),
+            cell.pbc(),
         )
         .unwrap();
         calc.compute(&[moved], channels, 1).unwrap().values
     }
 
-    /// Finite route, p = 1…6, species and charge channels, center_weight 1: the Jacobian
-    /// equals central differences (step h = 1e-4 Å: the spline is C¹ and piecewise cubic, the
-    /// tail analytic, so the difference is O(h²·f''') ≈ 1e-8 of the largest entry; tolerance
-    /// 1e-6 × max|J|, while a sign or factor-2 error is of order max|J|); the backward pass
-    /// equals Jᵀv for a random v to 1e-12 relative; Σ_j ∂c_i/∂r_j = 0 and the backward forces
-    /// sum to zero, to rounding; 1 and 2 threads agree bitwise.
+    /// The positions Jacobian of `system` equals central differences (step h = 1e-4 Å,
+    /// tolerance 1e-6 × max|J|: the truncation error O(h²·f⁽³⁾) is ~1e-8 of the largest entry
+    /// while a sign or factor-2 error is of order max|J|); every row sums to zero over the
+    /// atoms; the backward pass equals Jᵀv for a deterministic v to 1e-12 relative and its
+    /// forces sum to zero; 1 and 2 threads agree bitwise (Jacobian and backward pass).
+    fn check_positions(calc: &LodeCalculator, system: &System, channels: Channels<'_>, what: &str) {
+        let n = system.size();
+        let request = GradientRequest::from_names(&["positions"], DEFAULT_JACOBIAN_MEMORY).unwrap();
+        let systems = std::slice::from_ref(system);
+        let jac = calc
+            .compute_gradients(systems, channels, &request, 1)
+            .unwrap()
+            .positions
+            .unwrap();
+        let c = jac.values.shape()[2];
+        assert_eq!(jac.samples.nrows(), n * n);
+        let scale = jac.values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        assert!(scale > 1e-3, "{what}: a Jacobian to test");
+        // central differences, sample (row i, atom j) at index i n + j
+        let h = 1e-4;
+        for j in 0..n {
+            for alpha in 0..3 {
+                let plus = moved(calc, system, channels, j, alpha, h);
+                let minus = moved(calc, system, channels, j, alpha, -h);
+                for i in 0..n {
+                    let analytic = jac.values.slice(s![i * n + j, alpha, .., .., ..]);
+                    let numeric = (&plus.slice(s![i, .., .., ..])
+                        - &minus.slice(s![i, .., .., ..]))
+                        / (2.0 * h);
+                    let worst = analytic
+                        .iter()
+                        .zip(&numeric)
+                        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+                    assert!(
+                        worst < 1e-6 * scale,
+                        "{what}, row {i}, atom {j}, α {alpha}: {worst:e} (scale {scale:e})"
+                    );
+                }
+            }
+        }
+        // translational sum rule of every row
+        for i in 0..n {
+            let total = jac
+                .values
+                .slice(s![i * n..(i + 1) * n, .., .., .., ..])
+                .sum_axis(ndarray::Axis(0));
+            assert!(total.iter().all(|v| v.abs() < 1e-12 * scale), "{what}");
+        }
+        // backward = Jᵀ v, forces sum to zero, threads bitwise
+        let v = Array4::from_shape_fn((n, c, 3, 9), |(i, a, k, l)| {
+            (((i * 31 + a * 17 + k * 7 + l * 3) % 23) as f64 / 11.0) - 1.0
+        });
+        let back = calc.backward(systems, channels, v.view(), 1).unwrap();
+        assert!(back.strain[0].is_none());
+        let mut expected = Array2::<f64>::zeros((n, 3));
+        for i in 0..n {
+            let vi = v.slice(s![i, .., .., ..]);
+            let vi = vi.as_standard_layout();
+            let vi = vi.as_slice().unwrap();
+            for j in 0..n {
+                for alpha in 0..3 {
+                    let row = jac.values.slice(s![i * n + j, alpha, .., .., ..]);
+                    let row = row.as_standard_layout();
+                    let dot: f64 = row
+                        .as_slice()
+                        .unwrap()
+                        .iter()
+                        .zip(vi)
+                        .map(|(a, b)| a * b)
+                        .sum();
+                    expected[[j, alpha]] += dot;
+                }
+            }
+        }
+        let size = expected.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        assert!(size > 1e-3, "{what}");
+        for (a, b) in back.positions[0].iter().zip(&expected) {
+            assert!((a - b).abs() < 1e-12 * size, "{what}: {a} vs {b}");
+        }
+        for alpha in 0..3 {
+            let total: f64 = back.positions[0].column(alpha).sum();
+            assert!(total.abs() < 1e-12 * size, "{what}");
+        }
+        let two = calc.backward(systems, channels, v.view(), 2).unwrap();
+        assert!(two.positions[0]
+            .iter()
+            .zip(&back.positions[0])
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+        let jac2 = calc
+            .compute_gradients(systems, channels, &request, 2)
+            .unwrap()
+            .positions
+            .unwrap();
+        assert!(jac2
+            .values
+            .iter()
+            .zip(&jac.values)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+
+    /// Finite route, p = 1…6, species and charge channels ([`check_positions`]).
     #[test]
     fn finite_route_gradients() {
         let system = molecule();
-        let n = system.size();
         let species = SpeciesMap::new(&[1, 8]).unwrap();
         let charges = charges();
-        let request = GradientRequest::from_names(&["positions"], DEFAULT_JACOBIAN_MEMORY).unwrap();
         for p in 1..=6 {
             let calc = calculator(p, Method::Auto);
             for channels in [Channels::Species(&species), Channels::Charges(&charges)] {
-                let systems = std::slice::from_ref(&system);
-                let jac = calc
-                    .compute_gradients(systems, channels, &request, 1)
-                    .unwrap()
-                    .positions
-                    .unwrap();
-                let c = jac.values.shape()[2];
-                let block = jac.values.shape()[2] * jac.values.shape()[3] * jac.values.shape()[4];
-                assert_eq!(jac.samples.nrows(), n * n);
-                let scale = jac.values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-                assert!(scale > 1e-3, "p = {p}: a Jacobian to test");
-                // central differences, sample (row i, atom j) at index i n + j
-                let h = 1e-4;
-                for j in 0..n {
-                    for alpha in 0..3 {
-                        let plus = moved(&calc, &system, channels, j, alpha, h);
-                        let minus = moved(&calc, &system, channels, j, alpha, -h);
-                        for i in 0..n {
-                            let analytic = jac.values.slice(s![i * n + j, alpha, .., .., ..]);
-                            let numeric = (&plus.slice(s![i, .., .., ..])
-                                - &minus.slice(s![i, .., .., ..]))
-                                / (2.0 * h);
-                            let worst = analytic
-                                .iter()
-                                .zip(&numeric)
-                                .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
-                            assert!(
-                                worst < 1e-6 * scale,
-                                "p = {p}, row {i}, atom {j}, α {alpha}: {worst:e} (scale {scale:e})"
-                            );
-                        }
-                    }
-                }
-                // translational sum rule of every row
-                for i in 0..n {
-                    let total = jac
-                        .values
-                        .slice(s![i * n..(i + 1) * n, .., .., .., ..])
-                        .sum_axis(ndarray::Axis(0));
-                    assert!(total.iter().all(|v| v.abs() < 1e-12 * scale));
-                }
-                // backward = Jᵀ v, forces sum to zero, threads bitwise
-                let v = Array4::from_shape_fn((n, c, 3, 9), |(i, a, k, l)| {
-                    (((i * 31 + a * 17 + k * 7 + l * 3) % 23) as f64 / 11.0) - 1.0
-                });
-                let back = calc.backward(systems, channels, v.view(), 1).unwrap();
-                assert!(back.strain[0].is_none());
-                let mut expected = Array2::<f64>::zeros((n, 3));
-                for i in 0..n {
-                    let vi = v.slice(s![i, .., .., ..]);
-                    let vi = vi.as_standard_layout();
-                    let vi = vi.as_slice().unwrap();
-                    for j in 0..n {
-                        for alpha in 0..3 {
-                            let row = jac.values.slice(s![i * n + j, alpha, .., .., ..]);
-                            let row = row.as_standard_layout();
-                            let dot: f64 = row
-                                .as_slice()
-                                .unwrap()
-                                .iter()
-                                .zip(vi)
-                                .map(|(a, b)| a * b)
-                                .sum();
-                            expected[[j, alpha]] += dot;
-                        }
-                    }
-                }
-                let size = expected.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-                assert!(block > 0 && size > 1e-3);
-                for (a, b) in back.positions[0].iter().zip(&expected) {
-                    assert!((a - b).abs() < 1e-12 * size, "p = {p}: {a} vs {b}");
-                }
-                for alpha in 0..3 {
-                    let total: f64 = back.positions[0].column(alpha).sum();
-                    assert!(total.abs() < 1e-12 * size);
-                }
-                let two = calc.backward(systems, channels, v.view(), 2).unwrap();
-                assert!(two.positions[0]
-                    .iter()
-                    .zip(&back.positions[0])
-                    .all(|(a, b)| a.to_bits() == b.to_bits()));
-                let jac2 = calc
-                    .compute_gradients(systems, channels, &request, 2)
-                    .unwrap()
-                    .positions
-                    .unwrap();
-                assert!(jac2
-                    .values
-                    .iter()
-                    .zip(&jac.values)
-                    .all(|(a, b)| a.to_bits() == b.to_bits()));
+                check_positions(&calc, &system, channels, &format!("finite, p = {p}"));
             }
         }
+    }
+
+    /// A triclinic cell with 5 atoms.
+    fn triclinic() -> System {
+        System::new(
+            vec![
+                [0.3, 0.2, 0.1],
+                [1.9, 2.4, 0.8],
+                [4.1, 1.0, 3.3],
+                [2.2, 4.6, 4.9],
+                [5.3, 3.9, 2.0],
+            ],
+            vec![1, 8, 1, 8, 1],
+            [[6.0, 0.0, 0.0], [1.1, 5.6, 0.0], [-0.7, 0.9, 6.3]],
+            [true; 3],
+        )
+        .unwrap()
+    }
+
+    /// Reciprocal route, positions, p = 1…6 (neutral charges for p ≤ 3), species and charge
+    /// channels ([`check_positions`]); a strain Jacobian is refused.
+    #[test]
+    fn reciprocal_route_position_gradients() {
+        let system = triclinic();
+        let species = SpeciesMap::new(&[1, 8]).unwrap();
+        let charges = vec![vec![0.4, -0.8, 0.3, -0.5, 0.6]];
+        for p in 1..=6 {
+            let calc = calculator(p, Method::Reciprocal);
+            for channels in [Channels::Species(&species), Channels::Charges(&charges)] {
+                check_positions(&calc, &system, channels, &format!("reciprocal, p = {p}"));
+            }
+        }
+        let calc = calculator(1, Method::Reciprocal);
+        let strain = GradientRequest::from_names(&["strain"], 1e9).unwrap();
+        let e = calc
+            .compute_gradients(&[system], Channels::Species(&species), &strain, 1)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("strain") && e.contains("\"positions\" only"),
+            "{e}"
+        );
     }
 
     /// Periodic structures on routes without gradients, and strain of a finite structure, are
@@ -358,11 +415,7 @@ mod tests {
         )
         .unwrap();
         let positions = GradientRequest::from_names(&["positions"], 1e9).unwrap();
-        for (method, name) in [
-            (Method::Reciprocal, "\"reciprocal\""),
-            (Method::Ewald, "\"ewald\""),
-            (Method::Mesh, "\"mesh\""),
-        ] {
+        for (method, name) in [(Method::Ewald, "\"ewald\""), (Method::Mesh, "\"mesh\"")] {
             let calc = calculator(1, method);
             let systems = [molecule(), periodic.clone()];
             let e = calc

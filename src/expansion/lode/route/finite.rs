@@ -146,7 +146,7 @@ impl LodeRoute for FiniteRoute<'_> {
         system: &System,
         atoms: &AtomChannels<'_>,
         cotangent: ArrayView3<f64>,
-    ) -> Result<(Vec<Vec3>, Mat3)> {
+    ) -> Result<(Vec<Vec3>, Option<Mat3>)> {
         let cotangent = cotangent.as_standard_layout();
         let (forces, virials) = reduce_in_order(
             system.size(),
@@ -170,6 +170,6 @@ impl LodeRoute for FiniteRoute<'_> {
                 Ok(())
             },
         )?;
-        Ok((forces, virials[0]))
+        Ok((forces, Some(virials[0])))
     }
 }

@@ -14,8 +14,8 @@
 //! refused by the calculator until then.
 //!
 //! Gradients: each route's Jacobian and backward pass (vector–Jacobian product) belong beside
-//! its [`LodeRoute::values`], as further methods of [`LodeRoute`] (today the finite route has
-//! them: [`has_gradients`]): the pair routes by one more
+//! its [`LodeRoute::values`], as further methods of [`LodeRoute`] (today the finite route, and
+//! the positions of the reciprocal route: [`has_gradients`]): the pair routes by one more
 //! pass over the same pairs, the k-space routes through the adjoint of their engine
 //! (`crate::kspace` for the dense and shell sums, `crate::mesh` for the mesh), the terms of
 //! [`super::constant_terms`] through `V` only.
@@ -34,9 +34,10 @@ use super::real_space::AtomChannels;
 use crate::error::{Error, Result};
 use crate::systems::{Mat3, System, Vec3};
 
-/// Whether `route` has a Jacobian and a backward pass (today: the finite route).
+/// Whether `route` has a positions Jacobian and backward pass (today: the finite route, and
+/// positions of the reciprocal route).
 pub(super) fn has_gradients(route: &Route) -> bool {
-    matches!(route, Route::Finite)
+    matches!(route, Route::Finite | Route::Reciprocal { .. })
 }
 
 /// The error of a gradient asked from a route without one (the calculator checks
@@ -72,14 +73,15 @@ pub(super) trait LodeRoute: Sync {
     }
 
     /// Backward pass of one structure: for a cotangent `(N, n_channels, n_max·n_lm)` shaped
-    /// like [`values`](Self::values), `∂(Σ g·c)/∂r_j` for every atom and `∂(Σ g·c)/∂ε`;
+    /// like [`values`](Self::values), `∂(Σ g·c)/∂r_j` for every atom and `∂(Σ g·c)/∂ε` (`None`
+    /// where the route has no strain gradient yet);
     /// bitwise independent of the number of threads. Only for routes with [`has_gradients`].
     fn backward(
         &self,
         _system: &System,
         _atoms: &AtomChannels<'_>,
         _cotangent: ArrayView3<f64>,
-    ) -> Result<(Vec<Vec3>, Mat3)> {
+    ) -> Result<(Vec<Vec3>, Option<Mat3>)> {
         Err(no_gradients())
     }
 }
