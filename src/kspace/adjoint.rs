@@ -9,10 +9,11 @@
 //! - backward, for a cotangent `g_i[a, q]`: contract it with the basis first,
 //!   `Ge_i^a(k) = Σ_{q even} g_i[a, q] B[k, q]`, `Go_i^a(k)` likewise over the odd columns, and
 //!   form `X^a = Σ_i (Ge_i^a C_i + Go_i^a S_i)`, `Y^a = Σ_i (Ge_i^a S_i − Go_i^a C_i)`; then
-//!   `∂(Σ g·c)/∂r_m = 2 Σ_k k [Σ_a (Ge_m^a (C_m S^a − S_m C^a) + Go_m^a (C_m C^a + S_m S^a))
-//!   + w_m (C_m Y^{a_m} − S_m X^{a_m})]` — the centre's own phase, then the structure factor
-//!   (`C^a`, `S^a`: [`super::structure_factors`]). Cost `O(N N_k n_channels n_cols)`, the class
-//!   of the values.
+//!   `∂(Σ g·c)/∂r_m = 2 Σ_k k [Σ_a (Ge_m^a (C_m S^a − S_m C^a) + Go_m^a (C_m C^a + S_m S^a)) +
+//!   w_m (C_m Y^{a_m} − S_m X^{a_m})]` — the centre's own phase, then the structure factor
+//!   (`C^a`, `S^a`: [`super::structure_factors`]).
+//!
+//! Cost of the backward pass: `O(N N_k n_channels n_cols)`, the class of the values.
 
 use ndarray::{Array2, ArrayView3};
 use rayon::prelude::*;
@@ -29,6 +30,7 @@ fn phase(k: Vec3, r: Vec3) -> f64 {
     k[0] * r[0] + k[1] * r[1] + k[2] * r[2]
 }
 
+#[allow(clippy::needless_range_loop)] // index notation, as in the formulas
 /// Add the Jacobian of centre `i` (the sources are the centres) into the zeroed `out`
 /// `(N, 3, n_channels, n_cols)`.
 pub fn dense_jacobian_row<B: SeparableBasis>(
@@ -78,6 +80,7 @@ pub fn dense_jacobian_row<B: SeparableBasis>(
     }
 }
 
+#[allow(clippy::needless_range_loop)] // index notation, as in the formulas
 /// The backward pass of [`super::dense_sum`] with the centres as sources: for a cotangent
 /// `(N, n_channels, n_cols)`, `∂(Σ g·c)/∂r_m` for every atom (module docs). Tasks of
 /// [`CHUNK`] k-vectors, added in order: bitwise independent of the number of threads.

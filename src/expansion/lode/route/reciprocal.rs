@@ -8,6 +8,10 @@
 //! power law (width σ here, η for the Ewald and mesh long range, which reuse [`KspaceSum`]).
 //! The basis is [`LodeBasis`]; the engine is the dense contraction or the sum by shells,
 //! whichever [`KspaceSum::cost_per_k`] says is cheaper for the cell.
+//!
+//! Gradients (positions; strain not yet): the Jacobian row and the backward pass of the dense
+//! engine ([`crate::kspace::dense_jacobian_row`], [`crate::kspace::dense_backward`]), whichever
+//! engine the values used; the `k = 0` and centre terms do not move with the atoms.
 
 use ndarray::{Array2, Array3, ArrayView3};
 
