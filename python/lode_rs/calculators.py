@@ -315,20 +315,33 @@ class LodeExpansion(_Calculator):
         """k-cutoff (Å⁻¹) of the plain reciprocal route: given, or chosen for the accuracy."""
         return self._core.reciprocal_k_cutoff
 
-    _NO_GRADIENTS = (
-        "LODE gradients are not implemented yet: the positions and strain gradients and the "
-        "backward pass of the LODE routes (reciprocal, shells, Ewald, mesh, finite pairs) come "
-        "in a next step; today SoapExpansion (and invariants built from it) carry gradients"
-    )
-
     def _gradients(self, systems, channels, names, max_memory, threads) -> dict:
-        raise NotImplementedError(self._NO_GRADIENTS)
+        samples, positions, strain = _lode_rs.lode_gradients(
+            self._core,
+            systems,
+            gradients=names,
+            max_memory=max_memory,
+            n_threads=threads,
+            **channels,
+        )
+        out = {}
+        if positions is not None:
+            out["positions"] = Gradient(positions, samples, ("row", "structure", "atom"))
+        if strain is not None:
+            out["strain"] = strain
+        return out
 
     def _backward(self, systems, channels, cotangent, threads):
-        raise NotImplementedError(self._NO_GRADIENTS)
+        return _lode_rs.lode_backward(
+            self._core, systems, cotangent=cotangent, n_threads=threads, **channels
+        )
 
     def _gradient_core(self):
-        raise NotImplementedError(self._NO_GRADIENTS)
+        raise NotImplementedError(
+            "gradients of invariants built from LODE expansions are not implemented yet: "
+            "LodeExpansion.compute(gradients=...) and .backward give the expansion's own "
+            "gradients (finite systems today)"
+        )
 
     def _channels(self, frames, systems) -> tuple[dict, list[int]]:
         if self.charges:

@@ -13,7 +13,7 @@ use crate::expansion::{Channels, LodeCalculator, LodeHypers, Plan, Route, Specie
 /// LODE calculator: validated hyper-parameters and k-space tables; real-space tables cached.
 #[pyclass(name = "LodeCalculator", module = "lode_rs._lode_rs", frozen)]
 pub struct PyLodeCalculator {
-    inner: LodeCalculator,
+    pub(super) inner: LodeCalculator,
 }
 
 #[pymethods]

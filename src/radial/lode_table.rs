@@ -306,6 +306,25 @@ impl RadialIntegral for LodeRadialTable {
             }
         }
     }
+
+    /// Values and `d f/dd` of both pieces: the spline's derivative up to `tail_start`, the
+    /// tail's analytic derivative beyond (zero beyond the reach of a short-ranged kernel).
+    fn compute_many_with_gradients(&self, ds: &[f64], values: &mut [f64], gradients: &mut [f64]) {
+        let width = self.n_max * (self.l_max + 1);
+        assert_eq!(values.len(), ds.len() * width, "values: wrong length");
+        assert_eq!(gradients.len(), ds.len() * width, "gradients: wrong length");
+        if ds.iter().all(|&d| (0.0..=self.tail_start).contains(&d)) {
+            self.spline
+                .compute_many_with_gradients(ds, values, gradients);
+        } else {
+            let rows = values
+                .chunks_exact_mut(width)
+                .zip(gradients.chunks_exact_mut(width));
+            for (&d, (row, slope)) in ds.iter().zip(rows) {
+                self.compute_flat(d, row, Some(slope));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
