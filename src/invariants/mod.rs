@@ -1,10 +1,14 @@
-//! Invariants of expansions: ν = 1 (radial spectrum) and ν = 2 (power spectrum).
+//! Invariants of expansions: ν = 1 (radial spectrum) and ν = 2 (power spectrum), and the
+//! λ-equivariant ν = 2 products built with real-basis Clebsch–Gordan coefficients.
 //!
 //! Inputs are coefficient arrays `(n_centres, n_species, n_max, (l_max+1)²)` from any
 //! expansion (SOAP or LODE); outputs are `(n_centres, n_features)` matrices with one label row
 //! per feature column.
 
+pub mod clebsch_gordan;
 mod power_spectrum;
+#[cfg(test)]
+pub(crate) mod rotations;
 
 pub use power_spectrum::{power_spectrum, radial_spectrum};
 
