@@ -467,10 +467,10 @@ mod tests {
                         };
                         let before = couple(&ya, &yb);
                         let after = couple(&ra, &rb);
+                        let dl = d.get(lambda).expect("D up to 2 l_max");
                         for mu in 0..2 * lambda + 1 {
-                            let expected: f64 = (0..2 * lambda + 1)
-                                .map(|k| d[lambda][[mu, k]] * before[k])
-                                .sum();
+                            let expected: f64 =
+                                (0..2 * lambda + 1).map(|k| dl[[mu, k]] * before[k]).sum();
                             assert!(close(after[mu], expected, 1e-12), "{l1} {l2} {lambda}");
                         }
                     }

@@ -6,10 +6,15 @@
 //! per feature column.
 
 pub mod clebsch_gordan;
+mod equivariant;
 mod power_spectrum;
 #[cfg(test)]
 pub(crate) mod rotations;
 
+pub use equivariant::{
+    equivariant_power_spectrum, flop_count as equivariant_flop_count, EquivariantBlock,
+    EQUIVARIANT_LABELS,
+};
 pub use power_spectrum::{power_spectrum, radial_spectrum};
 
 use ndarray::Array2;

@@ -13,7 +13,7 @@ use super::Features;
 use crate::error::{Error, Result};
 
 /// `l_max` of a coefficient array from its `(l_max+1)²` last axis.
-fn l_max_of(coefficients: &ArrayView4<f64>) -> Result<usize> {
+pub(super) fn l_max_of(coefficients: &ArrayView4<f64>) -> Result<usize> {
     let n_lm = coefficients.shape()[3];
     let l = (n_lm as f64).sqrt().round() as usize;
     if l * l != n_lm || l == 0 {
@@ -24,7 +24,7 @@ fn l_max_of(coefficients: &ArrayView4<f64>) -> Result<usize> {
     Ok(l - 1)
 }
 
-fn check_species(coefficients: &ArrayView4<f64>, species: &[i32]) -> Result<()> {
+pub(super) fn check_species(coefficients: &ArrayView4<f64>, species: &[i32]) -> Result<()> {
     if coefficients.shape()[1] != species.len() {
         return Err(Error::InvalidInput(format!(
             "coefficient array has {} species channels but {} species were given",
