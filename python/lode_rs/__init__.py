@@ -12,12 +12,16 @@ from . import datasets, invariants, models, plotting
 from ._lode_rs import InvalidInputError, InvalidParameterError
 from .calculators import LodeExpansion, SoapExpansion
 from .electrostatics import electrostatic_energy
+from .equivariant import EquivariantPowerSpectrum
 from .invariants import PowerSpectrum
 from .models import learning_curve
-from .results import Expansion, Features
+from .results import EquivariantBlock, EquivariantFeatures, Expansion, Features
 from .systems import System
 
 __all__ = [
+    "EquivariantBlock",
+    "EquivariantFeatures",
+    "EquivariantPowerSpectrum",
     "Expansion",
     "Features",
     "InvalidInputError",

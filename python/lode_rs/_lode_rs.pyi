@@ -73,6 +73,14 @@ def power_spectrum(
     other_species: list[int] | None = None,
     n_threads: int = 0,
 ) -> tuple[NDArray[np.float64], NDArray[np.int32]]: ...
+def equivariant_power_spectrum(
+    coefficients: NDArray[np.float64],
+    species: list[int],
+    lambda_max: int,
+    other: NDArray[np.float64] | None = None,
+    other_species: list[int] | None = None,
+    n_threads: int = 0,
+) -> list[tuple[int, int, NDArray[np.float64], NDArray[np.int32]]]: ...
 def neighbor_list(
     system: SystemTuple, cutoff: float, n_threads: int = 0
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int32], F64, F64]: ...

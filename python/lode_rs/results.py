@@ -90,3 +90,71 @@ class Features:
     def mean_by_structure(self) -> np.ndarray:
         """Features averaged over the centres of each structure."""
         return _reduce_by_structure(self.values, self.structure, self.n_structures, mean=True)
+
+
+@dataclass(frozen=True)
+class EquivariantBlock:
+    """One ``(λ, σ)`` block of λ-equivariant features.
+
+    Attributes:
+        o3_lambda: angular order λ (``2λ+1`` components).
+        o3_sigma: parity label σ = (−1)^(l+l'+λ): +1 for proper tensors, −1 for pseudo-tensors.
+        values: ``(n_centres, 2λ+1, n_features)``; axis 1 is ``μ + λ``, in the order of the real
+            harmonics ``Y_λμ`` (for λ = 1: y, z, x).
+        structure, centers, center_species, n_structures: as in :class:`Features`.
+        labels: ``(n_features, 8)``: ``(o3_lambda, o3_sigma, species_a, species_b, n, n', l, l')``.
+        label_names: names of the label columns.
+    """
+
+    o3_lambda: int
+    o3_sigma: int
+    values: np.ndarray
+    structure: np.ndarray
+    centers: np.ndarray
+    center_species: np.ndarray
+    labels: np.ndarray
+    label_names: tuple[str, ...]
+    n_structures: int
+
+    def sum_by_structure(self) -> np.ndarray:
+        """Summed over the centres of each structure: ``(n_structures, 2λ+1, n_features)``."""
+        return _reduce_by_structure(self.values, self.structure, self.n_structures, mean=False)
+
+    def mean_by_structure(self) -> np.ndarray:
+        """Averaged over the centres of each structure."""
+        return _reduce_by_structure(self.values, self.structure, self.n_structures, mean=True)
+
+
+@dataclass(frozen=True)
+class EquivariantFeatures:
+    """λ-equivariant features of every centre, one :class:`EquivariantBlock` per ``(λ, σ)``.
+
+    Attributes:
+        blocks: ``{(o3_lambda, o3_sigma): EquivariantBlock}`` for every block with columns.
+        structure, centers, center_species, n_structures: as in :class:`Features`.
+        hypers: hyper-parameters of the calculators that made them.
+    """
+
+    blocks: dict[tuple[int, int], EquivariantBlock]
+    structure: np.ndarray
+    centers: np.ndarray
+    center_species: np.ndarray
+    n_structures: int
+    hypers: dict
+
+    @property
+    def keys(self) -> list[tuple[int, int]]:
+        """The ``(o3_lambda, o3_sigma)`` of every block, in order."""
+        return list(self.blocks)
+
+    def block(self, o3_lambda: int, o3_sigma: int = 1) -> EquivariantBlock:
+        """The block of angular order ``o3_lambda`` and parity ``o3_sigma`` (+1 or −1)."""
+        from ._lode_rs import InvalidParameterError
+
+        key = (int(o3_lambda), int(o3_sigma))
+        if key not in self.blocks:
+            raise InvalidParameterError(
+                f"no block (o3_lambda={key[0]}, o3_sigma={key[1]}); the blocks are {self.keys} "
+                "(raise lambda_max, or note that σ = −1 needs l + l' + λ odd)"
+            )
+        return self.blocks[key]
