@@ -292,7 +292,9 @@ def structure_kernel(
                 j1 = min(j0 + _BLOCK, rows_b.size)
                 k = member_a @ kernel.pairwise(values_a[i0:i1], values_b[j0:j1])
                 if reduce_b:
-                    present_b, member_b = _compact_indicator(structure_b[j0:j1], weights_b[j0:j1])
+                    present_b, member_b = _compact_indicator(
+                        structure_b[j0:j1], weights_b[j0:j1]
+                    )
                     k = (member_b @ k.T).T
                 else:
                     # environments of b enter unweighted (active points of sparse models)
