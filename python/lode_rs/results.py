@@ -158,3 +158,31 @@ class EquivariantFeatures:
                 "(raise lambda_max, or note that σ = −1 needs l + l' + λ odd)"
             )
         return self.blocks[key]
+
+    def select(self, structures) -> EquivariantFeatures:
+        """The rows of some structures (indices), renumbered ``0 … len(structures) − 1`` in
+        that order (e.g. a training or test split)."""
+        structures = np.asarray(structures, dtype=np.int64).reshape(-1)
+        new_index = np.full(self.n_structures, -1, dtype=np.int64)
+        new_index[structures] = np.arange(structures.size)
+        rows = np.nonzero(new_index[self.structure] >= 0)[0]
+        rows = rows[np.argsort(new_index[self.structure[rows]], kind="stable")]
+        structure = new_index[self.structure[rows]]
+        common = dict(
+            structure=structure,
+            centers=self.centers[rows],
+            center_species=self.center_species[rows],
+            n_structures=structures.size,
+        )
+        blocks = {
+            key: EquivariantBlock(
+                o3_lambda=b.o3_lambda,
+                o3_sigma=b.o3_sigma,
+                values=b.values[rows],
+                labels=b.labels,
+                label_names=b.label_names,
+                **common,
+            )
+            for key, b in self.blocks.items()
+        }
+        return EquivariantFeatures(blocks=blocks, hypers=self.hypers, **common)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import numpy as np
 
@@ -11,12 +12,16 @@ from .._lode_rs import InvalidInputError
 from .base import Regressor
 from .gpr import GPR
 from .ridge import Ridge
+from .sagpr import SAGPR
 from .sparse import SparseGPR
+from .tensor import TensorModel
 
-_MODELS: dict[str, type[Regressor]] = {m.model_type: m for m in (Ridge, GPR, SparseGPR)}
+_MODELS: dict[str, Any] = {
+    m.model_type: m for m in (Ridge, GPR, SparseGPR, SAGPR, TensorModel)
+}
 
 
-def load(path: str | os.PathLike) -> Regressor:
+def load(path: str | os.PathLike) -> Regressor | SAGPR | TensorModel:
     """Read a model saved with ``model.save(path)``; it predicts exactly as the saved one.
 
     The feature description given at fit/save time is in ``model.features_``.
