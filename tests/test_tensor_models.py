@@ -11,7 +11,13 @@ from scipy.spatial.transform import Rotation
 
 import lode_rs
 from conftest import random_cluster, real_harmonics
-from lode_rs.models import SAGPR, TensorModel, cartesian_to_spherical, spherical_to_cartesian
+from lode_rs.models import (
+    SAGPR,
+    EquivariantSums,
+    TensorModel,
+    cartesian_to_spherical,
+    spherical_to_cartesian,
+)
 from lode_rs.models.sagpr import normalized
 from lode_rs.models.tensor import B2
 from test_equivariant import rotated, wigner_d
@@ -178,3 +184,27 @@ def test_bad_targets_and_inputs_are_clear_errors(data):
     nan[0, 0, 0] = np.nan
     with pytest.raises(lode_rs.InvalidInputError, match="NaN"):
         TensorModel().fit(features, nan)
+
+
+def test_precomputed_sums_give_the_same_model(data):
+    """Linear SA-GPR on EquivariantSums (built in two batches, stacked) = on the features."""
+    _, _, features = data
+    y = linear_target(features, 2, seed=9)
+    direct = SAGPR(o3_lambda=2, regularizer=1e-6).fit(features.select(np.arange(60)), y[:60])
+    batches = [
+        EquivariantSums.from_features(features.select(rows), 2, species=SPECIES)
+        for rows in (np.arange(30), np.arange(30, 60))
+    ]
+    sums = EquivariantSums.stack(batches)
+    via_sums = SAGPR(o3_lambda=2, regularizer=1e-6).fit(sums, y[:60])
+    test = features.select(np.arange(60, 100))
+    test_sums = EquivariantSums.from_features(test, 2, species=SPECIES)
+    expected = direct.predict(test)
+    np.testing.assert_allclose(via_sums.predict(test_sums), expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(via_sums.predict(test), expected, rtol=0, atol=1e-12)
+    doubled = EquivariantSums.concatenate([sums, sums])
+    assert doubled.values.shape[3] == 2 * sums.values.shape[3]
+    with pytest.raises(lode_rs.InvalidParameterError, match="only serve linear"):
+        SAGPR(o3_lambda=2, zeta=2).fit(sums, y[:60])
+    with pytest.raises(lode_rs.InvalidInputError, match="block"):
+        SAGPR(o3_lambda=0).fit(sums, y[:60, :1])

@@ -28,7 +28,7 @@ from .kernels import (
     structure_self_kernel,
 )
 from .ridge import Ridge
-from .sagpr import SAGPR
+from .sagpr import SAGPR, EquivariantSums
 from .selection import farthest_point_sampling, select_active, species_quotas
 from .sparse import SparseGPR
 from .tensor import TensorModel, cartesian_to_spherical, spherical_to_cartesian
@@ -39,6 +39,7 @@ __all__ = [
     "REGULARIZER_GRID",
     "ZETA_GRID",
     "AtomicData",
+    "EquivariantSums",
     "Kernel",
     "LearningCurve",
     "PolynomialKernel",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,91 @@ def _indicator(structure: np.ndarray, n_structures: int) -> np.ndarray:
     out = np.zeros((n_structures, structure.size))
     out[structure, np.arange(structure.size)] = 1.0
     return out
+
+
+@dataclass(frozen=True)
+class EquivariantSums:
+    """Per-structure sums of (normalised) λ-features, one slot per central species:
+    ``Φ_{μ,s,f}(A) = Σ_{i∈A, species(i)=s} x̂^λ_{μf}(i)``, all that linear (ζ = 1, full) SA-GPR
+    needs. Much smaller than the per-atom features: large data sets can be reduced batch by
+    batch (:meth:`from_features` on each, then :meth:`stack`).
+
+    Attributes:
+        values: ``(n_structures, 2λ+1, n_species, n_features)``.
+        species: central species of axis 2.
+        o3_lambda, o3_sigma: the block summed.
+        normalize: whether environments were normalised before summing.
+    """
+
+    values: np.ndarray
+    species: tuple[int, ...]
+    o3_lambda: int
+    o3_sigma: int
+    normalize: bool
+
+    @property
+    def n_structures(self) -> int:
+        """Number of structures (rows)."""
+        return self.values.shape[0]
+
+    @classmethod
+    def from_features(
+        cls,
+        features: EquivariantFeatures,
+        o3_lambda: int,
+        o3_sigma: int = 1,
+        *,
+        species,
+        normalize: bool = True,
+    ) -> EquivariantSums:
+        """Sums of the ``(o3_lambda, o3_sigma)`` block of ``features`` per structure and
+        central species (``species``: the slots, a centre of another species is an error)."""
+        block = features.block(o3_lambda, o3_sigma)
+        species = tuple(int(s) for s in species)
+        unknown = np.setdiff1d(np.unique(block.center_species), species)
+        if unknown.size:
+            raise InvalidInputError(f"central species {unknown.tolist()} are not in {species}")
+        x = normalized(block.values) if normalize else block.values
+        out = np.zeros((block.n_structures, x.shape[1], len(species), x.shape[2]))
+        for k, s in enumerate(species):
+            rows = block.center_species == s
+            np.add.at(out[:, :, k, :], block.structure[rows], x[rows])
+        return cls(out, species, int(o3_lambda), int(o3_sigma), bool(normalize))
+
+    @staticmethod
+    def concatenate(parts: list[EquivariantSums], weights=None) -> EquivariantSums:
+        """Feature-wise concatenation of sums of the same structures (``weights`` scale each
+        part: the linear kernel becomes ``Σ_k w_k² K_k``)."""
+        weights = [1.0] * len(parts) if weights is None else list(weights)
+        first = parts[0]
+        for p in parts:
+            if (p.o3_lambda, p.o3_sigma, p.species, p.n_structures) != (
+                first.o3_lambda,
+                first.o3_sigma,
+                first.species,
+                first.n_structures,
+            ):
+                raise InvalidInputError(
+                    "can only concatenate sums of the same block and structures"
+                )
+        values = np.concatenate([w * p.values for w, p in zip(weights, parts, strict=True)], axis=3)
+        return EquivariantSums(
+            values, first.species, first.o3_lambda, first.o3_sigma, first.normalize
+        )
+
+    @staticmethod
+    def stack(parts: list[EquivariantSums]) -> EquivariantSums:
+        """Structure-wise concatenation (batches of the same features)."""
+        first = parts[0]
+        values = np.concatenate([p.values for p in parts], axis=0)
+        return EquivariantSums(
+            values, first.species, first.o3_lambda, first.o3_sigma, first.normalize
+        )
+
+    def select(self, structures) -> EquivariantSums:
+        """The rows of some structures, in that order."""
+        values = self.values[np.asarray(structures, dtype=np.int64)]
+        return EquivariantSums(values, self.species, self.o3_lambda, self.o3_sigma, self.normalize)
 
 
 class _Environments:
@@ -84,6 +170,8 @@ class SAGPR:
             sparse GPR; ``None`` for full GPR.
         intercept: fit a constant (only for λ = 0, where a constant is rotation invariant): jointly
             and unpenalised for ζ = 1 full GPR, as the mean of the training targets otherwise.
+        normalize: normalise every environment's λ-features (and scalar features) to unit
+            norm (the SA-GPR kernel); ``False`` keeps their magnitude (e.g. LODE's density).
         cv_folds, seed: cross-validation folds and seed (folds and active-set subsampling).
         jitter: sparse GPR drops directions of the active-set kernel whose eigenvalue is below
             ``jitter`` × the largest (duplicate or linearly dependent active environments).
@@ -97,6 +185,7 @@ class SAGPR:
         "regularizer",
         "n_sparse",
         "intercept",
+        "normalize",
         "cv_folds",
         "seed",
         "jitter",
@@ -111,6 +200,7 @@ class SAGPR:
         regularizer: float | None = None,
         n_sparse: int | None = None,
         intercept: bool = True,
+        normalize: bool = True,
         cv_folds: int = 5,
         seed: int = 0,
         jitter: float = 1e-12,
@@ -133,6 +223,7 @@ class SAGPR:
         self.regularizer = None if regularizer is None else float(regularizer)
         self.n_sparse = None if n_sparse is None else int(n_sparse)
         self.intercept = bool(intercept) and self.o3_lambda == 0
+        self.normalize = bool(normalize)
         self.cv_folds = int(cv_folds)
         self.seed = int(seed)
         self.jitter = float(jitter)
@@ -160,7 +251,8 @@ class SAGPR:
         block: EquivariantBlock = features.block(self.o3_lambda, self.o3_sigma)
         x0 = None
         if self.zeta > 1:
-            x0 = normalized(features.block(0, 1).values[:, 0, :])
+            x0 = features.block(0, 1).values[:, 0, :]
+            x0 = normalized(x0) if self.normalize else x0
         for values in (block.values, x0):
             if values is not None and not np.all(np.isfinite(values)):
                 raise InvalidInputError("the features contain NaN or infinite values")
@@ -170,12 +262,47 @@ class SAGPR:
                 f"{block.values.shape[2]}; compute the features with the same hyper-parameters"
             )
         return _Environments(
-            normalized(block.values),
+            normalized(block.values) if self.normalize else block.values,
             x0,
             block.center_species,
             block.structure,
             block.n_structures,
         )
+
+    def _sums(self, env: _Environments) -> EquivariantSums:
+        """Per-structure, per-species sums of the (already normalised) environments."""
+        width = 2 * self.o3_lambda + 1
+        out = np.zeros((env.n_structures, width, len(self.species_), env.x.shape[2]))
+        for k, s in enumerate(self.species_):
+            rows = env.species == s
+            np.add.at(out[:, :, k, :], env.structure[rows], env.x[rows])
+        species = tuple(int(s) for s in self.species_)
+        return EquivariantSums(out, species, self.o3_lambda, self.o3_sigma, self.normalize)
+
+    def _checked_sums(self, sums: EquivariantSums) -> EquivariantSums:
+        if self.zeta != 1 or self.n_sparse is not None:
+            raise InvalidParameterError(
+                "EquivariantSums only serve linear full SA-GPR (zeta=1, n_sparse=None); give "
+                "EquivariantFeatures"
+            )
+        if (sums.o3_lambda, sums.o3_sigma) != (self.o3_lambda, self.o3_sigma):
+            raise InvalidInputError(
+                f"the sums are of block ({sums.o3_lambda}, {sums.o3_sigma}), the model needs "
+                f"({self.o3_lambda}, {self.o3_sigma})"
+            )
+        if sums.normalize != self.normalize:
+            raise InvalidInputError(
+                f"the sums were built with normalize={sums.normalize}, the model has "
+                f"normalize={self.normalize}"
+            )
+        if self._fitted and sums.values.shape[3] != self.n_features_in_:
+            raise InvalidInputError(
+                f"the model was fitted on {self.n_features_in_} features, got "
+                f"{sums.values.shape[3]}"
+            )
+        if not np.all(np.isfinite(sums.values)):
+            raise InvalidInputError("the features contain NaN or infinite values")
+        return sums
 
     def _targets(self, targets: Any, n_structures: int) -> np.ndarray:
         width = 2 * self.o3_lambda + 1
@@ -192,15 +319,6 @@ class SAGPR:
         return y
 
     # ---- design ------------------------------------------------------------------------------
-    def _species_sums(self, env: _Environments) -> np.ndarray:
-        """Linear route: ``(n_structures, 2λ+1, n_species · n_features)``, per-species sums."""
-        parts = []
-        for s in self.species_:
-            rows = env.species == s
-            member = _indicator(env.structure[rows], env.n_structures)
-            parts.append(np.einsum("Ai,imf->Amf", member, env.x[rows]))
-        return np.concatenate(parts, axis=2)
-
     def _kernel_to(self, env: _Environments, basis: _Environments) -> np.ndarray:
         """``Σ_{i∈A} k(i, b)`` for every structure ``A`` of ``env`` and row ``b`` of ``basis``:
         ``(n_structures, 2λ+1, n_basis, 2λ+1)``."""
@@ -213,11 +331,11 @@ class SAGPR:
         return out
 
     def _design(self, env: _Environments) -> np.ndarray:
-        """Rows ``(A, μ)`` of the regression: features (linear full), or the kernel to the
+        """Rows ``(A, μ)`` of the regression: summed features (linear full), or the kernel to the
         training structures (full, ζ > 1) or to the active environments (sparse)."""
         width = 2 * self.o3_lambda + 1
-        if self._route == "linear":
-            phi = self._species_sums(env).reshape(env.n_structures * width, -1)
+        if isinstance(env, EquivariantSums):
+            phi = env.values.reshape(env.n_structures * width, -1)
             if self.intercept:  # an unpenalised constant (see _solve)
                 phi = np.concatenate([phi, np.ones((phi.shape[0], 1))], axis=1)
             return phi
@@ -230,12 +348,13 @@ class SAGPR:
         return k.reshape(env.n_structures * width, -1)
 
     # ---- fit / predict -------------------------------------------------------------------------
-    def fit(self, features: EquivariantFeatures, targets: Any) -> SAGPR:
+    def fit(self, features: EquivariantFeatures | EquivariantSums, targets: Any) -> SAGPR:
         """Fit on one λ-tensor per structure.
 
         Args:
             features: :class:`lode_rs.EquivariantFeatures` with the ``(o3_lambda, o3_sigma)``
-                block (and ``(0, +1)`` when ``zeta > 1``).
+                block (and ``(0, +1)`` when ``zeta > 1``), or precomputed
+                :class:`EquivariantSums` (linear full SA-GPR only).
             targets: ``(n_structures, 2λ+1)`` spherical components (for λ = 0 also
                 ``(n_structures,)``), in the order of the real harmonics ``Y_λμ``.
 
@@ -243,14 +362,21 @@ class SAGPR:
             ``self``; ``regularizer_`` and ``cv_scores_`` (``None`` unless cross-validated).
         """
         self._fitted = False
-        env = self._environments(features)
+        if isinstance(features, EquivariantSums):
+            env = self._checked_sums(features)
+            self.species_ = np.asarray(env.species, dtype=np.int64)
+            self.n_features_in_ = env.values.shape[3]
+        else:
+            env = self._environments(features)
+            self.species_ = np.unique(env.species)
+            self.n_features_in_ = env.x.shape[2]
         y = self._targets(targets, env.n_structures)
         if env.n_structures == 0:
             raise InvalidInputError("cannot fit a model on zero structures")
-        self.species_ = np.unique(env.species)
-        self.n_features_in_ = env.x.shape[2]
         self._n_train = env.n_structures
-        if self.n_sparse is not None:
+        if isinstance(env, EquivariantSums):
+            self._route = "linear"
+        elif self.n_sparse is not None:
             self._route = "sparse"
             if self.n_sparse > env.x.shape[0]:
                 raise InvalidParameterError(
@@ -263,6 +389,7 @@ class SAGPR:
             self._basis = env.subset_rows(np.sort(active))
         elif self.zeta == 1:
             self._route = "linear"
+            env = self._sums(env)
         else:
             self._route = "full"
             self._basis = env
@@ -376,16 +503,27 @@ class SAGPR:
         n = self._basis.x.shape[0] * width
         return k.reshape(n, n)
 
-    def predict(self, features: EquivariantFeatures) -> np.ndarray:
+    def predict(self, features: EquivariantFeatures | EquivariantSums) -> np.ndarray:
         """``(n_structures, 2λ+1)`` predicted spherical components."""
         if not self._fitted:
             raise InvalidInputError("this SAGPR is not fitted; call fit() first")
-        env = self._environments(features)
-        unknown = np.setdiff1d(np.unique(env.species), self.species_)
-        if unknown.size:
-            raise InvalidInputError(
-                f"central species {unknown.tolist()} were not in the training data"
-            )
+        if isinstance(features, EquivariantSums):
+            if self._route != "linear":
+                raise InvalidInputError("this model was not fitted on EquivariantSums")
+            env = self._checked_sums(features)
+            if tuple(env.species) != tuple(self.species_.tolist()):
+                raise InvalidInputError(
+                    f"the sums have species slots {env.species}, the model {self.species_}"
+                )
+        else:
+            env = self._environments(features)
+            unknown = np.setdiff1d(np.unique(env.species), self.species_)
+            if unknown.size:
+                raise InvalidInputError(
+                    f"central species {unknown.tolist()} were not in the training data"
+                )
+            if self._route == "linear":
+                env = self._sums(env)
         width = 2 * self.o3_lambda + 1
         prediction = self._design(env) @ self.weights_
         return prediction.reshape(env.n_structures, width) + self.offset_

@@ -26,7 +26,7 @@ import numpy as np
 
 from .._lode_rs import InvalidInputError, InvalidParameterError
 from ..results import EquivariantFeatures
-from .sagpr import SAGPR
+from .sagpr import SAGPR, EquivariantSums
 
 
 def _basis() -> tuple[np.ndarray, np.ndarray]:
@@ -119,29 +119,47 @@ class TensorModel:
         self.symmetry_tolerance = float(symmetry_tolerance)
         self._fitted = False
 
-    def fit(self, features: EquivariantFeatures, tensors: Any) -> TensorModel:
-        """Fit both parts on ``tensors`` ``(n_structures, 3, 3)`` (symmetric)."""
+    @staticmethod
+    def _parts(features) -> tuple[Any, Any]:
+        if isinstance(features, EquivariantFeatures):
+            return features, features
+        if (
+            isinstance(features, tuple)
+            and len(features) == 2
+            and all(isinstance(f, EquivariantSums) for f in features)
+        ):
+            return features
+        raise InvalidInputError(
+            "TensorModel needs lode_rs.EquivariantFeatures or a pair (EquivariantSums of λ = 0, "
+            f"EquivariantSums of λ = 2), got {type(features).__name__}"
+        )
+
+    def fit(self, features: EquivariantFeatures | tuple, tensors: Any) -> TensorModel:
+        """Fit both parts on ``tensors`` ``(n_structures, 3, 3)`` (symmetric).
+
+        ``features``: :class:`lode_rs.EquivariantFeatures` with the λ = 0 and λ = 2 blocks, or
+        a pair of :class:`EquivariantSums` (λ = 0, λ = 2) for linear models.
+        """
         t0, t2 = cartesian_to_spherical(tensors, tolerance=self.symmetry_tolerance)
-        if not isinstance(features, EquivariantFeatures):
-            raise InvalidInputError(
-                f"TensorModel needs lode_rs.EquivariantFeatures, got {type(features).__name__}"
-            )
-        if t0.shape[0] != features.n_structures:
-            raise InvalidInputError(
-                f"got {t0.shape[0]} tensors for {features.n_structures} structures"
-            )
-        self.lambda0.fit(features, t0)
-        self.lambda2.fit(features, t2)
+        f0, f2 = self._parts(features)
+        for f in (f0, f2):
+            if t0.shape[0] != f.n_structures:
+                raise InvalidInputError(
+                    f"got {t0.shape[0]} tensors for {f.n_structures} structures"
+                )
+        self.lambda0.fit(f0, t0)
+        self.lambda2.fit(f2, t2)
         self._fitted = True
         return self
 
-    def predict_spherical(self, features: EquivariantFeatures) -> tuple[np.ndarray, np.ndarray]:
+    def predict_spherical(self, features) -> tuple[np.ndarray, np.ndarray]:
         """Predicted ``(t₀ (n, 1), t₂ (n, 5))``."""
         if not self._fitted:
             raise InvalidInputError("this TensorModel is not fitted; call fit() first")
-        return self.lambda0.predict(features), self.lambda2.predict(features)
+        f0, f2 = self._parts(features)
+        return self.lambda0.predict(f0), self.lambda2.predict(f2)
 
-    def predict(self, features: EquivariantFeatures) -> np.ndarray:
+    def predict(self, features) -> np.ndarray:
         """Predicted symmetric tensors ``(n_structures, 3, 3)``."""
         return spherical_to_cartesian(*self.predict_spherical(features))
 
