@@ -30,13 +30,17 @@ def _example(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from .experiments import point_charges, water
+    from .experiments import point_charges, water, water_tensor
 
     out = Path(args.out)
     start = time.perf_counter()
     if args.experiment == "dimers":
         return _reproduce_dimers(args, out, start)
-    experiment = {"point-charges": point_charges, "water": water}[args.experiment]
+    experiment = {
+        "point-charges": point_charges,
+        "water": water,
+        "water-tensor": water_tensor,
+    }[args.experiment]
     stem = args.experiment.replace("-", "_")
     experiment.run(
         out, quick=args.quick, seed=args.seed, n_threads=args.threads, cache_dir=args.cache
@@ -177,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     example.set_defaults(run=_example)
 
     reproduce = sub.add_parser("reproduce", help="run one of the paper's experiments")
-    reproduce.add_argument("experiment", choices=["point-charges", "dimers", "water"])
+    reproduce.add_argument(
+        "experiment", choices=["point-charges", "dimers", "water", "water-tensor"]
+    )
     reproduce.add_argument("--quick", action="store_true", help="reduced run (minutes)")
     reproduce.add_argument("--out", default="lode-rs-results")
     reproduce.add_argument(
