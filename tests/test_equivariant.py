@@ -154,3 +154,22 @@ def test_bad_input_is_a_clear_error():
         result.block(o3_lambda=0, o3_sigma=-1)
     with pytest.raises(lode_rs.InvalidParameterError, match="no block"):
         result.block(o3_lambda=2)
+
+
+def test_clebsch_gordan_matches_featomic_up_to_one_sign_per_triple():
+    """featomic 0.6 builds real CG coefficients for the same real harmonics, with its own phase
+    choice: every (l1, l2, λ) array must equal ours up to one overall sign, to 1e-14."""
+    cg = pytest.importorskip("featomic.clebsch_gordan")
+    theirs = cg.calculate_cg_coefficients(
+        4, cg_backend="python-dense", arrays_backend="numpy", dtype=np.float64, device="cpu"
+    )
+    checked = 0
+    for key, block in theirs.items():
+        l1, l2, lam = int(key["l1"]), int(key["l2"]), int(key["lambda"])
+        their = block.values.reshape(2 * l1 + 1, 2 * l2 + 1, 2 * lam + 1)
+        ours = lode_rs._lode_rs.real_clebsch_gordan(l1, l2, lam)
+        k = np.unravel_index(np.argmax(np.abs(ours)), ours.shape)
+        sign = np.sign(ours[k] * their[k])
+        np.testing.assert_allclose(ours, sign * their, rtol=0, atol=1e-14)
+        checked += 1
+    assert checked > 30

@@ -47,6 +47,7 @@ use rayon::prelude::*;
 use super::clebsch_gordan::real_clebsch_gordan;
 use super::power_spectrum::{check_species, l_max_of};
 use crate::error::{Error, Result};
+use crate::math::simd::with_avx2;
 
 /// One `(λ, σ)` block of λ-equivariant features.
 #[derive(Debug, Clone)]
@@ -245,6 +246,7 @@ fn accumulate(
     }
 }
 
+#[inline(always)]
 fn centre(
     plan: &Plan,
     scratch: &mut Scratch,
@@ -373,13 +375,20 @@ pub fn equivariant_power_spectrum(
             tile: vec![0.0; rows1 * rows2],
         },
         |scratch, (i, row)| {
-            centre(
-                &plan,
-                scratch,
-                &data1[i * block1..(i + 1) * block1],
-                &data2[i * block2..(i + 1) * block2],
-                n_lm,
-                row,
+            // AVX2-wide loops where available; the same IEEE operations (no FMA), so the
+            // values are bitwise identical on every CPU
+            with_avx2(
+                #[inline(always)]
+                || {
+                    centre(
+                        &plan,
+                        scratch,
+                        &data1[i * block1..(i + 1) * block1],
+                        &data2[i * block2..(i + 1) * block2],
+                        n_lm,
+                        row,
+                    )
+                },
             );
         },
     );

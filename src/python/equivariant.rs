@@ -1,10 +1,13 @@
 //! Bindings for `crate::invariants::equivariant_power_spectrum`.
 
 use numpy::{IntoPyArray, PyArray2, PyArray3, PyReadonlyArray4};
+
+use super::errors::to_py;
 use pyo3::prelude::*;
 
 use super::errors::{non_negative, run_detached};
-use crate::invariants::equivariant_power_spectrum;
+use crate::invariants::clebsch_gordan::real_clebsch_gordan_dense;
+use crate::invariants::{equivariant_flop_count, equivariant_power_spectrum};
 use crate::threads::with_threads;
 
 type Block<'py> = (
@@ -56,7 +59,45 @@ fn py_equivariant_power_spectrum<'py>(
         .collect())
 }
 
+/// Real-basis Clebsch–Gordan coefficients `C[m1+l1, m2+l2, μ+λ]` of one `(l1, l2, λ)`
+/// (zero outside the triangle), in lode_rs's real-harmonic convention.
+#[pyfunction(name = "real_clebsch_gordan")]
+fn py_real_clebsch_gordan(
+    py: Python<'_>,
+    l1: i64,
+    l2: i64,
+    o3_lambda: i64,
+) -> PyResult<Bound<'_, PyArray3<f64>>> {
+    let (l1, l2) = (non_negative("l1", l1)?, non_negative("l2", l2)?);
+    let lambda = non_negative("o3_lambda", o3_lambda)?;
+    let c = real_clebsch_gordan_dense(l1, l2, lambda).map_err(to_py)?;
+    Ok(c.into_pyarray(py))
+}
+
+/// Floating-point operations per centre of `equivariant_power_spectrum` (the tile updates).
+#[pyfunction(name = "equivariant_flop_count")]
+fn py_equivariant_flop_count(
+    l_max: i64,
+    other_l_max: i64,
+    lambda_max: i64,
+    same: bool,
+    rows: i64,
+    other_rows: i64,
+) -> PyResult<f64> {
+    equivariant_flop_count(
+        non_negative("l_max", l_max)?,
+        non_negative("other_l_max", other_l_max)?,
+        non_negative("lambda_max", lambda_max)?,
+        same,
+        non_negative("rows", rows)?,
+        non_negative("other_rows", other_rows)?,
+    )
+    .map_err(to_py)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_equivariant_power_spectrum, m)?)?;
+    m.add_function(wrap_pyfunction!(py_real_clebsch_gordan, m)?)?;
+    m.add_function(wrap_pyfunction!(py_equivariant_flop_count, m)?)?;
     Ok(())
 }
