@@ -16,8 +16,8 @@ Models: linear SA-GPR (ζ = 1, :class:`lode_rs.models.SAGPR`) on the structure s
 5-fold cross-validation on the training set picks the regularizer and a candidate feature set:
 normalised environments (the SA-GPR kernel) or raw ones (which keep the magnitude of the
 features: the local density, the strength of the potential), and for SOAP + LODE also the
-concatenation ρ⊗ρ ⊕ ρ⊗V ⊕ V⊗V (each block scaled to unit mean square over all boxes; no
-targets involved).
+concatenation ρ⊗ρ ⊕ ρ⊗V ⊕ V⊗V of raw features (each block scaled to unit mean square over all
+boxes; no targets involved).
 
 Feature sets (σ = 0.3 Å everywhere): SOAP ⊗ SOAP at r_c = 3, 4, 6 Å; LODE ⊗ LODE (p = 1, the
 centre's own potential left out) at 3 Å; SOAP ⊗ LODE (ρ ⊗ V, every (l, l')) at 3 Å.
@@ -68,7 +68,7 @@ FULL = Settings(
     n_structures=1000,
     test_size=200,
     train_sizes=(25, 50, 100, 200, 400, 800),
-    n_splits=4,
+    n_splits=2,
     n_max=4,
     l_max=3,
     batch=25,
@@ -170,9 +170,8 @@ def candidates(sums: dict[str, Sums], lam: int) -> dict[str, dict[str, Equivaria
         }
 
     mixed = {f"ρ⊗V {k}": v for k, v in kinds("soap3 x lode3").items()}
-    for norm, label in ((True, "normalised"), (False, "raw")):
-        blocks = [sums[b][lam, norm] for b in ("soap3", "soap3 x lode3", "lode3")]
-        mixed[f"ρ⊗ρ ⊕ ρ⊗V ⊕ V⊗V {label}"] = EquivariantSums.concatenate([_unit(b) for b in blocks])
+    blocks = [sums[b][lam, False] for b in ("soap3", "soap3 x lode3", "lode3")]
+    mixed["ρ⊗ρ ⊕ ρ⊗V ⊕ V⊗V raw"] = EquivariantSums.concatenate([_unit(b) for b in blocks])
     return {
         "SOAP r_c=3 Å": kinds("soap3"),
         "SOAP r_c=4 Å": kinds("soap4"),
