@@ -13,6 +13,7 @@
 //! - [`math`]: real spherical harmonics, special functions, ₁F₁, cubic Hermite splines;
 //! - [`radial`]: the GTO basis and its orthonormalisation, radial integrals (exact and splined);
 //! - [`expansion`]: density expansions (SOAP) producing coefficient arrays;
+//! - [`hypers`](mod@hypers): hyper-parameter structs declared once (names, types, defaults, docs);
 //! - [`invariants`]: ν = 1 and ν = 2 invariants of the expansions;
 //! - [`electrostatics`]: Coulomb energies of point charges (Ewald summation, direct sum);
 //! - `python` (feature `python`): the thin PyO3 layer, the only place pyo3 appears.
@@ -20,6 +21,7 @@
 pub mod electrostatics;
 pub mod error;
 pub mod expansion;
+pub mod hypers;
 pub mod invariants;
 pub mod kspace;
 pub mod math;

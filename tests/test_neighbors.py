@@ -12,6 +12,7 @@ from ase import Atoms
 from ase.neighborlist import neighbor_list as ase_neighbor_list
 
 from lode_rs import _lode_rs
+from lode_rs._lode_rs import testing
 
 TOL = 1e-12
 N_RANDOM = 60
@@ -77,7 +78,7 @@ def random_structure(seed):
 
 
 def ours(positions, cell, pbc, cutoff, n_threads=0):
-    return _lode_rs.neighbor_list(as_system(positions, cell, pbc), cutoff, n_threads=n_threads)
+    return testing.neighbor_list(as_system(positions, cell, pbc), cutoff, n_threads=n_threads)
 
 
 def reference(positions, cell, pbc, cutoff):

@@ -16,7 +16,7 @@ from numpy.polynomial.legendre import leggauss
 from scipy import integrate, special
 
 from lode_rs import InvalidParameterError
-from lode_rs import _lode_rs as core
+from lode_rs._lode_rs import testing as core
 
 BLOCK_TOLERANCE = 1e-10
 

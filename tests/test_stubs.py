@@ -1,4 +1,5 @@
-"""The type stub `_lode_rs.pyi` names exactly what the compiled module exports."""
+"""The type stubs `_lode_rs/__init__.pyi` and `_lode_rs/testing.pyi` name exactly what the
+compiled module and its `testing` submodule export (signatures: `mypy.stubtest` in `.ci/run`)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import lode_rs
 from lode_rs import _lode_rs
 
 
-def stub_names() -> set[str]:
-    path = Path(lode_rs.__file__).with_name("_lode_rs.pyi")
+def stub_names(stub: str = "__init__.pyi") -> set[str]:
+    path = Path(lode_rs.__file__).parent / "_lode_rs" / stub
     tree = ast.parse(path.read_text())
     names = set()
     for node in tree.body:
@@ -20,16 +21,24 @@ def stub_names() -> set[str]:
     return names
 
 
-def module_names() -> set[str]:
+def module_names(module=_lode_rs) -> set[str]:
     return {
         name
-        for name, value in vars(_lode_rs).items()
+        for name, value in vars(module).items()
         if not name.startswith("_") and (inspect.isclass(value) or callable(value))
     }
 
 
 def test_stub_matches_module():
     assert stub_names() == module_names()
+
+
+def test_testing_submodule_is_importable_and_stubbed():
+    import lode_rs._lode_rs.testing as imported
+    from lode_rs._lode_rs import testing
+
+    assert imported is testing is _lode_rs.testing
+    assert stub_names("testing.pyi") == module_names(testing)
 
 
 def test_public_api_is_documented():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from . import _lode_rs
 from .results import Expansion
@@ -10,9 +11,18 @@ from .species import SpeciesList
 from .systems import as_frame_list, as_system_list, charges_of
 
 
-def _given(**options) -> dict:
-    """Only the options the user set: defaults live in the Rust core, never repeated here."""
-    return {k: v for k, v in options.items() if v is not None}
+def _hyper_parameter_docs(core: Any) -> str:
+    """The docstring section listing a core calculator's hyper-parameters, built from the Rust
+    struct that declares them (names, meaning, defaults are written there once)."""
+    lines = [
+        "",
+        "    Hyper-parameters (keyword-only; ``hypers`` returns all of them, defaults filled in):",
+        "",
+    ]
+    for name, doc, default, required in core.hyper_fields():
+        status = "required" if required else f"default {default!r}"
+        lines.append(f"        {name}: {doc} ({status})")
+    return "\n".join(lines) + "\n"
 
 
 class _Calculator:
@@ -68,42 +78,17 @@ class SoapExpansion(_Calculator):
     (splined) Gaussian radial integral. Conventions: ``shared/design/lode-math.md``.
 
     Args:
-        cutoff: neighbour cutoff and basis radius r_c (Å).
-        smearing: Gaussian width σ of the atomic densities (Å).
-        n_max: number of radial functions.
-        l_max: largest angular momentum (inclusive, ≤ 20).
         species: atomic numbers of the channels; default: taken from the first data, then fixed.
-        cutoff_width: width of the shifted-cosine cutoff (Å); core default 0.5.
-        center_weight: weight of the centre atom's own density; core default 1.
-        radial_accuracy: absolute accuracy of the splined radial integral; core default 1e-10.
         n_threads: threads for ``compute`` (0 = all cores).
+        **hypers: the hyper-parameters listed below (``cutoff``, ``smearing``, ``n_max`` and
+            ``l_max`` required), validated by the Rust core; unknown names raise ``TypeError``.
     """
 
     def __init__(
-        self,
-        *,
-        cutoff: float,
-        smearing: float,
-        n_max: int,
-        l_max: int,
-        species: Sequence[int] | None = None,
-        cutoff_width: float | None = None,
-        center_weight: float | None = None,
-        radial_accuracy: float | None = None,
-        n_threads: int = 0,
-    ):
+        self, *, species: Sequence[int] | None = None, n_threads: int = 0, **hypers: Any
+    ) -> None:
         super().__init__(species, n_threads)
-        self._core = _lode_rs.SoapCalculator(
-            cutoff=cutoff,
-            smearing=smearing,
-            n_max=n_max,
-            l_max=l_max,
-            **_given(
-                cutoff_width=cutoff_width,
-                center_weight=center_weight,
-                radial_accuracy=radial_accuracy,
-            ),
-        )
+        self._core = _lode_rs.SoapCalculator(**hypers)
 
     def __repr__(self) -> str:
         h = self.hypers
@@ -129,68 +114,30 @@ class LodeExpansion(_Calculator):
     ``shared/design/lode-math.md``.
 
     Args:
-        cutoff: radius r_c of the GTO basis (Å).
-        smearing: Gaussian width σ of the charges (Å).
-        n_max: number of radial functions.
-        l_max: largest angular momentum (inclusive, ≤ 20).
-        exponent: p of the potential ``r^-p``: 1 (Coulomb, default), 2…6, or 0.
         species: atomic numbers of the channels (default: from the first data, then fixed).
         charges: if True, one channel with every atom weighted by its charge
             (``ase.Atoms.get_initial_charges()``, or ``System.charges``); channel label 0.
-        method: ``"auto"`` (default: the cheapest by estimated cost), ``"reciprocal"``,
-            ``"ewald"`` or ``"mesh"`` for periodic systems. ``"mesh"``: Ewald short range by
-            pairs, long range by B-spline spreading on a mesh, FFTs and interpolation; mesh
-            spacing, spline order and Ewald width are chosen for ``accuracy``.
-        accuracy: target absolute accuracy per coefficient and unit source; core default 1e-6.
-        k_cutoff: explicit reciprocal cutoff (Å⁻¹): the plain truncated sum of featomic.
-        center_weight: weight of the centre's own potential; core default 1.
-        max_memory: memory budget in bytes for k-vectors and pair lists; core default 4 GiB.
-        mesh_spacing: mesh route only: mesh spacing (Å) along each lattice vector, instead of
-            the one chosen for ``accuracy`` (which is then no longer guaranteed).
-        spline_order: mesh route only: B-spline order, 3…12, instead of the cheapest for
-            ``accuracy``.
         n_threads: threads for ``compute`` (0 = all cores).
+        **hypers: the hyper-parameters listed below (``cutoff``, ``smearing``, ``n_max`` and
+            ``l_max`` required), validated by the Rust core; unknown names raise ``TypeError``.
+            ``method="mesh"``: Ewald short range by pairs, long range by B-spline spreading on
+            a mesh, FFTs and interpolation; mesh spacing, spline order and Ewald width are
+            chosen for ``accuracy``. ``k_cutoff``: the plain truncated sum of featomic.
     """
 
     def __init__(
         self,
         *,
-        cutoff: float,
-        smearing: float,
-        n_max: int,
-        l_max: int,
-        exponent: int | None = None,
         species: Sequence[int] | None = None,
         charges: bool = False,
-        method: str | None = None,
-        accuracy: float | None = None,
-        k_cutoff: float | None = None,
-        center_weight: float | None = None,
-        max_memory: float | None = None,
-        mesh_spacing: float | None = None,
-        spline_order: int | None = None,
         n_threads: int = 0,
-    ):
+        **hypers: Any,
+    ) -> None:
         if charges and species is not None:
             raise _lode_rs.InvalidParameterError("give either species or charges=True, not both")
         super().__init__(species, n_threads)
         self.charges = bool(charges)
-        self._core = _lode_rs.LodeCalculator(
-            cutoff=cutoff,
-            smearing=smearing,
-            n_max=n_max,
-            l_max=l_max,
-            **_given(
-                exponent=exponent,
-                center_weight=center_weight,
-                method=method,
-                accuracy=accuracy,
-                k_cutoff=k_cutoff,
-                max_memory=max_memory,
-                mesh_spacing=mesh_spacing,
-                spline_order=spline_order,
-            ),
-        )
+        self._core = _lode_rs.LodeCalculator(**hypers)
 
     def routes(self, frames) -> list[str]:
         """The route ``compute`` takes for each periodic structure of ``frames`` and its
@@ -207,7 +154,7 @@ class LodeExpansion(_Calculator):
 
     def _channels(self, frames, systems) -> tuple[dict, list[int]]:
         if self.charges:
-            return {"charges": charges_of(frames, systems)}, [CHARGE_CHANNEL]
+            return {"charges": charges_of(frames)}, [CHARGE_CHANNEL]
         return super()._channels(frames, systems)
 
     def __repr__(self) -> str:
@@ -217,3 +164,10 @@ class LodeExpansion(_Calculator):
             f"LodeExpansion(cutoff={h['cutoff']}, smearing={h['smearing']}, n_max={h['n_max']}, "
             f"l_max={h['l_max']}, exponent={h['exponent']}, method={h['method']!r}, {channels})"
         )
+
+
+for _cls, _core in (
+    (SoapExpansion, _lode_rs.SoapCalculator),
+    (LodeExpansion, _lode_rs.LodeCalculator),
+):
+    _cls.__doc__ = (_cls.__doc__ or "") + _hyper_parameter_docs(_core)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._lode_rs import InvalidInputError, ewald_energy
+from ._lode_rs import ewald_energy
 from .systems import as_frame_list, as_system_list, charges_of
 
 __all__ = ["electrostatic_energy"]
@@ -34,15 +34,11 @@ def electrostatic_energy(frames, charges=None, accuracy=None, n_threads=0) -> np
     frames = as_frame_list(frames)
     systems = as_system_list(frames)
     if charges is None:
-        charges = charges_of(frames, systems)
+        charges = charges_of(frames)
     else:
         if len(frames) == 1 and np.ndim(charges) == 1:
             charges = [charges]
+        # converted only: counts, shapes and values are checked once, by the Rust core
         charges = [np.ascontiguousarray(q, dtype=np.float64) for q in charges]
-        if len(charges) != len(systems):
-            raise InvalidInputError(f"{len(charges)} charge arrays for {len(systems)} structures")
-        for s, q in enumerate(charges):
-            if q.ndim != 1:
-                raise InvalidInputError(f"structure {s}: charges must be 1D, got {q.shape}")
     kwargs = {} if accuracy is None else {"accuracy": float(accuracy)}
     return ewald_energy(systems, charges, n_threads=n_threads, **kwargs)

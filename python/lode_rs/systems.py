@@ -78,21 +78,19 @@ def as_system_list(frames) -> list[SystemArrays]:
     return [as_arrays(f) for f in as_frame_list(frames)]
 
 
-def charges_of(frames: list, systems: list[SystemArrays]) -> list[np.ndarray]:
+def charges_of(frames: list) -> list[np.ndarray]:
     """Per-atom charges of every structure (ASE initial charges, or ``System.charges``).
 
-    ``frames`` is the list from :func:`as_frame_list`, ``systems`` their arrays.
+    ``frames`` is the list from :func:`as_frame_list`.
     """
     out = []
-    for s, (frame, arrays) in enumerate(zip(frames, systems, strict=True)):
+    for s, frame in enumerate(frames):
         if isinstance(frame, System):
             if frame.charges is None:
                 raise InvalidInputError(f"structure {s}: System.charges is not set")
             q = frame.charges
         else:
             q = frame.get_initial_charges()
-        q = np.ascontiguousarray(q, dtype=np.float64)
-        if q.shape != (len(arrays[0]),):
-            raise InvalidInputError(f"structure {s}: {q.shape} charges for {len(arrays[0])} atoms")
-        out.append(q)
+        # converted only: counts and values are checked once, by the Rust core
+        out.append(np.ascontiguousarray(q, dtype=np.float64))
     return out

@@ -2,9 +2,9 @@
 
 use rayon::prelude::*;
 
-use super::OVERLAP_DISTANCE;
 use crate::error::Result;
 use crate::systems::Vec3;
+use crate::systems::OVERLAP_DISTANCE;
 
 /// Centres per parallel task.
 const CENTERS_PER_TASK: usize = 64;

@@ -37,11 +37,11 @@
 
 use rayon::prelude::*;
 
-use super::OVERLAP_DISTANCE;
 use crate::error::Result;
 use crate::kspace::{k_vectors, structure_factors, Sources, K_BLOCK};
 use crate::neighbors::{NeighborSearch, Pair};
 use crate::systems::System;
+use crate::systems::OVERLAP_DISTANCE;
 
 /// Cost of one real-space pair (neighbour search with sorting, `erfc`, division) in units of
 /// one atom–k entry of the structure factors. Calibrated on 64-atom gases in cubic boxes of
@@ -110,15 +110,8 @@ impl EwaldParameters {
 /// than [`OVERLAP_DISTANCE`]; `InvalidParameter` when the cutoffs exceed the neighbour or
 /// k-vector budgets.
 pub fn ewald_energy(system: &System, charges: &[f64], parameters: &EwaldParameters) -> Result<f64> {
-    if !system.cell().is_fully_periodic() {
-        crate::bail_input!(
-            "Ewald summation needs a cell periodic in all three directions, got pbc = {:?}",
-            system.cell().pbc()
-        );
-    }
-    if charges.len() != system.size() {
-        crate::bail_input!("{} charges for {} atoms", charges.len(), system.size());
-    }
+    system.cell().require_fully_periodic("Ewald summation")?;
+    crate::systems::check_structure_charges(system, charges)?;
     let real = real_space(system, charges, parameters)?;
     let recip = reciprocal_space(system, charges, parameters)?;
     let volume = system.cell().volume();

@@ -43,7 +43,7 @@ pub mod ewald;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::systems::System;
+use crate::systems::{check_charges, check_structure_charges, System};
 
 pub use ewald::EwaldParameters;
 
@@ -53,35 +53,9 @@ pub const COULOMB_CONSTANT: f64 = 14.399645;
 /// Default relative accuracy of the Ewald summation.
 pub const DEFAULT_ACCURACY: f64 = 1e-10;
 
-/// Two charged atoms closer than this (Å) are refused as overlapping: their energy diverges.
-pub const OVERLAP_DISTANCE: f64 = 1e-6;
-
-/// Check that `charges` fit `system`: one finite charge per atom.
-fn check_charges(system: &System, charges: &[f64]) -> Result<()> {
-    if charges.len() != system.size() {
-        crate::bail_input!(
-            "{} charges for {} atoms: give one charge per atom",
-            charges.len(),
-            system.size()
-        );
-    }
-    if let Some(i) = charges.iter().position(|q| !q.is_finite()) {
-        crate::bail_input!("charge of atom {i} is not finite: {}", charges[i]);
-    }
-    Ok(())
-}
-
 /// Check that the periodicity is one we can sum: all or nothing.
 fn check_periodicity(system: &System) -> Result<()> {
-    let cell = system.cell();
-    if cell.is_periodic() && !cell.is_fully_periodic() {
-        crate::bail_input!(
-            "Coulomb energies need a cell periodic in all three directions or in none, got \
-             pbc = {:?}: slabs and wires (2D/1D periodicity) are not supported",
-            cell.pbc()
-        );
-    }
-    Ok(())
+    system.cell().check_periodicity("Coulomb energies")
 }
 
 /// Validate `accuracy`: finite, in `[1e-16, 1)`.
@@ -100,11 +74,11 @@ fn check_accuracy(accuracy: f64) -> Result<()> {
 ///
 /// Runs in the current rayon pool. Errors: `InvalidInput` for a slab or wire, a charge count
 /// that differs from the atom count, non-finite charges, two charged atoms closer than
-/// [`OVERLAP_DISTANCE`]; `InvalidParameter` for an accuracy outside `[1e-16, 1)` or a request
+/// [`OVERLAP_DISTANCE`](crate::systems::OVERLAP_DISTANCE); `InvalidParameter` for an accuracy outside `[1e-16, 1)` or a request
 /// too large for the neighbour or k-vector budgets.
 pub fn coulomb_energy(system: &System, charges: &[f64], accuracy: f64) -> Result<f64> {
     check_accuracy(accuracy)?;
-    check_charges(system, charges)?;
+    check_structure_charges(system, charges)?;
     check_periodicity(system)?;
     let energy = if system.cell().is_fully_periodic() {
         let parameters = EwaldParameters::for_accuracy(system, accuracy)?;
@@ -128,20 +102,13 @@ where
     C: AsRef<[f64]> + Sync,
 {
     check_accuracy(accuracy)?;
-    if charges.len() != systems.len() {
-        crate::bail_input!(
-            "{} charge arrays for {} structures",
-            charges.len(),
-            systems.len()
-        );
-    }
+    check_charges(systems, charges)?;
     let name = |s: usize, e: Error| match e {
         Error::InvalidInput(m) => Error::InvalidInput(format!("structure {s}: {m}")),
         Error::InvalidParameter(m) => Error::InvalidParameter(format!("structure {s}: {m}")),
         other => other,
     };
-    for (s, (system, q)) in systems.iter().zip(charges).enumerate() {
-        check_charges(system, q.as_ref()).map_err(|e| name(s, e))?;
+    for (s, system) in systems.iter().enumerate() {
         check_periodicity(system).map_err(|e| name(s, e))?;
     }
     let results: Vec<Result<f64>> = crate::threads::with_threads(n_threads, || {

@@ -20,10 +20,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::neighbors::{NeighborList, Pair};
-use crate::systems::System;
-
-/// Pairs closer than this (Å) are taken as two atoms on top of each other.
-pub const MIN_PAIR_DISTANCE: f64 = 1e-3;
+use crate::systems::{System, OVERLAP_DISTANCE};
 
 /// Expansion coefficients of many centres in many structures.
 #[derive(Debug, Clone)]
@@ -78,14 +75,14 @@ pub(crate) fn centers_of(sizes: &[usize]) -> (Vec<i64>, Vec<i64>) {
 /// The error for two atoms of a structure on top of each other (or an atom on its image).
 pub(crate) fn overlap_error(p: &Pair, structure: usize) -> Error {
     Error::InvalidInput(format!(
-        "structure {structure}: atoms {} and {} overlap (distance {:.2e} Å < {MIN_PAIR_DISTANCE} Å)",
+        "structure {structure}: atoms {} and {} overlap (distance {:.2e} Å < {OVERLAP_DISTANCE} Å)",
         p.first, p.second, p.distance
     ))
 }
 
 /// Error when two atoms of a structure sit on top of each other (or an atom on its own image).
 pub(crate) fn check_overlaps(list: &NeighborList, structure: usize) -> Result<()> {
-    match list.pairs.iter().find(|p| p.distance < MIN_PAIR_DISTANCE) {
+    match list.pairs.iter().find(|p| p.distance < OVERLAP_DISTANCE) {
         Some(p) => Err(overlap_error(p, structure)),
         None => Ok(()),
     }

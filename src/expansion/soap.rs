@@ -10,44 +10,33 @@ use rayon::prelude::*;
 use super::pairs::PairSum;
 use super::{centers_of, check_basis, overlap_error, parallel_zeros, Expansion, SpeciesMap};
 use crate::error::Result;
-use crate::expansion::MIN_PAIR_DISTANCE;
-use crate::math::spherical_harmonics::SphericalHarmonics;
+use crate::math::spherical_harmonics::{SphericalHarmonics, Y00};
 use crate::neighbors::{NeighborSearch, Pair};
 use crate::radial::{GtoBasis, RadialIntegral, SoapRadialIntegral, SplinedRadialIntegral};
 use crate::systems::System;
+use crate::systems::OVERLAP_DISTANCE;
 use crate::threads::with_threads;
 
-/// Hyper-parameters of a SOAP expansion.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SoapHypers {
-    /// Neighbour cutoff and GTO basis radius r_c (Å).
-    pub cutoff: f64,
-    /// Width w of the shifted-cosine cutoff function (Å), `0 ≤ w ≤ r_c`.
-    pub cutoff_width: f64,
-    /// Gaussian width σ of the atomic densities (Å).
-    pub smearing: f64,
-    /// Number of radial functions.
-    pub n_max: usize,
-    /// Largest angular momentum (inclusive).
-    pub l_max: usize,
-    /// Weight of the centre atom's own density.
-    pub center_weight: f64,
-    /// Absolute accuracy of the splined radial integral.
-    pub radial_accuracy: f64,
-}
-
-impl Default for SoapHypers {
-    fn default() -> Self {
-        SoapHypers {
-            cutoff: 5.0,
-            cutoff_width: 0.5,
-            smearing: 0.3,
-            n_max: 6,
-            l_max: 4,
-            center_weight: 1.0,
-            radial_accuracy: 1e-10,
-        }
+crate::hypers! {
+    /// Hyper-parameters of a SOAP expansion. The single source of each option's name, type and
+    /// default: the Python calculators take and return exactly these fields.
+    pub struct SoapHypers {
+        /// Neighbour cutoff and GTO basis radius r_c (Å).
+        pub cutoff: f64 = 5.0,
+        /// Gaussian width σ of the atomic densities (Å).
+        pub smearing: f64 = 0.3,
+        /// Number of radial functions.
+        pub n_max: usize = 6,
+        /// Largest angular momentum (inclusive, ≤ 20).
+        pub l_max: usize = 4,
+        /// Width w of the shifted-cosine cutoff function (Å), `0 ≤ w ≤ r_c`.
+        pub cutoff_width: f64 = 0.5,
+        /// Weight of the centre atom's own density.
+        pub center_weight: f64 = 1.0,
+        /// Absolute accuracy of the splined radial integral.
+        pub radial_accuracy: f64 = 1e-10,
     }
+    required: cutoff, smearing, n_max, l_max
 }
 
 /// A SOAP calculator: hyper-parameters validated and the radial integral splined once.
@@ -85,8 +74,7 @@ impl SoapCalculator {
         let harmonics = SphericalHarmonics::new(hypers.l_max)?;
         let mut at_zero = Array2::zeros((hypers.n_max, hypers.l_max + 1));
         exact.compute(0.0, at_zero.view_mut(), None);
-        let y00 = 0.5 / std::f64::consts::PI.sqrt();
-        let self_term = (0..hypers.n_max).map(|n| at_zero[[n, 0]] * y00).collect();
+        let self_term = (0..hypers.n_max).map(|n| at_zero[[n, 0]] * Y00).collect();
         Ok(SoapCalculator {
             hypers,
             radial,
@@ -148,10 +136,7 @@ impl SoapCalculator {
                 |scratch, (row, block)| {
                     let (s, i) = (structure[row] as usize, center[row] as usize);
                     searches[s].pairs_of(i, &mut scratch.pairs);
-                    if let Some(pair) = scratch
-                        .pairs
-                        .iter()
-                        .find(|p| p.distance < MIN_PAIR_DISTANCE)
+                    if let Some(pair) = scratch.pairs.iter().find(|p| p.distance < OVERLAP_DISTANCE)
                     {
                         return Err(overlap_error(pair, s));
                     }

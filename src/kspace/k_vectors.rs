@@ -1,6 +1,6 @@
 //! Reciprocal lattice vectors inside a sphere, one of each `±k` pair.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::systems::{Cell, Mat3, Vec3};
 
 /// Largest number of k-vectors [`k_vectors`] agrees to enumerate (estimated before enumerating).
@@ -154,12 +154,7 @@ fn quadratic_range(a: f64, b: f64, c: f64) -> Option<(i64, i64)> {
 /// `InvalidParameter` when `k_cutoff` is not finite and positive, or when the expected count
 /// `V k_c³ / 12π²` exceeds [`MAX_K_VECTORS`].
 pub fn k_vectors(cell: &Cell, k_cutoff: f64) -> Result<KVectors> {
-    if !cell.is_fully_periodic() {
-        return Err(Error::InvalidInput(format!(
-            "k-vectors need a cell periodic in all three directions, got pbc = {:?}",
-            cell.pbc()
-        )));
-    }
+    cell.require_fully_periodic("k-vectors")?;
     if !k_cutoff.is_finite() || k_cutoff <= 0.0 {
         crate::bail_param!("k_cutoff must be finite and positive, got {k_cutoff}");
     }
@@ -242,6 +237,7 @@ pub fn k_vectors(cell: &Cell, k_cutoff: f64) -> Result<KVectors> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
     use std::collections::HashSet;

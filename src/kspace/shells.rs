@@ -175,7 +175,7 @@ pub struct SeparableBasis<FA, FR> {
 /// # Algorithm and memory
 /// 1. The radial factors of every shell, once (`shells × n_radial × n_ang`), and the angular
 ///    factors of every k-vector (`N_k × n_ang`).
-/// 2. Phase tables `e^{inθ_d}` of the atoms in tiles of [`LANES`] (atoms along SIMD lanes;
+/// 2. Phase tables `e^{inθ_d}` of the atoms in tiles of `LANES` (atoms along SIMD lanes;
 ///    `N × Σ_d len_d` complex values, shared when the centres are the sources), and from them
 ///    the doubled structure factors of every k-vector (`2 n_channels N_k`).
 /// 3. Per tile of centres (in parallel) and block of whole shells (about [`K_BLOCK`]
@@ -187,7 +187,7 @@ pub struct SeparableBasis<FA, FR> {
 /// `O(threads · LANES · K_BLOCK)` scratch.
 ///
 /// # Parallelism and determinism
-/// Parallel over tiles of [`LANES`] centres inside each block; every centre's sum runs in the
+/// Parallel over tiles of `LANES` centres inside each block; every centre's sum runs in the
 /// same order whatever the number of threads, so results are bitwise identical for 1 and N
 /// threads.
 ///
@@ -382,7 +382,7 @@ pub(super) struct BlockData<'a> {
 }
 
 /// Phase tables `e^{inθ_d}`, `n = lo_d…lo_d + len_d − 1`, `θ_d = b_d · r`, of atoms in tiles of
-/// [`LANES`] (atom `i` on lane `i % LANES` of tile `i / LANES`; missing lanes are zero, so
+/// `LANES` (atom `i` on lane `i % LANES` of tile `i / LANES`; missing lanes are zero, so
 /// their phases and sums vanish). Per tile, the three directions' tables one after the other.
 struct LaneTables {
     len: [usize; 3],

@@ -74,8 +74,8 @@ pub fn lm_index(l: usize, m: isize) -> usize {
     (l * l + l).wrapping_add_signed(m)
 }
 
-/// `1/√(4π)`, the constant `Y_00`.
-const Y00: f64 = 0.282_094_791_773_878_14;
+/// `Y_00 = 1/√(4π) = 0.5/√π`, the constant spherical harmonic (the one home of this number).
+pub const Y00: f64 = 0.282_094_791_773_878_14;
 
 impl SphericalHarmonics {
     /// Prepare coefficients up to `l_max` (error above [`MAX_L`]).

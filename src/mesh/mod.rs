@@ -77,9 +77,7 @@ impl MeshModes {
         if dims.contains(&0) {
             crate::bail_param!("mesh dimensions must be positive, got {dims:?}");
         }
-        if !cell.is_fully_periodic() {
-            crate::bail_input!("the particle mesh needs a fully periodic cell");
-        }
+        cell.require_fully_periodic("the particle mesh")?;
         if !(k_cutoff.is_finite() && k_cutoff > 0.0) {
             crate::bail_param!("mesh k_cutoff must be positive, got {k_cutoff}");
         }

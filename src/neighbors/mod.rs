@@ -10,7 +10,7 @@
 //! excluding only `j = i` with `S = 0`. The test is strict, as in `ase.neighborlist.neighbor_list`,
 //! and the vector is computed in the same order of operations.
 //!
-//! Algorithm: atoms are sorted into bins in fractional coordinates ([`bins`]): periodic
+//! Algorithm: atoms are sorted into bins in fractional coordinates (`bins`): periodic
 //! directions are cut into slices at least `r_c` thick (the thickness is measured between the
 //! bounding lattice planes, so it uses the face distances, not the lattice-vector lengths);
 //! non-periodic directions are cut over the atoms' bounding interval. Each centre visits the

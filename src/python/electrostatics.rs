@@ -1,10 +1,10 @@
 //! Bindings for the Coulomb energies of point charges.
 
-use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
 
 use super::errors::run_detached;
-use super::systems::{extract_systems, validate_all};
+use super::systems::{extract_charges, extract_systems, validate_all};
 use crate::electrostatics::{coulomb_energies, DEFAULT_ACCURACY};
 
 /// Coulomb energies (eV) of a list of `(positions, numbers, cell, pbc)` tuples with one float64
@@ -15,12 +15,12 @@ use crate::electrostatics::{coulomb_energies, DEFAULT_ACCURACY};
 fn ewald_energy<'py>(
     py: Python<'py>,
     systems: &Bound<'py, PyAny>,
-    charges: Vec<PyReadonlyArray1<'py, f64>>,
+    charges: Vec<PyReadonlyArrayDyn<'py, f64>>,
     accuracy: f64,
     n_threads: usize,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let raw = extract_systems(systems)?;
-    let charges: Vec<Vec<f64>> = charges.iter().map(|q| q.as_array().to_vec()).collect();
+    let charges = extract_charges(charges)?;
     let energies = run_detached(py, || {
         let systems = validate_all(raw)?;
         coulomb_energies(&systems, &charges, accuracy, n_threads)

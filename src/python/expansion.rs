@@ -4,7 +4,8 @@ use numpy::{IntoPyArray, PyArray1, PyArray4};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::errors::{non_negative, run_detached, to_py};
+use super::errors::{run_detached, to_py};
+use super::hypers;
 use super::systems::{extract_systems, validate_all};
 use crate::expansion::{Expansion, SoapCalculator, SoapHypers, SpeciesMap};
 
@@ -32,29 +33,11 @@ pub struct PySoapCalculator {
 
 #[pymethods]
 impl PySoapCalculator {
+    /// Keyword arguments: the fields of `SoapHypers` (see `hyper_fields()`).
     #[new]
-    #[pyo3(signature = (*, cutoff, smearing, n_max, l_max, cutoff_width=None, center_weight=None, radial_accuracy=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        py: Python<'_>,
-        cutoff: f64,
-        smearing: f64,
-        n_max: i64,
-        l_max: i64,
-        cutoff_width: Option<f64>,
-        center_weight: Option<f64>,
-        radial_accuracy: Option<f64>,
-    ) -> PyResult<Self> {
-        let defaults = SoapHypers::default();
-        let hypers = SoapHypers {
-            cutoff,
-            smearing,
-            n_max: non_negative("n_max", n_max)?,
-            l_max: non_negative("l_max", l_max)?,
-            cutoff_width: cutoff_width.unwrap_or(defaults.cutoff_width),
-            center_weight: center_weight.unwrap_or(defaults.center_weight),
-            radial_accuracy: radial_accuracy.unwrap_or(defaults.radial_accuracy),
-        };
+    #[pyo3(signature = (**hypers))]
+    fn new(py: Python<'_>, hypers: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let hypers = hypers::from_kwargs::<SoapHypers>("SOAP", hypers)?;
         let inner = run_detached(py, || SoapCalculator::new(hypers))?;
         Ok(PySoapCalculator { inner })
     }
@@ -62,16 +45,13 @@ impl PySoapCalculator {
     /// The hyper-parameters, defaults filled in, as a dict.
     #[getter]
     fn hypers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let h = self.inner.hypers();
-        let d = PyDict::new(py);
-        d.set_item("cutoff", h.cutoff)?;
-        d.set_item("smearing", h.smearing)?;
-        d.set_item("n_max", h.n_max)?;
-        d.set_item("l_max", h.l_max)?;
-        d.set_item("cutoff_width", h.cutoff_width)?;
-        d.set_item("center_weight", h.center_weight)?;
-        d.set_item("radial_accuracy", h.radial_accuracy)?;
-        Ok(d)
+        hypers::to_dict(py, self.inner.hypers())
+    }
+
+    /// Every hyper-parameter as `(name, doc, default, required)`, in declaration order.
+    #[staticmethod]
+    fn hyper_fields(py: Python<'_>) -> PyResult<Vec<hypers::FieldInfo>> {
+        hypers::fields::<SoapHypers>(py)
     }
 
     /// Coefficients `(n_centres, n_species, n_max, (l_max+1)²)`, structure, centre and centre

@@ -1,13 +1,14 @@
 //! Bindings for the LODE calculator.
 
-use numpy::PyReadonlyArray1;
+use numpy::PyReadonlyArrayDyn;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::errors::{non_negative, run_detached, to_py};
+use super::errors::{run_detached, to_py};
 use super::expansion::{expansion_to_py, ExpansionArrays};
-use super::systems::{extract_systems, validate_all};
-use crate::expansion::{Channels, LodeCalculator, LodeHypers, Method, SpeciesMap};
+use super::hypers;
+use super::systems::{extract_charges, extract_systems, validate_all};
+use crate::expansion::{Channels, LodeCalculator, LodeHypers, SpeciesMap};
 
 /// LODE calculator: validated hyper-parameters and k-space tables; real-space tables cached.
 #[pyclass(name = "LodeCalculator", module = "lode_rs._lode_rs", frozen)]
@@ -17,54 +18,11 @@ pub struct PyLodeCalculator {
 
 #[pymethods]
 impl PyLodeCalculator {
+    /// Keyword arguments: the fields of `LodeHypers` (see `hyper_fields()`).
     #[new]
-    #[pyo3(signature = (*, cutoff, smearing, n_max, l_max, exponent=None, center_weight=None,
-                        method=None, accuracy=None, k_cutoff=None, max_memory=None,
-                        mesh_spacing=None, spline_order=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        py: Python<'_>,
-        cutoff: f64,
-        smearing: f64,
-        n_max: i64,
-        l_max: i64,
-        exponent: Option<i64>,
-        center_weight: Option<f64>,
-        method: Option<&str>,
-        accuracy: Option<f64>,
-        k_cutoff: Option<f64>,
-        max_memory: Option<f64>,
-        mesh_spacing: Option<f64>,
-        spline_order: Option<i64>,
-    ) -> PyResult<Self> {
-        let defaults = LodeHypers::default();
-        let exponent = match exponent {
-            Some(p) => u32::try_from(non_negative("exponent", p)?).map_err(|_| {
-                to_py(crate::Error::InvalidParameter(format!(
-                    "exponent {p} is too large"
-                )))
-            })?,
-            None => defaults.exponent,
-        };
-        let hypers = LodeHypers {
-            cutoff,
-            smearing,
-            n_max: non_negative("n_max", n_max)?,
-            l_max: non_negative("l_max", l_max)?,
-            exponent,
-            center_weight: center_weight.unwrap_or(defaults.center_weight),
-            method: match method {
-                Some(name) => Method::parse(name).map_err(to_py)?,
-                None => defaults.method,
-            },
-            accuracy: accuracy.unwrap_or(defaults.accuracy),
-            k_cutoff,
-            max_memory: max_memory.unwrap_or(defaults.max_memory),
-            mesh_spacing,
-            spline_order: spline_order
-                .map(|p| non_negative("spline_order", p))
-                .transpose()?,
-        };
+    #[pyo3(signature = (**hypers))]
+    fn new(py: Python<'_>, hypers: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let hypers = hypers::from_kwargs::<LodeHypers>("LODE", hypers)?;
         let inner = run_detached(py, || LodeCalculator::new(hypers))?;
         Ok(PyLodeCalculator { inner })
     }
@@ -72,21 +30,13 @@ impl PyLodeCalculator {
     /// The hyper-parameters, defaults filled in, as a dict.
     #[getter]
     fn hypers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let h = self.inner.hypers();
-        let d = PyDict::new(py);
-        d.set_item("cutoff", h.cutoff)?;
-        d.set_item("smearing", h.smearing)?;
-        d.set_item("n_max", h.n_max)?;
-        d.set_item("l_max", h.l_max)?;
-        d.set_item("exponent", h.exponent)?;
-        d.set_item("center_weight", h.center_weight)?;
-        d.set_item("method", h.method.name())?;
-        d.set_item("accuracy", h.accuracy)?;
-        d.set_item("k_cutoff", h.k_cutoff)?;
-        d.set_item("max_memory", h.max_memory)?;
-        d.set_item("mesh_spacing", h.mesh_spacing)?;
-        d.set_item("spline_order", h.spline_order)?;
-        Ok(d)
+        hypers::to_dict(py, self.inner.hypers())
+    }
+
+    /// Every hyper-parameter as `(name, doc, default, required)`, in declaration order.
+    #[staticmethod]
+    fn hyper_fields(py: Python<'_>) -> PyResult<Vec<hypers::FieldInfo>> {
+        hypers::fields::<LodeHypers>(py)
     }
 
     /// k-cutoff (Å⁻¹) of the plain reciprocal route (given, or chosen for the accuracy).
@@ -122,12 +72,11 @@ impl PyLodeCalculator {
         py: Python<'py>,
         systems: &Bound<'py, PyAny>,
         species: Option<Vec<i32>>,
-        charges: Option<Vec<PyReadonlyArray1<'py, f64>>>,
+        charges: Option<Vec<PyReadonlyArrayDyn<'py, f64>>>,
         n_threads: usize,
     ) -> PyResult<ExpansionArrays<'py>> {
         let raw = extract_systems(systems)?;
-        let charges: Option<Vec<Vec<f64>>> =
-            charges.map(|list| list.iter().map(|q| q.as_array().to_vec()).collect());
+        let charges = charges.map(extract_charges).transpose()?;
         let map = match (&species, &charges) {
             (Some(s), None) => Some(SpeciesMap::new(s).map_err(to_py)?),
             (None, Some(_)) => None,

@@ -6,6 +6,7 @@ mod electrostatics;
 mod equivariant;
 mod errors;
 mod expansion;
+mod hypers;
 mod invariants;
 mod lode;
 mod math;
@@ -19,13 +20,32 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _lode_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
-    neighbors::register(m)?;
-    math::register(m)?;
-    radial::register(m)?;
     expansion::register(m)?;
     invariants::register(m)?;
     equivariant::register(m)?;
     lode::register(m)?;
     electrostatics::register(m)?;
+    m.add("testing", testing(m.py())?)?;
     Ok(())
+}
+
+/// `lode_rs._lode_rs.testing`: the core's building blocks (neighbour lists, spherical harmonics,
+/// special functions, radial integrals), exposed only so the tests can check them against
+/// independent references. Not part of the public API.
+fn testing(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
+    const NAME: &str = "lode_rs._lode_rs.testing";
+    let testing = PyModule::new(py, NAME)?;
+    testing.setattr(
+        "__doc__",
+        "Building blocks of the compiled core, exposed for the tests only (not public API).",
+    )?;
+    neighbors::register(&testing)?;
+    math::register(&testing)?;
+    radial::register(&testing)?;
+    // an extension submodule is not found by the import system: register it by its full name
+    // so that `import lode_rs._lode_rs.testing` works as well as attribute access
+    py.import("sys")?
+        .getattr("modules")?
+        .set_item(NAME, &testing)?;
+    Ok(testing)
 }

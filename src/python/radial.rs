@@ -1,4 +1,5 @@
-//! Bindings for `crate::radial` (and the ₁F₁ it is built on). OWNER: radial helper.
+//! Bindings for `crate::radial` (and the ₁F₁ it is built on), for tests: registered in the
+//! `lode_rs._lode_rs.testing` submodule.
 
 use ndarray::Array1;
 use numpy::{IntoPyArray, PyArray1, PyArray3, PyReadonlyArray1};

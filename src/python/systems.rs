@@ -3,9 +3,10 @@
 //! The Python package hands every structure over as a tuple
 //! `(positions: float64 (n, 3), numbers: int32 (n,), cell: float64 (3, 3), pbc: bool (3,))`.
 
-use numpy::{PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
+use super::errors::to_py;
 use crate::error::{Error, Result};
 use crate::systems::System;
 
@@ -76,6 +77,24 @@ pub fn validate_all(raw: Vec<RawSystem>) -> Result<Vec<System>> {
                 Error::InvalidInput(m) => Error::InvalidInput(format!("structure {i}: {m}")),
                 other => other,
             })
+        })
+        .collect()
+}
+
+/// One charge array per structure, copied out of Python: any float64 array whose elements are
+/// the per-atom charges (a non-1D array is refused, naming the structure). Counts and values
+/// are checked by the core ([`crate::systems::check_charges`]), not here.
+pub fn extract_charges(list: Vec<PyReadonlyArrayDyn<'_, f64>>) -> PyResult<Vec<Vec<f64>>> {
+    list.iter()
+        .enumerate()
+        .map(|(s, q)| {
+            if q.ndim() != 1 {
+                return Err(to_py(Error::InvalidInput(format!(
+                    "structure {s}: charges must be a 1D array (one per atom), got shape {:?}",
+                    q.shape()
+                ))));
+            }
+            Ok(q.as_array().iter().copied().collect())
         })
         .collect()
 }

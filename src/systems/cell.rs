@@ -102,6 +102,35 @@ impl Cell {
         self.pbc.iter().all(|&p| p)
     }
 
+    /// Refuse mixed periodicity (slabs, wires): `InvalidInput` unless the cell is periodic in
+    /// all three directions or in none. The one home of this refusal: every calculation that
+    /// sums over periodic images calls it (LODE, electrostatics, k-vectors, the mesh), with
+    /// `what` naming the calculation in the message.
+    pub fn check_periodicity(&self, what: &str) -> Result<()> {
+        if self.is_periodic() && !self.is_fully_periodic() {
+            crate::bail_input!(
+                "{what} supports cells periodic in all three directions (pbc = T,T,T) or in none \
+                 (F,F,F), got pbc = {:?}: slabs and wires (mixed periodicity) need a 2D/1D Ewald \
+                 treatment that is not implemented",
+                self.pbc
+            );
+        }
+        Ok(())
+    }
+
+    /// Like [`Cell::check_periodicity`], and also refuse a finite system: for the k-space pieces
+    /// that only exist for a fully periodic cell (k-vectors, the mesh, Ewald sums).
+    pub fn require_fully_periodic(&self, what: &str) -> Result<()> {
+        self.check_periodicity(what)?;
+        if !self.is_periodic() {
+            crate::bail_input!(
+                "{what} needs a cell periodic in all three directions, got pbc = {:?}",
+                self.pbc
+            );
+        }
+        Ok(())
+    }
+
     /// Volume |a · (b × c)| (Å³).
     pub fn volume(&self) -> f64 {
         det(&self.matrix).abs()
@@ -240,6 +269,26 @@ fn invert(m: &Mat3) -> Mat3 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mixed_periodicity_is_refused_in_one_place() {
+        let cell = |pbc| Cell::new(skewed(), pbc).unwrap();
+        for pbc in [[true; 3], [false; 3]] {
+            assert!(cell(pbc).check_periodicity("X").is_ok());
+        }
+        for pbc in [[true, true, false], [false, false, true]] {
+            match cell(pbc).check_periodicity("X") {
+                Err(Error::InvalidInput(m)) => assert!(m.starts_with("X ") && m.contains("slabs")),
+                other => panic!("{other:?}"),
+            }
+            assert!(cell(pbc).require_fully_periodic("X").is_err());
+        }
+        assert!(cell([true; 3]).require_fully_periodic("X").is_ok());
+        assert!(matches!(
+            cell([false; 3]).require_fully_periodic("X"),
+            Err(Error::InvalidInput(_))
+        ));
+    }
 
     fn skewed() -> Mat3 {
         [[4.0, 0.0, 0.0], [3.5, 2.0, 0.0], [1.0, 1.5, 3.0]]

@@ -10,6 +10,50 @@ pub use cell::{Cell, Mat3, Vec3};
 
 use crate::error::{Error, Result};
 
+/// Two atoms closer than this (Å) are refused as overlapping (`InvalidInput`), by every
+/// calculation: expansions (SOAP, LODE on every route), where a pair at zero distance has no
+/// direction, and electrostatics, where two charges on top of each other have an infinite
+/// energy. The one threshold of the crate; 1e-3 Å is far below any physical interatomic
+/// distance (≈ 0.7 Å for H₂) and far above rounding noise in positions.
+pub const OVERLAP_DISTANCE: f64 = 1e-3;
+
+/// Check per-atom `charges` for one structure: one finite charge per atom (`InvalidInput`
+/// otherwise). The one home of charge validation, for [`check_charges`] and single-structure
+/// calls.
+pub fn check_structure_charges(system: &System, charges: &[f64]) -> Result<()> {
+    if charges.len() != system.size() {
+        crate::bail_input!(
+            "{} charges for {} atoms: give one charge per atom",
+            charges.len(),
+            system.size()
+        );
+    }
+    if let Some(i) = charges.iter().position(|q| !q.is_finite()) {
+        crate::bail_input!("the charge of atom {i} is not finite ({})", charges[i]);
+    }
+    Ok(())
+}
+
+/// Check one charge array per structure, each valid for its structure
+/// ([`check_structure_charges`]); an error names the structure. Used by every calculation that
+/// takes charges (charge-weighted LODE, electrostatics); the Python layer does not re-check.
+pub fn check_charges<C: AsRef<[f64]>>(systems: &[System], charges: &[C]) -> Result<()> {
+    if charges.len() != systems.len() {
+        crate::bail_input!(
+            "{} charge arrays for {} structures",
+            charges.len(),
+            systems.len()
+        );
+    }
+    for (s, (system, q)) in systems.iter().zip(charges).enumerate() {
+        check_structure_charges(system, q.as_ref()).map_err(|e| match e {
+            Error::InvalidInput(m) => Error::InvalidInput(format!("structure {s}: {m}")),
+            other => other,
+        })?;
+    }
+    Ok(())
+}
+
 /// One atomic structure, validated and wrapped.
 #[derive(Debug, Clone)]
 pub struct System {
@@ -107,5 +151,25 @@ mod tests {
         assert!((r[0] - 9.0).abs() < 1e-12);
         assert!((r[1] - 3.0).abs() < 1e-12);
         assert!((r[2] + 4.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn charges_are_checked_per_structure() {
+        let one = System::new(vec![[0.0; 3], [1.0; 3]], vec![11, 17], CUBE, [true; 3]).unwrap();
+        let systems = [one.clone(), one];
+        let message = |r: Result<()>| match r {
+            Err(Error::InvalidInput(m)) => m,
+            other => panic!("expected InvalidInput, got {other:?}"),
+        };
+        assert!(check_charges(&systems, &[[1.0, -1.0], [0.5, -0.5]]).is_ok());
+        let m = message(check_charges(&systems, &[vec![1.0, -1.0]]));
+        assert!(m.contains("1 charge arrays for 2 structures"), "{m}");
+        let m = message(check_charges(&systems, &[vec![1.0, -1.0], vec![1.0]]));
+        assert!(m.starts_with("structure 1: 1 charges for 2 atoms"), "{m}");
+        let m = message(check_charges(&systems, &[[1.0, -1.0], [f64::NAN, 0.0]]));
+        assert!(
+            m.contains("structure 1: the charge of atom 0 is not finite"),
+            "{m}"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Hyper-parameters of a LODE expansion and their validation.
 
 use crate::error::Result;
+use crate::hypers::{Field, FieldError, Value};
 use crate::math::power_law::MAX_EXPONENT;
 
 /// How periodic systems are summed. Finite systems always use the real-space pair route.
@@ -43,54 +44,54 @@ impl Method {
     }
 }
 
-/// Hyper-parameters of a LODE expansion.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LodeHypers {
-    /// GTO basis radius r_c (Å).
-    pub cutoff: f64,
-    /// Gaussian smearing σ of the atomic charges (Å).
-    pub smearing: f64,
-    /// Number of radial functions.
-    pub n_max: usize,
-    /// Largest angular momentum (inclusive).
-    pub l_max: usize,
-    /// Exponent p of the potential: 1 Coulomb, 2…6 faster power laws, 0 the Gaussian density.
-    pub exponent: u32,
-    /// Weight of the centre atom's own potential.
-    pub center_weight: f64,
-    /// How periodic systems are summed.
-    pub method: Method,
-    /// Target absolute accuracy of each coefficient per unit source (chooses k_cutoff, the
-    /// Ewald split and the real-space reach).
-    pub accuracy: f64,
-    /// Explicit reciprocal cutoff (Å⁻¹): the plain truncated sum, no accuracy tuning.
-    pub k_cutoff: Option<f64>,
-    /// Memory budget (bytes) for k-vectors and pair lists; larger requests are refused.
-    pub max_memory: f64,
-    /// Mesh route: largest mesh spacing (Å) along each lattice vector, instead of the one the
-    /// error model chooses for `accuracy` (then the accuracy is no longer guaranteed).
-    pub mesh_spacing: Option<f64>,
-    /// Mesh route: B-spline order (3 to 12), instead of the cheapest one for the accuracy.
-    pub spline_order: Option<usize>,
-}
-
-impl Default for LodeHypers {
-    fn default() -> Self {
-        LodeHypers {
-            cutoff: 3.0,
-            smearing: 1.0,
-            n_max: 6,
-            l_max: 4,
-            exponent: 1,
-            center_weight: 1.0,
-            method: Method::Auto,
-            accuracy: 1e-6,
-            k_cutoff: None,
-            max_memory: 4.0 * 1024.0 * 1024.0 * 1024.0,
-            mesh_spacing: None,
-            spline_order: None,
+impl Field for Method {
+    const TYPE: &'static str = "str";
+    fn from_value(value: &Value) -> std::result::Result<Self, FieldError> {
+        match value {
+            Value::Str(name) => Method::parse(name).map_err(FieldError::Invalid),
+            _ => Err(FieldError::WrongType(Self::TYPE)),
         }
     }
+    fn to_value(&self) -> Value {
+        Value::Str(self.name().into())
+    }
+}
+
+crate::hypers! {
+    /// Hyper-parameters of a LODE expansion. The single source of each option's name, type and
+    /// default: the Python calculators take and return exactly these fields.
+    pub struct LodeHypers {
+        /// GTO basis radius r_c (Å).
+        pub cutoff: f64 = 3.0,
+        /// Gaussian smearing σ of the atomic charges (Å).
+        pub smearing: f64 = 1.0,
+        /// Number of radial functions.
+        pub n_max: usize = 6,
+        /// Largest angular momentum (inclusive, ≤ 20).
+        pub l_max: usize = 4,
+        /// Exponent p of the potential `r^-p`: 1 Coulomb, 2…6 faster power laws, 0 the Gaussian
+        /// density.
+        pub exponent: u32 = 1,
+        /// Weight of the centre atom's own potential.
+        pub center_weight: f64 = 1.0,
+        /// How periodic systems are summed: `"auto"` (the cheapest by estimated cost),
+        /// `"reciprocal"`, `"ewald"` or `"mesh"`. Finite systems always use the pair route.
+        pub method: Method = Method::Auto,
+        /// Target absolute accuracy of each coefficient per unit source (chooses k_cutoff, the
+        /// Ewald split, the real-space reach and the mesh).
+        pub accuracy: f64 = 1e-6,
+        /// Explicit reciprocal cutoff (Å⁻¹): the plain truncated sum, no accuracy tuning.
+        pub k_cutoff: Option<f64> = None,
+        /// Memory budget (bytes) for k-vectors, pair lists and meshes; larger requests are
+        /// refused.
+        pub max_memory: f64 = 4.0 * 1024.0 * 1024.0 * 1024.0,
+        /// Mesh route: largest mesh spacing (Å) along each lattice vector, instead of the one the
+        /// error model chooses for `accuracy` (then the accuracy is no longer guaranteed).
+        pub mesh_spacing: Option<f64> = None,
+        /// Mesh route: B-spline order (3 to 12), instead of the cheapest one for the accuracy.
+        pub spline_order: Option<usize> = None,
+    }
+    required: cutoff, smearing, n_max, l_max
 }
 
 impl LodeHypers {

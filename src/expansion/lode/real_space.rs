@@ -10,11 +10,11 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::expansion::pairs::PairSum;
-use crate::expansion::MIN_PAIR_DISTANCE;
 use crate::math::spherical_harmonics::SphericalHarmonics;
 use crate::neighbors::{NeighborSearch, Pair};
 use crate::radial::RadialIntegral;
 use crate::systems::System;
+use crate::systems::OVERLAP_DISTANCE;
 
 /// Sources of one structure: channel and weight of every atom.
 pub(super) struct AtomChannels<'a> {
@@ -68,9 +68,9 @@ pub(super) fn finite_pairs(
                     }
                     let v = [rj[0] - ri[0], rj[1] - ri[1], rj[2] - ri[2]];
                     let d = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
-                    if d < MIN_PAIR_DISTANCE {
+                    if d < OVERLAP_DISTANCE {
                         return Err(Error::InvalidInput(format!(
-                            "structure {structure}: atoms {i} and {j} overlap (distance {d:.2e} Å < {MIN_PAIR_DISTANCE} Å)"
+                            "structure {structure}: atoms {i} and {j} overlap (distance {d:.2e} Å < {OVERLAP_DISTANCE} Å)"
                         )));
                     }
                     s.sum.push(d, v, atoms.channel[j], atoms.weight(j));

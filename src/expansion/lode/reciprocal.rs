@@ -203,8 +203,8 @@ impl ReciprocalBasis<'_> {
             // k = 0 term, l = 0 only (Y_00 Ĩ_n0(0), φ_0 = 1); identical for every centre
             let mut radial = Array2::zeros((self.n_max, self.l_max + 1));
             self.radial.compute(0.0, radial.view_mut(), None);
-            let y00 = 0.5 / std::f64::consts::PI.sqrt();
-            let prefactor = 4.0 * std::f64::consts::PI / volume * g0 * y00;
+            let prefactor =
+                4.0 * std::f64::consts::PI / volume * g0 * crate::math::spherical_harmonics::Y00;
             let mut totals = vec![0.0; sources.n_channels()];
             for j in 0..sources.len() {
                 totals[sources.channels()[j]] += sources.weight(j);

@@ -12,7 +12,7 @@ use super::mesh::{mesh_dims, spacing_for, Envelope, AUTO_ORDERS, MESH_SHARE};
 use super::real_space::{finite_pairs, listed_pairs, AtomChannels};
 use super::reciprocal::ReciprocalBasis;
 use crate::error::{Error, Result};
-use crate::expansion::{centers_of, check_overlaps, Expansion, SpeciesMap, MIN_PAIR_DISTANCE};
+use crate::expansion::{centers_of, check_overlaps, Expansion, SpeciesMap};
 use crate::kspace::{symmetry_degeneracy, Sources};
 use crate::math::power_law::PowerLaw;
 use crate::math::spherical_harmonics::SphericalHarmonics;
@@ -22,6 +22,7 @@ use crate::radial::{
     SplinedRadialIntegral,
 };
 use crate::systems::System;
+use crate::systems::OVERLAP_DISTANCE;
 use crate::threads::with_threads;
 
 /// What the density channels are.
@@ -285,14 +286,7 @@ impl LodeCalculator {
         };
         for (s, system) in systems.iter().enumerate() {
             let cell = system.cell();
-            if cell.is_periodic() && !cell.is_fully_periodic() {
-                return Err(Error::InvalidInput(format!(
-                    "structure {s}: LODE supports fully periodic (pbc = T,T,T) or finite (pbc = F,F,F) \
-                     systems; mixed periodicity {:?} (slabs, wires) needs a 2D/1D Ewald treatment that \
-                     is not implemented",
-                    cell.pbc()
-                )));
-            }
+            cell.check_periodicity(&format!("structure {s}: LODE"))?;
             if let (Some(w), true) = (
                 weights[s],
                 cell.is_periodic() && (1..=3).contains(&self.hypers.exponent),
@@ -354,7 +348,7 @@ impl LodeCalculator {
             add_self(&mut out, atoms, &self.self_term, w, n_lm);
             return Ok(out);
         } else {
-            check_overlaps(&neighbor_list(system, MIN_PAIR_DISTANCE)?, s)?;
+            check_overlaps(&neighbor_list(system, OVERLAP_DISTANCE)?, s)?;
             match self.choose_route(system, atoms.n_channels)? {
                 Route::Reciprocal(k_cutoff) => {
                     self.check_memory(system, k_cutoff, atoms.n_channels)?;
@@ -706,8 +700,10 @@ fn sources_of<'a>(system: &'a System, atoms: &AtomChannels<'a>) -> Result<Source
 
 /// `f_n0(0) → f_n0(0) Y_00`: the `c_n00` coefficient of a potential centred on the centre.
 fn coefficient_of_self(f_at_zero: &[f64]) -> Vec<f64> {
-    let y00 = 0.5 / std::f64::consts::PI.sqrt();
-    f_at_zero.iter().map(|f| f * y00).collect()
+    f_at_zero
+        .iter()
+        .map(|f| f * crate::math::spherical_harmonics::Y00)
+        .collect()
 }
 
 /// `out[i, a_i, n·n_lm] += factor · w_i · term[n]` (l = 0 of each atom's own channel).
@@ -741,28 +737,7 @@ fn resolve_channels(
             Ok((list, map.len()))
         }
         Channels::Charges(charges) => {
-            if charges.len() != systems.len() {
-                crate::bail_input!(
-                    "{} charge arrays for {} structures",
-                    charges.len(),
-                    systems.len()
-                );
-            }
-            for (s, (q, system)) in charges.iter().zip(systems).enumerate() {
-                if q.len() != system.size() {
-                    crate::bail_input!(
-                        "structure {s}: {} charges for {} atoms",
-                        q.len(),
-                        system.size()
-                    );
-                }
-                if let Some(i) = q.iter().position(|x| !x.is_finite()) {
-                    crate::bail_input!(
-                        "structure {s}: the charge of atom {i} is not finite ({})",
-                        q[i]
-                    );
-                }
-            }
+            crate::systems::check_charges(systems, charges)?;
             Ok((systems.iter().map(|s| vec![0; s.size()]).collect(), 1))
         }
     }
