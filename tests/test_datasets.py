@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 import lode_rs
-from lode_rs.datasets import SEPARATIONS_PER_DIMER, _packaged
+from lode_rs.datasets import SEPARATIONS_PER_DIMER
+from lode_rs.datasets.ionic_gas import _place_atoms
+from lode_rs.datasets.loaders import packaged
 
 # sha256 of the original files (shared/data READMEs): the shipped copies decompress to them
 ORIGINALS = {
@@ -24,10 +26,10 @@ ORIGINALS = {
 
 @pytest.mark.parametrize("parts", list(ORIGINALS))
 def test_shipped_files_are_the_originals(parts):
-    with _packaged(*parts).open("rb") as handle:
+    with packaged(*parts).open("rb") as handle:
         data = lzma.decompress(handle.read())
     assert hashlib.sha256(data).hexdigest() == ORIGINALS[parts]
-    assert _packaged(parts[0], "SOURCE.md").is_file()
+    assert packaged(parts[0], "SOURCE.md").is_file()
 
 
 @pytest.fixture(scope="module")
@@ -111,8 +113,6 @@ def _plain_sequential_addition(rng, n_atoms, box, min_distance):
 @pytest.mark.parametrize(("n_atoms", "box"), [(64, 12.0), (400, 30.0), (120, 7.4)])
 def test_binned_gas_placement_equals_the_full_search(n_atoms, box):
     """The bin search makes the same decisions as the full search: same positions per seed."""
-    from lode_rs.datasets import _place_atoms
-
     min_distance = 2.5 if box > 10 else 1.0
     got = _place_atoms(np.random.default_rng(5), n_atoms, box, min_distance)
     expected = _plain_sequential_addition(np.random.default_rng(5), n_atoms, box, min_distance)
@@ -121,3 +121,23 @@ def test_binned_gas_placement_equals_the_full_search(n_atoms, box):
     d -= box * np.round(d / box)
     r = np.sqrt((d**2).sum(-1)) + np.eye(n_atoms) * box
     assert r.min() >= min_distance
+
+
+def test_every_shipped_licence_is_declared_in_the_package_metadata():
+    """Each data directory states its licence; every licence text shipped with the data is
+    matched by ``license-files`` in pyproject.toml (so it lands in the wheel's dist-info), and
+    the licence expression names the data's licences besides the code's."""
+    tomllib = pytest.importorskip("tomllib")
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    declared = {p for pattern in project["license-files"] for p in root.glob(pattern)}
+    assert root / "LICENSE" in declared
+    data = root / "python" / "lode_rs" / "data"
+    for directory in sorted(p for p in data.iterdir() if p.is_dir()):
+        assert "- Licence:" in (directory / "SOURCE.md").read_text(), directory.name
+        for text in directory.glob("LICENSE*"):
+            assert text in declared, text
+    assert (data / "water_dielectric_prl2018" / "LICENSE-LGPL-3.0") in declared
+    assert project["license"] == "BSD-3-Clause AND LGPL-3.0-only"

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 import lode_rs
-from lode_rs import dimer_generator as generator
 from lode_rs.cli import main
+from lode_rs.datasets import dimer_generator as generator
+from lode_rs.datasets.loaders import packaged
 from lode_rs.experiments import dimers as experiment
 from lode_rs.models import kfold_indices
 
@@ -127,9 +128,7 @@ def test_shipped_energies_match_the_generator(shipped):
     """GFN2-xTB on the shipped geometries gives the shipped energies; with the RDKit version that
     made the file, the geometries themselves are regenerated too."""
     _needs_generator()
-    dimers, description = generator.load(
-        lode_rs.datasets._packaged(*lode_rs.datasets.XTB_DIMERS_FILE)
-    )
+    dimers, description = generator.load(packaged(*lode_rs.datasets.XTB_DIMERS_FILE))
     for d in dimers[:2]:
         for k in (0, 12):
             numbers, positions = d.numbers, d.positions(k)

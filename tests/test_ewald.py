@@ -325,3 +325,16 @@ def test_point_charges_dataset(tmp_path, monkeypatch):
     _, other = lode_rs.datasets.point_charges(n_structures=5, seed=4)
     assert (tmp_path / "env" / "point_charges-n5-seed4.npz").exists()
     assert not np.array_equal(other, energies)
+
+
+def test_coulomb_constant_is_the_one_the_core_uses():
+    """``lode_rs.constants.COULOMB_CONSTANT`` is e²/(4πε₀) (CODATA 2018, to its 7 printed
+    digits: 3e-8 relative) and the factor of the computed energies: +1 e and −1 e at 2 Å."""
+    from lode_rs.constants import COULOMB_CONSTANT
+
+    e, epsilon0 = 1.602176634e-19, 8.8541878128e-12  # C, F/m
+    codata = e / (4 * np.pi * epsilon0) * 1e10  # eV·Å/e²
+    assert abs(COULOMB_CONSTANT / codata - 1) < 1e-7
+    pair = ase.Atoms("NaCl", positions=[[0, 0, 0], [0, 0, 2.0]])
+    energy = electrostatic_energy(pair, charges=[1.0, -1.0])[0]
+    assert energy == pytest.approx(-COULOMB_CONSTANT / 2.0, rel=1e-14)

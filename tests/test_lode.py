@@ -8,7 +8,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 import lode_rs
-from conftest import random_cluster, random_periodic
+from helpers import random_cluster, random_periodic
 
 BASIS = dict(cutoff=3.0, smearing=1.0, n_max=4, l_max=3)
 
@@ -73,6 +73,30 @@ def test_gaussian_density_periodic_routes_agree():
     pairs = lode(**kw).compute(atoms).values
     reciprocal = lode(method="reciprocal", **kw).compute(atoms).values
     assert relative_error(pairs, reciprocal) < 1e-8
+
+
+def test_routes_report_a_typed_plan():
+    """``routes`` gives one dict per structure: the route forced by the method, its
+    parameters, and positive cost and memory estimates; the reciprocal cutoff is the one the
+    calculator reports, the mesh dimensions cover the cell at the reported spacing."""
+    periodic = random_periodic(0, n_atoms=12, species=(1, 8), skew=0.3)
+    cluster = random_cluster(1, n_atoms=6, species=(1, 8))
+    plain = lode(method="reciprocal")
+    reciprocal, finite = plain.routes([periodic, cluster])
+    assert reciprocal["route"] == "reciprocal"
+    assert reciprocal["k_cutoff"] == plain.reciprocal_k_cutoff
+    assert finite["route"] == "real-space" and "k_cutoff" not in finite
+    ewald = lode(method="ewald").routes(periodic)[0]
+    assert ewald["route"] == "ewald" and ewald["eta"] > BASIS["smearing"]
+    assert 0 < ewald["k_cutoff"] <= plain.reciprocal_k_cutoff * 1.0001
+    mesh = lode(method="mesh").routes(periodic)[0]
+    assert mesh["route"] == "mesh" and mesh["spline_order"] >= 3
+    lengths = np.linalg.norm(periodic.cell.array, axis=1)
+    covered = np.array(mesh["mesh"]) * mesh["mesh_spacing"]
+    assert np.all(covered >= lengths * (1 - 1e-12)), (covered, lengths)
+    assert lode(exponent=0).routes(periodic)[0]["route"] == "pairs"
+    for plan in (reciprocal, finite, ewald, mesh):
+        assert plan["cost"] > 0 and plan["memory"] > 0, plan
 
 
 def rotated(atoms: ase.Atoms, matrix: np.ndarray) -> ase.Atoms:

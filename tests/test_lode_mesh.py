@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import lode_rs
-from conftest import random_periodic
+from helpers import random_periodic
 
 BASIS = dict(cutoff=3.0, smearing=1.0, n_max=4, l_max=3)
 
@@ -30,7 +30,7 @@ def test_mesh_agrees_with_reciprocal_and_ewald(exponent):
     frames = [random_periodic(s, n_atoms=12, species=(1, 8), skew=0.4) for s in range(2)]
     reference = lode(exponent=exponent, method="reciprocal", accuracy=1e-11).compute(frames)
     mesh = lode(exponent=exponent, method="mesh", accuracy=1e-9)
-    assert all(r.startswith("mesh") for r in mesh.routes(frames))
+    assert all(r["route"] == "mesh" for r in mesh.routes(frames))
     values = mesh.compute(frames).values
     assert max_error(values, reference.values) < 1e-9
     ewald = lode(exponent=exponent, method="ewald", accuracy=1e-9).compute(frames).values
@@ -58,8 +58,8 @@ def test_cell_smaller_than_the_spline_stencil():
     )
     calc = lode(method="mesh", accuracy=1e-8)
     route = calc.routes(atoms)[0]
-    dims = [int(d) for d in route.split("mesh=")[1].split("x")]
-    order = int(route.split("spline_order=")[1].split()[0])
+    dims = route["mesh"]
+    order = route["spline_order"]
     assert min(dims) < order, route
     reference = lode(method="reciprocal", accuracy=1e-11).compute(atoms).values
     assert max_error(calc.compute(atoms).values, reference) < 1e-8
@@ -81,7 +81,7 @@ def test_explicit_mesh_settings():
     atoms = random_periodic(2, n_atoms=12, species=(1, 8), skew=0.3)
     reference = lode(method="reciprocal", accuracy=1e-11).compute(atoms).values
     coarse = lode(method="mesh", mesh_spacing=1.2, spline_order=3)
-    assert "spline_order=3" in coarse.routes(atoms)[0]
+    assert coarse.routes(atoms)[0]["spline_order"] == 3
     fine = lode(method="mesh", mesh_spacing=0.25, spline_order=10, accuracy=1e-8)
     coarse_error = max_error(coarse.compute(atoms).values, reference)
     fine_error = max_error(fine.compute(atoms).values, reference)
@@ -111,5 +111,5 @@ def test_auto_picks_the_mesh_for_large_cells_only():
     )
     calc = lode()
     small_route, big_route = calc.routes([small, big])
-    assert not small_route.startswith("mesh")
-    assert big_route.startswith("mesh")
+    assert small_route["route"] != "mesh"
+    assert big_route["route"] == "mesh"

@@ -1,4 +1,4 @@
-"""Physics checks of LODE coefficients against references rebuilt here from lode-math.md.
+"""Physics checks of LODE coefficients against references rebuilt here from docs/math.md.
 
 Nothing here is shared with the Rust code: the GTO basis, its Löwdin orthonormalisation, the
 real spherical harmonics, the radial integrals ``I_nl(k)``, the potentials' Fourier transforms,
@@ -8,7 +8,7 @@ scipy and mpmath.
 1. Madelung constants of NaCl (cubic, and a rotated sheared primitive cell), CsCl, zinc blende
    and ideal wurtzite, from the l = 0 coefficient of the charge channel.
 2. The plain truncated reciprocal sum (explicit ``k_cutoff``) against the defining sum of
-   lode-math.md §3b, evaluated by brute force over the full k sphere, for p = 1, 2 and 6.
+   docs/math.md §3b, evaluated by brute force over the full k sphere, for p = 1, 2 and 6.
 3. A neutral cluster computed as a finite system against the same cluster in growing cubic
    boxes: the difference is the O(L⁻³) term of the periodic Coulomb kernel, predicted exactly.
 4. Supercell invariance of every coefficient, for both periodic routes.
@@ -24,10 +24,10 @@ from scipy.spatial.transform import Rotation
 from scipy.special import erfc, gamma, spherical_jn
 
 import lode_rs
-from conftest import random_periodic, real_harmonics
+from helpers import random_periodic, real_harmonics
 
 # ---------------------------------------------------------------------------------------------
-# independent building blocks (lode-math.md §1–§3)
+# independent building blocks (docs/math.md §1–§3)
 
 
 def gto_sigmas(n_max, cutoff):
@@ -83,7 +83,7 @@ def orthonormal_bessel_integrals(n_max, l_max, cutoff, k):
 
 
 def potential_fourier(p, sigma, k):
-    """ĝ_p(k) of lode-math.md §2 with mpmath's upper incomplete Γ (s = (3−p)/2 may be ≤ 0)."""
+    """ĝ_p(k) of docs/math.md §2 with mpmath's upper incomplete Γ (s = (3−p)/2 may be ≤ 0)."""
     s = (3 - p) / 2
     prefactor = np.pi**1.5 * (2 * sigma**2) ** s / gamma(p / 2)
     out = []
@@ -99,7 +99,7 @@ def potential_fourier(p, sigma, k):
 
 
 def potential_real_space(p, sigma, r):
-    """g_p(r) = γ(p/2, r²/2σ²) / (Γ(p/2) r^p) (lode-math.md §2)."""
+    """g_p(r) = γ(p/2, r²/2σ²) / (Γ(p/2) r^p) (docs/math.md §2)."""
     return np.array([float(mpmath.gammainc(p / 2, 0, rr**2 / (2 * sigma**2))) for rr in r]) / (
         gamma(p / 2) * r**p
     )
@@ -303,7 +303,7 @@ def direct_reciprocal_sum(atoms, species, p, sigma, cutoff, n_max, l_max, k_cuto
 
 
 def test_potential_fourier_matches_closed_forms():
-    """The mpmath ĝ_p against the closed forms of lode-math.md §2 and a real-space integral."""
+    """The mpmath ĝ_p against the closed forms of docs/math.md §2 and a real-space integral."""
     sigma = 0.7
     k = np.array([0.05, 0.4, 1.3, 3.0, 6.0])
     x = k**2 * sigma**2 / 2

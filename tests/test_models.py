@@ -408,3 +408,17 @@ def test_bad_parameters_and_singular_systems():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Ridge(regularizer=None).fit(x, y)  # CV never warns
+
+
+@pytest.mark.parametrize("model", [Ridge(), GPR(), SparseGPR(n_sparse=4)])
+def test_an_unfitted_model_raises_not_fitted(model, tmp_path):
+    x, y = _small()
+    for use in (lambda: model.predict(x), lambda: model.save(tmp_path / "m.npz")):
+        with pytest.raises(lode_rs.NotFittedError, match="not fitted") as error:
+            use()
+        # a ValueError like the other usage errors, an AttributeError like scikit-learn's,
+        # and not an input error: the input is fine, the model is not ready
+        assert isinstance(error.value, ValueError) and isinstance(error.value, AttributeError)
+        assert not isinstance(error.value, lode_rs.InvalidInputError)
+    assert lode_rs.models.NotFittedError is lode_rs.NotFittedError
+    model.fit(x, y).predict(x)

@@ -8,7 +8,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 import lode_rs
-from conftest import random_cluster, random_periodic
+from helpers import random_cluster, random_periodic
 
 HYPERS = dict(cutoff=3.5, smearing=0.4, n_max=5, l_max=5)
 # invariants are computed from O(30) summed terms of magnitude <= 1; 1e-10 relative leaves

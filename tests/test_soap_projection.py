@@ -2,7 +2,7 @@
 
 c^a_nlm(i) = ∫ d³r R̃_n(r) Y_lm(r̂) ρ_a(r_i + r), evaluated on a product grid (Gauss–Legendre in r
 and cos θ, uniform in φ) with the GTO basis, its Löwdin orthonormalisation and real spherical
-harmonics all rebuilt here from lode-math.md and scipy — nothing shared with the Rust code.
+harmonics all rebuilt here from docs/math.md and scipy — nothing shared with the Rust code.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from scipy.special import gamma
 
 import lode_rs
-from conftest import random_cluster, real_harmonics
+from helpers import random_cluster, real_harmonics
 
 
 def orthonormal_gtos(n_max, cutoff, r, weights):

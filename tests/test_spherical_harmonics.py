@@ -1,6 +1,6 @@
 """Real spherical harmonics from lode_rs against scipy, finite differences and identities.
 
-Convention (lode-math.md §1): orthonormal, column l² + l + m, no Condon–Shortley phase,
+Convention (docs/math.md §1): orthonormal, column l² + l + m, no Condon–Shortley phase,
 Y_1,-1 ∝ +y, Y_1,0 ∝ z, Y_1,1 ∝ +x. scipy's complex ``sph_harm_y`` carries the
 Condon–Shortley phase, so for m > 0: Y_lm = √2 (−1)^m Re Y_l^m, Y_l,-m = √2 (−1)^m Im Y_l^m.
 """

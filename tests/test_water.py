@@ -12,7 +12,7 @@ import lode_rs
 from lode_rs import models
 from lode_rs.cli import main
 from lode_rs.experiments import water
-from lode_rs.experiments.kernel_ridge import fit_predict, structure_kernels
+from lode_rs.models import fit_precomputed, polynomial_structure_kernels
 from lode_rs.models.data import as_atomic_data
 from lode_rs.models.gpr import prepared
 
@@ -40,12 +40,12 @@ def _features(frames):
     return lode_rs.PowerSpectrum(soap).compute(frames)
 
 
-def test_structure_kernels_equal_the_models_structure_kernel(boxes):
+def test_polynomial_structure_kernels_equal_the_models_structure_kernel(boxes):
     frames, _ = boxes
     # unequal atom counts per structure exercise the general reduction path
     frames = [frames[0], frames[1][:60], frames[2], frames[3][:33]]
     x = _features(frames)
-    kernels = structure_kernels(x, [1, 3], normalize=(True, False))
+    kernels = polynomial_structure_kernels(x, [1, 3], normalize=(True, False))
     rms = np.sqrt(np.mean(np.sum(x.values**2, axis=1)))
     for normalize in (True, False):
         for zeta in (1, 3):
@@ -58,12 +58,12 @@ def test_structure_kernels_equal_the_models_structure_kernel(boxes):
     assert np.allclose(kernels[True, 1], kernels[True, 1].T)
 
 
-def test_fit_predict_equals_gpr_with_an_intercept(boxes):
+def test_fit_precomputed_equals_gpr_with_an_intercept(boxes):
     frames, y = boxes
     x = _features(frames)
-    k = structure_kernels(x, [2])[True, 2]
+    k = polynomial_structure_kernels(x, [2])[True, 2]
     train, test = np.arange(9), np.arange(9, 12)
-    fit = fit_predict({"ζ=2": k}, y, train, test, regularizers=[1e-3])
+    fit = fit_precomputed({"ζ=2": k}, y, train, test, regularizers=[1e-3])
     data = as_atomic_data(x)
     gpr = models.GPR(kernel=models.PolynomialKernel(2), regularizer=1e-3, baseline="intercept")
     gpr.fit(data.subset(train), y[train])
@@ -78,11 +78,11 @@ def test_cross_validation_picks_the_informative_kernel():
     noise = rng.normal(size=(60, 3))
     # the intercept is fitted first (the mean), so the kernel needs its own constant
     candidates = {"noise": noise @ noise.T + 1, "signal": x @ x.T + 1}
-    fit = fit_predict(candidates, y, np.arange(40), np.arange(40, 60))
+    fit = fit_precomputed(candidates, y, np.arange(40), np.arange(40, 60))
     assert fit.variant == "signal"
     assert models.rmse_percent(fit.prediction, y[40:]) < 1.0
     with pytest.raises(lode_rs.InvalidInputError):
-        fit_predict(candidates, y, np.arange(1), np.arange(40, 60))
+        fit_precomputed(candidates, y, np.arange(1), np.arange(40, 60))
 
 
 def test_reduced_end_to_end_run(tmp_path):

@@ -8,13 +8,15 @@ Quick start::
     features.values                                          # (n_atoms, n_features)
 """
 
-from . import datasets, invariants, models, plotting
-from ._lode_rs import InvalidInputError, InvalidParameterError
+from . import constants, datasets, invariants, models, plotting
+from ._version import __version__ as __version__
 from .calculators import LodeExpansion, SoapExpansion
 from .electrostatics import electrostatic_energy
 from .equivariant import EquivariantPowerSpectrum
+from .errors import InvalidInputError, InvalidParameterError, NotFittedError
 from .invariants import PowerSpectrum
 from .models import learning_curve
+from .potential import Potential, load_potential
 from .results import EquivariantBlock, EquivariantFeatures, Expansion, Features
 from .systems import System
 
@@ -27,14 +29,17 @@ __all__ = [
     "InvalidInputError",
     "InvalidParameterError",
     "LodeExpansion",
+    "NotFittedError",
+    "Potential",
     "PowerSpectrum",
     "SoapExpansion",
     "System",
+    "constants",
     "datasets",
     "electrostatic_energy",
     "invariants",
     "learning_curve",
+    "load_potential",
     "models",
     "plotting",
 ]
-__version__ = "0.1.0"

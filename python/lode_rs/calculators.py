@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from . import _lode_rs
-from .results import Expansion
+from .results import Backward, Expansion, Gradient, strain_gradient
 from .species import SpeciesList
 from .systems import as_frame_list, as_system_list, charges_of
 
@@ -23,6 +25,16 @@ def _hyper_parameter_docs(core: Any) -> str:
         status = "required" if required else f"default {default!r}"
         lines.append(f"        {name}: {doc} ({status})")
     return "\n".join(lines) + "\n"
+
+
+def _gradient_names(gradients: Sequence[str] | None, max_memory: float | None) -> list[str]:
+    """The requested gradient names, checked by the core (unknown or repeated names, a bad
+    ``max_memory``: ``InvalidParameterError``)."""
+    if gradients is None:
+        return []
+    names = [gradients] if isinstance(gradients, str) else list(gradients)
+    _lode_rs.check_gradients(names, max_memory)
+    return names
 
 
 class _Calculator:
@@ -44,12 +56,24 @@ class _Calculator:
         """All hyper-parameters, with the core's defaults filled in."""
         return dict(self._core.hypers)
 
-    def compute(self, frames, n_threads: int | None = None) -> Expansion:
-        """Expansion coefficients of every atom of ``frames``.
+    def compute(
+        self,
+        frames,
+        n_threads: int | None = None,
+        *,
+        gradients: Sequence[str] | None = None,
+        max_memory: float | None = None,
+    ) -> Expansion:
+        """Expansion coefficients of every atom of ``frames``, and their gradients if asked.
 
         Args:
             frames: an ``ase.Atoms``, a :class:`lode_rs.System`, or a list of them.
             n_threads: threads to use (default: the calculator's ``n_threads``; 0 = all cores).
+            gradients: Jacobians to compute with the values: ``"positions"`` (sparse: one sample
+                per centre and atom within reach) and/or ``"strain"`` (periodic structures
+                only); read them with ``result.gradient(name)``. For forces and stress of a
+                scalar (an energy), :meth:`backward` is far cheaper.
+            max_memory: memory budget (bytes) of the Jacobians; the core's default is 4 GiB.
 
         Returns:
             An :class:`Expansion` with ``values`` of shape
@@ -59,10 +83,64 @@ class _Calculator:
         systems = as_system_list(frames)
         threads = self.n_threads if n_threads is None else int(n_threads)
         channels, labels = self._channels(frames, systems)
+        names = _gradient_names(gradients, max_memory)
         values, structure, centers, center_species = self._core.compute(
             systems, n_threads=threads, **channels
         )
-        return Expansion(values, structure, centers, center_species, labels, len(systems))
+        jacobians = {}
+        if names:
+            jacobians = self._gradients(systems, channels, names, max_memory, threads)
+            if "strain" in jacobians:
+                jacobians["strain"] = strain_gradient(jacobians["strain"], structure)
+        return Expansion(
+            values, structure, centers, center_species, labels, len(systems), jacobians
+        )
+
+    def backward(self, frames, cotangent, n_threads: int | None = None) -> Backward:
+        """Backward pass (vector–Jacobian product): the gradient of ``sum(cotangent * values)``
+        with respect to every position and to the strain, without forming the Jacobian (its
+        cost is a small multiple of ``compute``'s).
+
+        Args:
+            frames: as for :meth:`compute`.
+            cotangent: float array shaped like ``compute(frames).values``, e.g. ``dE/dc``.
+            n_threads: threads to use (default: the calculator's ``n_threads``).
+
+        Returns:
+            A :class:`Backward`: ``positions`` (one ``(n_atoms, 3)`` array per structure) and
+            ``strain`` (one ``(3, 3)`` array per periodic structure, ``None`` for finite ones).
+        """
+        frames = as_frame_list(frames)
+        systems = as_system_list(frames)
+        threads = self.n_threads if n_threads is None else int(n_threads)
+        channels, _ = self._channels(frames, systems)
+        cotangent = np.ascontiguousarray(cotangent, dtype=np.float64)
+        if cotangent.ndim != 4:
+            raise _lode_rs.InvalidInputError(
+                f"the cotangent must have the shape of the values {self._values_shape(frames)}, "
+                f"got {cotangent.shape}"
+            )
+        positions, strain = self._backward(systems, channels, cotangent, threads)
+        return Backward(list(positions), list(strain))
+
+    def _values_shape(self, frames) -> tuple[int, int, int, int]:
+        """Shape of ``compute(frames).values``, without computing it."""
+        frames = as_frame_list(frames)
+        systems = as_system_list(frames)
+        _, labels = self._channels(frames, systems)
+        h = self.hypers
+        n_rows = sum(len(s[1]) for s in systems)
+        return (n_rows, len(labels), h["n_max"], (h["l_max"] + 1) ** 2)
+
+    def _gradients(self, systems, channels, names, max_memory, threads) -> dict:
+        raise NotImplementedError(f"{type(self).__name__} has no gradients")
+
+    def _backward(self, systems, channels, cotangent, threads):
+        raise NotImplementedError(f"{type(self).__name__} has no backward pass")
+
+    def _gradient_core(self):
+        """The core calculator that invariants differentiate row by row."""
+        raise NotImplementedError(f"{type(self).__name__} has no gradients")
 
     def _channels(self, frames, systems) -> tuple[dict, list[int]]:
         """Keyword arguments naming the channels for the core, and the channel labels."""
@@ -75,7 +153,7 @@ class SoapExpansion(_Calculator):
 
     ``c^a_nlm(i) = Σ_{j∈a} f_c(r_ij) f_nl(r_ij) Y_lm(r̂_ij)`` (the centre included with
     ``center_weight``), with Löwdin-orthonormal GTOs, a shifted-cosine cutoff and the exact
-    (splined) Gaussian radial integral. Conventions: ``shared/design/lode-math.md``.
+    (splined) Gaussian radial integral. Conventions: ``docs/math.md``.
 
     Args:
         species: atomic numbers of the channels; default: taken from the first data, then fixed.
@@ -89,6 +167,30 @@ class SoapExpansion(_Calculator):
     ) -> None:
         super().__init__(species, n_threads)
         self._core = _lode_rs.SoapCalculator(**hypers)
+
+    def _gradients(self, systems, channels, names, max_memory, threads) -> dict:
+        samples, positions, strain = _lode_rs.soap_gradients(
+            self._core,
+            systems,
+            gradients=names,
+            max_memory=max_memory,
+            n_threads=threads,
+            **channels,
+        )
+        out = {}
+        if positions is not None:
+            out["positions"] = Gradient(positions, samples, ("row", "structure", "atom"))
+        if strain is not None:
+            out["strain"] = strain
+        return out
+
+    def _gradient_core(self):
+        return self._core
+
+    def _backward(self, systems, channels, cotangent, threads):
+        return _lode_rs.soap_backward(
+            self._core, systems, cotangent=cotangent, n_threads=threads, **channels
+        )
 
     def __repr__(self) -> str:
         h = self.hypers
@@ -111,7 +213,7 @@ class LodeExpansion(_Calculator):
     summed in reciprocal space, by an Ewald split, or by an Ewald split whose long range is
     computed on a particle mesh (smooth PME, ``O(N log N)``, for large cells); finite systems
     (pbc all False) by the exact real-space pair sum, with no vacuum box. Conventions:
-    ``shared/design/lode-math.md``.
+    ``docs/math.md``.
 
     Args:
         species: atomic numbers of the channels (default: from the first data, then fixed).
@@ -139,9 +241,16 @@ class LodeExpansion(_Calculator):
         self.charges = bool(charges)
         self._core = _lode_rs.LodeCalculator(**hypers)
 
-    def routes(self, frames) -> list[str]:
-        """The route ``compute`` takes for each periodic structure of ``frames`` and its
-        parameters (Ewald width, k-cutoff, mesh size, spline order), as strings."""
+    def routes(self, frames) -> list[dict]:
+        """The plan ``compute`` follows for each structure of ``frames``, one dict each.
+
+        ``"route"`` is ``"real-space"`` (finite systems), ``"pairs"`` (periodic ``p = 0``),
+        ``"reciprocal"``, ``"ewald"`` or ``"mesh"``; beside it the route's parameters:
+        ``"k_cutoff"`` (Å⁻¹; the long-range one for Ewald and mesh), ``"eta"`` (Å, Ewald width),
+        ``"spline_order"``, ``"mesh_spacing"`` (Å) and ``"mesh"`` (points per lattice vector);
+        and the estimated ``"cost"`` (multiply-adds of the k-space contraction, the unit the
+        route choice compares) and ``"memory"`` (bytes, what ``max_memory`` is held against).
+        """
         frames = as_frame_list(frames)
         systems = as_system_list(frames)
         n_channels = 1 if self.charges else len(self._species.resolve(systems))
@@ -151,6 +260,21 @@ class LodeExpansion(_Calculator):
     def reciprocal_k_cutoff(self) -> float:
         """k-cutoff (Å⁻¹) of the plain reciprocal route: given, or chosen for the accuracy."""
         return self._core.reciprocal_k_cutoff
+
+    _NO_GRADIENTS = (
+        "LODE gradients are not implemented yet: the positions and strain gradients and the "
+        "backward pass of the LODE routes (reciprocal, shells, Ewald, mesh, finite pairs) come "
+        "in a next step; today SoapExpansion (and invariants built from it) carry gradients"
+    )
+
+    def _gradients(self, systems, channels, names, max_memory, threads) -> dict:
+        raise NotImplementedError(self._NO_GRADIENTS)
+
+    def _backward(self, systems, channels, cotangent, threads):
+        raise NotImplementedError(self._NO_GRADIENTS)
+
+    def _gradient_core(self):
+        raise NotImplementedError(self._NO_GRADIENTS)
 
     def _channels(self, frames, systems) -> tuple[dict, list[int]]:
         if self.charges:

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from .cli_potential import add_fit_options, add_md_parser
+
 
 def _example(args: argparse.Namespace) -> int:
     import lode_rs
@@ -132,6 +134,10 @@ def _fit(args: argparse.Namespace) -> int:
     import lode_rs
 
     frames = _read(args.files)
+    if getattr(args, "forces", None) or getattr(args, "stress", None):
+        from .cli_potential import fit_potential
+
+        return fit_potential(args, _calculators(args), frames)
     y = _targets(frames, args.target)
     x = _features(_calculators(args), args.invariant, frames)
     if args.model == "ridge":
@@ -153,6 +159,10 @@ def _predict(args: argparse.Namespace) -> int:
 
     import lode_rs
 
+    from .cli_potential import is_potential, predict_potential
+
+    if is_potential(args.model):
+        return predict_potential(args, _read(args.files))
     model = lode_rs.models.load(args.model)
     hypers = model.features_
     ns = argparse.Namespace(soap=hypers["soap"], lode=hypers["lode"], threads=args.threads)
@@ -224,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument("--regularizer", type=float, default=None, help="default: cross-validated")
     fit.add_argument("-o", "--output", default="model.npz")
     calculator_options(fit)
+    add_fit_options(fit)
     fit.set_defaults(run=_fit)
 
     predict = sub.add_parser("predict", help="predict with a saved model")
@@ -232,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("-o", "--output", default=None)
     predict.add_argument("--threads", type=int, default=0)
     predict.set_defaults(run=_predict)
+
+    add_md_parser(sub)
 
     args = parser.parse_args(argv)
     return args.run(args)

@@ -11,14 +11,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._lode_rs import ewald_energy
+from ._lode_rs import ewald_energy, ewald_gradients
 from .systems import as_frame_list, as_system_list, charges_of
 
 __all__ = ["electrostatic_energy"]
 
 
-def electrostatic_energy(frames, charges=None, accuracy=None, n_threads=0) -> np.ndarray:
-    """Coulomb energy (eV) of each structure.
+def electrostatic_energy(
+    frames,
+    charges=None,
+    accuracy=None,
+    n_threads=0,
+    *,
+    forces: bool = False,
+    stress: bool = False,
+):
+    """Coulomb energy (eV) of each structure, and its forces and stress if asked.
 
     Args:
         frames: an ``ase.Atoms`` / :class:`lode_rs.System`, or a list of them.
@@ -27,9 +35,16 @@ def electrostatic_energy(frames, charges=None, accuracy=None, n_threads=0) -> np
         accuracy: relative accuracy of the Ewald summation (``None``: the core's default,
             ``1e-10``).
         n_threads: threads to use, 0 for all cores. Results do not depend on it.
+        forces: also return the forces ``-dE/dr`` (eV/Å), one ``(n_atoms, 3)`` array per
+            structure (exact derivatives of the Ewald or direct sum).
+        stress: also return the stress ``(1/V) dE/dstrain`` (eV/Å³, ASE's sign and
+            convention: ``atoms.get_stress(voigt=False)``), one ``(3, 3)`` array per structure;
+            periodic structures only.
 
     Returns:
-        float64 array of shape ``(n_structures,)``.
+        float64 array of shape ``(n_structures,)`` when neither ``forces`` nor ``stress`` is
+        asked; otherwise the tuple ``(energies, forces, stress)``, with ``None`` in place of
+        what was not asked.
     """
     frames = as_frame_list(frames)
     systems = as_system_list(frames)
@@ -41,4 +56,15 @@ def electrostatic_energy(frames, charges=None, accuracy=None, n_threads=0) -> np
         # converted only: counts, shapes and values are checked once, by the Rust core
         charges = [np.ascontiguousarray(q, dtype=np.float64) for q in charges]
     kwargs = {} if accuracy is None else {"accuracy": float(accuracy)}
-    return ewald_energy(systems, charges, n_threads=n_threads, **kwargs)
+    if not (forces or stress):
+        return ewald_energy(systems, charges, n_threads=n_threads, **kwargs)
+    energies, gradients, strain = ewald_gradients(
+        systems, charges, stress=stress, n_threads=n_threads, **kwargs
+    )
+    out_forces = [-g for g in gradients] if forces else None
+    out_stress = None
+    if stress:
+        out_stress = [
+            d / abs(np.linalg.det(np.asarray(s[2]))) for d, s in zip(strain, systems, strict=True)
+        ]
+    return energies, out_forces, out_stress

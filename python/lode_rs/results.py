@@ -2,9 +2,76 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+
+GRADIENT_NAMES = ("positions", "strain")
+"""The gradients an expansion or invariant can carry."""
+
+
+@dataclass(frozen=True)
+class Gradient:
+    """One gradient of a result (the Jacobian), featomic's layout.
+
+    Attributes:
+        values: ``"positions"``: ``(n_samples, 3, *value_shape)``, ``d value[row] / d r[atom]``
+            along x, y, z; ``"strain"``: ``(n_rows, 3, 3, *value_shape)``,
+            ``d value[row] / d strain[a, b]`` for the homogeneous deformation
+            ``x -> (1 + strain) x`` of positions and cell together (stress = (1/V) dE/dstrain).
+        samples: ``"positions"``: ``(n_samples, 3)`` integers ``(row, structure, atom)``, one per
+            non-zero (row, atom) pair, sorted by row then atom; ``"strain"``: ``(n_rows, 2)``
+            integers ``(row, structure)``.
+        sample_names: the names of the sample columns.
+    """
+
+    values: np.ndarray
+    samples: np.ndarray
+    sample_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Backward:
+    """The result of a backward pass (vector–Jacobian product) for a cotangent ``g``.
+
+    Attributes:
+        positions: one ``(n_atoms, 3)`` array per structure, ``d sum(g * values) / d r``
+            (forces of an energy ``E = sum(g * values)`` are ``-positions``).
+        strain: one ``(3, 3)`` array per periodic structure (``None`` for finite ones),
+            ``d sum(g * values) / d strain``; the stress of such an energy is ``strain / V``.
+    """
+
+    positions: list[np.ndarray]
+    strain: list[np.ndarray | None]
+
+    def __add__(self, other: Backward) -> Backward:
+        """The sum of two backward passes of the same structures (e.g. both factors of a
+        mixed invariant)."""
+        strain = [
+            None if a is None or b is None else a + b
+            for a, b in zip(self.strain, other.strain, strict=True)
+        ]
+        return Backward(
+            [a + b for a, b in zip(self.positions, other.positions, strict=True)], strain
+        )
+
+
+def strain_gradient(values: np.ndarray, structure: np.ndarray) -> Gradient:
+    """A ``"strain"`` :class:`Gradient` of ``values`` ``(n_rows, 3, 3, ...)``, samples
+    ``(row, structure)``."""
+    rows = np.arange(len(structure), dtype=np.int64)
+    samples = np.stack([rows, np.asarray(structure, dtype=np.int64)], axis=1)
+    return Gradient(values, samples, ("row", "structure"))
+
+
+def _gradient(gradients: dict, name: str) -> Gradient:
+    if name not in GRADIENT_NAMES:
+        raise ValueError(f"unknown gradient {name!r}: the gradients are {GRADIENT_NAMES}")
+    if name not in gradients:
+        raise ValueError(
+            f"the {name!r} gradient was not computed: pass gradients=[{name!r}] to compute"
+        )
+    return gradients[name]
 
 
 def _reduce_by_structure(values: np.ndarray, structure: np.ndarray, n_structures: int, mean: bool):
@@ -27,6 +94,8 @@ class Expansion:
         center_species: atomic number of each row's centre.
         species: atomic numbers of the species channels (axis 1 of ``values``).
         n_structures: number of structures computed.
+        gradients: the gradients computed with the values (``compute(gradients=[...])``),
+            by name; read them with :meth:`gradient`.
     """
 
     values: np.ndarray
@@ -35,6 +104,13 @@ class Expansion:
     center_species: np.ndarray
     species: list[int]
     n_structures: int
+    gradients: dict[str, Gradient] = field(default_factory=dict)
+
+    def gradient(self, name: str) -> Gradient:
+        """The ``"positions"`` or ``"strain"`` gradient of the coefficients: ``.values``
+        ``(n_samples, 3, n_species, n_max, n_lm)`` or ``(n_rows, 3, 3, n_species, n_max, n_lm)``
+        and ``.samples``; see :class:`Gradient`."""
+        return _gradient(self.gradients, name)
 
     @property
     def n_max(self) -> int:
@@ -68,6 +144,8 @@ class Features:
         label_names: names of the label columns, e.g.
             ``("species_a", "species_b", "n", "n'", "l")``.
         n_structures: number of structures computed.
+        gradients: the gradients computed with the values, by name; read them with
+            :meth:`gradient`.
     """
 
     values: np.ndarray
@@ -77,6 +155,12 @@ class Features:
     labels: np.ndarray
     label_names: tuple[str, ...]
     n_structures: int
+    gradients: dict[str, Gradient] = field(default_factory=dict)
+
+    def gradient(self, name: str) -> Gradient:
+        """The ``"positions"`` gradient ``(n_samples, 3, n_features)`` or the ``"strain"``
+        gradient ``(n_rows, 3, 3, n_features)`` of the features; see :class:`Gradient`."""
+        return _gradient(self.gradients, name)
 
     @property
     def shape(self) -> tuple[int, int]:

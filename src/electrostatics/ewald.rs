@@ -32,22 +32,17 @@
 //! weight at the cutoff is `e^{−s²}/k_c² = (ε/m)/k_c²`). Both tails are then below `ε` relative
 //! to the energy in the tests (NaCl/CsCl crystals, random ionic gases). The width balances the cost of the two sums: with `ρ = N/V`,
 //! the real space visits `N ρ (4π/3) r_c³` pairs, the reciprocal space `N V k_c³/(12π²)`
-//! atom–k products; equal costs (one pair costing [`PAIR_COST`] atom–k products) give
-//! `η = (V²/N)^{1/6} (16 π³ PAIR_COST)^{−1/6}`, and an overall cost `O(N^{3/2} s³)`.
+//! atom–k products; equal costs (one pair costing [`COULOMB_PAIR_COST`] atom–k products) give
+//! `η = (V²/N)^{1/6} (16 π³ COULOMB_PAIR_COST)^{−1/6}`, and an overall cost `O(N^{3/2} s³)`.
 
 use rayon::prelude::*;
 
+use crate::cost::COULOMB_PAIR_COST;
 use crate::error::Result;
 use crate::kspace::{k_vectors, structure_factors, Sources, K_BLOCK};
 use crate::neighbors::{NeighborSearch, Pair};
 use crate::systems::System;
 use crate::systems::OVERLAP_DISTANCE;
-
-/// Cost of one real-space pair (neighbour search with sorting, `erfc`, division) in units of
-/// one atom–k entry of the structure factors. Calibrated on 64-atom gases in cubic boxes of
-/// 12–20 Å at accuracy 1e-10 (single thread, ≈ 1.7 ms per structure at the optimum, which is
-/// flat within ±20 % of this η).
-pub const PAIR_COST: f64 = 16.0;
 
 /// Safety factor on the accuracy: the cutoffs are set for `accuracy / ACCURACY_MARGIN`, since
 /// the tails summed over many pairs and k-vectors reach about 1.2× the kernel value at the
@@ -80,7 +75,7 @@ impl EwaldParameters {
         let n = system.size() as f64;
         let pi = std::f64::consts::PI;
         let eta = (volume * volume / n).powf(1.0 / 6.0)
-            * (16.0 * pi.powi(3) * PAIR_COST).powf(-1.0 / 6.0);
+            * (16.0 * pi.powi(3) * COULOMB_PAIR_COST).powf(-1.0 / 6.0);
         EwaldParameters::new(eta, accuracy)
     }
 

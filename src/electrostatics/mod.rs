@@ -39,6 +39,7 @@
 
 pub mod direct;
 pub mod ewald;
+pub mod gradients;
 
 use rayon::prelude::*;
 
@@ -46,6 +47,7 @@ use crate::error::{Error, Result};
 use crate::systems::{check_charges, check_structure_charges, System};
 
 pub use ewald::EwaldParameters;
+pub use gradients::{coulomb_gradients, coulomb_gradients_many, CoulombGradients};
 
 /// Coulomb constant `k_e = e²/(4πε₀)` in eV·Å/e².
 pub const COULOMB_CONSTANT: f64 = 14.399645;

@@ -4,12 +4,18 @@
 //! of every structure, as one array `(n_centres, n_species, n_max, (l_max+1)²)` with `lm`
 //! stored at `l² + l + m`, plus the structure and atom index of each row.
 
+pub(crate) mod gradients;
 mod lode;
+pub(crate) mod pair_gradients;
 mod pairs;
 mod soap;
 mod species;
 
-pub use lode::{Channels, LodeCalculator, LodeHypers, Method};
+pub use gradients::{
+    Backward, ExpansionGradients, GradientRequest, PositionGradients, RowJacobian,
+    DEFAULT_JACOBIAN_MEMORY,
+};
+pub use lode::{Channels, EwaldSplit, LodeCalculator, LodeHypers, Method, Plan, Route};
 pub use soap::{SoapCalculator, SoapHypers};
 pub use species::SpeciesMap;
 

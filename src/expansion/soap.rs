@@ -17,6 +17,8 @@ use crate::systems::System;
 use crate::systems::OVERLAP_DISTANCE;
 use crate::threads::with_threads;
 
+mod gradients;
+
 crate::hypers! {
     /// Hyper-parameters of a SOAP expansion. The single source of each option's name, type and
     /// default: the Python calculators take and return exactly these fields.
@@ -100,6 +102,19 @@ impl SoapCalculator {
         }
     }
 
+    /// The cutoff function and its derivative `d f_c/dr = −(π/2w) sin(π(r − r_c + w)/w)` on
+    /// the switching interval (zero elsewhere; with `w = 0` the cutoff is a step and its
+    /// derivative is taken as zero).
+    fn cutoff_with_derivative(&self, r: f64) -> (f64, f64) {
+        let (rc, w) = (self.hypers.cutoff, self.hypers.cutoff_width);
+        let value = self.cutoff_function(r);
+        if r >= rc || r <= rc - w {
+            return (value, 0.0);
+        }
+        let pi = std::f64::consts::PI;
+        (value, -0.5 * pi / w * (pi * (r - rc + w) / w).sin())
+    }
+
     /// Expansion coefficients for every atom of every structure, on `n_threads` threads
     /// (0: all cores). Parallel over structures for neighbour lists, then over all centres.
     pub fn compute(
@@ -111,7 +126,13 @@ impl SoapCalculator {
         with_threads(n_threads, || self.compute_in_pool(systems, species))?
     }
 
-    fn compute_in_pool(&self, systems: &[System], species: &SpeciesMap) -> Result<Expansion> {
+    /// The channel of every atom and the neighbour search of every structure.
+    #[allow(clippy::type_complexity)]
+    fn prepare<'a>(
+        &self,
+        systems: &'a [System],
+        species: &SpeciesMap,
+    ) -> Result<(Vec<Vec<usize>>, Vec<NeighborSearch<'a>>)> {
         let channels = systems
             .iter()
             .enumerate()
@@ -121,6 +142,11 @@ impl SoapCalculator {
             .par_iter()
             .map(|system| NeighborSearch::new(system, self.hypers.cutoff))
             .collect::<Result<Vec<_>>>()?;
+        Ok((channels, searches))
+    }
+
+    fn compute_in_pool(&self, systems: &[System], species: &SpeciesMap) -> Result<Expansion> {
+        let (channels, searches) = self.prepare(systems, species)?;
 
         let sizes: Vec<usize> = systems.iter().map(System::size).collect();
         let (structure, center) = centers_of(&sizes);

@@ -7,6 +7,7 @@
 
 pub mod clebsch_gordan;
 mod equivariant;
+mod gradients;
 mod power_spectrum;
 #[cfg(test)]
 pub(crate) mod rotations;
@@ -14,6 +15,11 @@ pub(crate) mod rotations;
 pub use equivariant::{
     equivariant_power_spectrum, flop_count as equivariant_flop_count, EquivariantBlock,
     EQUIVARIANT_LABELS,
+};
+pub use gradients::{
+    check_coefficients, merge_samples, power_spectrum_backward, power_spectrum_gradient,
+    power_spectrum_jacobians, power_spectrum_positions_gradient, power_spectrum_strain_gradient,
+    radial_spectrum_backward, GradientEntry,
 };
 pub use power_spectrum::{power_spectrum, radial_spectrum};
 

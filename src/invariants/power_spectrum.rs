@@ -1,6 +1,6 @@
 //! ν = 1 and ν = 2 invariants.
 //!
-//! Power spectrum (lode-math.md §4):
+//! Power spectrum (docs/math.md §4):
 //! `p^{ab}_{nn'l}(i) = (2l+1)^{-1/2} Σ_m c^a_nlm(i) c'^b_n'lm(i)`.
 //! For one expansion with itself (`c' = c`), the symmetric copies are folded: only `a ≤ b`, and
 //! `n ≤ n'` when `a = b`, with a `√2` weight on the off-diagonal terms, so that dot products
@@ -71,12 +71,12 @@ struct Combination {
 }
 
 /// Sizes of one centre's coefficient blocks: `rows` channels `(a, n)` by `n_lm` harmonics.
-struct Layout {
-    rows1: usize,
-    rows2: usize,
-    n_lm1: usize,
-    n_lm2: usize,
-    l_max: usize,
+pub(super) struct Layout {
+    pub rows1: usize,
+    pub rows2: usize,
+    pub n_lm1: usize,
+    pub n_lm2: usize,
+    pub l_max: usize,
 }
 
 /// Per-thread buffers for the per-centre products `M_l[p][q] = Σ_m c[p][lm] c'[q][lm]`.
@@ -100,6 +100,7 @@ impl Scratch {
         }
     }
 
+    /// `M_l[p][q] = Σ_m c1[p][lm] c2[q][lm]` for blocks `c1 (rows1, n_lm1)`, `c2 (rows2, n_lm2)`.
     fn products(&mut self, layout: &Layout, c1: &[f64], c2: &[f64]) {
         let n_lm = (layout.l_max + 1) * (layout.l_max + 1);
         let (r1, r2) = (layout.rows1, layout.rows2);
@@ -132,6 +133,151 @@ impl Scratch {
     }
 }
 
+/// Everything the power spectrum of two coefficient arrays needs, checked once: the
+/// combinations `(p = (a, n), q = (b, n'), weight)`, the block layout and the labels.
+pub(super) struct Plan {
+    /// `(p, q, weight)` of every combination, in column order (`l` innermost).
+    pub pairs: Vec<(usize, usize, f64)>,
+    pub layout: Layout,
+    /// `(2l+1)^{-1/2}`.
+    pub inv_sqrt: Vec<f64>,
+    /// One expansion with itself (folded).
+    pub same: bool,
+    pub labels: Array2<i32>,
+    /// Every feature column in order, for the gradient kernel.
+    pub columns: Vec<Column>,
+}
+
+/// One feature column `(p, q, l)`: where its product sits in the per-`l` matrices
+/// `M (l, rows1, rows2)` (`direct`) and `N (l, rows2, rows1)` (`transposed`, also `M`'s
+/// transpose when the expansion is paired with itself), and its factor `w (2l+1)^{-1/2}`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Column {
+    pub p: usize,
+    pub q: usize,
+    pub direct: usize,
+    pub transposed: usize,
+    pub factor: f64,
+}
+
+impl Plan {
+    /// Validate the inputs (see [`power_spectrum`]) and plan the columns.
+    pub fn new(
+        first: &ArrayView4<f64>,
+        first_species: &[i32],
+        second: Option<(&ArrayView4<f64>, &[i32])>,
+    ) -> Result<Plan> {
+        check_species(first, first_species)?;
+        let l1 = l_max_of(first)?;
+        let (other, other_species, same) = match second {
+            Some((c, s)) => {
+                check_species(c, s)?;
+                if c.shape()[0] != first.shape()[0] {
+                    return Err(Error::InvalidInput(format!(
+                        "the two expansions have {} and {} centres",
+                        first.shape()[0],
+                        c.shape()[0]
+                    )));
+                }
+                (c, s, false)
+            }
+            None => (first, first_species, true),
+        };
+        let l_max = l1.min(l_max_of(other)?);
+        let (n1, n2) = (first.shape()[2], other.shape()[2]);
+
+        let mut combos = Vec::new();
+        for a in 0..first_species.len() {
+            for b in 0..other_species.len() {
+                if same && b < a {
+                    continue;
+                }
+                for n in 0..n1 {
+                    for m in 0..n2 {
+                        if same && a == b && m < n {
+                            continue;
+                        }
+                        let off_diagonal = same && (a != b || m != n);
+                        let weight = if off_diagonal {
+                            std::f64::consts::SQRT_2
+                        } else {
+                            1.0
+                        };
+                        combos.push(Combination {
+                            a,
+                            n,
+                            b,
+                            n2: m,
+                            weight,
+                        });
+                    }
+                }
+            }
+        }
+        let n_features = combos.len() * (l_max + 1);
+        let mut labels = Array2::zeros((n_features, 5));
+        for (k, combo) in combos.iter().enumerate() {
+            for l in 0..=l_max {
+                let mut label = labels.row_mut(k * (l_max + 1) + l);
+                label[0] = first_species[combo.a];
+                label[1] = other_species[combo.b];
+                label[2] = combo.n as i32;
+                label[3] = combo.n2 as i32;
+                label[4] = l as i32;
+            }
+        }
+        let pairs: Vec<(usize, usize, f64)> = combos
+            .iter()
+            .map(|c| (c.a * n1 + c.n, c.b * n2 + c.n2, c.weight))
+            .collect();
+        let (rows1, rows2) = (first.shape()[1] * n1, other.shape()[1] * n2);
+        let mut columns = Vec::with_capacity(n_features);
+        for &(p, q, weight) in &pairs {
+            for l in 0..=l_max {
+                columns.push(Column {
+                    p,
+                    q,
+                    direct: (l * rows1 + p) * rows2 + q,
+                    transposed: (l * rows2 + q) * rows1 + p,
+                    factor: weight / ((2 * l + 1) as f64).sqrt(),
+                });
+            }
+        }
+        Ok(Plan {
+            columns,
+            pairs,
+            layout: Layout {
+                rows1: first.shape()[1] * n1,
+                rows2: other.shape()[1] * n2,
+                n_lm1: first.shape()[3],
+                n_lm2: other.shape()[3],
+                l_max,
+            },
+            inv_sqrt: (0..=l_max)
+                .map(|l| 1.0 / ((2 * l + 1) as f64).sqrt())
+                .collect(),
+            same,
+            labels,
+        })
+    }
+
+    /// Number of feature columns.
+    pub fn n_features(&self) -> usize {
+        self.pairs.len() * (self.layout.l_max + 1)
+    }
+
+    /// Write one row of features from the products in `scratch`.
+    fn write_row(&self, scratch: &Scratch, mut write: impl FnMut(usize, f64)) {
+        let l_max = self.layout.l_max;
+        for (k, &(p, q, weight)) in self.pairs.iter().enumerate() {
+            for l in 0..=l_max {
+                let product = scratch.product(&self.layout, l, p, q);
+                write(k * (l_max + 1) + l, weight * self.inv_sqrt[l] * product);
+            }
+        }
+    }
+}
+
 /// ν = 2 power spectrum of `first` with `second` (or with itself when `second` is `None`).
 ///
 /// `first` is `(n_centres, n_species, n_max, (l_max+1)²)` with its species list; `second`
@@ -143,117 +289,47 @@ pub fn power_spectrum(
     first_species: &[i32],
     second: Option<(ArrayView4<f64>, &[i32])>,
 ) -> Result<Features> {
-    check_species(&first, first_species)?;
-    let l1 = l_max_of(&first)?;
-    let (other, other_species, same) = match second {
-        Some((c, s)) => {
-            check_species(&c, s)?;
-            if c.shape()[0] != first.shape()[0] {
-                return Err(Error::InvalidInput(format!(
-                    "the two expansions have {} and {} centres",
-                    first.shape()[0],
-                    c.shape()[0]
-                )));
-            }
-            (c, s, false)
-        }
-        None => (first.view(), first_species, true),
+    let plan = Plan::new(&first, first_species, second.as_ref().map(|(c, s)| (c, *s)))?;
+    let other = match &second {
+        Some((c, _)) => c.view(),
+        None => first.view(),
     };
-    let l_max = l1.min(l_max_of(&other)?);
-    let (n1, n2) = (first.shape()[2], other.shape()[2]);
-
-    let mut combos = Vec::new();
-    for a in 0..first_species.len() {
-        for b in 0..other_species.len() {
-            if same && b < a {
-                continue;
-            }
-            for n in 0..n1 {
-                for m in 0..n2 {
-                    if same && a == b && m < n {
-                        continue;
-                    }
-                    let off_diagonal = same && (a != b || m != n);
-                    let weight = if off_diagonal {
-                        std::f64::consts::SQRT_2
-                    } else {
-                        1.0
-                    };
-                    combos.push(Combination {
-                        a,
-                        n,
-                        b,
-                        n2: m,
-                        weight,
-                    });
-                }
-            }
-        }
-    }
-    let n_features = combos.len() * (l_max + 1);
-    let inv_sqrt: Vec<f64> = (0..=l_max)
-        .map(|l| 1.0 / ((2 * l + 1) as f64).sqrt())
-        .collect();
-
     // contiguous copies only when the inputs are not already standard-layout (NumPy views may
     // be strided); each centre's block is then one slice `(n_species, n_max, n_lm)`
     let first = first.as_standard_layout();
     let other = other.as_standard_layout();
-    let layout = Layout {
-        rows1: first.shape()[1] * n1,
-        rows2: other.shape()[1] * n2,
-        n_lm1: first.shape()[3],
-        n_lm2: other.shape()[3],
-        l_max,
-    };
+    let layout = &plan.layout;
     let block1 = layout.rows1 * layout.n_lm1;
     let block2 = layout.rows2 * layout.n_lm2;
     let data1 = first.as_slice().expect("standard layout");
     let data2 = other.as_slice().expect("standard layout");
-    // the column of each combination's (a, n) row and (b, n') row in the per-l products
-    let pairs: Vec<(usize, usize, f64)> = combos
-        .iter()
-        .map(|c| (c.a * n1 + c.n, c.b * n2 + c.n2, c.weight))
-        .collect();
 
     // every element is written below (first touch inside the worker threads)
-    let mut values = Array2::<f64>::uninit((first.shape()[0], n_features));
+    let mut values = Array2::<f64>::uninit((first.shape()[0], plan.n_features()));
     values
         .axis_iter_mut(Axis(0))
         .into_par_iter()
         .enumerate()
         .for_each_init(
-            || Scratch::new(&layout),
+            || Scratch::new(layout),
             |scratch, (i, mut row)| {
                 let row = row.as_slice_mut().expect("fresh rows are contiguous");
                 scratch.products(
-                    &layout,
+                    layout,
                     &data1[i * block1..(i + 1) * block1],
                     &data2[i * block2..(i + 1) * block2],
                 );
-                for (k, &(p, q, weight)) in pairs.iter().enumerate() {
-                    for l in 0..=l_max {
-                        let value = weight * inv_sqrt[l] * scratch.product(&layout, l, p, q);
-                        row[k * (l_max + 1) + l].write(value);
-                    }
-                }
+                plan.write_row(scratch, |k, v| {
+                    row[k].write(v);
+                });
             },
         );
     // SAFETY: the loop above wrote every element of every row
     let values = unsafe { values.assume_init() };
-
-    let mut labels = Array2::zeros((n_features, 5));
-    for (k, combo) in combos.iter().enumerate() {
-        for l in 0..=l_max {
-            let mut label = labels.row_mut(k * (l_max + 1) + l);
-            label[0] = first_species[combo.a];
-            label[1] = other_species[combo.b];
-            label[2] = combo.n as i32;
-            label[3] = combo.n2 as i32;
-            label[4] = l as i32;
-        }
-    }
-    Ok(Features { values, labels })
+    Ok(Features {
+        values,
+        labels: plan.labels,
+    })
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::parallel::prelude::*;
 use ndarray::{s, Array2, Array3, ArrayView1, ArrayView2, ArrayViewMut2, Axis};
 
+use super::basis::SeparableBasis;
 use super::k_vectors::KVectors;
 use super::phases::{check_finite, phases_into, structure_factors, weighted_sums, Sources};
 use crate::error::Result;
@@ -116,6 +117,21 @@ where
             });
     });
     Ok(parity.ungroup(&grouped, n_channels))
+}
+
+/// [`reciprocal_sum`] for a separable basis: `B` rows from [`SeparableBasis::fill_rows`],
+/// column parities from [`SeparableBasis::odd_columns`]. Returns `(centers.len(), n_channels,
+/// basis.n_columns())`.
+pub fn dense_sum<B: SeparableBasis>(
+    centers: &[Vec3],
+    sources: &Sources<'_>,
+    kvectors: &KVectors,
+    basis: &B,
+) -> Result<Array3<f64>> {
+    let odd = basis.odd_columns();
+    reciprocal_sum(centers, sources, kvectors, &odd, |kv, range, b| {
+        basis.fill_rows(kv, range, b)
+    })
 }
 
 /// The columns of a basis regrouped by parity: grouped column `p` holds column `order[p]`,

@@ -1,5 +1,5 @@
 //! Reciprocal-space machinery of LODE: k-vectors, phase factors, structure factors and the
-//! contraction over k (`shared/design/lode-math.md` §3b, and the long-range part of §3c).
+//! contraction over k (`docs/math.md` §3b, and the long-range part of §3c).
 //!
 //! For a periodic system, the reciprocal route writes the expansion coefficients as
 //!
@@ -15,17 +15,22 @@
 //!   (two complex products per atom and k), and `C^a(k)`, `S^a(k)`;
 //! - [`reciprocal_sum`]: the contraction as GEMMs over blocks of [`K_BLOCK`] k-vectors, memory
 //!   `O(N · K_BLOCK)`, bitwise identical results for any number of threads;
-//! - [`Shells`], [`shell_sum`]: k-vectors grouped by norm, and the same contraction for a basis
-//!   that is a radial factor of `|k|` times an angular one, with the radial factor applied once
-//!   per shell (several times fewer operations in cells with symmetry).
+//! - [`SeparableBasis`]: the one description of a basis that is a radial factor of `|k|` times an
+//!   angular one, with the parity of each column, consumed by the three engines: [`dense_sum`]
+//!   (the GEMMs of [`reciprocal_sum`]), [`shell_sum`] and `crate::mesh::separable_mesh_sum`;
+//! - [`Shells`], [`shell_sum`]: k-vectors grouped by norm, and the same contraction for a
+//!   separable basis, with the radial factor applied once per shell (several times fewer
+//!   operations in cells with symmetry).
 
+mod basis;
 mod contraction;
 mod k_vectors;
 mod lanes;
 mod phases;
 mod shells;
 
-pub use contraction::{reciprocal_sum, reciprocal_sum_flops, K_BLOCK};
+pub use basis::SeparableBasis;
+pub use contraction::{dense_sum, reciprocal_sum, reciprocal_sum_flops, K_BLOCK};
 pub use k_vectors::{k_vectors, KVectors, MAX_K_VECTORS};
 pub use phases::{phases_into, structure_factors, Sources, RESEED};
-pub use shells::{shell_sum, symmetry_degeneracy, SeparableBasis, Shells, SHELL_TOLERANCE};
+pub use shells::{shell_sum, symmetry_degeneracy, Shells, SHELL_TOLERANCE};

@@ -21,7 +21,7 @@ use rayon::slice::ParallelSlice;
 
 use super::k_vectors::{dot, KVectors};
 use crate::error::{Error, Result};
-use crate::systems::Vec3;
+use crate::systems::{Mat3, Vec3};
 
 /// A direct (`sin_cos`) evaluation every `RESEED` steps of a phase recurrence.
 pub const RESEED: usize = 16;
@@ -141,7 +141,7 @@ fn cmul(a: [f64; 2], b: [f64; 2]) -> [f64; 2] {
 }
 
 /// Fill `re[j] + i im[j] = e^{i (lo + j) θ}` by recurrence, re-seeded every [`RESEED`] entries.
-pub(crate) fn phase_table(theta: f64, lo: i64, re: &mut [f64], im: &mut [f64]) {
+fn phase_table(theta: f64, lo: i64, re: &mut [f64], im: &mut [f64]) {
     let step = direct(1, theta);
     let mut z = [1.0, 0.0];
     for (j, (r, i)) in re.iter_mut().zip(im.iter_mut()).enumerate() {
@@ -155,6 +155,59 @@ pub(crate) fn phase_table(theta: f64, lo: i64, re: &mut [f64], im: &mut [f64]) {
     }
 }
 
+/// The box of integer indices a set of k-vectors spans: per direction `d`, the smallest index
+/// `lo[d]` and the table length `len[d]` (`hi − lo + 1`; zero for an empty set). Every phase
+/// table of this crate is laid out over such a box ([`IndexBox::tables`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IndexBox {
+    pub lo: [i64; 3],
+    pub len: [usize; 3],
+}
+
+impl IndexBox {
+    /// The box of `indices`.
+    pub fn of(indices: &[[i32; 3]]) -> IndexBox {
+        if indices.is_empty() {
+            return IndexBox {
+                lo: [0; 3],
+                len: [0; 3],
+            };
+        }
+        let mut lo = [i64::MAX; 3];
+        let mut hi = [i64::MIN; 3];
+        for n in indices {
+            for d in 0..3 {
+                lo[d] = lo[d].min(i64::from(n[d]));
+                hi[d] = hi[d].max(i64::from(n[d]));
+            }
+        }
+        IndexBox {
+            lo,
+            len: [0, 1, 2].map(|d| (hi[d] - lo[d] + 1) as usize),
+        }
+    }
+
+    /// Offsets of index `n` into the three tables.
+    pub fn offsets(&self, n: &[i32; 3]) -> [usize; 3] {
+        [0, 1, 2].map(|d| (i64::from(n[d]) - self.lo[d]) as usize)
+    }
+
+    /// The longest of the three tables.
+    pub fn longest(&self) -> usize {
+        self.len.iter().copied().max().unwrap_or(0)
+    }
+
+    /// The phase tables of one atom at `r`: `re[d][j] + i im[d][j] = e^{i (lo_d + j) θ_d}`,
+    /// `θ_d = b_d · r` (`b` the reciprocal basis), `j < len[d]` (the slices may be longer; the
+    /// rest is left alone), by [`phase_table`].
+    pub fn tables(&self, b: &Mat3, r: Vec3, re: [&mut [f64]; 3], im: [&mut [f64]; 3]) {
+        for (d, (re, im)) in re.into_iter().zip(im).enumerate() {
+            let n = self.len[d];
+            phase_table(dot(b[d], r), self.lo[d], &mut re[..n], &mut im[..n]);
+        }
+    }
+}
+
 /// A run of k-vectors `first..first + len` (block-relative) sharing `(h, k)`, with consecutive
 /// `l` starting at `l`.
 struct Run {
@@ -165,18 +218,11 @@ struct Run {
     len: usize,
 }
 
-/// Split a block of k-vector indices into runs of consecutive `l` at fixed `(h, k)`, and return
-/// the smallest index and the table length along each direction.
-fn runs_and_ranges(indices: &[[i32; 3]]) -> (Vec<Run>, [i64; 3], [usize; 3]) {
+/// Split a block of k-vector indices into runs of consecutive `l` at fixed `(h, k)`.
+fn runs_of(indices: &[[i32; 3]]) -> Vec<Run> {
     let mut runs: Vec<Run> = Vec::new();
-    let mut lo = [i64::MAX; 3];
-    let mut hi = [i64::MIN; 3];
     for (j, n) in indices.iter().enumerate() {
         let n = n.map(i64::from);
-        for d in 0..3 {
-            lo[d] = lo[d].min(n[d]);
-            hi[d] = hi[d].max(n[d]);
-        }
         match runs.last_mut() {
             Some(r) if r.h == n[0] && r.k == n[1] && r.l + r.len as i64 == n[2] => r.len += 1,
             _ => runs.push(Run {
@@ -188,10 +234,7 @@ fn runs_and_ranges(indices: &[[i32; 3]]) -> (Vec<Run>, [i64; 3], [usize; 3]) {
             }),
         }
     }
-    if indices.is_empty() {
-        return (runs, [0; 3], [0; 3]);
-    }
-    (runs, lo, [0, 1, 2].map(|d| (hi[d] - lo[d] + 1) as usize))
+    runs
 }
 
 /// Phase factors of `positions` for the k-vectors `range` of `kvectors`, written into `out`
@@ -217,7 +260,9 @@ pub fn phases_into(
     let indices = &kvectors.indices()[range];
     let nk = indices.len();
     assert_eq!(out.dim(), (positions.len(), 2 * nk), "phase array shape");
-    let (runs, lo, len) = runs_and_ranges(indices);
+    let runs = runs_of(indices);
+    let index_box = IndexBox::of(indices);
+    let (lo, len) = (index_box.lo, index_box.len);
     let b = kvectors.reciprocal();
     out.axis_chunks_iter_mut(Axis(0), ROW_CHUNK)
         .into_par_iter()
@@ -228,9 +273,9 @@ pub fn phases_into(
             let mut cos = vec![0.0; nk];
             let mut sin = vec![0.0; nk];
             for (mut row, r) in rows.outer_iter_mut().zip(chunk) {
-                for d in 0..3 {
-                    phase_table(dot(b[d], *r), lo[d], &mut re[d], &mut im[d]);
-                }
+                let [re0, re1, re2] = &mut re;
+                let [im0, im1, im2] = &mut im;
+                index_box.tables(b, *r, [re0, re1, re2], [im0, im1, im2]);
                 for run in &runs {
                     let (h, k) = ((run.h - lo[0]) as usize, (run.k - lo[1]) as usize);
                     let base = cmul([re[0][h], im[0][h]], [re[1][k], im[1][k]]);

@@ -1,5 +1,5 @@
 //! Smeared power-law potentials `g_p(r)` and their Fourier transforms `ĝ_p(k)` (LODE,
-//! `lode-math.md` §2).
+//! `docs/math.md` §2).
 //!
 //! For an exponent `p ≥ 1` and smearing `σ`, with `a = p/2` and `t = r²/2σ²`,
 //!

@@ -36,7 +36,7 @@ use rayon::prelude::*;
 use rustfft::num_complex::Complex;
 
 use crate::error::Result;
-use crate::kspace::Sources;
+use crate::kspace::{SeparableBasis, Sources};
 use crate::systems::{Cell, Vec3};
 use fft::Fft3;
 
@@ -413,6 +413,49 @@ where
         }
     }
     Ok(out)
+}
+
+/// [`mesh_sum`] for a separable basis ([`SeparableBasis`], the description the dense and shell
+/// engines consume too): the radial factors `R[r, g](|k_m|)` and angular factors `A_u(k_m)` of
+/// every kept mode are tabulated once (`n_modes (n_radial n_groups + n_ang)` values), and column
+/// `q = r · n_ang + u` is their product `R[r, group(u)] · A_u`. Returns `(centers.len(),
+/// n_channels, basis.n_columns())`.
+pub fn separable_mesh_sum<B: SeparableBasis>(
+    cell: &Cell,
+    centers: &[Vec3],
+    sources: &Sources<'_>,
+    modes: &MeshModes,
+    basis: &B,
+) -> Result<Array3<f64>> {
+    let (n_radial, n_groups, n_ang) = (basis.n_radial(), basis.n_groups(), basis.n_angular());
+    let group = basis.group();
+    let n_modes = modes.len();
+    // radial[(r, g)][mode] = R[r, g](|k|), angular[u][mode] = A_u(k)
+    let mut radial = vec![0.0; n_radial * n_groups * n_modes];
+    let mut angular = vec![0.0; n_ang * n_modes];
+    let mut block = ndarray::Array2::zeros((n_radial, n_groups));
+    let mut a = vec![0.0; n_ang];
+    for (mode, (k, &norm)) in modes.vectors().iter().zip(modes.norms()).enumerate() {
+        basis.radial(norm, block.view_mut());
+        basis.angular(*k, &mut a);
+        for r in 0..n_radial {
+            for g in 0..n_groups {
+                radial[(r * n_groups + g) * n_modes + mode] = block[[r, g]];
+            }
+        }
+        for (u, y) in a.iter().enumerate() {
+            angular[u * n_modes + mode] = *y;
+        }
+    }
+    let odd = basis.odd_columns();
+    mesh_sum(cell, centers, sources, modes, &odd, |q, out| {
+        let (r, u) = (q / n_ang, q % n_ang);
+        let rad = &radial[(r * n_groups + group[u]) * n_modes..][..n_modes];
+        let ang = &angular[u * n_modes..][..n_modes];
+        for ((o, x), y) in out.iter_mut().zip(rad).zip(ang) {
+            *o = x * y;
+        }
+    })
 }
 
 #[cfg(test)]

@@ -1,11 +1,13 @@
 //! Bindings for the Coulomb energies of point charges.
 
-use numpy::{IntoPyArray, PyArray1, PyReadonlyArrayDyn};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
 
 use super::errors::run_detached;
 use super::systems::{extract_charges, extract_systems, validate_all};
-use crate::electrostatics::{coulomb_energies, DEFAULT_ACCURACY};
+use crate::electrostatics::{
+    coulomb_energies, coulomb_gradients_many, COULOMB_CONSTANT, DEFAULT_ACCURACY,
+};
 
 /// Coulomb energies (eV) of a list of `(positions, numbers, cell, pbc)` tuples with one float64
 /// charge array (e) per structure: Ewald summation for fully periodic cells (a non-zero total
@@ -28,7 +30,51 @@ fn ewald_energy<'py>(
     Ok(energies.into_pyarray(py))
 }
 
+type GradientArrays<'py> = (
+    Bound<'py, PyArray1<f64>>,
+    Vec<Bound<'py, PyArray2<f64>>>,
+    Vec<Option<Bound<'py, PyArray2<f64>>>>,
+);
+
+/// Coulomb energies (eV) with their derivatives: `(energies, dE/dr (n_atoms, 3) per structure
+/// in eV/Å, dE/dstrain (3, 3) per structure in eV — None for finite structures)`; with
+/// `stress`, a finite structure is an error.
+#[pyfunction]
+#[pyo3(signature = (systems, charges, accuracy=DEFAULT_ACCURACY, stress=false, n_threads=0))]
+fn ewald_gradients<'py>(
+    py: Python<'py>,
+    systems: &Bound<'py, PyAny>,
+    charges: Vec<PyReadonlyArrayDyn<'py, f64>>,
+    accuracy: f64,
+    stress: bool,
+    n_threads: usize,
+) -> PyResult<GradientArrays<'py>> {
+    let raw = extract_systems(systems)?;
+    let charges = extract_charges(charges)?;
+    let results = run_detached(py, || {
+        let systems = validate_all(raw)?;
+        coulomb_gradients_many(&systems, &charges, accuracy, stress, n_threads)
+    })?;
+    let energies: Vec<f64> = results.iter().map(|r| r.energy).collect();
+    let mut positions = Vec::with_capacity(results.len());
+    let mut strain = Vec::with_capacity(results.len());
+    for r in results {
+        let n = r.positions.len();
+        let flat: Vec<f64> = r.positions.into_iter().flatten().collect();
+        let array = ndarray::Array2::from_shape_vec((n, 3), flat).expect("3 per atom");
+        positions.push(array.into_pyarray(py));
+        strain
+            .push(r.strain.map(|m| {
+                ndarray::Array2::from_shape_fn((3, 3), |(a, b)| m[a][b]).into_pyarray(py)
+            }));
+    }
+    Ok((energies.into_pyarray(py), positions, strain))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ewald_energy, m)?)?;
+    m.add_function(wrap_pyfunction!(ewald_gradients, m)?)?;
+    // k_e in eV·Å/e², the one value (Python reads it as lode_rs.constants.COULOMB_CONSTANT)
+    m.add("COULOMB_CONSTANT", COULOMB_CONSTANT)?;
     Ok(())
 }

@@ -28,7 +28,7 @@ pub fn expansion_to_py(py: Python<'_>, e: Expansion) -> ExpansionArrays<'_> {
 /// SOAP calculator: validated hyper-parameters and the splined radial integral.
 #[pyclass(name = "SoapCalculator", module = "lode_rs._lode_rs", frozen)]
 pub struct PySoapCalculator {
-    inner: SoapCalculator,
+    pub(super) inner: SoapCalculator,
 }
 
 #[pymethods]

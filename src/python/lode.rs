@@ -8,7 +8,7 @@ use super::errors::{run_detached, to_py};
 use super::expansion::{expansion_to_py, ExpansionArrays};
 use super::hypers;
 use super::systems::{extract_charges, extract_systems, validate_all};
-use crate::expansion::{Channels, LodeCalculator, LodeHypers, SpeciesMap};
+use crate::expansion::{Channels, LodeCalculator, LodeHypers, Plan, Route, SpeciesMap};
 
 /// LODE calculator: validated hyper-parameters and k-space tables; real-space tables cached.
 #[pyclass(name = "LodeCalculator", module = "lode_rs._lode_rs", frozen)]
@@ -45,23 +45,26 @@ impl PyLodeCalculator {
         self.inner.k_cutoff()
     }
 
-    /// The route `compute` would take for each structure (with `n_channels` channels), and its
-    /// parameters, e.g. `"mesh eta=2.0 ... mesh=40x40x40"`.
+    /// The plan `compute` follows for each structure (with `n_channels` channels), one dict
+    /// each: `route` (`"real-space"`, `"pairs"`, `"reciprocal"`, `"ewald"`, `"mesh"`), the
+    /// route's parameters (`k_cutoff`, `eta`, `spline_order`, `mesh_spacing`, `mesh`), and the
+    /// estimated `cost` (k-space multiply-adds) and `memory` (bytes).
     #[pyo3(signature = (systems, n_channels=1))]
-    fn routes(
+    fn routes<'py>(
         &self,
-        py: Python<'_>,
-        systems: &Bound<'_, PyAny>,
+        py: Python<'py>,
+        systems: &Bound<'py, PyAny>,
         n_channels: usize,
-    ) -> PyResult<Vec<String>> {
+    ) -> PyResult<Vec<Bound<'py, PyDict>>> {
         let raw = extract_systems(systems)?;
-        run_detached(py, || {
+        let plans = run_detached(py, || {
             let systems = validate_all(raw)?;
             systems
                 .iter()
-                .map(|s| self.inner.route_for(s, n_channels))
+                .map(|s| self.inner.plan(s, n_channels))
                 .collect::<crate::Result<Vec<_>>>()
-        })
+        })?;
+        plans.iter().map(|plan| plan_to_dict(py, plan)).collect()
     }
 
     /// Coefficients for a list of `(positions, numbers, cell, pbc)` tuples, with species
@@ -97,6 +100,35 @@ impl PyLodeCalculator {
         })?;
         Ok(expansion_to_py(py, expansion))
     }
+}
+
+/// One plan as a dict (see `routes`).
+fn plan_to_dict<'py>(py: Python<'py>, plan: &Plan) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("route", plan.route.name())?;
+    match &plan.route {
+        Route::Finite | Route::Pairs => {}
+        Route::Reciprocal { k_cutoff } => d.set_item("k_cutoff", k_cutoff)?,
+        Route::Ewald(split) => {
+            d.set_item("eta", split.eta)?;
+            d.set_item("k_cutoff", split.k_cutoff)?;
+        }
+        Route::Mesh {
+            split,
+            spline_order,
+            mesh_spacing,
+            mesh,
+        } => {
+            d.set_item("eta", split.eta)?;
+            d.set_item("k_cutoff", split.k_cutoff)?;
+            d.set_item("spline_order", spline_order)?;
+            d.set_item("mesh_spacing", mesh_spacing)?;
+            d.set_item("mesh", mesh.to_vec())?;
+        }
+    }
+    d.set_item("cost", plan.cost)?;
+    d.set_item("memory", plan.memory)?;
+    Ok(d)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

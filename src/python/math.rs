@@ -148,7 +148,7 @@ fn power_law_potential<'py>(
 /// power_law_fourier(p, sigma, k)
 /// --
 ///
-/// Fourier transform ĝ_p(k) of the smeared power law (lode-math.md §2), element-wise on the
+/// Fourier transform ĝ_p(k) of the smeared power law (docs/math.md §2), element-wise on the
 /// float64 array k ≥ 0 (any shape). At k = 0 it is finite for p = 0 and p ≥ 4 and +inf for
 /// p = 1, 2, 3.
 #[pyfunction]

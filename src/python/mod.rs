@@ -6,6 +6,7 @@ mod electrostatics;
 mod equivariant;
 mod errors;
 mod expansion;
+mod gradients;
 mod hypers;
 mod invariants;
 mod lode;
@@ -21,6 +22,7 @@ use pyo3::prelude::*;
 fn _lode_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     expansion::register(m)?;
+    gradients::register(m)?;
     invariants::register(m)?;
     equivariant::register(m)?;
     lode::register(m)?;

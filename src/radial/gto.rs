@@ -1,4 +1,4 @@
-//! The radial GTO basis of `lode-math.md` §1 and its Löwdin orthonormalisation.
+//! The radial GTO basis of `docs/math.md` §1 and its Löwdin orthonormalisation.
 //!
 //! $$ σ_n = r_c \max(\sqrt n, 1)/n_{max}, \quad R_n(r) = N_n r^n e^{-r^2/2σ_n^2}, \quad
 //!    N_n = \sqrt{2 / (σ_n^{2n+3} Γ(n + 3/2))}, \quad n = 0..n_{max} $$

@@ -1,4 +1,4 @@
-//! The reciprocal-space radial integral (`lode-math.md` §3b).
+//! The reciprocal-space radial integral (`docs/math.md` §3b).
 //!
 //! $$ I_{nl}(k) = \int_0^∞ r^2 R_n(r) j_l(kr)\, dr
 //!    = N_n \sqrt{π}\, 2^{(n−l−1)/2} σ_n^{n+l+3} k^l \frac{Γ(A)}{Γ(B)}\, {}_1F_1(A; B; −k^2σ_n^2/2), $$

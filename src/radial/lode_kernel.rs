@@ -1,4 +1,4 @@
-//! The spherically symmetric potentials `φ` of the LODE pair route (`lode-math.md` §2, §3a, §3c).
+//! The spherically symmetric potentials `φ` of the LODE pair route (`docs/math.md` §2, §3a, §3c).
 //!
 //! - [`LodeKernel::PowerLaw`]: `φ = g_p` of width `σ`, `p = 0..=6` (`p = 0`: the Gaussian density),
 //!   `φ̂ = ĝ_p` from [`PowerLaw`].

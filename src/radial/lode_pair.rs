@@ -1,5 +1,5 @@
 //! The exact LODE pair (real-space) radial integral, by a one-dimensional k-quadrature
-//! (`lode-math.md` §3a).
+//! (`docs/math.md` §3a).
 //!
 //! A spherically symmetric `φ` centred at distance `d` from the expansion centre projects as
 //! `∫ d³r R̃_n(r) Y_lm(r̂) φ(|r − d|) = f_nl(d) Y_lm(d̂)`. Writing `φ` as a Fourier integral and

@@ -1,4 +1,4 @@
-//! The tabulated LODE pair radial integral the calculator evaluates per pair (`lode-math.md` §3a,
+//! The tabulated LODE pair radial integral the calculator evaluates per pair (`docs/math.md` §3a,
 //! §3c): a cubic Hermite spline of the exact [`LodePairRadialIntegral`] near the centre, continued
 //! analytically (finite systems) or by zero (short-ranged kernels).
 //!
@@ -23,8 +23,8 @@
 //! `d_tail` (or `d_reach`) is below it. The exact integral itself is good to `1e-11` of the largest
 //! `|f|`, so accuracies below about `1e-10 max|f|` are refused.
 //!
-//! The self term `f_n0(0) = 4π ∫ r² R̃_n φ dr` (the centre's own potential, `C_n = f_n0(0) Y_00` in
-//! §3b) is exposed by [`LodeRadialTable::self_term`].
+//! The self term `f_n0(0) = 4π ∫ r² R̃_n φ dr` (the centre's own potential, `C_n = f_n0(0) Y_00` of
+//! `docs/math.md` §6) is exposed by [`LodeRadialTable::self_term`].
 
 use ndarray::{Array2, ArrayViewMut2};
 

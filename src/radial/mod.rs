@@ -64,6 +64,25 @@ pub trait RadialIntegral: Send + Sync {
             self.compute(x, view, None);
         }
     }
+
+    /// Values and `d/dx` at every `x` of `xs`, both laid out as in
+    /// [`compute_many`](Self::compute_many): the same numbers as
+    /// [`compute`](Self::compute) with gradients, point by point (the pair routes' gradient and
+    /// backward passes). Splined integrals override it with an allocation-free loop.
+    fn compute_many_with_gradients(&self, xs: &[f64], values: &mut [f64], gradients: &mut [f64]) {
+        let shape = (self.n_max(), self.l_max() + 1);
+        let width = shape.0 * shape.1;
+        assert_eq!(values.len(), xs.len() * width, "values: wrong length");
+        assert_eq!(gradients.len(), xs.len() * width, "gradients: wrong length");
+        let rows = values
+            .chunks_exact_mut(width)
+            .zip(gradients.chunks_exact_mut(width));
+        for (&x, (row, slope)) in xs.iter().zip(rows) {
+            let view = ArrayViewMut2::from_shape(shape, row).expect("one row per point");
+            let slope = ArrayViewMut2::from_shape(shape, slope).expect("one row per point");
+            self.compute(x, view, Some(slope));
+        }
+    }
 }
 
 /// Values and gradients of `integral` at every `x` in `xs`, each of shape

@@ -1,5 +1,5 @@
 //! The far-field (multipole) form of the LODE pair integral for power laws `p ≥ 1`, valid for
-//! distances beyond the basis' reach (`lode-math.md` §3a).
+//! distances beyond the basis' reach (`docs/math.md` §3a).
 //!
 //! Far away the smeared `g_p(ρ)` equals `ρ^{−p}` up to `ρ^{−p} Q(p/2, ρ²/2σ²)` (a Gaussian), and with
 //! `t = r/d`, `λ = p/2`, the Gegenbauer generating function gives

@@ -1,4 +1,4 @@
-//! The SOAP pair radial integral in closed form (`lode-math.md` §2, §3a).
+//! The SOAP pair radial integral in closed form (`docs/math.md` §2, §3a).
 //!
 //! A Gaussian `g(r) = (πσ²)^{−3/4} e^{−r²/2σ²}` centred at distance `d` from the origin, projected on
 //! `R̃_n(r) Y_lm(r̂)`, gives `f_nl(d) Y_lm(d̂)` with (expanding `e^{r·d/σ²}` in `i_l Y_lm`)

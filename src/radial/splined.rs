@@ -172,4 +172,9 @@ impl RadialIntegral for SplinedRadialIntegral {
     fn compute_many(&self, xs: &[f64], values: &mut [f64]) {
         self.spline.evaluate_many(xs, values);
     }
+
+    fn compute_many_with_gradients(&self, xs: &[f64], values: &mut [f64], gradients: &mut [f64]) {
+        self.spline
+            .evaluate_many_with_derivatives(xs, values, gradients);
+    }
 }

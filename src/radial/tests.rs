@@ -209,14 +209,24 @@ fn spline_reaches_accuracy() {
     assert_eq!(transposed.t(), direct);
 }
 
-/// `compute_many` equals `compute` point by point, bitwise.
+/// `compute_many` and `compute_many_with_gradients` equal `compute` point by point, bitwise.
 fn check_many(integral: &dyn RadialIntegral, xs: &[f64]) {
     let width = integral.n_max() * (integral.l_max() + 1);
     let mut many = vec![f64::NAN; xs.len() * width];
     integral.compute_many(xs, &mut many);
+    let mut with_values = vec![f64::NAN; xs.len() * width];
+    let mut with_gradients = vec![f64::NAN; xs.len() * width];
+    integral.compute_many_with_gradients(xs, &mut with_values, &mut with_gradients);
     for (p, &x) in xs.iter().enumerate() {
-        let (one, _) = evaluate(integral, x);
-        for (a, b) in many[p * width..(p + 1) * width].iter().zip(one.iter()) {
+        let (one, slope) = evaluate(integral, x);
+        let range = p * width..(p + 1) * width;
+        for (a, b) in many[range.clone()].iter().zip(one.iter()) {
+            assert_eq!(a.to_bits(), b.to_bits(), "x = {x}");
+        }
+        for (a, b) in with_values[range.clone()].iter().zip(one.iter()) {
+            assert_eq!(a.to_bits(), b.to_bits(), "x = {x}");
+        }
+        for (a, b) in with_gradients[range].iter().zip(slope.iter()) {
             assert_eq!(a.to_bits(), b.to_bits(), "x = {x}");
         }
     }

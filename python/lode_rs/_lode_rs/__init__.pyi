@@ -9,6 +9,7 @@ from numpy.typing import NDArray
 from . import testing as testing
 
 __all__ = [
+    "COULOMB_CONSTANT",
     "InvalidInputError",
     "InvalidParameterError",
     "SoapCalculator",
@@ -19,6 +20,13 @@ __all__ = [
     "equivariant_flop_count",
     "LodeCalculator",
     "ewald_energy",
+    "ewald_gradients",
+    "check_gradients",
+    "soap_gradients",
+    "soap_backward",
+    "power_spectrum_gradients",
+    "power_spectrum_backward",
+    "radial_spectrum_backward",
     "testing",
 ]
 
@@ -27,6 +35,8 @@ _ExpansionArrays = tuple[
     NDArray[np.float64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int32]
 ]
 _HyperField = tuple[str, str, Any, bool]
+
+COULOMB_CONSTANT: float
 
 class InvalidInputError(ValueError): ...
 class InvalidParameterError(ValueError): ...
@@ -51,7 +61,9 @@ class LodeCalculator:
     def hyper_fields() -> list[_HyperField]: ...
     @property
     def reciprocal_k_cutoff(self) -> float: ...
-    def routes(self, systems: list[_SystemTuple], n_channels: int = 1) -> list[str]: ...
+    def routes(
+        self, systems: list[_SystemTuple], n_channels: int = 1
+    ) -> list[dict[str, Any]]: ...
     def compute(
         self,
         systems: list[_SystemTuple],
@@ -88,3 +100,48 @@ def ewald_energy(
     accuracy: float = ...,
     n_threads: int = 0,
 ) -> NDArray[np.float64]: ...
+def ewald_gradients(
+    systems: list[_SystemTuple],
+    charges: list[NDArray[np.float64]],
+    accuracy: float = ...,
+    stress: bool = False,
+    n_threads: int = 0,
+) -> tuple[NDArray[np.float64], list[NDArray[np.float64]], list[NDArray[np.float64] | None]]: ...
+
+# gradients (src/python/gradients.rs)
+_F64 = NDArray[np.float64]
+_I64 = NDArray[np.int64]
+
+def check_gradients(gradients: list[str], max_memory: float | None = None) -> None: ...
+def soap_gradients(
+    calculator: SoapCalculator,
+    systems: list[_SystemTuple],
+    species: list[int],
+    gradients: list[str],
+    max_memory: float | None = None,
+    n_threads: int = 0,
+) -> tuple[_I64 | None, _F64 | None, _F64 | None]: ...
+def soap_backward(
+    calculator: SoapCalculator,
+    systems: list[_SystemTuple],
+    species: list[int],
+    cotangent: _F64,
+    n_threads: int = 0,
+) -> tuple[list[_F64], list[_F64 | None]]: ...
+def power_spectrum_gradients(
+    systems: list[_SystemTuple],
+    first: tuple[SoapCalculator, list[int], _F64],
+    gradients: list[str],
+    second: tuple[SoapCalculator, list[int], _F64] | None = None,
+    max_memory: float | None = None,
+    n_threads: int = 0,
+) -> tuple[_I64 | None, _F64 | None, _F64 | None]: ...
+def power_spectrum_backward(
+    coefficients: _F64,
+    species: list[int],
+    cotangent: _F64,
+    other: _F64 | None = None,
+    other_species: list[int] | None = None,
+    n_threads: int = 0,
+) -> tuple[_F64, _F64 | None]: ...
+def radial_spectrum_backward(cotangent: _F64, shape: list[int]) -> _F64: ...

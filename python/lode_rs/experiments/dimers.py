@@ -49,13 +49,12 @@ import scipy.sparse
 
 from .. import datasets, invariants, models
 from ..calculators import LodeExpansion, SoapExpansion
+from ..constants import COULOMB_CONSTANT
 from ..invariants import PowerSpectrum
 from ..models.data import species_resolved
 from ..progress import progress
 
 SPECIES = [1, 6, 7, 8]
-#: Coulomb constant (eV Å / e²)
-K_E = 14.399645
 #: the paper's numbers (Grisafi & Ceriotti 2019, Fig. 2 text): RMSE in % of the test std
 PAPER = {"SOAP": 20.0, "SOAP + LODE ν=2": 4.0}
 
@@ -392,7 +391,7 @@ def _extended_curves(data, test_dimers, settings: Settings, featurizer, fitted) 
                 "train_limit": float(distance[settings.n_train_separations - 1]),
                 "grid": grid.tolist(),
                 "predictions": predictions,
-                "coulomb": (K_E * charges[0] * charges[1] / grid).tolist(),
+                "coulomb": (COULOMB_CONSTANT * charges[0] * charges[1] / grid).tolist(),
             }
         )
     return out

@@ -16,7 +16,8 @@ Models (additive over atoms; kernels compare environments of the same central sp
 Every model offers to cross-validation polynomial kernels (x̂·x̂')^ζ on normalised environments
 and (x·x')^ζ on raw features, ζ = 1…4; 5-fold cross-validation on each training set (never
 the test set) picks the candidate and the regularizer. The structure kernels are computed once
-for all boxes (:mod:`.kernel_ridge`) and cached on disk.
+for all boxes (:func:`lode_rs.models.polynomial_structure_kernels`) and cached on disk
+(:mod:`lode_rs.datasets.cache`); the fits are :func:`lode_rs.models.fit_precomputed`.
 
 Errors: test RMSE in % of the standard deviation of the test targets.
 """
@@ -34,11 +35,12 @@ from pathlib import Path
 import numpy as np
 
 from .. import datasets, models, plotting
+from .._version import __version__
 from ..calculators import LodeExpansion, SoapExpansion
+from ..datasets.cache import cached, digest, npz
 from ..invariants import PowerSpectrum
-from ..models import LearningCurve
+from ..models import LearningCurve, fit_precomputed, polynomial_structure_kernels
 from ..progress import progress
-from .kernel_ridge import fit_predict, structure_kernels
 
 SPECIES = [1, 8]
 #: Gaussian width of the LODE charges (Å), chosen by cross-validation on the training pool
@@ -132,7 +134,7 @@ def blocks(settings: Settings, n_threads: int) -> dict[str, tuple[dict, Callable
 
 Kernels = dict[tuple[bool, int], np.ndarray]
 
-#: the two kinds of polynomial kernel (see :func:`.kernel_ridge.structure_kernels`)
+#: the two kinds of polynomial kernel (see :func:`lode_rs.models.polynomial_structure_kernels`)
 KINDS = {True: "normalised", False: "raw"}
 
 
@@ -141,8 +143,6 @@ def _cached_kernels(
 ) -> tuple[Kernels, float]:
     """Structure kernels of one feature block, both kinds and every ζ (computed, or read from
     the cache), and the seconds spent computing them (0 when cached)."""
-    from .. import __version__
-
     parameters = {
         "block": name,
         "hypers": hypers,
@@ -151,18 +151,26 @@ def _cached_kernels(
         "version": __version__,
         "format": 2,
     }
-    digest = hashlib.sha256(json.dumps(parameters, sort_keys=True).encode()).hexdigest()[:16]
-    path = datasets._cache_directory(cache_dir) / f"water-kernels-{digest}.npz"
     names = {(k, z): f"{KINDS[k]}_zeta{z}" for k in KINDS for z in settings.zetas}
-    cached = datasets._load_cached(path, parameters) if path.exists() else None
-    if cached is not None:
-        return {kz: cached[label] for kz, label in names.items()}, 0.0
-    start = time.perf_counter()
-    kernels = structure_kernels(featurize(frames), settings.zetas, normalize=tuple(KINDS))
-    seconds = time.perf_counter() - start
-    arrays = {names[kz]: k for kz, k in kernels.items()}
-    datasets._save_cached(path, parameters, arrays, compress=False)
-    return kernels, seconds
+    seconds = 0.0
+
+    def compute() -> dict[str, np.ndarray]:
+        nonlocal seconds
+        start = time.perf_counter()
+        kernels = polynomial_structure_kernels(
+            featurize(frames), settings.zetas, normalize=tuple(KINDS)
+        )
+        seconds = time.perf_counter() - start
+        return {names[kz]: k for kz, k in kernels.items()}
+
+    arrays, _ = cached(
+        f"water-kernels-{digest(parameters)}.npz",
+        parameters,
+        compute,
+        npz(compress=False),
+        cache_dir=cache_dir,
+    )
+    return {kz: arrays[label] for kz, label in names.items()}, seconds
 
 
 def _unit_scale(k: np.ndarray) -> np.ndarray:
@@ -266,7 +274,7 @@ def learning_curves(
                     chosen[split][j], lams[split][j] = chosen[0][j], lams[0][j]
                     continue
                 train = np.sort(rng.permutation(pool)[:n])
-                fit = fit_predict(kernels, y, train, test, seed=seed + split)
+                fit = fit_precomputed(kernels, y, train, test, seed=seed + split)
                 errors[split, j] = models.rmse_percent(fit.prediction, y[test])
                 chosen[split][j], lams[split][j] = fit.variant, fit.regularizer
         curve = LearningCurve(

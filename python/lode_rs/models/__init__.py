@@ -13,8 +13,13 @@ Example::
     model.fit(x_train, energies)
     pred, var = model.predict(x_test, return_variance=True)
     model.save("model.npz"); model = lode_rs.models.load("model.npz")
+
+For many fits on the same structures (learning curves, kernel comparisons),
+:func:`polynomial_structure_kernels` computes the structure kernels of several ζ in one pass and
+:func:`fit_precomputed` cross-validates kernel ridge regression on them.
 """
 
+from ..errors import NotFittedError
 from .base import REGULARIZER_GRID, ZETA_GRID, Regressor, kfold_indices, rmse_percent
 from .data import AtomicData, block_sizes, combine_structures, concatenate, species_resolved
 from .gpr import GPR
@@ -27,6 +32,7 @@ from .kernels import (
     structure_kernel,
     structure_self_kernel,
 )
+from .precomputed import PrecomputedFit, fit_precomputed, polynomial_structure_kernels
 from .ridge import Ridge
 from .sagpr import SAGPR, EquivariantSums
 from .selection import farthest_point_sampling, select_active, species_quotas
@@ -42,7 +48,9 @@ __all__ = [
     "EquivariantSums",
     "Kernel",
     "LearningCurve",
+    "NotFittedError",
     "PolynomialKernel",
+    "PrecomputedFit",
     "Regressor",
     "Ridge",
     "SAGPR",
@@ -54,10 +62,12 @@ __all__ = [
     "combine_structures",
     "concatenate",
     "farthest_point_sampling",
+    "fit_precomputed",
     "kernel_from_dict",
     "kfold_indices",
     "learning_curve",
     "load",
+    "polynomial_structure_kernels",
     "rmse_percent",
     "select_active",
     "species_resolved",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from .._lode_rs import InvalidInputError, InvalidParameterError
+from ..errors import InvalidInputError, InvalidParameterError, NotFittedError
 from .data import AtomicData, as_atomic_data, check_regularizer, check_targets
 from .kernels import Kernel, kernel_from_dict
 
@@ -98,6 +99,26 @@ class Problem(ABC):
             except ValueError:
                 out.append(None)
         return out
+
+
+def cross_validation_errors(
+    problem: Problem,
+    targets: np.ndarray,
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    regularizers: Sequence[float],
+) -> np.ndarray:
+    """Squared errors of ``problem``'s predictions summed over the test parts of ``folds``
+    (e.g. :func:`kfold_indices`), one per regularizer; ``inf`` where a fold cannot be solved."""
+    squared = np.zeros(len(regularizers))
+    for train, test in folds:
+        predictions = problem.cv_predictions(problem.prepare(train), list(regularizers), test)
+        for ir, prediction in enumerate(predictions):
+            if prediction is None:
+                squared[ir] = np.inf
+            else:
+                error = prediction - targets[test]
+                squared[ir] += float(error @ error)
+    return squared
 
 
 class Regressor(ABC):
@@ -227,7 +248,7 @@ class Regressor(ABC):
             ``pred`` ``(n_structures,)``, or ``(pred, variance)``.
         """
         if not self._fitted:
-            raise InvalidInputError(f"this {type(self).__name__} is not fitted; call fit() first")
+            raise NotFittedError(f"this {type(self).__name__} is not fitted; call fit() first")
         data = as_atomic_data(x)
         if data.per_structure != self.per_structure_:
             kinds = {True: "a 2D per-structure array", False: "Features (rows = environments)"}
@@ -264,7 +285,7 @@ class Regressor(ABC):
         ``features`` (JSON-serialisable) replaces the description given to :meth:`fit`.
         """
         if not self._fitted:
-            raise InvalidInputError(f"this {type(self).__name__} is not fitted; nothing to save")
+            raise NotFittedError(f"this {type(self).__name__} is not fitted; nothing to save")
         features = self.features_ if features is None else _check_features_metadata(features)
         params = {
             k: (v.to_dict() if isinstance(v, Kernel) else v) for k, v in self.get_params().items()
@@ -314,15 +335,7 @@ class Regressor(ABC):
         best = (np.inf, None, None, None)
         for ik, kernel in enumerate(kernels):
             problem = self._problem(data, targets, kernel)
-            squared = np.zeros(len(regularizers))
-            for train, test in folds:
-                predictions = problem.cv_predictions(problem.prepare(train), regularizers, test)
-                for ir, prediction in enumerate(predictions):
-                    if prediction is None:
-                        squared[ir] = np.inf
-                    else:
-                        error = prediction - targets[test]
-                        squared[ir] += float(error @ error)
+            squared = cross_validation_errors(problem, targets, folds, regularizers)
             rmse[ik] = np.sqrt(squared / data.n_structures)
             ir = int(np.argmin(rmse[ik]))
             if rmse[ik, ir] < best[0]:

@@ -72,13 +72,13 @@ crate::hypers! {
         /// Exponent p of the potential `r^-p`: 1 Coulomb, 2…6 faster power laws, 0 the Gaussian
         /// density.
         pub exponent: u32 = 1,
-        /// Weight of the centre atom's own potential.
+        /// Weight of the centre atom's own potential (docs/math.md §6).
         pub center_weight: f64 = 1.0,
         /// How periodic systems are summed: `"auto"` (the cheapest by estimated cost),
         /// `"reciprocal"`, `"ewald"` or `"mesh"`. Finite systems always use the pair route.
         pub method: Method = Method::Auto,
         /// Target absolute accuracy of each coefficient per unit source (chooses k_cutoff, the
-        /// Ewald split, the real-space reach and the mesh).
+        /// Ewald split, the real-space reach and the mesh; docs/math.md §7).
         pub accuracy: f64 = 1e-6,
         /// Explicit reciprocal cutoff (Å⁻¹): the plain truncated sum, no accuracy tuning.
         pub k_cutoff: Option<f64> = None,

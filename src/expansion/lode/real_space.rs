@@ -10,6 +10,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::expansion::pairs::PairSum;
+use crate::kspace::Sources;
 use crate::math::spherical_harmonics::SphericalHarmonics;
 use crate::neighbors::{NeighborSearch, Pair};
 use crate::radial::RadialIntegral;
@@ -23,9 +24,19 @@ pub(super) struct AtomChannels<'a> {
     pub n_channels: usize,
 }
 
-impl AtomChannels<'_> {
+impl<'a> AtomChannels<'a> {
     fn weight(&self, j: usize) -> f64 {
         self.weight.map_or(1.0, |w| w[j])
+    }
+
+    /// Every atom of `system` as a source of its channel (for the k-space and mesh sums).
+    pub fn sources(&self, system: &'a System) -> Result<Sources<'a>> {
+        Sources::new(
+            system.positions(),
+            self.channel,
+            self.weight,
+            self.n_channels,
+        )
     }
 }
 

@@ -1,6 +1,6 @@
-//! The particle-mesh long range of periodic LODE (`method = "mesh"`): the Ewald split of
-//! lode-math.md §3c with its k-space part evaluated by smooth particle-mesh Ewald
-//! ([`crate::mesh`]) instead of the explicit sum over k-vectors.
+//! The error model of the mesh route ([`super::mesh`], `docs/math.md` §8.4): the mesh spacing
+//! for a spline order and an accuracy (the mesh's part of the accuracy contract, §7), and the
+//! mesh dimensions for a cell.
 //!
 //! Long range, per channel `a` and column `q = (n, l, m)`:
 //! `c^a_q(i) = Σ_{0<|k|<k_c} (4π/V) ĝ_η(k) Ĩ_nl(k) i^l Y_lm(k̂) Σ_{j∈a} w_j e^{ik·(r_i − r_j)}`,
@@ -12,7 +12,7 @@
 //! B-splines of order `p` on a mesh of spacing `h_α = |a_α|/K_α` along each lattice vector, up
 //! to aliasing terms of relative size `≈ 2 Σ_{j≠0} |θ_α/(θ_α + 2πj)|^p` per axis and per step
 //! (spread, interpolation), `θ_α = k·a_α/K_α`, `|θ_α| ≤ |k| h`, `h = max_α h_α`. Bounding the
-//! sum over modes by its integral, as for the truncation ([`super::routes`]'s tail bound), the
+//! sum over modes by its integral, as for the truncation ([`super::reciprocal::k_cutoff_for`]'s tail bound), the
 //! aliasing error of a coefficient per unit source is at most
 //! $$ E(h, p) = \frac{2}{π} \int_0^{k_c} k^2 |ĝ_η(k)| \max_{nl} |Ĩ_{nl}(k)|\ C\,δ_p(kh)\, dk,
 //!    \quad δ_p(θ) = \sum_{j=1}^{3} \Big(\frac{θ}{2πj − θ}\Big)^p + \Big(\frac{θ}{2πj + θ}\Big)^p, $$
@@ -25,27 +25,21 @@
 //! (bisection), so every kept mode is strictly inside the mesh's Nyquist box. Measured errors
 //! stay below the request (tests in `tests/test_lode.py`).
 
-use ndarray::Array3;
-
-use super::reciprocal::ReciprocalBasis;
-use crate::error::Result;
-use crate::kspace::Sources;
 use crate::math::power_law::PowerLaw;
-use crate::mesh::{mesh_sum, MeshModes};
 use crate::radial::RadialIntegral;
 use crate::systems::System;
 
 /// Fraction of the accuracy budget given to the mesh's aliasing error.
-pub(super) const MESH_SHARE: f64 = 0.25;
+pub(in crate::expansion::lode) const MESH_SHARE: f64 = 0.25;
 /// Multiplicity `C` of the per-axis aliasing term (see the module docs).
 const ALIASING_MULTIPLICITY: f64 = 1.5;
 /// Points of the tabulated envelope `max_nl |Ĩ_nl(k)|` on `[0, k_max]`.
 const ENVELOPE_POINTS: usize = 512;
 /// Spline orders the automatic choice tries.
-pub(super) const AUTO_ORDERS: [usize; 5] = [4, 5, 6, 8, 10];
+pub(in crate::expansion::lode) const AUTO_ORDERS: [usize; 5] = [4, 5, 6, 8, 10];
 
 /// `max_nl |Ĩ_nl(k)|` on a uniform grid of `[0, k_max]`.
-pub(super) struct Envelope {
+pub(in crate::expansion::lode) struct Envelope {
     step: f64,
     values: Vec<f64>,
 }
@@ -111,7 +105,7 @@ fn aliasing_error(weights: &[(f64, f64)], spacing: f64, order: usize) -> f64 {
 }
 
 /// Largest mesh spacing `h < π/k_c` whose aliasing error `E(h, p)` is at most `budget`.
-pub(super) fn spacing_for(
+pub(in crate::expansion::lode) fn spacing_for(
     envelope: &Envelope,
     kernel: &PowerLaw,
     k_cutoff: f64,
@@ -136,7 +130,7 @@ pub(super) fn spacing_for(
 }
 
 /// Smallest `K ≥ n` whose only prime factors are 2, 3, 5 and 7 (fast FFT sizes).
-pub(super) fn fft_size(n: usize) -> usize {
+fn fft_size(n: usize) -> usize {
     let mut k = n.max(1);
     loop {
         let mut r = k;
@@ -153,7 +147,7 @@ pub(super) fn fft_size(n: usize) -> usize {
 }
 
 /// Mesh dimensions for spacing `h` along each lattice vector: `K_α ≥ |a_α|/h`, FFT-friendly.
-pub(super) fn mesh_dims(system: &System, spacing: f64) -> [usize; 3] {
+pub(in crate::expansion::lode) fn mesh_dims(system: &System, spacing: f64) -> [usize; 3] {
     let m = system.cell().matrix();
     let mut dims = [0; 3];
     for (d, a) in dims.iter_mut().zip(m) {
@@ -163,77 +157,12 @@ pub(super) fn mesh_dims(system: &System, spacing: f64) -> [usize; 3] {
     dims
 }
 
-impl ReciprocalBasis<'_> {
-    /// The k-space sum of [`ReciprocalBasis::compute`] (without its `k = 0` term) by the
-    /// particle mesh: `(n_centres, n_channels, n_max·n_lm)`.
-    pub fn compute_mesh(
-        &self,
-        system: &System,
-        sources: &Sources<'_>,
-        k_cutoff: f64,
-        dims: [usize; 3],
-        order: usize,
-    ) -> Result<Array3<f64>> {
-        let cell = system.cell();
-        let modes = MeshModes::new(cell, dims, order, k_cutoff)?;
-        let n_lm = self.n_lm();
-        let n_l = self.l_max + 1;
-        let n_modes = modes.len();
-        // radial[(n, l)][mode] = (4π/V) ĝ Ĩ_nl φ_l, angular[lm][mode] = Y_lm(k̂)
-        let mut radial = vec![0.0; self.n_max * n_l * n_modes];
-        let mut angular = vec![0.0; n_lm * n_modes];
-        let mut block = ndarray::Array2::zeros((self.n_max, n_l));
-        let mut ylm = vec![0.0; n_lm];
-        for (mode, (k, &norm)) in modes.vectors().iter().zip(modes.norms()).enumerate() {
-            self.factors(cell.volume(), *k, norm, &mut block, &mut ylm);
-            for n in 0..self.n_max {
-                for l in 0..n_l {
-                    radial[(n * n_l + l) * n_modes + mode] = block[[n, l]];
-                }
-            }
-            for (lm, y) in ylm.iter().enumerate() {
-                angular[lm * n_modes + mode] = *y;
-            }
-        }
-        let mut l_of = Vec::with_capacity(n_lm);
-        for l in 0..n_l {
-            l_of.extend(std::iter::repeat_n(l, 2 * l + 1));
-        }
-        let odd = self.odd_columns();
-        mesh_sum(cell, system.positions(), sources, &modes, &odd, |q, out| {
-            let (n, lm) = (q / n_lm, q % n_lm);
-            let r = &radial[(n * n_l + l_of[lm]) * n_modes..][..n_modes];
-            let a = &angular[lm * n_modes..][..n_modes];
-            for ((o, r), a) in out.iter_mut().zip(r).zip(a) {
-                *o = r * a;
-            }
-        })
-    }
-
-    /// Bytes held by [`ReciprocalBasis::compute_mesh`] besides its output, with `threads`
-    /// column tasks in flight.
-    pub fn mesh_memory(
-        &self,
-        n_atoms: usize,
-        n_channels: usize,
-        n_modes: f64,
-        dims: [usize; 3],
-        order: usize,
-        threads: usize,
-    ) -> f64 {
-        let real = (dims[0] * dims[1] * dims[2]) as f64 * 8.0;
-        let complex = (dims[0] * dims[1] * (dims[2] / 2 + 1)) as f64 * 16.0;
-        let per_task = (1.0 + crate::mesh::BATCH as f64) * real + complex + n_modes * 8.0;
-        let tables = n_modes * (self.n_max * (self.l_max + 1) + self.n_lm() + 8) as f64 * 8.0;
-        let spectra = n_channels as f64 * n_modes * 16.0;
-        let stencils = n_atoms as f64 * 3.0 * order as f64 * 12.0;
-        threads as f64 * per_task + tables + spectra + stencils
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::mesh::long_range_on_mesh;
+    use super::super::reciprocal::KspaceSum;
     use super::*;
+    use crate::kspace::Sources;
 
     #[test]
     fn fft_sizes_are_smooth() {
@@ -297,7 +226,7 @@ mod tests {
             for eta in [1.2, 2.0] {
                 let kernel = PowerLaw::new(p, eta).unwrap();
                 let k_c = 5.5 / eta;
-                let rb = ReciprocalBasis {
+                let rb = KspaceSum {
                     kernel,
                     radial: &radial,
                     harmonics: &harmonics,
@@ -312,9 +241,8 @@ mod tests {
                         }
                         let h = spacing_for(&envelope, &kernel, k_c, order, budget);
                         let dims = mesh_dims(&system, h);
-                        let mesh = rb
-                            .compute_mesh(&system, &sources, k_c, dims, order)
-                            .unwrap();
+                        let mesh =
+                            long_range_on_mesh(&rb, &system, &sources, k_c, dims, order).unwrap();
                         let err = mesh
                             .iter()
                             .zip(exact.iter())

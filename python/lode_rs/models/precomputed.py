@@ -1,31 +1,37 @@
-"""Kernel ridge regression on precomputed structure kernels, for learning curves.
+"""Kernel ridge regression on precomputed structure kernels, and those kernels for several ζ.
 
-The water experiment compares models whose kernels are expensive (96 000 environments) but whose
-fits are cheap (at most 800 training structures). Here the ``(n_structures, n_structures)``
-structure kernels are computed once, for several exponents ζ at the same time, and every training
-subset, cross-validation fold, regularizer and kernel combination reuses them.
+For learning curves and model comparisons whose kernels are expensive (e.g. 96 000 environments)
+but whose fits are cheap (a few hundred training structures): the ``(n_structures,
+n_structures)`` structure kernels are computed once, for several exponents ζ in one pass
+(:func:`polynomial_structure_kernels`), and every training subset, cross-validation fold,
+regularizer and kernel combination reuses them (:func:`fit_precomputed`).
 
-The kernels are those of :class:`lode_rs.models.GPR` with a normalised
-:class:`lode_rs.models.PolynomialKernel` and ``match_species=True``,
+The kernels are those of :class:`lode_rs.models.GPR` with a :class:`PolynomialKernel` and
+``match_species=True``,
 
     K_ζ(A, B) = Σ_{i∈A} Σ_{j∈B} δ(a_i, a_j) (x̂_i · x̂_j)^ζ,
 
 and the fit is that of ``GPR(baseline="intercept")``: ``y ≈ ȳ + K α`` with
 ``(K + λ t I) α = y − ȳ``, ``t`` the mean diagonal of the training kernel (so ``λ`` is relative to
-the kernel scale). A test checks both against :mod:`lode_rs.models`.
+the kernel scale), the same regularizer grid, folds (:func:`kfold_indices`) and cross-validation
+loop (:func:`cross_validation_errors`) as the models, with every regularizer of a fold solved from
+one eigendecomposition. Tests hold both against :func:`structure_kernel` and :class:`GPR`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from .._lode_rs import InvalidInputError, InvalidParameterError
-from ..models import REGULARIZER_GRID, kfold_indices
+from ..errors import InvalidInputError, InvalidParameterError
+from .base import REGULARIZER_GRID, Problem, cross_validation_errors, kfold_indices
+from .data import as_atomic_data
 
-#: structures per block of :func:`structure_kernels` (64 × 64 water boxes: a 4096² block of H–H)
+#: structures per block of :func:`polynomial_structure_kernels` (64 × 64 water boxes: a 4096²
+#: block of H–H)
 _BLOCK = 64
 
 
@@ -45,13 +51,14 @@ def _reducer(structure: np.ndarray):
     return present, reduce
 
 
-def structure_kernels(
-    features, zetas: Sequence[int], *, normalize: Sequence[bool] = (True,)
+def polynomial_structure_kernels(
+    features: Any, zetas: Sequence[int], *, normalize: Sequence[bool] = (True,)
 ) -> dict[tuple[bool, int], np.ndarray]:
     """Structure kernels of additive polynomial models, for several ``ζ`` in one pass.
 
     Args:
-        features: :class:`lode_rs.Features` (rows = environments, with ``center_species``).
+        features: :class:`lode_rs.Features` (rows = environments, compared only within a
+            central species) or an unweighted :class:`AtomicData`.
         zetas: integer exponents ``>= 1``.
         normalize: which kinds to compute: ``True``, on L2-normalised environments
             (``PolynomialKernel(ζ)``); ``False``, on the raw features divided by one constant, their
@@ -70,15 +77,21 @@ def structure_kernels(
         raise InvalidParameterError(f"zetas must be integers >= 1, got {zetas}")
     if not kinds:
         raise InvalidParameterError("normalize must name at least one kind (True and/or False)")
-    values = np.asarray(features.values, dtype=np.float64)
+    data = as_atomic_data(features)
+    if data.weights is not None:
+        raise InvalidInputError(
+            "polynomial_structure_kernels takes unweighted environments; use structure_kernel "
+            "for AtomicData with row weights"
+        )
+    values = np.asarray(data.values, dtype=np.float64)
     norms = np.linalg.norm(values, axis=1)
     rms = float(np.sqrt(np.mean(norms**2)))
     if rms > 0:
         values, norms = values / rms, norms / rms
     inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-    structure = np.asarray(features.structure, dtype=np.int64)
-    species = np.asarray(features.center_species)
-    n = int(features.n_structures)
+    structure = np.asarray(data.structure, dtype=np.int64)
+    species = np.asarray(data.species)
+    n = int(data.n_structures)
     out = {(k, z): np.zeros((n, n)) for k in kinds for z in zetas}
     for s in np.unique(species):
         rows = np.nonzero(species == s)[0]
@@ -109,8 +122,8 @@ def structure_kernels(
 
 
 @dataclass(frozen=True)
-class Fit:
-    """A kernel ridge fit on precomputed kernels.
+class PrecomputedFit:
+    """A kernel ridge fit on precomputed kernels (:func:`fit_precomputed`).
 
     Attributes:
         variant: name of the kernel chosen (a key of the candidates).
@@ -125,27 +138,44 @@ class Fit:
     prediction: np.ndarray
 
 
-def _fold_errors(k: np.ndarray, y: np.ndarray, folds, regularizers: np.ndarray) -> np.ndarray:
-    """Summed squared CV errors of every regularizer (one eigendecomposition per fold)."""
-    squared = np.zeros(regularizers.size)
-    for train, test in folds:
-        ktt = k[np.ix_(train, train)]
-        mean = y[train].mean()
-        scale = float(np.mean(np.diag(ktt)))
-        eigenvalues, vectors = np.linalg.eigh(ktt)
-        projected = vectors.T @ (y[train] - mean)
-        kvt = k[np.ix_(test, train)] @ vectors
-        for r, lam in enumerate(regularizers):
+class _PrecomputedProblem(Problem):
+    """Kernel ridge with an intercept on a given ``(n, n)`` structure kernel ``k``."""
+
+    def __init__(self, k: np.ndarray, y: np.ndarray) -> None:
+        self.k, self.y = k, y
+
+    def prepare(self, train: np.ndarray):
+        ktt = self.k[np.ix_(train, train)]
+        return {
+            "train": train,
+            "k": ktt,
+            "mean": self.y[train].mean(),
+            "scale": float(np.mean(np.diag(ktt))),
+        }
+
+    def solve(self, state, regularizer: float, *, quiet: bool = False) -> dict[str, Any]:
+        n = state["train"].size
+        lhs = state["k"] + regularizer * state["scale"] * np.eye(n)
+        alpha = np.linalg.solve(lhs, self.y[state["train"]] - state["mean"])
+        return {"train": state["train"], "alpha": alpha, "mean": state["mean"]}
+
+    def predict(self, solution, rows: np.ndarray) -> np.ndarray:
+        return self.k[np.ix_(rows, solution["train"])] @ solution["alpha"] + solution["mean"]
+
+    def cv_predictions(self, state, regularizers: list[float], test: np.ndarray):
+        """Every regularizer from one eigendecomposition of the training kernel."""
+        train, mean, scale = state["train"], state["mean"], state["scale"]
+        eigenvalues, vectors = np.linalg.eigh(state["k"])
+        projected = vectors.T @ (self.y[train] - mean)
+        kvt = self.k[np.ix_(test, train)] @ vectors
+        out: list[np.ndarray | None] = []
+        for lam in regularizers:
             denominator = eigenvalues + lam * scale
-            if denominator.min() <= 0:
-                squared[r] = np.inf
-                continue
-            error = kvt @ (projected / denominator) + mean - y[test]
-            squared[r] += float(error @ error)
-    return squared
+            out.append(None if denominator.min() <= 0 else kvt @ (projected / denominator) + mean)
+        return out
 
 
-def fit_predict(
+def fit_precomputed(
     kernels: Mapping[str, np.ndarray],
     y: np.ndarray,
     train: np.ndarray,
@@ -154,7 +184,7 @@ def fit_predict(
     regularizers: Sequence[float] = REGULARIZER_GRID,
     cv_folds: int = 5,
     seed: int = 0,
-) -> Fit:
+) -> PrecomputedFit:
     """Choose a kernel and λ by k-fold CV on ``train`` only, refit on ``train``, predict ``test``.
 
     Args:
@@ -170,25 +200,24 @@ def fit_predict(
     if train.size < 2:
         raise InvalidInputError(f"need at least 2 training structures, got {train.size}")
     y = np.asarray(y, dtype=np.float64)
-    grid = np.asarray(regularizers, dtype=np.float64)
-    folds = kfold_indices(train.size, min(cv_folds, train.size), seed)
+    grid = [float(r) for r in regularizers]
+    folds = [
+        (train[a], train[b]) for a, b in kfold_indices(train.size, min(cv_folds, train.size), seed)
+    ]
     best = (np.inf, "", 0.0)
     for name, k in kernels.items():
-        squared = _fold_errors(k[np.ix_(train, train)], y[train], folds, grid)
+        squared = cross_validation_errors(_PrecomputedProblem(k, y), y, folds, grid)
         r = int(np.argmin(squared))
         if squared[r] < best[0]:
-            best = (float(squared[r]), name, float(grid[r]))
+            best = (float(squared[r]), name, grid[r])
     if not np.isfinite(best[0]):
         raise InvalidParameterError("no kernel and regularizer gave a solvable system")
     _, name, lam = best
-    k = kernels[name]
-    ktt = k[np.ix_(train, train)]
-    mean = y[train].mean()
-    scale = float(np.mean(np.diag(ktt)))
-    alpha = np.linalg.solve(ktt + lam * scale * np.eye(train.size), y[train] - mean)
-    return Fit(
+    problem = _PrecomputedProblem(kernels[name], y)
+    solution = problem.solve(problem.prepare(train), lam)
+    return PrecomputedFit(
         variant=name,
         regularizer=lam,
         cv_rmse=float(np.sqrt(best[0] / train.size)),
-        prediction=k[np.ix_(test, train)] @ alpha + mean,
+        prediction=problem.predict(solution, test),
     )

@@ -1,0 +1,48 @@
+//! Calibrated cost constants: the one place where the relative prices of pairs, k-vectors and
+//! mesh operations are written down. They choose routes and splitting widths only, never an
+//! accuracy: a wrong value makes a computation slower, not less accurate.
+//!
+//! Two different pair-versus-k trade-offs are priced here, in two different units, so there
+//! are two pair costs:
+//! - the Ewald energy of point charges ([`crate::electrostatics`]): one real-space pair is one
+//!   scalar `erfc(r/√2η)/r` term, weighed against one atom–k entry of a structure factor
+//!   ([`COULOMB_PAIR_COST`]);
+//! - the LODE expansion (`expansion::lode`): one pair adds a radial row times `Y_lm` to every
+//!   output column, weighed against one multiply-add of the k-space contraction per column
+//!   ([`LODE_PAIR_COST_PER_COLUMN`]).
+//!
+//! The k-space and mesh prices of LODE are in the same unit (one multiply-add of the dense
+//! GEMM of [`crate::kspace::reciprocal_sum`]). All were measured on the NaCl gases of
+//! `benches/compare.py` (64 atoms in 12–20 Å cubic boxes; see `benches/lode.rs`).
+
+/// Electrostatics: one real-space pair (neighbour search with sorting, `erfc`, division) in
+/// units of one atom–k entry of the structure factors. Calibrated on 64-atom gases in cubic
+/// boxes of 12–20 Å at accuracy 1e-10 (single thread, ≈ 1.7 ms per structure at the optimum,
+/// which is flat within ±20 % of the η it gives).
+pub const COULOMB_PAIR_COST: f64 = 16.0;
+
+/// LODE: one pair term, per output column, in units of one k-space multiply-add (the batched
+/// pair loop costs about 176 ns per pair on the NaCl gases, search included).
+pub const LODE_PAIR_COST_PER_COLUMN: f64 = 28.0;
+
+/// LODE shell route: cost of one multiply-add of the shell kernel in units of one of the dense
+/// GEMM (it runs at about half the GEMM's rate). Measured on the NaCl gases (dense 7.8 ms,
+/// shells 4.2 ms per structure at accuracy 1e-6, 1 thread).
+pub const SHELL_MULTIPLY_ADD: f64 = 2.0;
+
+/// LODE shell route: the other work per (centre, k-vector): the lane phases, the parity sums
+/// and the structure factors.
+pub const SHELL_PER_K: f64 = 60.0;
+
+/// LODE dense contraction: the other work per (centre, k-vector) (phases, `F` terms).
+pub const DENSE_PER_K: f64 = 20.0;
+
+/// LODE mesh route: cost per mesh point and log₂ of the mesh size, per transform.
+pub const MESH_FFT_COST: f64 = 7.0;
+
+/// LODE mesh route: cost per atom and stencil point, per spread or interpolation.
+pub const MESH_STENCIL_COST: f64 = 35.0;
+
+/// `method = "auto"` considers the mesh only from this many atoms (smaller cells never gain
+/// from it, and the error model's first evaluation costs a few tenths of a second).
+pub const MESH_MIN_ATOMS: f64 = 1000.0;

@@ -1,0 +1,186 @@
+//! The Ewald-split route (`docs/math.md` §3c, §8.3): `g_p = g_p^SR + g_p^LR` with the long range a
+//! smeared power law of width `η > σ`. The short range is a pair sum over periodic images (its
+//! radial table splined per `η`), the long range the k-space sum of [`super::reciprocal`] with
+//! kernel width `η` and a small `k_c`, and the short range's own `k = 0` component is
+//! subtracted for `p = 1, 2, 3` ([`subtract_ewald_k0`]).
+//!
+//! Widths are tried on the grid `η = σ 2^{m/4}`, `m = 1..=`[`EWALD_STEPS`]; the planner picks
+//! the cheapest ([`pair_cost`] + the long range's k-space cost); each width's tables are built
+//! once and cached here ([`EwaldTables`]), and the mesh route shares them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use ndarray::Array3;
+
+use super::super::calculator::Common;
+use super::super::constant_terms::{add_self, coefficient_of_self, subtract_ewald_k0};
+use super::super::real_space::{listed_pairs, AtomChannels};
+use super::reciprocal::{check_memory, k_cutoff_for};
+use super::LodeRoute;
+use crate::cost::LODE_PAIR_COST_PER_COLUMN;
+use crate::error::{Error, Result};
+use crate::math::power_law::PowerLaw;
+use crate::neighbors::NeighborSearch;
+use crate::radial::{LodeKernel, LodeRadialTable};
+use crate::systems::System;
+
+/// Ewald widths tried: η = σ · 2^{m/4}, m = 1..=EWALD_STEPS (up to 64σ).
+pub(in crate::expansion::lode) const EWALD_STEPS: i32 = 24;
+/// Fraction of the accuracy budget given to each part of the Ewald split (the splined short
+/// range and the truncated long range): their errors add, so each gets a quarter.
+const EWALD_SHARE: f64 = 0.25;
+
+/// Tables of one Ewald split.
+pub(in crate::expansion::lode) struct EwaldPart {
+    pub eta: f64,
+    pub short_range: LodeRadialTable,
+    pub k_cutoff: f64,
+    /// `lim_{k→0} ĝ_SR(k)` (p = 1, 2, 3) to subtract, zero otherwise.
+    pub k0_correction: f64,
+    /// `C_n^SR`: the short-range part of the centre's own potential on `R̃_n Y_00`.
+    pub self_term: Vec<f64>,
+}
+
+impl EwaldPart {
+    /// The long-range kernel `g_p` of width `η`.
+    pub fn long_range(&self) -> Result<PowerLaw> {
+        PowerLaw::new(self.short_range.kernel().exponent(), self.eta)
+    }
+}
+
+/// `η` of Ewald step `step`: `σ 2^{step/4}`.
+pub(in crate::expansion::lode) fn eta(common: &Common, step: i32) -> f64 {
+    common.hypers.smearing * 2f64.powf(step as f64 / 4.0)
+}
+
+/// Estimated cost of the pairs within the reach of a kernel of width `eta` (the basis extent
+/// plus `η √(2 ln(1/accuracy))`), `n` centres at number density `density`, in units of one
+/// k-space multiply-add ([`LODE_PAIR_COST_PER_COLUMN`] per pair and column).
+pub(in crate::expansion::lode) fn pair_cost(
+    common: &Common,
+    n: f64,
+    density: f64,
+    eta: f64,
+) -> f64 {
+    let per_pair = LODE_PAIR_COST_PER_COLUMN * common.n_cols() as f64;
+    let log_acc = (1.0 / common.hypers.accuracy).ln();
+    let reach = common.basis_extent + eta * (2.0 * log_acc).sqrt();
+    n * density * 4.0 / 3.0 * std::f64::consts::PI * reach.powi(3) * per_pair
+}
+
+/// The Ewald tables of a calculator, built on first use per width and cached.
+#[derive(Default)]
+pub(in crate::expansion::lode) struct EwaldTables {
+    parts: Mutex<HashMap<i32, Arc<EwaldPart>>>,
+    /// Long-range k-cutoff of each Ewald width (step).
+    long_range_cutoffs: Mutex<HashMap<i32, f64>>,
+}
+
+impl EwaldTables {
+    /// k-cutoff of the long range with width `η(step)` for its share of the accuracy.
+    pub fn long_range_cutoff(&self, common: &Common, step: i32) -> Result<f64> {
+        if let Some(k) = self
+            .long_range_cutoffs
+            .lock()
+            .expect("cutoff cache")
+            .get(&step)
+        {
+            return Ok(*k);
+        }
+        let long = PowerLaw::new(common.hypers.exponent, eta(common, step))?;
+        let k = k_cutoff_for(
+            &long,
+            &common.kspace_radial,
+            EWALD_SHARE * common.hypers.accuracy,
+        )
+        .min(common.k_max);
+        self.long_range_cutoffs
+            .lock()
+            .expect("cutoff cache")
+            .insert(step, k);
+        Ok(k)
+    }
+
+    /// The tables of Ewald step `step`.
+    pub fn part(&self, common: &Common, step: i32) -> Result<Arc<EwaldPart>> {
+        if let Some(part) = self.parts.lock().expect("ewald cache").get(&step) {
+            return Ok(part.clone());
+        }
+        let sigma = common.hypers.smearing;
+        let eta = eta(common, step);
+        let p = common.hypers.exponent;
+        let short_range = LodeRadialTable::ewald_short_range(
+            &common.basis,
+            common.hypers.l_max,
+            p,
+            sigma,
+            eta,
+            EWALD_SHARE * common.hypers.accuracy,
+        )?;
+        let k_cutoff = self.long_range_cutoff(common, step)?;
+        let k0_correction = if (1..=3).contains(&p) {
+            LodeKernel::ewald_short_range(p, sigma, eta)?
+                .fourier_at_zero()
+                .ok_or_else(|| {
+                    Error::Internal("the short-range kernel has no k = 0 limit".into())
+                })?
+        } else {
+            0.0
+        };
+        let self_term = coefficient_of_self(short_range.self_term());
+        let part = Arc::new(EwaldPart {
+            eta,
+            short_range,
+            k_cutoff,
+            k0_correction,
+            self_term,
+        });
+        self.parts
+            .lock()
+            .expect("ewald cache")
+            .insert(step, part.clone());
+        Ok(part)
+    }
+}
+
+/// The short range: streamed pairs over periodic images and the centre's own short-range
+/// potential.
+pub(in crate::expansion::lode) fn short_range(
+    common: &Common,
+    system: &System,
+    atoms: &AtomChannels<'_>,
+    part: &EwaldPart,
+) -> Result<Array3<f64>> {
+    let search = NeighborSearch::new(system, part.short_range.reach())?;
+    let mut out = listed_pairs(system, &search, atoms, &part.short_range, &common.harmonics);
+    add_self(&mut out, atoms, &part.self_term, 1.0, common.n_lm());
+    Ok(out)
+}
+
+/// The Ewald route with the tables of one width.
+pub(in crate::expansion::lode) struct EwaldRoute<'a> {
+    pub common: &'a Common,
+    pub part: Arc<EwaldPart>,
+}
+
+impl LodeRoute for EwaldRoute<'_> {
+    fn check_memory(&self, system: &System, n_channels: usize) -> Result<()> {
+        check_memory(self.common, system, self.part.k_cutoff, n_channels)
+    }
+
+    fn values(&self, system: &System, atoms: &AtomChannels<'_>) -> Result<Array3<f64>> {
+        let (common, part) = (self.common, &*self.part);
+        let mut out = short_range(common, system, atoms, part)?;
+        out += &common.kspace(&part.long_range()?).compute(
+            system,
+            &atoms.sources(system)?,
+            part.k_cutoff,
+        )?;
+        if part.k0_correction != 0.0 {
+            let volume = system.cell().volume();
+            subtract_ewald_k0(&mut out, &common.basis, atoms, volume, part.k0_correction);
+        }
+        Ok(out)
+    }
+}

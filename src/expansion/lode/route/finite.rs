@@ -1,0 +1,85 @@
+//! The finite route (`docs/math.md` §3a, §8.5): a system without periodicity sums every ordered pair
+//! `i ≠ j` (no images) with the splined pair table near and the exact far-field (multipole)
+//! form far away, plus the centre's own potential with weight `center_weight`. The table is
+//! built on first use and cached here; the periodic `p = 0` route ([`super::pairs`]) shares it.
+
+use std::sync::{Arc, OnceLock};
+
+use ndarray::Array3;
+
+use super::super::calculator::Common;
+use super::super::constant_terms::add_self;
+use super::super::real_space::{finite_pairs, AtomChannels};
+use super::LodeRoute;
+use crate::cost::LODE_PAIR_COST_PER_COLUMN;
+use crate::error::{Error, Result};
+use crate::radial::LodeRadialTable;
+use crate::systems::System;
+
+/// The pair table of the full kernel `g_p` (width σ), built once.
+#[derive(Default)]
+pub(in crate::expansion::lode) struct FiniteTables {
+    table: OnceLock<std::result::Result<Arc<LodeRadialTable>, Error>>,
+}
+
+impl FiniteTables {
+    /// The table, built on first use.
+    pub fn table(&self, common: &Common) -> Result<Arc<LodeRadialTable>> {
+        self.table
+            .get_or_init(|| {
+                LodeRadialTable::finite(
+                    &common.basis,
+                    common.hypers.l_max,
+                    common.hypers.exponent,
+                    common.hypers.smearing,
+                    common.hypers.accuracy,
+                )
+                .map(Arc::new)
+            })
+            .clone()
+    }
+}
+
+/// Estimated cost of the finite route: every ordered pair, [`LODE_PAIR_COST_PER_COLUMN`] per
+/// pair and column.
+pub(in crate::expansion::lode) fn cost(common: &Common, n: f64) -> f64 {
+    n * (n - 1.0).max(0.0) * LODE_PAIR_COST_PER_COLUMN * common.n_cols() as f64
+}
+
+/// Estimated bytes of the finite route: the coefficient array, twice (the structure's block
+/// and the joined output). Not checked against `max_memory`: pairs are streamed.
+pub(in crate::expansion::lode) fn memory(
+    common: &Common,
+    system: &System,
+    n_channels: usize,
+) -> f64 {
+    2.0 * (system.size() * n_channels * common.n_cols()) as f64 * 8.0
+}
+
+/// The finite route of structure `structure` (for error messages).
+pub(in crate::expansion::lode) struct FiniteRoute<'a> {
+    pub common: &'a Common,
+    pub table: Arc<LodeRadialTable>,
+    pub structure: usize,
+}
+
+impl LodeRoute for FiniteRoute<'_> {
+    fn check_memory(&self, _system: &System, _n_channels: usize) -> Result<()> {
+        Ok(())
+    }
+
+    fn values(&self, system: &System, atoms: &AtomChannels<'_>) -> Result<Array3<f64>> {
+        let common = self.common;
+        let mut out = finite_pairs(
+            system,
+            atoms,
+            self.table.as_ref(),
+            &common.harmonics,
+            self.structure,
+        )?;
+        // the centre's own potential, with weight center_weight
+        let w = common.hypers.center_weight;
+        add_self(&mut out, atoms, &common.self_term, w, common.n_lm());
+        Ok(out)
+    }
+}

@@ -1,0 +1,46 @@
+//! One module per LODE route, each owning its prepared tables (cached on the calculator), its
+//! cost and memory estimates and its values (`docs/math.md` §3):
+//!
+//! | module | route | plan name |
+//! |---|---|---|
+//! | [`finite`] | finite systems: all pairs, no images (§3a) | `"real-space"` |
+//! | [`pairs`] | periodic `p = 0`: the short-ranged Gaussian density over images (§3a) | `"pairs"` |
+//! | [`reciprocal`] | periodic: the k-space sum, dense or by shells (§3b) | `"reciprocal"` |
+//! | [`ewald`] | periodic: short-range pairs + long-range k-space sum (§3c) | `"ewald"` |
+//! | [`mesh`] | periodic: the Ewald split with the long range on a particle mesh | `"mesh"` |
+//!
+//! A slab route (2D periodicity) would be one more module here, a variant of
+//! [`super::plan::Route`] and one arm in the planner (`super::routes`); mixed periodicity is
+//! refused by the calculator until then.
+//!
+//! Gradients: each route's Jacobian and backward pass (vector–Jacobian product) belong beside
+//! its [`LodeRoute::values`], as further methods of [`LodeRoute`]: the pair routes by one more
+//! pass over the same pairs, the k-space routes through the adjoint of their engine
+//! (`crate::kspace` for the dense and shell sums, `crate::mesh` for the mesh), the terms of
+//! [`super::constant_terms`] through `V` only.
+
+pub(super) mod ewald;
+pub(super) mod finite;
+pub(super) mod mesh;
+pub(super) mod mesh_spacing;
+pub(super) mod pairs;
+pub(super) mod reciprocal;
+
+use ndarray::Array3;
+
+use super::real_space::AtomChannels;
+use crate::error::Result;
+use crate::systems::System;
+
+/// A route prepared for one structure: its tables built (or taken from the cache) and its
+/// parameters resolved by the planner.
+pub(super) trait LodeRoute {
+    /// Refuse the computation when its estimated memory exceeds `max_memory`, with an error
+    /// that says what to change.
+    fn check_memory(&self, system: &System, n_channels: usize) -> Result<()>;
+
+    /// Coefficients `(N, n_channels, n_max·n_lm)` of every atom of `system`. The centre's own
+    /// potential is included with weight `center_weight` by the finite route, with weight 1 by
+    /// the periodic ones (the calculator reweights it: `constant_terms::add_self`).
+    fn values(&self, system: &System, atoms: &AtomChannels<'_>) -> Result<Array3<f64>>;
+}

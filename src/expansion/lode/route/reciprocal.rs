@@ -1,0 +1,261 @@
+//! The reciprocal route (`docs/math.md` §3b, §8.2; `k = 0` convention §6): for a fully periodic structure,
+//!
+//! `c^a_nlm(i) = (4π/V) Σ_{k half, 0<|k|<k_c} ĝ(k) Ĩ_nl(k) Y_lm(k̂) φ_l F^a_l(i, k)`,
+//!
+//! with `φ_l = (−1)^{l/2}` (even l), `(−1)^{(l+1)/2}` (odd l) and `F` the cos/sin sums of
+//! [`crate::kspace::reciprocal_sum`], plus the `k = 0` term of
+//! [`super::super::constant_terms::add_k0_term`]. `ĝ` is the Fourier transform of the smeared
+//! power law (width σ here, η for the Ewald and mesh long range, which reuse [`KspaceSum`]).
+//! The basis is [`LodeBasis`]; the engine is the dense contraction or the sum by shells,
+//! whichever [`KspaceSum::cost_per_k`] says is cheaper for the cell.
+
+use ndarray::{Array2, Array3};
+
+use super::super::calculator::Common;
+use super::super::constant_terms::add_k0_term;
+use super::super::kbasis::LodeBasis;
+use super::super::real_space::AtomChannels;
+use super::LodeRoute;
+use crate::cost::{DENSE_PER_K, SHELL_MULTIPLY_ADD, SHELL_PER_K};
+use crate::error::Result;
+use crate::kspace::{dense_sum, k_vectors, shell_sum, symmetry_degeneracy, Shells, Sources};
+use crate::math::power_law::PowerLaw;
+use crate::math::spherical_harmonics::SphericalHarmonics;
+use crate::radial::RadialIntegral;
+use crate::systems::System;
+
+/// Bytes per stored k-vector besides its per-channel and angular values: indices, vector and
+/// norm in the original and the sorted order, the permutation and the table offsets.
+const BYTES_PER_K: f64 = 136.0;
+
+/// The k-space sum of one kernel: everything it needs that does not depend on the structure.
+pub(in crate::expansion::lode) struct KspaceSum<'a> {
+    pub kernel: PowerLaw,
+    /// `Ĩ_nl(k)`, valid at least up to the largest k_cutoff used.
+    pub radial: &'a dyn RadialIntegral,
+    pub harmonics: &'a SphericalHarmonics,
+    pub n_max: usize,
+    pub l_max: usize,
+}
+
+impl KspaceSum<'_> {
+    pub fn n_lm(&self) -> usize {
+        (self.l_max + 1) * (self.l_max + 1)
+    }
+
+    /// The basis of a cell of volume `volume` in the engines' shape.
+    pub fn separable(&self, volume: f64) -> LodeBasis<'_> {
+        LodeBasis::new(self.kernel, self.radial, self.harmonics, volume)
+    }
+
+    /// Estimated cost per (centre, k-vector) of the k-space sum with `n_channels` channels and
+    /// `degeneracy` k-vectors per shell on average, in units of one multiply-add of the dense
+    /// GEMM, and whether the shell route is the cheaper: dense `2 n_channels n_cols + 20`,
+    /// shells `2 n_channels (n_lm + n_cols / degeneracy) · 2 + 60` ([`crate::cost`]).
+    pub fn cost_per_k(&self, n_channels: usize, degeneracy: f64) -> (f64, bool) {
+        let channels = n_channels as f64;
+        let n_cols = (self.n_max * self.n_lm()) as f64;
+        let dense = 2.0 * channels * n_cols + DENSE_PER_K;
+        let shells = 2.0
+            * channels
+            * (self.n_lm() as f64 + n_cols / degeneracy.max(1.0))
+            * SHELL_MULTIPLY_ADD
+            + SHELL_PER_K;
+        (dense.min(shells), shells < dense)
+    }
+
+    /// Coefficients `(n_centres, n_channels, n_max·n_lm)` of the reciprocal sum below
+    /// `k_cutoff`, centres = all atoms of `system`, `k = 0` term included.
+    ///
+    /// The basis is separable (`Ĩ_nl(|k|)` times `Y_lm(k̂)`): when the k-vectors fall into shells
+    /// of equal norm with enough vectors each on average that it is cheaper
+    /// ([`Self::cost_per_k`]; cubic, tetragonal, orthorhombic cells), [`shell_sum`] applies the
+    /// radial factor once per shell; otherwise [`dense_sum`] contracts the full basis as dense
+    /// products.
+    pub fn compute(
+        &self,
+        system: &System,
+        sources: &Sources<'_>,
+        k_cutoff: f64,
+    ) -> Result<Array3<f64>> {
+        let kv = k_vectors(system.cell(), k_cutoff)?;
+        let shells = Shells::new(&kv);
+        let (_, use_shells) = self.cost_per_k(sources.n_channels(), shells.degeneracy());
+        let basis = self.separable(system.cell().volume());
+        let mut out = if use_shells {
+            shell_sum(system.positions(), sources, &shells, &basis)?
+        } else {
+            dense_sum(system.positions(), sources, &kv, &basis)?
+        };
+        add_k0_term(
+            &mut out,
+            &self.kernel,
+            self.radial,
+            sources,
+            system.cell().volume(),
+        );
+        Ok(out)
+    }
+}
+
+/// Number of k-vectors of a cell below `k_cutoff` (the count `k_vectors` would produce,
+/// estimated from the volume of the sphere).
+pub(in crate::expansion::lode) fn estimated_k_count(volume: f64, k_cutoff: f64) -> f64 {
+    volume * k_cutoff.powi(3) / (12.0 * std::f64::consts::PI.powi(2))
+}
+
+/// Estimated cost per (centre, k-vector) of the k-space sum for `system` with `n_channels`
+/// channels, with the degeneracy expected from the cell's symmetry.
+pub(in crate::expansion::lode) fn cost_per_k(
+    common: &Common,
+    system: &System,
+    n_channels: usize,
+) -> f64 {
+    let degeneracy = symmetry_degeneracy(system.cell());
+    common
+        .kspace(&common.kernel)
+        .cost_per_k(n_channels, degeneracy)
+        .0
+}
+
+/// Estimated cost of the k-space sum below `k_cutoff` over `n` centres, `per_k` per (centre,
+/// k-vector): `n · N_k · per_k`.
+pub(in crate::expansion::lode) fn kspace_cost(
+    n: f64,
+    volume: f64,
+    k_cutoff: f64,
+    per_k: f64,
+) -> f64 {
+    n * estimated_k_count(volume, k_cutoff) * per_k
+}
+
+/// Estimated bytes of a k-space sum below `k_cutoff` (`0` for none) and of the coefficient
+/// arrays: `(total, coefficients)`. Pairs are streamed centre by centre and never stored.
+pub(in crate::expansion::lode) fn memory(
+    common: &Common,
+    system: &System,
+    k_cutoff: f64,
+    n_channels: usize,
+) -> (f64, f64) {
+    let volume = system.cell().volume();
+    let n_k = estimated_k_count(volume, k_cutoff);
+    // the reciprocal sum holds its accumulator and its result (twice by shells), the caller
+    // one more copy
+    let output = 4.0 * (system.size() * n_channels * common.n_cols()) as f64 * 8.0;
+    // the shell route keeps the structure factors and angular factors of every k-vector,
+    // and phase tables of every atom (at most 2 · (2 k_c L_d / 2π + 1) entries per direction)
+    let n_lm = common.n_lm();
+    let per_k = BYTES_PER_K + 8.0 * (2 * n_channels + n_lm) as f64;
+    let table_len: f64 = system
+        .cell()
+        .matrix()
+        .iter()
+        .map(|a| {
+            2.0 * k_cutoff * a.iter().map(|x| x * x).sum::<f64>().sqrt() / std::f64::consts::TAU
+                + 3.0
+        })
+        .sum();
+    let tables = 2.0 * 16.0 * system.size() as f64 * table_len;
+    (n_k * per_k + tables + output, output)
+}
+
+/// Refuse work whose k-vectors and coefficient arrays ([`memory`]) would exceed the budget.
+pub(in crate::expansion::lode) fn check_memory(
+    common: &Common,
+    system: &System,
+    k_cutoff: f64,
+    n_channels: usize,
+) -> Result<()> {
+    let (bytes, output) = memory(common, system, k_cutoff, n_channels);
+    let max_memory = common.hypers.max_memory;
+    if bytes > max_memory {
+        let volume = system.cell().volume();
+        let n_k = estimated_k_count(volume, k_cutoff);
+        crate::bail_param!(
+            "this structure ({} atoms, {volume:.0} Å³) would need about {:.2} GiB: {n_k:.2e} \
+             k-vectors (k_cutoff {k_cutoff:.2} Å⁻¹) and {:.2} GiB of coefficients, above \
+             max_memory = {:.2} GiB: use method='ewald' or 'auto', a larger smearing, a looser \
+             accuracy, or raise max_memory",
+            system.size(),
+            bytes / 2f64.powi(30),
+            output / 2f64.powi(30),
+            max_memory / 2f64.powi(30)
+        );
+    }
+    Ok(())
+}
+
+/// The plain reciprocal route with kernel width σ and cutoff `k_cutoff`.
+pub(in crate::expansion::lode) struct ReciprocalRoute<'a> {
+    pub common: &'a Common,
+    pub k_cutoff: f64,
+}
+
+impl LodeRoute for ReciprocalRoute<'_> {
+    fn check_memory(&self, system: &System, n_channels: usize) -> Result<()> {
+        check_memory(self.common, system, self.k_cutoff, n_channels)
+    }
+
+    fn values(&self, system: &System, atoms: &AtomChannels<'_>) -> Result<Array3<f64>> {
+        let common = self.common;
+        common
+            .kspace(&common.kernel)
+            .compute(system, &atoms.sources(system)?, self.k_cutoff)
+    }
+}
+
+/// Smallest `k_c` such that the tail bound `(2/π) ∫_{k_c}^∞ k² |ĝ(k)| max_nl |Ĩ_nl(k)| dk`
+/// — the largest contribution one unit source can make to a coefficient from `|k| > k_c` —
+/// is below `accuracy`.
+pub(in crate::expansion::lode) fn k_cutoff_for(
+    kernel: &PowerLaw,
+    radial: &dyn RadialIntegral,
+    accuracy: f64,
+) -> f64 {
+    let (n_max, l_max) = (radial.n_max(), radial.l_max());
+    let mut values = Array2::zeros((n_max, l_max + 1));
+    // the integrand decays at least like exp(-k²σ²/2) < 1e-31 beyond 12/σ
+    let k_top = 12.0 / kernel.smearing();
+    let steps = 4000;
+    let h = k_top / steps as f64;
+    let integrand = |k: f64, values: &mut Array2<f64>| {
+        radial.compute(k, values.view_mut(), None);
+        let largest = values
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold(0.0_f64, |m, v| m.max(v.abs()));
+        2.0 / std::f64::consts::PI * k * k * kernel.fourier(k).abs() * largest
+    };
+    let mut tail = 0.0;
+    let mut previous = integrand(k_top, &mut values);
+    for step in (0..steps).rev() {
+        let k = step as f64 * h;
+        if k == 0.0 {
+            return h;
+        }
+        let current = integrand(k, &mut values);
+        tail += 0.5 * h * (current + previous);
+        if tail > accuracy {
+            return k + h;
+        }
+        previous = current;
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::radial::{GtoBasis, KspaceRadialIntegral};
+
+    /// The tail bound decreases with k_c, and tighter accuracy needs a larger k_c.
+    #[test]
+    fn k_cutoff_grows_with_accuracy() {
+        let basis = GtoBasis::new(4, 3.0).unwrap();
+        let radial = KspaceRadialIntegral::new(&basis, 3).unwrap();
+        let kernel = PowerLaw::new(1, 1.0).unwrap();
+        let loose = k_cutoff_for(&kernel, &radial, 1e-4);
+        let tight = k_cutoff_for(&kernel, &radial, 1e-10);
+        assert!(loose < tight && tight < 12.0, "{loose} {tight}");
+    }
+}

@@ -1,0 +1,603 @@
+//! Derivatives of the pair sum, shared by every pair route (SOAP, the finite LODE pairs, the
+//! Ewald short range): Jacobian rows and the backward pass (vector–Jacobian product).
+//!
+//! One pair `p` of centre `i` contributes `T_p[a_p, n, lm] = w(d) f_nl(d) Y_lm(r̂)` to `c_i`, with
+//! `r = r_p = r_j + S·M − r_i`, `d = |r|`, `û = r/d`, a pair weight `w(d)` (a cutoff function, a
+//! charge, …) and its derivative `w'(d)`. With `G_lm = d ∇Y_lm` (the `|r|`-scaled gradient of
+//! [`SphericalHarmonics::compute_many_with_gradients`]),
+//! $$ \frac{∂T_p}{∂r_α} = (w' f_{nl} + w f'_{nl})\, Y_{lm}\, û_α + \frac{w}{d} f_{nl}\, G_{lm,α}. $$
+//! `r_p` moves with `r_j` (+) and with `r_i` (−), so a centre's row of the positions Jacobian is
+//! `∂c_i/∂r_j = Σ_{p→j} ∂T_p/∂r_p` and `∂c_i/∂r_i = −Σ_p ∂T_p/∂r_p` (images of `i` itself cancel).
+//! Under a homogeneous strain `x → (1 + ε) x` every pair vector moves as `δr_α = ε_αβ r_β`, so
+//! `∂c_i/∂ε_αβ = Σ_p (∂T_p/∂r_α) r_β`.
+//!
+//! The backward pass contracts the centre's cotangent `g[a, n, lm]` first: with
+//! `F_lm = Σ_n g[a_p, n, lm] f_nl` and `F'_lm = Σ_n g[a_p, n, lm] f'_nl`,
+//! $$ v_p = \Big(\sum_{lm} (w' F_{lm} + w F'_{lm}) Y_{lm}\Big) û + \frac{w}{d} \sum_{lm} F_{lm} G_{lm}, $$
+//! added to atom `j` and subtracted from atom `i` (so `Σ_atoms = 0` to rounding), and
+//! `v_p ⊗ r_p` to the virial (the strain gradient). [`reduce_in_order`] runs the centres in
+//! fixed tasks and adds the contributions in task order: bitwise independent of the threads.
+//!
+//! The facility is generic: the caller chooses the radial integral (anything implementing
+//! [`RadialIntegral::compute_many_with_gradients`]) and supplies `w`, `w'` per pair.
+
+use rayon::prelude::*;
+
+use crate::error::Result;
+use crate::math::simd::with_avx2;
+use crate::math::spherical_harmonics::SphericalHarmonics;
+use crate::radial::RadialIntegral;
+use crate::systems::{Mat3, Vec3};
+
+/// Pairs evaluated together.
+const CHUNK: usize = 64;
+
+/// The pairs of one centre with their targets, and buffers to differentiate them; reuse one
+/// per thread.
+pub(crate) struct PairGradients {
+    n_max: usize,
+    l_max: usize,
+    distance: Vec<f64>,
+    x: Vec<f64>,
+    y: Vec<f64>,
+    z: Vec<f64>,
+    channel: Vec<usize>,
+    target: Vec<usize>,
+    weight: Vec<f64>,
+    weight_derivative: Vec<f64>,
+    /// `(CHUNK, n_max (l_max + 1))` values and derivatives of the radial integral.
+    radial: Vec<f64>,
+    radial_gradients: Vec<f64>,
+    /// `((l_max + 1)², CHUNK)` and `(3, (l_max + 1)², CHUNK)`.
+    harmonics: Vec<f64>,
+    harmonic_gradients: Vec<f64>,
+    /// `(2, (l_max+1)²)`: `F_lm`, `F'_lm` of one pair.
+    contracted: Vec<f64>,
+    /// `(3, n_max, (l_max+1)²)`: `∂T_p/∂r` of one pair.
+    derivative: Vec<f64>,
+}
+
+impl PairGradients {
+    pub fn new(n_max: usize, l_max: usize) -> PairGradients {
+        let n_lm = (l_max + 1) * (l_max + 1);
+        PairGradients {
+            n_max,
+            l_max,
+            distance: Vec::new(),
+            x: Vec::new(),
+            y: Vec::new(),
+            z: Vec::new(),
+            channel: Vec::new(),
+            target: Vec::new(),
+            weight: Vec::new(),
+            weight_derivative: Vec::new(),
+            radial: vec![0.0; CHUNK * n_max * (l_max + 1)],
+            radial_gradients: vec![0.0; CHUNK * n_max * (l_max + 1)],
+            harmonics: vec![0.0; CHUNK * n_lm],
+            harmonic_gradients: vec![0.0; 3 * CHUNK * n_lm],
+            contracted: vec![0.0; 2 * n_lm],
+            derivative: vec![0.0; 3 * n_max * n_lm],
+        }
+    }
+
+    /// Forget the pairs pushed so far.
+    pub fn clear(&mut self) {
+        self.distance.clear();
+        self.x.clear();
+        self.y.clear();
+        self.z.clear();
+        self.channel.clear();
+        self.target.clear();
+        self.weight.clear();
+        self.weight_derivative.clear();
+    }
+
+    /// Number of pairs pushed.
+    pub fn len(&self) -> usize {
+        self.distance.len()
+    }
+
+    /// One pair: `distance = |vector| > 0`, its channel, where its derivative goes (`target`:
+    /// a row of the centre's Jacobian block, or an atom for the backward pass), the weight
+    /// `w(d)` and `w'(d) = dw/dd`.
+    #[inline]
+    pub fn push(
+        &mut self,
+        distance: f64,
+        vector: Vec3,
+        channel: usize,
+        target: usize,
+        weight: f64,
+        weight_derivative: f64,
+    ) {
+        self.distance.push(distance);
+        self.x.push(vector[0]);
+        self.y.push(vector[1]);
+        self.z.push(vector[2]);
+        self.channel.push(channel);
+        self.target.push(target);
+        self.weight.push(weight);
+        self.weight_derivative.push(weight_derivative);
+    }
+
+    /// Evaluate radial integrals and harmonics (with gradients) of the pairs `start..end`.
+    fn evaluate(
+        &mut self,
+        radial: &dyn RadialIntegral,
+        harmonics: &SphericalHarmonics,
+        start: usize,
+        end: usize,
+    ) {
+        let count = end - start;
+        let width = self.n_max * (self.l_max + 1);
+        let n_lm = (self.l_max + 1) * (self.l_max + 1);
+        radial.compute_many_with_gradients(
+            &self.distance[start..end],
+            &mut self.radial[..count * width],
+            &mut self.radial_gradients[..count * width],
+        );
+        harmonics.compute_many_with_gradients(
+            &self.x[start..end],
+            &self.y[start..end],
+            &self.z[start..end],
+            &mut self.harmonics[..count * n_lm],
+            &mut self.harmonic_gradients[..3 * count * n_lm],
+        );
+    }
+
+    fn check(&self, radial: &dyn RadialIntegral, harmonics: &SphericalHarmonics) {
+        assert_eq!((radial.n_max(), radial.l_max()), (self.n_max, self.l_max));
+        assert_eq!(harmonics.l_max(), self.l_max);
+    }
+
+    /// Add the pairs' derivatives to a centre's Jacobian blocks (`n_channels` channels):
+    /// `positions`, when given, is `(n_targets, 3, n_channels, n_max, (l_max+1)²)`; each pair
+    /// adds `∂T_p/∂r_p` to its target's rows and subtracts it from `center_target`'s. `strain`, when given, is
+    /// `(3, 3, n_channels, n_max, (l_max+1)²)` and receives `(∂T_p/∂r_α) r_β` at `[α, β]`.
+    pub fn add_jacobian(
+        &mut self,
+        radial: &dyn RadialIntegral,
+        harmonics: &SphericalHarmonics,
+        n_channels: usize,
+        center_target: usize,
+        mut positions: Option<&mut [f64]>,
+        mut strain: Option<&mut [f64]>,
+    ) {
+        self.check(radial, harmonics);
+        let (n_max, l_max) = (self.n_max, self.l_max);
+        let n_lm = (l_max + 1) * (l_max + 1);
+        let block = n_max * n_lm;
+        let width = n_max * (l_max + 1);
+        let row = 3 * n_channels * block;
+        if let Some(positions) = &positions {
+            assert_eq!(positions.len() % row, 0, "positions: whole target rows");
+            assert!(self.target.iter().all(|&t| t < positions.len() / row));
+            assert!(center_target < positions.len() / row);
+        }
+        if let Some(strain) = &strain {
+            assert_eq!(
+                strain.len(),
+                3 * row,
+                "strain: (3, 3, n_channels, n_max, n_lm)"
+            );
+        }
+        assert!(self.channel.iter().all(|&a| a < n_channels));
+        let mut derivative = std::mem::take(&mut self.derivative);
+        derivative.resize(3 * block, 0.0);
+        with_avx2(
+            #[inline(always)]
+            || {
+                let mut start = 0;
+                while start < self.len() {
+                    let end = (start + CHUNK).min(self.len());
+                    let count = end - start;
+                    self.evaluate(radial, harmonics, start, end);
+                    for q in 0..count {
+                        let p = start + q;
+                        let d = self.distance[p];
+                        let u = [self.x[p] / d, self.y[p] / d, self.z[p] / d];
+                        let vector = [self.x[p], self.y[p], self.z[p]];
+                        let (w, dw) = (self.weight[p], self.weight_derivative[p]);
+                        let f = &self.radial[q * width..(q + 1) * width];
+                        let df = &self.radial_gradients[q * width..(q + 1) * width];
+                        // ∂T/∂r_α [n, lm] into `derivative` (3, n_max, n_lm)
+                        for n in 0..n_max {
+                            for l in 0..=l_max {
+                                let a = dw * f[n * (l_max + 1) + l] + w * df[n * (l_max + 1) + l];
+                                let b = w / d * f[n * (l_max + 1) + l];
+                                for lm in l * l..(l + 1) * (l + 1) {
+                                    let y = self.harmonics[lm * count + q];
+                                    for alpha in 0..3 {
+                                        let g = self.harmonic_gradients
+                                            [(alpha * n_lm + lm) * count + q];
+                                        derivative[alpha * block + n * n_lm + lm] =
+                                            a * y * u[alpha] + b * g;
+                                    }
+                                }
+                            }
+                        }
+                        let channel = self.channel[p] * block;
+                        let target = self.target[p];
+                        for alpha in 0..3 {
+                            let source = &derivative[alpha * block..(alpha + 1) * block];
+                            if let Some(positions) = positions.as_deref_mut() {
+                                let to = target * row + alpha * n_channels * block + channel;
+                                for (o, s) in positions[to..to + block].iter_mut().zip(source) {
+                                    *o += s;
+                                }
+                                let from =
+                                    center_target * row + alpha * n_channels * block + channel;
+                                for (o, s) in positions[from..from + block].iter_mut().zip(source) {
+                                    *o -= s;
+                                }
+                            }
+                            if let Some(strain) = strain.as_deref_mut() {
+                                for (beta, &r) in vector.iter().enumerate() {
+                                    let at = (alpha * 3 + beta) * n_channels * block + channel;
+                                    for (o, s) in strain[at..at + block].iter_mut().zip(source) {
+                                        *o += s * r;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    start = end;
+                }
+            },
+        );
+        self.derivative = derivative;
+    }
+
+    /// The backward pass of the pairs for one centre's cotangent `cotangent`
+    /// `(n_channels, n_max, (l_max+1)²)`: pushes `(target, v_p)` for every pair to `forces`,
+    /// adds `v_p ⊗ r_p` to `virial` and returns `Σ_p v_p` (the caller subtracts it from the
+    /// centre).
+    pub fn backward(
+        &mut self,
+        radial: &dyn RadialIntegral,
+        harmonics: &SphericalHarmonics,
+        cotangent: &[f64],
+        forces: &mut Vec<(usize, Vec3)>,
+        virial: &mut Mat3,
+    ) -> Vec3 {
+        self.check(radial, harmonics);
+        let (n_max, l_max) = (self.n_max, self.l_max);
+        let n_lm = (l_max + 1) * (l_max + 1);
+        let block = n_max * n_lm;
+        let width = n_max * (l_max + 1);
+        assert_eq!(
+            cotangent.len() % block,
+            0,
+            "cotangent: whole channel blocks"
+        );
+        let n_channels = cotangent.len() / block;
+        assert!(self.channel.iter().all(|&a| a < n_channels));
+        let mut total = [0.0; 3];
+        let mut start = 0;
+        while start < self.len() {
+            let end = (start + CHUNK).min(self.len());
+            let count = end - start;
+            self.evaluate(radial, harmonics, start, end);
+            for q in 0..count {
+                let p = start + q;
+                let d = self.distance[p];
+                let (w, dw) = (self.weight[p], self.weight_derivative[p]);
+                let f = &self.radial[q * width..(q + 1) * width];
+                let df = &self.radial_gradients[q * width..(q + 1) * width];
+                let g = &cotangent[self.channel[p] * block..(self.channel[p] + 1) * block];
+                let (fs, dfs) = self.contracted.split_at_mut(n_lm);
+                fs.fill(0.0);
+                dfs.fill(0.0);
+                for n in 0..n_max {
+                    let row = &g[n * n_lm..(n + 1) * n_lm];
+                    for l in 0..=l_max {
+                        let (fv, dv) = (f[n * (l_max + 1) + l], df[n * (l_max + 1) + l]);
+                        for lm in l * l..(l + 1) * (l + 1) {
+                            fs[lm] += row[lm] * fv;
+                            dfs[lm] += row[lm] * dv;
+                        }
+                    }
+                }
+                let mut radial_part = 0.0;
+                let mut angular = [0.0; 3];
+                for lm in 0..n_lm {
+                    radial_part += (dw * fs[lm] + w * dfs[lm]) * self.harmonics[lm * count + q];
+                    for (alpha, a) in angular.iter_mut().enumerate() {
+                        *a += fs[lm] * self.harmonic_gradients[(alpha * n_lm + lm) * count + q];
+                    }
+                }
+                let vector = [self.x[p], self.y[p], self.z[p]];
+                let scale = radial_part / d;
+                let mut v = [0.0; 3];
+                for alpha in 0..3 {
+                    v[alpha] = scale * vector[alpha] + w / d * angular[alpha];
+                    total[alpha] += v[alpha];
+                    for beta in 0..3 {
+                        virial[alpha][beta] += v[alpha] * vector[beta];
+                    }
+                }
+                forces.push((self.target[p], v));
+            }
+            start = end;
+        }
+        total
+    }
+}
+
+/// Contributions of a group of centres to the backward pass: `(atom, vector)` to add to the
+/// positions gradient, `(structure, matrix)` to add to the strain gradient, in order.
+#[derive(Default)]
+pub(crate) struct Contributions {
+    pub forces: Vec<(usize, Vec3)>,
+    pub virials: Vec<(usize, Mat3)>,
+}
+
+/// Centres per task of [`reduce_in_order`].
+const ROWS_PER_TASK: usize = 16;
+/// Tasks whose contributions are held in memory at once.
+const TASKS_PER_WAVE: usize = 256;
+
+/// Run `row(scratch, r, contributions)` for every row `r < n_rows`, in parallel over fixed
+/// tasks of [`ROWS_PER_TASK`] rows (each task with its own scratch from `init`), and add the
+/// contributions into `n_atoms` positions gradients and `n_structures` strain gradients
+/// task by task, in order: bitwise independent of the number of threads. Memory is bounded
+/// by handling [`TASKS_PER_WAVE`] tasks at a time.
+pub(crate) fn reduce_in_order<S, I, F>(
+    n_rows: usize,
+    n_atoms: usize,
+    n_structures: usize,
+    init: I,
+    row: F,
+) -> Result<(Vec<Vec3>, Vec<Mat3>)>
+where
+    I: Fn() -> S + Sync + Send,
+    F: Fn(&mut S, usize, &mut Contributions) -> Result<()> + Sync + Send,
+{
+    let mut forces = vec![[0.0; 3]; n_atoms];
+    let mut virials = vec![[[0.0; 3]; 3]; n_structures];
+    let n_tasks = n_rows.div_ceil(ROWS_PER_TASK);
+    let mut first = 0;
+    while first < n_tasks {
+        let last = (first + TASKS_PER_WAVE).min(n_tasks);
+        let parts: Vec<Result<Contributions>> = (first..last)
+            .into_par_iter()
+            .map_init(&init, |scratch, task| {
+                let mut out = Contributions::default();
+                let begin = task * ROWS_PER_TASK;
+                for r in begin..(begin + ROWS_PER_TASK).min(n_rows) {
+                    row(scratch, r, &mut out)?;
+                }
+                Ok(out)
+            })
+            .collect();
+        for part in parts {
+            let part = part?;
+            for (atom, v) in part.forces {
+                for alpha in 0..3 {
+                    forces[atom][alpha] += v[alpha];
+                }
+            }
+            for (s, m) in part.virials {
+                for alpha in 0..3 {
+                    for beta in 0..3 {
+                        virials[s][alpha][beta] += m[alpha][beta];
+                    }
+                }
+            }
+        }
+        first = last;
+    }
+    Ok((forces, virials))
+}
+
+#[cfg(test)]
+#[allow(clippy::needless_range_loop)] // index notation, as in the formulas
+mod tests {
+    use super::*;
+    use crate::expansion::pairs::PairSum;
+    use crate::radial::{GtoBasis, SoapRadialIntegral, SplinedRadialIntegral};
+
+    /// A smooth weight and its derivative, so that `w'` enters.
+    fn weight(d: f64) -> (f64, f64) {
+        ((-0.1 * d * d).exp(), -0.2 * d * (-0.1 * d * d).exp())
+    }
+
+    struct Setup {
+        radial: SplinedRadialIntegral,
+        harmonics: SphericalHarmonics,
+        n_max: usize,
+        l_max: usize,
+    }
+
+    fn setup() -> Setup {
+        let (n_max, l_max) = (4, 3);
+        let basis = GtoBasis::new(n_max, 4.0).unwrap();
+        let exact = SoapRadialIntegral::new(&basis, l_max, 0.5).unwrap();
+        Setup {
+            radial: SplinedRadialIntegral::new(&exact, 4.0, 1e-10).unwrap(),
+            harmonics: SphericalHarmonics::new(l_max).unwrap(),
+            n_max,
+            l_max,
+        }
+    }
+
+    /// Values of one centre (at the origin) with neighbours at `points`, channels `p % 2`.
+    fn values(s: &Setup, points: &[Vec3]) -> Vec<f64> {
+        let n_lm = (s.l_max + 1) * (s.l_max + 1);
+        let mut out = vec![0.0; 2 * s.n_max * n_lm];
+        let mut sum = PairSum::new(s.n_max, s.l_max);
+        for (p, r) in points.iter().enumerate() {
+            let d = (r[0] * r[0] + r[1] * r[1] + r[2] * r[2]).sqrt();
+            sum.push(d, *r, p % 2, weight(d).0);
+        }
+        sum.add_to(&s.radial, &s.harmonics, &mut out);
+        out
+    }
+
+    fn points() -> Vec<Vec3> {
+        (0..70)
+            .map(|p| {
+                let t = p as f64;
+                [
+                    3.0 * (0.7 * t + 0.1).sin(),
+                    3.0 * (1.3 * t + 0.2).cos(),
+                    2.5 * (0.37 * t).sin() + 0.1,
+                ]
+            })
+            .collect()
+    }
+
+    /// The Jacobian of one centre equals central differences of the pair sum for every
+    /// neighbour, the centre row is minus their sum, and the strain block equals central
+    /// differences under a homogeneous deformation (step 1e-5 Å / 1e-5: truncation error
+    /// ~1e-10 relative, far below a factor or sign error).
+    #[test]
+    fn jacobian_matches_finite_differences() {
+        let s = setup();
+        let points = points();
+        let n_lm = (s.l_max + 1) * (s.l_max + 1);
+        let block = 2 * s.n_max * n_lm;
+        let mut pg = PairGradients::new(s.n_max, s.l_max);
+        for (p, r) in points.iter().enumerate() {
+            let d = (r[0] * r[0] + r[1] * r[1] + r[2] * r[2]).sqrt();
+            let (w, dw) = weight(d);
+            pg.push(d, *r, p % 2, p + 1, w, dw);
+        }
+        let n_targets = points.len() + 1;
+        let mut positions = vec![0.0; n_targets * 3 * block];
+        let mut strain = vec![0.0; 9 * block];
+        pg.add_jacobian(
+            &s.radial,
+            &s.harmonics,
+            2,
+            0,
+            Some(&mut positions),
+            Some(&mut strain),
+        );
+        let scale = values(&s, &points)
+            .iter()
+            .fold(0.0f64, |m, v| m.max(v.abs()));
+        let h = 1e-5;
+        let mut centre = vec![0.0; 3 * block];
+        for (p, _) in points.iter().enumerate().step_by(7) {
+            for alpha in 0..3 {
+                let (mut plus, mut minus) = (points.clone(), points.clone());
+                plus[p][alpha] += h;
+                minus[p][alpha] -= h;
+                let (vp, vm) = (values(&s, &plus), values(&s, &minus));
+                for k in 0..block {
+                    let fd = (vp[k] - vm[k]) / (2.0 * h);
+                    let jac = positions[(p + 1) * 3 * block + alpha * block + k];
+                    assert!(
+                        (fd - jac).abs() < 1e-7 * scale,
+                        "pair {p} α {alpha}: {fd} vs {jac}"
+                    );
+                }
+            }
+        }
+        // moving the centre by h moves every pair vector by −h
+        for alpha in 0..3 {
+            let shifted = |sign: f64| {
+                let moved: Vec<Vec3> = points
+                    .iter()
+                    .map(|r| {
+                        let mut r = *r;
+                        r[alpha] -= sign * h;
+                        r
+                    })
+                    .collect();
+                values(&s, &moved)
+            };
+            let (vp, vm) = (shifted(1.0), shifted(-1.0));
+            for k in 0..block {
+                centre[alpha * block + k] = (vp[k] - vm[k]) / (2.0 * h);
+                let jac = positions[alpha * block + k];
+                assert!((centre[alpha * block + k] - jac).abs() < 1e-7 * scale);
+            }
+        }
+        for alpha in 0..3 {
+            for beta in 0..3 {
+                let deformed = |e: f64| {
+                    let moved: Vec<Vec3> = points
+                        .iter()
+                        .map(|r| {
+                            let mut r = *r;
+                            r[alpha] += e * points_component(r, beta);
+                            r
+                        })
+                        .collect();
+                    values(&s, &moved)
+                };
+                let (vp, vm) = (deformed(h), deformed(-h));
+                for k in 0..block {
+                    let fd = (vp[k] - vm[k]) / (2.0 * h);
+                    let jac = strain[(alpha * 3 + beta) * block + k];
+                    assert!(
+                        (fd - jac).abs() < 1e-6 * scale,
+                        "strain {alpha}{beta}: {fd} vs {jac}"
+                    );
+                }
+            }
+        }
+    }
+
+    fn points_component(r: Vec3, beta: usize) -> f64 {
+        r[beta]
+    }
+
+    /// The backward pass equals the Jacobian contracted with the cotangent, to rounding, and
+    /// its forces sum to zero with the centre's share.
+    #[test]
+    fn backward_is_the_transposed_jacobian() {
+        let s = setup();
+        let points = points();
+        let n_lm = (s.l_max + 1) * (s.l_max + 1);
+        let block = 2 * s.n_max * n_lm;
+        let mut pg = PairGradients::new(s.n_max, s.l_max);
+        for (p, r) in points.iter().enumerate() {
+            let d = (r[0] * r[0] + r[1] * r[1] + r[2] * r[2]).sqrt();
+            let (w, dw) = weight(d);
+            pg.push(d, *r, p % 2, p + 1, w, dw);
+        }
+        let n_targets = points.len() + 1;
+        let mut positions = vec![0.0; n_targets * 3 * block];
+        let mut strain = vec![0.0; 9 * block];
+        pg.add_jacobian(
+            &s.radial,
+            &s.harmonics,
+            2,
+            0,
+            Some(&mut positions),
+            Some(&mut strain),
+        );
+        let cotangent: Vec<f64> = (0..block).map(|k| (k as f64 * 0.91).sin()).collect();
+        let mut forces = Vec::new();
+        let mut virial = [[0.0; 3]; 3];
+        let total = pg.backward(
+            &s.radial,
+            &s.harmonics,
+            &cotangent,
+            &mut forces,
+            &mut virial,
+        );
+        let dot = |row: &[f64]| row.iter().zip(&cotangent).map(|(a, b)| a * b).sum::<f64>();
+        let mut magnitude = 0.0f64;
+        for (target, v) in &forces {
+            for alpha in 0..3 {
+                let start = target * 3 * block + alpha * block;
+                let expected = dot(&positions[start..start + block]);
+                magnitude = magnitude.max(expected.abs());
+                assert!((v[alpha] - expected).abs() < 1e-12 * magnitude.max(1.0));
+            }
+        }
+        for alpha in 0..3 {
+            let expected = dot(&positions[alpha * block..(alpha + 1) * block]);
+            assert!((-total[alpha] - expected).abs() < 1e-11 * magnitude.max(1.0));
+            for beta in 0..3 {
+                let at = (alpha * 3 + beta) * block;
+                let expected = dot(&strain[at..at + block]);
+                assert!((virial[alpha][beta] - expected).abs() < 1e-11 * magnitude.max(1.0));
+            }
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! Bindings for gradients: expansion Jacobians and backward passes, and the invariants' chain
+//! rule. Type conversion only; the work runs in the core with the GIL released.
+
+use numpy::{
+    IntoPyArray, PyArray2, PyArray3, PyArray4, PyArray5, PyArray6, PyReadonlyArray2,
+    PyReadonlyArray4,
+};
+use pyo3::prelude::*;
+
+use super::errors::{non_negative, run_detached, to_py};
+use super::expansion::PySoapCalculator;
+use super::systems::{extract_systems, validate_all};
+use crate::expansion::{
+    Backward, GradientRequest, RowJacobian, SpeciesMap, DEFAULT_JACOBIAN_MEMORY,
+};
+use crate::invariants::{
+    power_spectrum_backward, power_spectrum_jacobians, radial_spectrum_backward,
+};
+use crate::threads::with_threads;
+
+type JacobianArrays<'py> = (
+    Option<Bound<'py, PyArray2<i64>>>,
+    Option<Bound<'py, PyArray5<f64>>>,
+    Option<Bound<'py, PyArray6<f64>>>,
+);
+
+type BackwardArrays<'py> = (
+    Vec<Bound<'py, PyArray2<f64>>>,
+    Vec<Option<Bound<'py, PyArray2<f64>>>>,
+);
+
+fn backward_to_py(py: Python<'_>, b: Backward) -> BackwardArrays<'_> {
+    let positions = b
+        .positions
+        .into_iter()
+        .map(|p| p.into_pyarray(py))
+        .collect();
+    let strain = b
+        .strain
+        .into_iter()
+        .map(|s| {
+            s.map(|m| ndarray::Array2::from_shape_fn((3, 3), |(a, b)| m[a][b]).into_pyarray(py))
+        })
+        .collect();
+    (positions, strain)
+}
+
+/// Validate gradient names (`"positions"`, `"strain"`) and `max_memory` (bytes, default
+/// 4 GiB): `InvalidParameterError` naming the problem.
+#[pyfunction]
+#[pyo3(signature = (gradients, max_memory=None))]
+fn check_gradients(gradients: Vec<String>, max_memory: Option<f64>) -> PyResult<()> {
+    GradientRequest::from_names(&gradients, max_memory.unwrap_or(DEFAULT_JACOBIAN_MEMORY))
+        .map(|_| ())
+        .map_err(to_py)
+}
+
+/// SOAP Jacobians: `(samples (n, 3) | None, positions (n, 3, S, N, LM) | None,
+/// strain (n_rows, 3, 3, S, N, LM) | None)`.
+#[pyfunction]
+#[pyo3(signature = (calculator, systems, species, gradients, max_memory=None, n_threads=0))]
+fn soap_gradients<'py>(
+    py: Python<'py>,
+    calculator: PyRef<'py, PySoapCalculator>,
+    systems: &Bound<'py, PyAny>,
+    species: Vec<i32>,
+    gradients: Vec<String>,
+    max_memory: Option<f64>,
+    n_threads: i64,
+) -> PyResult<JacobianArrays<'py>> {
+    let raw = extract_systems(systems)?;
+    let species = SpeciesMap::new(&species).map_err(to_py)?;
+    let request =
+        GradientRequest::from_names(&gradients, max_memory.unwrap_or(DEFAULT_JACOBIAN_MEMORY))
+            .map_err(to_py)?;
+    let n_threads = non_negative("n_threads", n_threads)?;
+    let inner = &calculator.inner;
+    let result = run_detached(py, || {
+        let systems = validate_all(raw)?;
+        inner.compute_gradients(&systems, &species, &request, n_threads)
+    })?;
+    let (samples, positions) = match result.positions {
+        Some(p) => (
+            Some(p.samples.into_pyarray(py)),
+            Some(p.values.into_pyarray(py)),
+        ),
+        None => (None, None),
+    };
+    Ok((
+        samples,
+        positions,
+        result.strain.map(|s| s.into_pyarray(py)),
+    ))
+}
+
+/// SOAP backward pass: `(positions: list of (n_atoms, 3), strain: list of (3, 3) | None)`.
+#[pyfunction]
+#[pyo3(signature = (calculator, systems, species, cotangent, n_threads=0))]
+fn soap_backward<'py>(
+    py: Python<'py>,
+    calculator: PyRef<'py, PySoapCalculator>,
+    systems: &Bound<'py, PyAny>,
+    species: Vec<i32>,
+    cotangent: PyReadonlyArray4<'py, f64>,
+    n_threads: i64,
+) -> PyResult<BackwardArrays<'py>> {
+    let raw = extract_systems(systems)?;
+    let species = SpeciesMap::new(&species).map_err(to_py)?;
+    let n_threads = non_negative("n_threads", n_threads)?;
+    let cotangent = cotangent.as_array();
+    let inner = &calculator.inner;
+    let result = run_detached(py, || {
+        let systems = validate_all(raw)?;
+        inner.backward(&systems, &species, cotangent, n_threads)
+    })?;
+    Ok(backward_to_py(py, result))
+}
+
+type Expansion<'py> = (Bound<'py, PyAny>, Vec<i32>, PyReadonlyArray4<'py, f64>);
+
+/// The SOAP calculator behind a core calculator object, or `NotImplementedError`.
+fn soap_of<'py>(calculator: &Bound<'py, PyAny>) -> PyResult<PyRef<'py, PySoapCalculator>> {
+    calculator
+        .extract::<PyRef<'py, PySoapCalculator>>()
+        .map_err(|_| {
+            pyo3::exceptions::PyNotImplementedError::new_err(
+                "gradients of invariants need SOAP expansions for now: the LODE routes get \
+             gradients in a next step",
+            )
+        })
+}
+
+/// ν = 2 Jacobians straight from the expansions, row by row (the expansions' Jacobians are
+/// never stored): `(samples (n, 3) | None, positions (n, 3, F) | None,
+/// strain (n_rows, 3, 3, F) | None)`. `first`/`second`: `(core calculator, species, values)`.
+#[pyfunction]
+#[pyo3(signature = (systems, first, gradients, second=None, max_memory=None, n_threads=0))]
+#[allow(clippy::type_complexity)]
+fn power_spectrum_gradients<'py>(
+    py: Python<'py>,
+    systems: &Bound<'py, PyAny>,
+    first: Expansion<'py>,
+    gradients: Vec<String>,
+    second: Option<Expansion<'py>>,
+    max_memory: Option<f64>,
+    n_threads: i64,
+) -> PyResult<(
+    Option<Bound<'py, PyArray2<i64>>>,
+    Option<Bound<'py, PyArray3<f64>>>,
+    Option<Bound<'py, PyArray4<f64>>>,
+)> {
+    let raw = extract_systems(systems)?;
+    let request =
+        GradientRequest::from_names(&gradients, max_memory.unwrap_or(DEFAULT_JACOBIAN_MEMORY))
+            .map_err(to_py)?;
+    let n_threads = non_negative("n_threads", n_threads)?;
+    let first_calc = soap_of(&first.0)?;
+    let first_species = SpeciesMap::new(&first.1).map_err(to_py)?;
+    let second_calc = match &second {
+        Some(s) => Some((soap_of(&s.0)?, SpeciesMap::new(&s.1).map_err(to_py)?)),
+        None => None,
+    };
+    let (c1, sp1) = (first.2.as_array(), first.1.as_slice());
+    let c2 = second.as_ref().map(|s| (s.2.as_array(), s.1.as_slice()));
+    let calc1 = &first_calc.inner;
+    let calc2 = second_calc.as_ref().map(|(c, s)| (&c.inner, s));
+    let (positions, strain) = run_detached(py, || {
+        let systems = validate_all(raw)?;
+        with_threads(n_threads, || {
+            let rows1 = calc1.row_jacobian(&systems, &first_species, &request)?;
+            let rows2 = match calc2 {
+                Some((calc, species)) => Some(calc.row_jacobian(&systems, species, &request)?),
+                None => None,
+            };
+            let second = rows2
+                .as_ref()
+                .zip(c2)
+                .map(|(r, (c, s))| (r as &dyn RowJacobian, c, s));
+            power_spectrum_jacobians((&rows1, c1, sp1), second, &request)
+        })?
+    })?;
+    let (samples, positions) = match positions {
+        Some((s, p)) => (Some(s.into_pyarray(py)), Some(p.into_pyarray(py))),
+        None => (None, None),
+    };
+    Ok((samples, positions, strain.map(|s| s.into_pyarray(py))))
+}
+
+/// ν = 2 backward pass: the coefficients' cotangents `(first, second | None)`.
+#[pyfunction(name = "power_spectrum_backward")]
+#[pyo3(signature = (coefficients, species, cotangent, other=None, other_species=None, n_threads=0))]
+#[allow(clippy::type_complexity)]
+fn py_power_spectrum_backward<'py>(
+    py: Python<'py>,
+    coefficients: PyReadonlyArray4<'py, f64>,
+    species: Vec<i32>,
+    cotangent: PyReadonlyArray2<'py, f64>,
+    other: Option<PyReadonlyArray4<'py, f64>>,
+    other_species: Option<Vec<i32>>,
+    n_threads: i64,
+) -> PyResult<(Bound<'py, PyArray4<f64>>, Option<Bound<'py, PyArray4<f64>>>)> {
+    let n_threads = non_negative("n_threads", n_threads)?;
+    let c = coefficients.as_array();
+    let o = other.as_ref().map(|o| o.as_array());
+    let other_species = other_species.unwrap_or_default();
+    let g = cotangent.as_array();
+    let (first, second) = run_detached(py, || {
+        with_threads(n_threads, || {
+            power_spectrum_backward(c, &species, o.map(|o| (o, other_species.as_slice())), g)
+        })?
+    })?;
+    Ok((first.into_pyarray(py), second.map(|s| s.into_pyarray(py))))
+}
+
+/// ν = 1 backward pass: the cotangent placed in the `l = 0` entries of a coefficient
+/// cotangent of shape `shape`.
+#[pyfunction(name = "radial_spectrum_backward")]
+fn py_radial_spectrum_backward<'py>(
+    py: Python<'py>,
+    cotangent: PyReadonlyArray2<'py, f64>,
+    shape: [usize; 4],
+) -> PyResult<Bound<'py, PyArray4<f64>>> {
+    let g = cotangent.as_array();
+    let out = run_detached(py, || radial_spectrum_backward(g, shape))?;
+    Ok(out.into_pyarray(py))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(check_gradients, m)?)?;
+    m.add_function(wrap_pyfunction!(soap_gradients, m)?)?;
+    m.add_function(wrap_pyfunction!(soap_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(power_spectrum_gradients, m)?)?;
+    m.add_function(wrap_pyfunction!(py_power_spectrum_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(py_radial_spectrum_backward, m)?)?;
+    Ok(())
+}
