@@ -8,7 +8,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 import lode_rs
-from conftest import random_cluster, random_periodic, real_harmonics
+from helpers import random_cluster, random_periodic, real_harmonics
 
 SOAP = dict(cutoff=3.5, smearing=0.4, n_max=3, l_max=3)
 LODE = dict(cutoff=3.0, smearing=0.8, n_max=3, l_max=2, exponent=1)

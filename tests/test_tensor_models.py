@@ -10,7 +10,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 import lode_rs
-from conftest import random_cluster, real_harmonics
+from helpers import random_cluster, real_harmonics
 from lode_rs.models import (
     SAGPR,
     EquivariantSums,
