@@ -12,11 +12,12 @@ from . import constants, datasets, invariants, models, plotting
 from ._version import __version__ as __version__
 from .calculators import LodeExpansion, SoapExpansion
 from .electrostatics import electrostatic_energy
+from .equivariant import EquivariantPowerSpectrum
 from .errors import InvalidInputError, InvalidParameterError, NotFittedError
 from .invariants import PowerSpectrum
 from .models import learning_curve
 from .potential import Potential, load_potential
-from .results import Expansion, Features
+from .results import EquivariantBlock, EquivariantFeatures, Expansion, Features
 from .systems import System
 
 # the core's exceptions pickle under their import path (errors raised in worker processes reach
@@ -26,6 +27,9 @@ for _error in (InvalidInputError, InvalidParameterError):
 del _error
 
 __all__ = [
+    "EquivariantBlock",
+    "EquivariantFeatures",
+    "EquivariantPowerSpectrum",
     "Expansion",
     "Features",
     "InvalidInputError",

@@ -47,13 +47,17 @@ def _example(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from .experiments import point_charges, water
+    from .experiments import point_charges, water, water_tensor
 
     out = Path(args.out)
     start = time.perf_counter()
     if args.experiment == "dimers":
         return _reproduce_dimers(args, out, start)
-    experiment = {"point-charges": point_charges, "water": water}[args.experiment]
+    experiment = {
+        "point-charges": point_charges,
+        "water": water,
+        "water-tensor": water_tensor,
+    }[args.experiment]
     stem = args.experiment.replace("-", "_")
     experiment.run(
         out, quick=args.quick, seed=args.seed, n_threads=args.threads, cache_dir=args.cache
@@ -403,7 +407,9 @@ def _parser() -> argparse.ArgumentParser:
 
     reproduce = sub.add_parser("reproduce", help="run one of the paper's experiments")
     reproduce.add_argument(
-        "experiment", choices=["point-charges", "dimers", "water"], help="the experiment to run"
+        "experiment",
+        choices=["point-charges", "dimers", "water", "water-tensor"],
+        help="the experiment to run",
     )
     reproduce.add_argument("--quick", action="store_true", help="reduced run (minutes)")
     reproduce.add_argument(

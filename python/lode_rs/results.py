@@ -195,3 +195,98 @@ class Features:
         from .interop.metatensor import features_to_tensormap
 
         return features_to_tensormap(self, gradients, keep_zero_rows)
+
+@dataclass(frozen=True)
+class EquivariantBlock:
+    """One ``(λ, σ)`` block of λ-equivariant features.
+
+    Attributes:
+        o3_lambda: angular order λ (``2λ+1`` components).
+        o3_sigma: parity label σ = (−1)^(l+l'+λ): +1 for proper tensors, −1 for pseudo-tensors.
+        values: ``(n_centres, 2λ+1, n_features)``; axis 1 is ``μ + λ``, in the order of the real
+            harmonics ``Y_λμ`` (for λ = 1: y, z, x).
+        structure, centers, center_species, n_structures: as in :class:`Features`.
+        labels: ``(n_features, 8)``: ``(o3_lambda, o3_sigma, species_a, species_b, n, n', l, l')``.
+        label_names: names of the label columns.
+    """
+
+    o3_lambda: int
+    o3_sigma: int
+    values: np.ndarray
+    structure: np.ndarray
+    centers: np.ndarray
+    center_species: np.ndarray
+    labels: np.ndarray
+    label_names: tuple[str, ...]
+    n_structures: int
+
+    def sum_by_structure(self) -> np.ndarray:
+        """Summed over the centres of each structure: ``(n_structures, 2λ+1, n_features)``."""
+        return _reduce_by_structure(self.values, self.structure, self.n_structures, mean=False)
+
+    def mean_by_structure(self) -> np.ndarray:
+        """Averaged over the centres of each structure."""
+        return _reduce_by_structure(self.values, self.structure, self.n_structures, mean=True)
+
+
+@dataclass(frozen=True)
+class EquivariantFeatures:
+    """λ-equivariant features of every centre, one :class:`EquivariantBlock` per ``(λ, σ)``.
+
+    Attributes:
+        blocks: ``{(o3_lambda, o3_sigma): EquivariantBlock}`` for every block with columns.
+        structure, centers, center_species, n_structures: as in :class:`Features`.
+        hypers: hyper-parameters of the calculators that made them.
+    """
+
+    blocks: dict[tuple[int, int], EquivariantBlock]
+    structure: np.ndarray
+    centers: np.ndarray
+    center_species: np.ndarray
+    n_structures: int
+    hypers: dict
+
+    @property
+    def keys(self) -> list[tuple[int, int]]:
+        """The ``(o3_lambda, o3_sigma)`` of every block, in order."""
+        return list(self.blocks)
+
+    def block(self, o3_lambda: int, o3_sigma: int = 1) -> EquivariantBlock:
+        """The block of angular order ``o3_lambda`` and parity ``o3_sigma`` (+1 or −1)."""
+        from ._lode_rs import InvalidParameterError
+
+        key = (int(o3_lambda), int(o3_sigma))
+        if key not in self.blocks:
+            raise InvalidParameterError(
+                f"no block (o3_lambda={key[0]}, o3_sigma={key[1]}); the blocks are {self.keys} "
+                "(raise lambda_max, or note that σ = −1 needs l + l' + λ odd)"
+            )
+        return self.blocks[key]
+
+    def select(self, structures) -> EquivariantFeatures:
+        """The rows of some structures (indices), renumbered ``0 … len(structures) − 1`` in
+        that order (e.g. a training or test split)."""
+        structures = np.asarray(structures, dtype=np.int64).reshape(-1)
+        new_index = np.full(self.n_structures, -1, dtype=np.int64)
+        new_index[structures] = np.arange(structures.size)
+        rows = np.nonzero(new_index[self.structure] >= 0)[0]
+        rows = rows[np.argsort(new_index[self.structure[rows]], kind="stable")]
+        structure = new_index[self.structure[rows]]
+        common = dict(
+            structure=structure,
+            centers=self.centers[rows],
+            center_species=self.center_species[rows],
+            n_structures=structures.size,
+        )
+        blocks = {
+            key: EquivariantBlock(
+                o3_lambda=b.o3_lambda,
+                o3_sigma=b.o3_sigma,
+                values=b.values[rows],
+                labels=b.labels,
+                label_names=b.label_names,
+                **common,
+            )
+            for key, b in self.blocks.items()
+        }
+        return EquivariantFeatures(blocks=blocks, hypers=self.hypers, **common)

@@ -1,12 +1,21 @@
-//! Invariants of expansions: ν = 1 (radial spectrum) and ν = 2 (power spectrum).
+//! Invariants of expansions: ν = 1 (radial spectrum) and ν = 2 (power spectrum), and the
+//! λ-equivariant ν = 2 products built with real-basis Clebsch–Gordan coefficients.
 //!
 //! Inputs are coefficient arrays `(n_centres, n_species, n_max, (l_max+1)²)` from any
 //! expansion (SOAP or LODE); outputs are `(n_centres, n_features)` matrices with one label row
 //! per feature column.
 
+pub mod clebsch_gordan;
+mod equivariant;
 mod gradients;
 mod power_spectrum;
+#[cfg(test)]
+pub(crate) mod rotations;
 
+pub use equivariant::{
+    equivariant_power_spectrum, flop_count as equivariant_flop_count, EquivariantBlock,
+    EQUIVARIANT_LABELS,
+};
 pub use gradients::{
     check_coefficients, merge_samples, power_spectrum_backward, power_spectrum_gradient,
     power_spectrum_jacobians, power_spectrum_positions_gradient, power_spectrum_strain_gradient,

@@ -3,6 +3,7 @@
 //! and maps [`crate::Error`] to Python exceptions.
 
 mod electrostatics;
+mod equivariant;
 mod errors;
 mod expansion;
 mod gradients;
@@ -23,6 +24,7 @@ fn _lode_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     expansion::register(m)?;
     gradients::register(m)?;
     invariants::register(m)?;
+    equivariant::register(m)?;
     lode::register(m)?;
     electrostatics::register(m)?;
     m.add("testing", testing(m.py())?)?;

@@ -15,6 +15,9 @@ __all__ = [
     "SoapCalculator",
     "radial_spectrum",
     "power_spectrum",
+    "equivariant_power_spectrum",
+    "real_clebsch_gordan",
+    "equivariant_flop_count",
     "LodeCalculator",
     "ewald_energy",
     "ewald_gradients",
@@ -81,6 +84,18 @@ def power_spectrum(
     other_species: list[int] | None = None,
     n_threads: int = 0,
 ) -> tuple[NDArray[np.float64], NDArray[np.int32]]: ...
+def equivariant_power_spectrum(
+    coefficients: NDArray[np.float64],
+    species: list[int],
+    lambda_max: int,
+    other: NDArray[np.float64] | None = None,
+    other_species: list[int] | None = None,
+    n_threads: int = 0,
+) -> list[tuple[int, int, NDArray[np.float64], NDArray[np.int32]]]: ...
+def real_clebsch_gordan(l1: int, l2: int, o3_lambda: int) -> NDArray[np.float64]: ...
+def equivariant_flop_count(
+    l_max: int, other_l_max: int, lambda_max: int, same: bool, rows: int, other_rows: int
+) -> float: ...
 def ewald_energy(
     systems: list[_SystemTuple],
     charges: list[NDArray[np.float64]],

@@ -1,4 +1,5 @@
-"""Regression models on SOAP/LODE features: ridge, GPR and sparse GPR, learning curves.
+"""Regression models on SOAP/LODE features: ridge, GPR and sparse GPR, learning curves;
+SA-GPR of λ-tensors and :class:`TensorModel` for symmetric 3×3 tensors.
 
 Targets are one number per structure. With :class:`lode_rs.Features` (rows = atomic
 environments) every model is additive: a structure's prediction is the sum of its environments'
@@ -33,8 +34,10 @@ from .kernels import (
 )
 from .precomputed import PrecomputedFit, fit_precomputed, polynomial_structure_kernels
 from .ridge import Ridge
+from .sagpr import SAGPR, EquivariantSums
 from .selection import farthest_point_sampling, select_active, species_quotas
 from .sparse import SparseGPR
+from .tensor import TensorModel, cartesian_to_spherical, spherical_to_cartesian
 from .validation import LearningCurve, learning_curve
 
 __all__ = [
@@ -42,6 +45,7 @@ __all__ = [
     "REGULARIZER_GRID",
     "ZETA_GRID",
     "AtomicData",
+    "EquivariantSums",
     "Kernel",
     "LearningCurve",
     "NotFittedError",
@@ -49,9 +53,12 @@ __all__ = [
     "PrecomputedFit",
     "Regressor",
     "Ridge",
+    "SAGPR",
     "SparseGPR",
     "SumKernel",
+    "TensorModel",
     "block_sizes",
+    "cartesian_to_spherical",
     "combine_structures",
     "concatenate",
     "farthest_point_sampling",
@@ -65,6 +72,7 @@ __all__ = [
     "select_active",
     "species_resolved",
     "species_quotas",
+    "spherical_to_cartesian",
     "structure_kernel",
     "structure_self_kernel",
 ]

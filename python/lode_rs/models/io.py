@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from typing import Any
 
 import numpy as np
 
@@ -19,9 +20,13 @@ from .base import Regressor
 from .data import AtomicData
 from .gpr import GPR
 from .ridge import Ridge
+from .sagpr import SAGPR
 from .sparse import SparseGPR
+from .tensor import TensorModel
 
-_MODELS: dict[str, type[Regressor]] = {m.model_type: m for m in (Ridge, GPR, SparseGPR)}
+_MODELS: dict[str, Any] = {
+    m.model_type: m for m in (Ridge, GPR, SparseGPR, SAGPR, TensorModel)
+}
 
 # Arrays allowed to hold NaN: the "no amplitude" marker of a model fitted with regularizer 0.
 _NAN_MARKERS = {"amplitude"}
@@ -115,7 +120,7 @@ def _probe(model: Regressor) -> None:
         raise _Invalid("its predictions are not finite numbers")
 
 
-def load(path: str | os.PathLike) -> Regressor:
+def load(path: str | os.PathLike) -> Regressor | SAGPR | TensorModel:
     """Read a model saved with ``model.save(path)``; it predicts exactly as the saved one.
 
     The feature description given at fit/save time is in ``model.features_``.
