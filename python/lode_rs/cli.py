@@ -273,6 +273,7 @@ def _fit_options(args: argparse.Namespace) -> int:
         soap=hypers["soap"],
         lode=hypers["lode"],
         threads=feats["threads"],
+        invariant=feats["invariant"],
         scheduler=options["scheduler"],
         chunk_size=options["chunk_size"],
     )

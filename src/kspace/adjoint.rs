@@ -83,7 +83,7 @@ pub fn dense_jacobian_row<B: SeparableBasis>(
 #[allow(clippy::needless_range_loop)] // index notation, as in the formulas
 /// The backward pass of [`super::dense_sum`] with the centres as sources: for a cotangent
 /// `(N, n_channels, n_cols)`, `∂(Σ g·c)/∂r_m` for every atom (module docs). Tasks of
-/// [`CHUNK`] k-vectors, added in order: bitwise independent of the number of threads.
+/// `CHUNK` (128) k-vectors, added in order: bitwise independent of the number of threads.
 pub fn dense_backward<B: SeparableBasis>(
     sources: &Sources<'_>,
     kvectors: &KVectors,
