@@ -5,7 +5,7 @@ use numpy::{IntoPyArray, PyArray2, PyArray3, PyReadonlyArray4};
 use super::errors::to_py;
 use pyo3::prelude::*;
 
-use super::errors::{non_negative, run_detached};
+use super::errors::{non_negative, run_detached_on};
 use crate::invariants::clebsch_gordan::real_clebsch_gordan_dense;
 use crate::invariants::{equivariant_flop_count, equivariant_power_spectrum};
 use crate::threads::with_threads;
@@ -35,8 +35,8 @@ fn py_equivariant_power_spectrum<'py>(
     let o = other.as_ref().map(|o| o.as_array());
     let other_species = other_species.unwrap_or_default();
     let lambda_max = non_negative("lambda_max", lambda_max)?;
-    let n_threads = non_negative("n_threads", n_threads)?;
-    let blocks = run_detached(py, || {
+    let n_threads = super::errors::n_threads(n_threads)?;
+    let blocks = run_detached_on(py, n_threads, || {
         with_threads(n_threads, || {
             equivariant_power_spectrum(
                 c,

@@ -127,6 +127,13 @@ pub fn n_threads(value: i64) -> PyResult<usize> {
     Ok(n)
 }
 
+/// An integer argument that must be `≥ 0` (an angular order, a count): `InvalidParameterError`
+/// naming it otherwise.
+pub fn non_negative(name: &str, value: i64) -> PyResult<usize> {
+    usize::try_from(value)
+        .map_err(|_| InvalidParameterError::new_err(format!("{name} must be >= 0, got {value}")))
+}
+
 /// Arguments documented as `≥ 0` (distances, wave numbers): every value finite and
 /// non-negative, else `InvalidInputError` naming the argument and the first bad value.
 pub fn non_negative_values<'a>(
