@@ -42,7 +42,7 @@ def lode(method, accuracy, *, smearing, exponent, cutoff=3.0, n_max=3, l_max=2):
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def reference(length, n_atoms, seed, smearing, exponent, cutoff, n_max, l_max):
     calc = lode("reciprocal", 1e-12, smearing=smearing, exponent=exponent, cutoff=cutoff,
                 n_max=n_max, l_max=l_max)

@@ -17,6 +17,9 @@
 //!   a grid of step `min(σ, σ_0)/4`: one grid step beyond the last point where any `|f_nl|` or
 //!   `|f'_nl|` (per Å) exceeds `accuracy`. Same basis as above, `σ = 1 Å`: `d_reach = 13.6–15.6 Å`
 //!   for `η = 2 Å`, `16.7–20.8 Å` for `η = 3 Å` (`p = 6 … 1`).
+//!   The scan's sizes (and the spline's below `d_reach`) are kept as a non-increasing envelope
+//!   for [`LodeRadialTable::lattice_tail_bound`]: what a periodic pair sum loses to the images
+//!   beyond `d_reach`, which adds up in cells small compared with the reach (`docs/math.md` §7).
 //!
 //! `accuracy` is absolute (in the units of `f`, like [`SplinedRadialIntegral`]): the spline's
 //! midpoint error is below it, the tail within `accuracy/2` of the exact integral, and the jump at

@@ -388,4 +388,30 @@ mod tests {
         let plan = calculator(Method::Ewald, 1).plan(&finite, 1).unwrap();
         assert_eq!(plan.route, Route::Finite);
     }
+
+    /// In a 2 Å cube with σ = 1 Å the images beyond the pair tables' reach add up: `auto`
+    /// takes the reciprocal route for p = 0 and p = 1, an explicit `ewald` or `mesh` is refused
+    /// with an error naming the cell and the fix; in the 12 Å cell the pair routes stay.
+    #[test]
+    fn small_cells_leave_the_pair_routes() {
+        let positions = vec![[0.1, 0.2, 0.3], [1.1, 0.9, 1.4]];
+        let cell = [[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 2.0]];
+        let small = System::new(positions, vec![1, 1], cell, [true; 3]).unwrap();
+        for p in [0, 1] {
+            let plan = calculator(Method::Auto, p).plan(&small, 1).unwrap();
+            assert!(matches!(plan.route, Route::Reciprocal { .. }), "{plan:?}");
+        }
+        for method in [Method::Ewald, Method::Mesh] {
+            let error = calculator(method, 1)
+                .plan(&small, 1)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("covering radius") && error.contains("method=\"reciprocal\""),
+                "{error}"
+            );
+        }
+        let large = calculator(Method::Ewald, 1).plan(&gas(0.0), 1).unwrap();
+        assert!(matches!(large.route, Route::Ewald(_)), "{large:?}");
+    }
 }
