@@ -165,7 +165,9 @@ impl LodeRadialTable {
     /// owns a cell of volume `V` within `ρ` of it, so with `F` the non-increasing envelope of
     /// `|f_nl|` and `Y = √((2 l_max + 1)/4π)` the largest `|Y_lm|`,
     ///
-    ///     Σ_{|x| > R} |f(|x|)| |Y| ≤ (4π Y / V) ∫_{R−2ρ}^∞ (t + ρ)² F(t) dt.
+    /// ```text
+    /// Σ_{|x| > R} |f(|x|)| |Y| ≤ (4π Y / V) ∫_{R−2ρ}^∞ (t + ρ)² F(t) dt.
+    /// ```
     ///
     /// With `rho = 0` it is the continuum estimate `(4π Y / V) ∫_R^∞ t² F(t) dt` (the average
     /// over the shift of the lattice). `F` is a step function on the scan grid (its value at

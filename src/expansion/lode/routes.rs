@@ -27,11 +27,11 @@ use crate::systems::System;
 
 /// Share of the accuracy for the images the `p = 0` pair route drops beyond its table's reach.
 /// The envelope behind [`lattice_tail`] takes the largest `|f_nl|` or `|f'_nl|` at each
-/// distance with unit harmonics and signs, so it overestimates the measured error 10–100×
-/// (`docs/math.md` §7); the shares are set on that scale, not as strict budgets.
-const PAIRS_TAIL_SHARE: f64 = 1.0;
+/// distance with unit harmonics and signs, so it overestimates the measured error 10× or more
+/// (`docs/math.md` §7): a pair route is kept while the estimate is at most 4× the accuracy.
+const PAIRS_TAIL_SHARE: f64 = 4.0;
 /// Share of the accuracy for the images an Ewald or mesh short range drops beyond its reach.
-const EWALD_TAIL_SHARE: f64 = 0.5;
+const EWALD_TAIL_SHARE: f64 = 4.0;
 
 /// Error per unit source of a pair route with `table` in `system`'s cell from the images
 /// beyond the table's reach: the rigorous bound of [`LodeRadialTable::lattice_tail_bound`],
