@@ -1,5 +1,6 @@
 //! The crate's one error type. Mapped once, at the Python boundary, to distinct exceptions:
-//! `InvalidInput`/`InvalidParameter` become `ValueError` subclasses, `Internal` a `RuntimeError`.
+//! `InvalidInput`/`InvalidParameter` become `ValueError` subclasses, `Internal` a `RuntimeError`,
+//! `Interrupted` a `KeyboardInterrupt`.
 
 use std::fmt;
 
@@ -12,6 +13,8 @@ pub enum Error {
     InvalidParameter(String),
     /// A bug or an unexpected numerical failure inside the library.
     Internal(String),
+    /// The computation was cancelled (Ctrl-C) before it finished; see [`crate::threads`].
+    Interrupted,
 }
 
 impl fmt::Display for Error {
@@ -20,6 +23,7 @@ impl fmt::Display for Error {
             Error::InvalidInput(msg) => write!(f, "invalid input: {msg}"),
             Error::InvalidParameter(msg) => write!(f, "invalid parameter: {msg}"),
             Error::Internal(msg) => write!(f, "internal error: {msg}"),
+            Error::Interrupted => write!(f, "interrupted"),
         }
     }
 }

@@ -15,8 +15,15 @@ from .electrostatics import electrostatic_energy
 from .errors import InvalidInputError, InvalidParameterError, NotFittedError
 from .invariants import PowerSpectrum
 from .models import learning_curve
+from .potential import Potential, load_potential
 from .results import Expansion, Features
 from .systems import System
+
+# the core's exceptions pickle under their import path (errors raised in worker processes reach
+# the caller with their type: Dask, joblib, multiprocessing)
+for _error in (InvalidInputError, InvalidParameterError):
+    _error.__module__ = "lode_rs._lode_rs"
+del _error
 
 __all__ = [
     "Expansion",
@@ -25,6 +32,7 @@ __all__ = [
     "InvalidParameterError",
     "LodeExpansion",
     "NotFittedError",
+    "Potential",
     "PowerSpectrum",
     "SoapExpansion",
     "System",
@@ -33,6 +41,7 @@ __all__ = [
     "electrostatic_energy",
     "invariants",
     "learning_curve",
+    "load_potential",
     "models",
     "plotting",
 ]

@@ -13,14 +13,14 @@ import numpy as np
 
 from . import _lode_rs
 from .calculators import _gradient_names
+from .labels import POWER_SPECTRUM_LABELS, RADIAL_LABELS
 from .results import Backward, Expansion, Features, Gradient, strain_gradient
 from .systems import as_frame_list, as_system_list
 
-POWER_SPECTRUM_LABELS = ("species_a", "species_b", "n", "n'", "l")
-RADIAL_LABELS = ("species", "n")
 
-
-def _features(expansion: Expansion, values, labels, names, gradients=None) -> Features:
+def _features(
+    expansion: Expansion, values, labels, names, gradients=None, folded: bool = False
+) -> Features:
     return Features(
         values=values,
         structure=expansion.structure,
@@ -30,6 +30,7 @@ def _features(expansion: Expansion, values, labels, names, gradients=None) -> Fe
         label_names=names,
         n_structures=expansion.n_structures,
         gradients=gradients or {},
+        folded=folded,
     )
 
 
@@ -42,17 +43,19 @@ def _as_rows(gradient: np.ndarray, leading: int) -> np.ndarray:
 def radial(
     calculator,
     frames,
+    n_threads: int | None = None,
     *,
     gradients: Sequence[str] | None = None,
     max_memory: float | None = None,
 ) -> Features:
     """ν = 1 invariants: the ``l = 0`` coefficients ``c^a_n00(i)``, labelled ``(species, n)``.
 
-    With ``gradients=["positions", "strain"]`` the result carries their Jacobians
+    ``n_threads``: threads for this call (default: the calculator's ``n_threads``). With
+    ``gradients=["positions", "strain"]`` the result carries their Jacobians
     (``.gradient(name)``: ``(n_samples, 3, n_features)`` / ``(n_rows, 3, 3, n_features)``).
     """
-    expansion = calculator.compute(frames, gradients=gradients, max_memory=max_memory)
-    threads = calculator.n_threads
+    threads = calculator.n_threads if n_threads is None else int(n_threads)
+    expansion = calculator.compute(frames, threads, gradients=gradients, max_memory=max_memory)
     values, labels = _lode_rs.radial_spectrum(
         expansion.values, expansion.species, n_threads=threads
     )
@@ -92,28 +95,30 @@ class PowerSpectrum:
     def compute(
         self,
         frames,
+        n_threads: int | None = None,
         *,
         gradients: Sequence[str] | None = None,
         max_memory: float | None = None,
     ) -> Features:
         """Power spectrum of every atom of ``frames``.
 
-        Labels: ``(species_a, species_b, n, n', l)``. With ``gradients=["positions",
+        Labels: ``(species_a, species_b, n, n', l)``. ``n_threads``: threads for this call
+        (default: the first calculator's ``n_threads``). With ``gradients=["positions",
         "strain"]``, their Jacobians by the chain rule on the coefficients, contracted row by
         row as the expansions' Jacobians are made (those are never stored):
         ``.gradient("positions")`` ``(n_samples, 3, n_features)`` with samples
         ``(row, structure, atom)`` (the union of both expansions' samples), and
         ``.gradient("strain")`` ``(n_rows, 3, 3, n_features)``.
         """
-        threads = self.first.n_threads
+        threads = self.first.n_threads if n_threads is None else int(n_threads)
         frames = as_frame_list(frames)
         names = _gradient_names(gradients, max_memory)
-        a = self.first.compute(frames)
+        a = self.first.compute(frames, threads)
         b = None
         if self.second is None:
             values, labels = _lode_rs.power_spectrum(a.values, a.species, n_threads=threads)
         else:
-            b = self.second.compute(frames)
+            b = self.second.compute(frames, threads)
             values, labels = _lode_rs.power_spectrum(
                 a.values, a.species, b.values, b.species, n_threads=threads
             )
@@ -129,7 +134,7 @@ class PowerSpectrum:
                 out["positions"] = Gradient(positions, samples, ("row", "structure", "atom"))
             if strain is not None:
                 out["strain"] = strain_gradient(strain, a.structure)
-        return _features(a, values, labels, POWER_SPECTRUM_LABELS, out)
+        return _features(a, values, labels, POWER_SPECTRUM_LABELS, out, folded=self.second is None)
 
     def backward(self, frames, cotangent) -> Backward:
         """Backward pass: the gradient of ``sum(cotangent * values)`` with respect to every
@@ -149,3 +154,58 @@ class PowerSpectrum:
             a.values, a.species, cotangent, b.values, b.species, n_threads=threads
         )
         return self.first.backward(frames, bar_a) + self.second.backward(frames, bar_b)
+
+    @property
+    def calculators(self) -> list:
+        """The expansion(s) this invariant is built from."""
+        return [self.first] if self.second is None else [self.first, self.second]
+
+    @property
+    def species_fixed(self) -> bool:
+        """Whether every expansion's channels are fixed (needed before shipping it)."""
+        return all(c.species_fixed for c in self.calculators)
+
+    def fix_species(self, frames) -> PowerSpectrum:
+        """Fix the species channels of every expansion from ``frames``; returns ``self``."""
+        for c in self.calculators:
+            c.fix_species(frames)
+        return self
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(c) for c in self.calculators)
+        return f"PowerSpectrum({inner})"
+
+
+class RadialSpectrum:
+    """ν = 1 invariants of one expansion as an object (like :class:`PowerSpectrum`): see
+    :func:`radial`."""
+
+    def __init__(self, calculator):
+        self.calculator = calculator
+
+    def compute(self, frames, n_threads: int | None = None, **options) -> Features:
+        """Radial spectrum of every atom of ``frames``, labelled ``(species, n)`` (``options``:
+        ``gradients``, ``max_memory`` as in :func:`radial`)."""
+        return radial(self.calculator, frames, n_threads, **options)
+
+    def backward(self, frames, cotangent) -> Backward:
+        """See :func:`radial_backward`."""
+        return radial_backward(self.calculator, frames, cotangent)
+
+    @property
+    def calculators(self) -> list:
+        """The expansion this invariant is built from."""
+        return [self.calculator]
+
+    @property
+    def species_fixed(self) -> bool:
+        """Whether the expansion's channels are fixed."""
+        return self.calculator.species_fixed
+
+    def fix_species(self, frames) -> RadialSpectrum:
+        """Fix the expansion's species channels from ``frames``; returns ``self``."""
+        self.calculator.fix_species(frames)
+        return self
+
+    def __repr__(self) -> str:
+        return f"RadialSpectrum({self.calculator!r})"

@@ -46,3 +46,41 @@ def learning_curves(
         axes.set_title(title)
     figure.tight_layout()
     figure.savefig(path, bbox_inches="tight")
+
+
+def parity(
+    targets: Mapping[str, tuple],
+    path: str | os.PathLike,
+    title: str | None = None,
+) -> None:
+    """Write a PNG of predicted against reference values, one panel per target.
+
+    Args:
+        targets: ``{"energy": (reference, predicted)}`` arrays of equal length.
+        path: output file (PNG; the format follows the extension).
+        title: optional figure title.
+    """
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if not targets:
+        raise ValueError("no targets to plot")
+    figure = Figure(figsize=(4.2 * len(targets), 4.0), dpi=150)
+    FigureCanvasAgg(figure)
+    for i, (name, (reference, predicted)) in enumerate(targets.items()):
+        reference, predicted = np.asarray(reference), np.asarray(predicted)
+        axes = figure.add_subplot(1, len(targets), i + 1)
+        low = float(min(reference.min(), predicted.min()))
+        high = float(max(reference.max(), predicted.max()))
+        axes.plot([low, high], [low, high], color="grey", lw=1, zorder=0)
+        axes.scatter(reference, predicted, s=10)
+        rmse = float(np.sqrt(np.mean((predicted - reference) ** 2)))
+        axes.set_title(f"{name}: RMSE {rmse:.3g} ({len(reference)} structures)", fontsize="small")
+        axes.set_xlabel(f"reference {name}")
+        axes.set_ylabel(f"predicted {name}")
+        axes.set_aspect("equal", adjustable="datalim")
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, bbox_inches="tight")

@@ -130,6 +130,15 @@ class Expansion:
         """Coefficients summed over the centres of each structure: ``(n_structures, ...)``."""
         return _reduce_by_structure(self.values, self.structure, self.n_structures, mean=False)
 
+    def to_tensormap(self, gradients=(), keep_zero_rows: bool = False):
+        """These coefficients as a metatensor ``TensorMap`` in featomic's spherical-expansion
+        layout (keys ``o3_lambda, o3_sigma, center_type, neighbor_type``; samples
+        ``system, atom``; properties ``n``). Needs ``metatensor-core``; see
+        :mod:`lode_rs.interop.metatensor`."""
+        from .interop.metatensor import expansion_to_tensormap
+
+        return expansion_to_tensormap(self, gradients, keep_zero_rows)
+
 
 @dataclass(frozen=True)
 class Features:
@@ -146,6 +155,9 @@ class Features:
         n_structures: number of structures computed.
         gradients: the gradients computed with the values, by name; read them with
             :meth:`gradient`.
+        folded: ``True`` for the power spectrum of one expansion with itself, whose symmetric
+            copies are folded (``species_a <= species_b``; ``n <= n'`` when the species are
+            equal, off-diagonal terms weighted by √2).
     """
 
     values: np.ndarray
@@ -156,6 +168,7 @@ class Features:
     label_names: tuple[str, ...]
     n_structures: int
     gradients: dict[str, Gradient] = field(default_factory=dict)
+    folded: bool = False
 
     def gradient(self, name: str) -> Gradient:
         """The ``"positions"`` gradient ``(n_samples, 3, n_features)`` or the ``"strain"``
@@ -174,3 +187,11 @@ class Features:
     def mean_by_structure(self) -> np.ndarray:
         """Features averaged over the centres of each structure."""
         return _reduce_by_structure(self.values, self.structure, self.n_structures, mean=True)
+
+    def to_tensormap(self, gradients=(), keep_zero_rows: bool = False):
+        """These features as a metatensor ``TensorMap`` in featomic's layout (power spectrum:
+        keys ``center_type, neighbor_1_type, neighbor_2_type``, properties ``l, n_1, n_2``).
+        Needs ``metatensor-core``; see :mod:`lode_rs.interop.metatensor`."""
+        from .interop.metatensor import features_to_tensormap
+
+        return features_to_tensormap(self, gradients, keep_zero_rows)

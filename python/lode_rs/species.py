@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._lode_rs import InvalidParameterError
+from ._lode_rs import InvalidInputError, InvalidParameterError
 from .systems import SystemArrays
 
 
@@ -37,5 +37,10 @@ class SpeciesList:
         """The species list, taking it from ``systems`` if it is not fixed yet."""
         if self._species is None:
             found = np.unique(np.concatenate([s[1] for s in systems]))
+            if found.size == 0:
+                raise InvalidInputError(
+                    "empty structure: no atoms, so no species can be taken from it; give "
+                    "structures with at least one atom"
+                )
             self._species = [int(z) for z in found]
         return list(self._species)

@@ -31,19 +31,52 @@ class System:
     charges: np.ndarray | None = None
 
 
+_INT32 = np.iinfo(np.int32)
+
+
+def _numbers(numbers) -> np.ndarray:
+    """Atomic numbers (species labels) as int32, refusing values int32 cannot hold (a cast
+    would silently alias them: 2**32 + 1 would become hydrogen)."""
+    numbers_in = np.asarray(numbers)
+    if numbers_in.ndim != 1 or not (
+        np.issubdtype(numbers_in.dtype, np.integer) or numbers_in.size == 0
+    ):
+        raise InvalidInputError("atomic numbers must be a 1D array of integers")
+    if numbers_in.size and (numbers_in.min() < _INT32.min or numbers_in.max() > _INT32.max):
+        bad = numbers_in[(numbers_in < _INT32.min) | (numbers_in > _INT32.max)][0]
+        raise InvalidInputError(
+            f"atomic number {bad} is out of range: species labels must fit in a 32-bit "
+            f"integer ({_INT32.min} to {_INT32.max})"
+        )
+    return np.ascontiguousarray(numbers_in, dtype=np.int32)
+
+
+def _pbc(pbc) -> np.ndarray:
+    """Periodicity as three bools: one bool for all directions, or one per lattice vector
+    (bools, or the integers 0 and 1)."""
+    if isinstance(pbc, str | bytes):
+        raise InvalidInputError(f"pbc must be a bool or three bools, got the string {pbc!r}")
+    values = np.asarray(pbc)
+    if values.dtype == object or not (
+        values.dtype == bool or np.issubdtype(values.dtype, np.integer)
+    ):
+        raise InvalidInputError(f"pbc must be a bool or three bools, got {pbc!r}")
+    if values.shape not in ((), (3,)) or not np.all((values == 0) | (values == 1)):
+        raise InvalidInputError(
+            f"pbc must be a bool or three bools (one per lattice vector), got {pbc!r}"
+        )
+    return np.broadcast_to(values.astype(bool), (3,)).copy()
+
+
 def _from_arrays(positions, numbers, cell, pbc) -> SystemArrays:
     positions = np.ascontiguousarray(positions, dtype=np.float64)
     if positions.ndim != 2 or positions.shape[1] != 3:
         raise InvalidInputError(f"positions must have shape (n_atoms, 3), got {positions.shape}")
-    numbers_in = np.asarray(numbers)
-    if numbers_in.ndim != 1 or not np.issubdtype(numbers_in.dtype, np.integer):
-        raise InvalidInputError("atomic numbers must be a 1D array of integers")
-    numbers = np.ascontiguousarray(numbers_in, dtype=np.int32)
+    numbers = _numbers(numbers)
     cell = np.zeros((3, 3)) if cell is None else np.ascontiguousarray(cell, dtype=np.float64)
     if cell.shape != (3, 3):
         raise InvalidInputError(f"cell must have shape (3, 3), got {cell.shape}")
-    pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,)).copy()
-    return positions, numbers, cell, pbc
+    return positions, numbers, cell, _pbc(pbc)
 
 
 def as_arrays(frame) -> SystemArrays:
@@ -89,6 +122,12 @@ def charges_of(frames: list) -> list[np.ndarray]:
             if frame.charges is None:
                 raise InvalidInputError(f"structure {s}: System.charges is not set")
             q = frame.charges
+        elif hasattr(frame, "has") and not frame.has("initial_charges"):
+            raise InvalidInputError(
+                f"structure {s}: charges=True but this ase.Atoms has no initial charges; "
+                "set them with atoms.set_initial_charges(...) (all-zero charges would give "
+                "all-zero coefficients)"
+            )
         else:
             q = frame.get_initial_charges()
         # converted only: counts and values are checked once, by the Rust core

@@ -22,6 +22,7 @@ pub fn direct_energy(positions: &[Vec3], charges: &[f64]) -> Result<f64> {
     let partials: Vec<Result<f64>> = (0..n.div_ceil(CENTERS_PER_TASK))
         .into_par_iter()
         .map(|task| {
+            crate::threads::check_cancelled()?;
             let begin = task * CENTERS_PER_TASK;
             let mut sum = 0.0;
             for i in begin..(begin + CENTERS_PER_TASK).min(n) {

@@ -126,6 +126,7 @@ fn real_space(system: &System, charges: &[f64], parameters: &EwaldParameters) ->
     let partials: Vec<Result<f64>> = (0..n_atoms.div_ceil(CENTERS_PER_TASK))
         .into_par_iter()
         .map(|task| {
+            crate::threads::check_cancelled()?;
             let mut pairs: Vec<Pair> = Vec::new();
             let mut sum = 0.0;
             let begin = task * CENTERS_PER_TASK;
@@ -169,9 +170,10 @@ fn reciprocal_space(system: &System, charges: &[f64], parameters: &EwaldParamete
     let sources = Sources::new(system.positions(), &channels, Some(charges), 1)?;
     let half_eta2 = 0.5 * parameters.eta * parameters.eta;
     let n_k = kvectors.len();
-    let partials: Vec<f64> = (0..n_k.div_ceil(K_BLOCK))
+    let partials: Vec<Result<f64>> = (0..n_k.div_ceil(K_BLOCK))
         .into_par_iter()
         .map(|block| {
+            crate::threads::check_cancelled()?;
             let range = block * K_BLOCK..((block + 1) * K_BLOCK).min(n_k);
             let factors = structure_factors(&sources, &kvectors, range.clone());
             let nk = range.len();
@@ -180,9 +182,12 @@ fn reciprocal_space(system: &System, charges: &[f64], parameters: &EwaldParamete
                 let (c, s) = (factors[[0, j]], factors[[0, nk + j]]);
                 sum += (-half_eta2 * k * k).exp() / (k * k) * (c * c + s * s);
             }
-            sum
+            Ok(sum)
         })
         .collect();
-    let total: f64 = partials.iter().sum();
+    let mut total = 0.0;
+    for partial in partials {
+        total += partial?;
+    }
     Ok(4.0 * std::f64::consts::PI / kvectors.volume() * total)
 }

@@ -99,7 +99,7 @@ pub(crate) fn check_periodic(systems: &[System]) -> Result<()> {
 
 /// An expansion's Jacobian produced one centre row at a time, so that invariants can contract
 /// it row by row without storing it (and the expansion's own Jacobian is assembled from the
-/// same rows: [`assemble`]). Rows are the values' rows, structures in order.
+/// same rows: `assemble`). Rows are the values' rows, structures in order.
 pub trait RowJacobian: Sync {
     /// Number of rows (centres).
     fn n_rows(&self) -> usize;

@@ -15,7 +15,7 @@ pub use gradients::{
     Backward, ExpansionGradients, GradientRequest, PositionGradients, RowJacobian,
     DEFAULT_JACOBIAN_MEMORY,
 };
-pub use lode::{Channels, EwaldSplit, LodeCalculator, LodeHypers, Method, Plan, Route};
+pub use lode::{Channels, EwaldSplit, LodeCalculator, LodeHypers, LodeRows, Method, Plan, Route};
 pub use soap::{SoapCalculator, SoapHypers};
 pub use species::SpeciesMap;
 
@@ -80,6 +80,13 @@ pub(crate) fn centers_of(sizes: &[usize]) -> (Vec<i64>, Vec<i64>) {
 
 /// The error for two atoms of a structure on top of each other (or an atom on its image).
 pub(crate) fn overlap_error(p: &Pair, structure: usize) -> Error {
+    if p.first == p.second {
+        return Error::InvalidInput(format!(
+            "structure {structure}: atom {} overlaps its own periodic image (shift {:?}, \
+             distance {:.2e} Å < {OVERLAP_DISTANCE} Å): the cell is too small",
+            p.first, p.shift, p.distance
+        ));
+    }
     Error::InvalidInput(format!(
         "structure {structure}: atoms {} and {} overlap (distance {:.2e} Å < {OVERLAP_DISTANCE} Å)",
         p.first, p.second, p.distance
@@ -120,23 +127,61 @@ pub(crate) fn check_basis(cutoff: f64, smearing: f64, n_max: usize, l_max: usize
 /// Largest number of radial functions (the GTO overlap becomes ill-conditioned beyond).
 pub const MAX_N_MAX: usize = 16;
 
+/// Default memory budget of an expansion (bytes): 4 GiB.
+pub const DEFAULT_MAX_MEMORY: f64 = 4.0 * 1024.0 * 1024.0 * 1024.0;
+
+/// Largest accepted `|center_weight|`: larger weights only drown the neighbours' density, and
+/// invariants built from them (squares, products) would overflow.
+pub const MAX_CENTER_WEIGHT: f64 = 1e6;
+
+/// Validate a centre weight: finite and `|w| ≤` [`MAX_CENTER_WEIGHT`].
+pub(crate) fn check_center_weight(weight: f64) -> Result<()> {
+    if !(weight.is_finite() && weight.abs() <= MAX_CENTER_WEIGHT) {
+        crate::bail_param!(
+            "center_weight must be a finite number with |center_weight| <= {MAX_CENTER_WEIGHT:e}, \
+             got {weight}"
+        );
+    }
+    Ok(())
+}
+
+/// Bytes of an `(n_centres, n_channels, n_max, (l_max+1)²)` coefficient array (`inf` when the
+/// element count overflows).
+pub(crate) fn coefficient_bytes(shape: (usize, usize, usize, usize)) -> f64 {
+    (shape.0 as f64) * (shape.1 as f64) * (shape.2 as f64) * (shape.3 as f64) * 8.0
+}
+
 /// A zero-filled `(n_centres, …)` coefficient array, zeroed by the worker threads.
 ///
 /// The first touch of each page then happens in parallel (a serial `memset` of a large output
 /// was a visible share of a batch's time), and the values are bitwise the same as `zeros`.
-pub(crate) fn parallel_zeros(shape: (usize, usize, usize, usize)) -> Array4<f64> {
-    let mut values = Array4::<f64>::uninit(shape);
-    values
-        .as_slice_mut()
-        .expect("a fresh array is contiguous")
+/// The memory is reserved with `try_reserve`: a failed allocation is an `InvalidParameter`
+/// error (naming the size), never an abort.
+pub(crate) fn parallel_zeros(shape: (usize, usize, usize, usize)) -> Result<Array4<f64>> {
+    let too_large = || {
+        Error::InvalidParameter(format!(
+            "could not allocate the {:.2} GiB coefficient array of shape {shape:?}: compute \
+             fewer structures at a time, or use a smaller basis (n_max, l_max) or fewer species",
+            coefficient_bytes(shape) / 2f64.powi(30)
+        ))
+    };
+    let len = [shape.1, shape.2, shape.3]
+        .iter()
+        .try_fold(shape.0, |n, &k| n.checked_mul(k))
+        .filter(|&n| n <= isize::MAX as usize / 8)
+        .ok_or_else(too_large)?;
+    let mut data: Vec<f64> = Vec::new();
+    data.try_reserve_exact(len).map_err(|_| too_large())?;
+    data.spare_capacity_mut()[..len]
         .par_chunks_mut(1 << 14)
         .for_each(|chunk| {
             for x in chunk {
                 x.write(0.0);
             }
         });
-    // SAFETY: every element was written just above
-    unsafe { values.assume_init() }
+    // SAFETY: the first `len` elements were written just above, within the reserved capacity
+    unsafe { data.set_len(len) };
+    Ok(Array4::from_shape_vec(shape, data).expect("the length is the product of the shape"))
 }
 
 /// Add one source's contribution `factor · f_nl(d) · Y_lm(d̂)` to a centre's block of one

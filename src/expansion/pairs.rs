@@ -63,6 +63,29 @@ impl PairSum {
         }
     }
 
+    /// Bytes of column storage per pushed pair (distance, x, y, z, channel, weight).
+    pub const BYTES_PER_PAIR: usize = 5 * std::mem::size_of::<f64>() + std::mem::size_of::<usize>();
+
+    /// Make room for `additional` more pairs, exactly (no doubling past it); an allocation
+    /// failure is an error, not an abort.
+    pub fn try_reserve(&mut self, additional: usize) -> crate::Result<()> {
+        let failed = |_| {
+            crate::error::Error::InvalidParameter(format!(
+                "could not allocate the pair buffers for {additional} pairs: use a smaller \
+                 cutoff or fewer threads"
+            ))
+        };
+        self.distance
+            .try_reserve_exact(additional)
+            .map_err(failed)?;
+        self.x.try_reserve_exact(additional).map_err(failed)?;
+        self.y.try_reserve_exact(additional).map_err(failed)?;
+        self.z.try_reserve_exact(additional).map_err(failed)?;
+        self.channel.try_reserve_exact(additional).map_err(failed)?;
+        self.weight.try_reserve_exact(additional).map_err(failed)?;
+        Ok(())
+    }
+
     /// Forget the pairs pushed so far.
     pub fn clear(&mut self) {
         self.distance.clear();

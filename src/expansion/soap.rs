@@ -8,14 +8,17 @@ use ndarray::{Array2, ArrayViewMut3, Axis};
 use rayon::prelude::*;
 
 use super::pairs::PairSum;
-use super::{centers_of, check_basis, overlap_error, parallel_zeros, Expansion, SpeciesMap};
-use crate::error::Result;
+use super::{
+    centers_of, check_basis, check_center_weight, coefficient_bytes, overlap_error, parallel_zeros,
+    Expansion, SpeciesMap, DEFAULT_MAX_MEMORY,
+};
+use crate::error::{Error, Result};
 use crate::math::spherical_harmonics::{SphericalHarmonics, Y00};
 use crate::neighbors::{NeighborSearch, Pair};
 use crate::radial::{GtoBasis, RadialIntegral, SoapRadialIntegral, SplinedRadialIntegral};
 use crate::systems::System;
 use crate::systems::OVERLAP_DISTANCE;
-use crate::threads::with_threads;
+use crate::threads::{check_cancelled, resolve, with_threads};
 
 mod gradients;
 
@@ -37,6 +40,9 @@ crate::hypers! {
         pub center_weight: f64 = 1.0,
         /// Absolute accuracy of the splined radial integral.
         pub radial_accuracy: f64 = 1e-10,
+        /// Memory budget (bytes) of one `compute`: the coefficient array plus one centre's
+        /// pair list per thread (see [`SoapCalculator::compute`]); checked before allocating.
+        pub max_memory: f64 = DEFAULT_MAX_MEMORY,
     }
     required: cutoff, smearing, n_max, l_max
 }
@@ -56,13 +62,27 @@ impl SoapCalculator {
         check_basis(hypers.cutoff, hypers.smearing, hypers.n_max, hypers.l_max)?;
         let w = hypers.cutoff_width;
         if !(w.is_finite() && (0.0..=hypers.cutoff).contains(&w)) {
+            let default = SoapHypers::default().cutoff_width;
             crate::bail_param!(
-                "cutoff_width must be between 0 and the cutoff ({} Å), got {w}",
-                hypers.cutoff
+                "cutoff_width must be between 0 and the cutoff ({} Å), got {w}{}",
+                hypers.cutoff,
+                if w == default && hypers.cutoff < default {
+                    format!(
+                        " (the default): with a cutoff below {default} Å, give a cutoff_width \
+                         of at most {} Å",
+                        hypers.cutoff
+                    )
+                } else {
+                    String::new()
+                }
             );
         }
-        if !hypers.center_weight.is_finite() {
-            crate::bail_param!("center_weight must be finite, got {}", hypers.center_weight);
+        check_center_weight(hypers.center_weight)?;
+        if !(hypers.max_memory.is_finite() && hypers.max_memory > 0.0) {
+            crate::bail_param!(
+                "max_memory must be a positive number of bytes, got {}",
+                hypers.max_memory
+            );
         }
         if !(hypers.radial_accuracy.is_finite() && hypers.radial_accuracy > 0.0) {
             crate::bail_param!(
@@ -72,7 +92,18 @@ impl SoapCalculator {
         }
         let basis = GtoBasis::new(hypers.n_max, hypers.cutoff)?;
         let exact = SoapRadialIntegral::new(&basis, hypers.l_max, hypers.smearing)?;
-        let radial = SplinedRadialIntegral::new(&exact, hypers.cutoff, hypers.radial_accuracy)?;
+        let radial = SplinedRadialIntegral::new(&exact, hypers.cutoff, hypers.radial_accuracy)
+            .map_err(|e| match e {
+                Error::InvalidParameter(m) => {
+                    Error::InvalidParameter(format!(
+                    "the SOAP radial table for smearing {} Å, cutoff {} Å, n_max {}, l_max {}: \
+                     {m}; use a larger radial_accuracy (it is {:e}) or a larger smearing",
+                    hypers.smearing, hypers.cutoff, hypers.n_max, hypers.l_max,
+                    hypers.radial_accuracy
+                ))
+                }
+                other => other,
+            })?;
         let harmonics = SphericalHarmonics::new(hypers.l_max)?;
         let mut at_zero = Array2::zeros((hypers.n_max, hypers.l_max + 1));
         exact.compute(0.0, at_zero.view_mut(), None);
@@ -117,13 +148,24 @@ impl SoapCalculator {
 
     /// Expansion coefficients for every atom of every structure, on `n_threads` threads
     /// (0: all cores). Parallel over structures for neighbour lists, then over all centres.
+    ///
+    /// Memory: the coefficients take `8 n_centres n_species n_max (l_max+1)²` bytes, and each
+    /// thread holds the pair list of one centre (112 bytes per pair). Before allocating, the
+    /// coefficients plus `n_threads ×` the mean pairs per centre (estimated from the
+    /// density) must fit in `max_memory`; while running, one centre's list may use at most the
+    /// rest of the budget divided by the threads (it grows through `try_reserve`, never past
+    /// that cap). Errors: `InvalidParameter` when the budget would be exceeded;
+    /// `Interrupted` when cancelled ([`crate::threads`]).
     pub fn compute(
         &self,
         systems: &[System],
         species: &SpeciesMap,
         n_threads: usize,
     ) -> Result<Expansion> {
-        with_threads(n_threads, || self.compute_in_pool(systems, species))?
+        let threads = resolve(n_threads)?;
+        with_threads(n_threads, || {
+            self.compute_in_pool(systems, species, threads)
+        })?
     }
 
     /// The channel of every atom and the neighbour search of every structure.
@@ -140,19 +182,29 @@ impl SoapCalculator {
             .collect::<Result<Vec<_>>>()?;
         let searches = systems
             .par_iter()
-            .map(|system| NeighborSearch::new(system, self.hypers.cutoff))
+            .map(|system| {
+                check_cancelled()?;
+                NeighborSearch::new(system, self.hypers.cutoff)
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok((channels, searches))
     }
 
-    fn compute_in_pool(&self, systems: &[System], species: &SpeciesMap) -> Result<Expansion> {
+    fn compute_in_pool(
+        &self,
+        systems: &[System],
+        species: &SpeciesMap,
+        n_threads: usize,
+    ) -> Result<Expansion> {
         let (channels, searches) = self.prepare(systems, species)?;
 
         let sizes: Vec<usize> = systems.iter().map(System::size).collect();
         let (structure, center) = centers_of(&sizes);
         let (n_max, l_max) = (self.hypers.n_max, self.hypers.l_max);
         let n_lm = (l_max + 1) * (l_max + 1);
-        let mut values = parallel_zeros((structure.len(), species.len(), n_max, n_lm));
+        let shape = (structure.len(), species.len(), n_max, n_lm);
+        let max_pairs = self.pair_budget(&searches, shape, n_threads)?;
+        let mut values = parallel_zeros(shape)?;
         values
             .axis_iter_mut(Axis(0))
             .into_par_iter()
@@ -160,17 +212,68 @@ impl SoapCalculator {
             .try_for_each_init(
                 || Scratch::new(n_max, l_max),
                 |scratch, (row, block)| {
+                    check_cancelled()?;
                     let (s, i) = (structure[row] as usize, center[row] as usize);
-                    searches[s].pairs_of(i, &mut scratch.pairs);
+                    searches[s]
+                        .pairs_of_bounded(i, &mut scratch.pairs, max_pairs)
+                        .map_err(|e| self.over_budget(e, s, n_threads))?;
                     if let Some(pair) = scratch.pairs.iter().find(|p| p.distance < OVERLAP_DISTANCE)
                     {
                         return Err(overlap_error(pair, s));
                     }
+                    scratch.sum.clear();
+                    scratch
+                        .sum
+                        .try_reserve(scratch.pairs.len())
+                        .map_err(|e| self.over_budget(e, s, n_threads))?;
                     self.expand_center(&channels[s], i, block, scratch);
                     Ok(())
                 },
             )?;
         Ok(Expansion::new(systems, values, structure, center))
+    }
+
+    /// Check the memory estimate of a `compute` against `max_memory` (before any large
+    /// allocation) and return the cap on the pairs of one centre.
+    fn pair_budget(
+        &self,
+        searches: &[NeighborSearch],
+        shape: (usize, usize, usize, usize),
+        n_threads: usize,
+    ) -> Result<usize> {
+        let budget = self.hypers.max_memory;
+        let output = coefficient_bytes(shape);
+        let mean_pairs = searches
+            .iter()
+            .map(|s| s.estimated_pairs() / s.system_size() as f64)
+            .fold(0.0, f64::max);
+        let per_thread = (budget - output) / n_threads as f64;
+        let estimate = output + n_threads as f64 * mean_pairs * BYTES_PER_PAIR as f64;
+        if estimate.is_nan() || estimate > budget {
+            return Err(Error::InvalidParameter(format!(
+                "SOAP would need about {:.2} GiB ({:.2} GiB of coefficients for {} centres, \
+                 {n_threads} threads × {mean_pairs:.0} pairs per centre), above max_memory = \
+                 {:.2} GiB: compute fewer structures at a time, use a smaller cutoff or fewer \
+                 threads, or raise max_memory",
+                estimate / 2f64.powi(30),
+                output / 2f64.powi(30),
+                shape.0,
+                budget / 2f64.powi(30)
+            )));
+        }
+        Ok((per_thread / BYTES_PER_PAIR as f64).min(usize::MAX as f64) as usize)
+    }
+
+    /// A neighbour-list or pair-buffer error of structure `s`, with the budget named.
+    fn over_budget(&self, error: Error, s: usize, n_threads: usize) -> Error {
+        match error {
+            Error::InvalidParameter(m) => Error::InvalidParameter(format!(
+                "structure {s}: {m} (SOAP max_memory = {:.2} GiB shared by the coefficients and \
+                 {n_threads} threads' pair lists)",
+                self.hypers.max_memory / 2f64.powi(30)
+            )),
+            other => other,
+        }
     }
 
     /// Coefficients of one centre into `out` `(n_species, n_max, (l_max+1)²)`.
@@ -185,7 +288,6 @@ impl SoapCalculator {
         for (n, &c0) in self.self_term.iter().enumerate() {
             out[[own, n, 0]] += self.hypers.center_weight * c0;
         }
-        scratch.sum.clear();
         for pair in &scratch.pairs {
             let fc = self.cutoff_function(pair.distance);
             if fc != 0.0 {
@@ -199,6 +301,10 @@ impl SoapCalculator {
     }
 }
 
+/// Bytes per pair held while one centre is expanded: the neighbour-list entry and its
+/// [`PairSum`] columns.
+pub const BYTES_PER_PAIR: usize = std::mem::size_of::<Pair>() + PairSum::BYTES_PER_PAIR;
+
 /// Per-task buffers, allocated once per rayon task, never per pair.
 struct Scratch {
     sum: PairSum,
@@ -210,6 +316,129 @@ impl Scratch {
         Scratch {
             sum: PairSum::new(n_max, l_max),
             pairs: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dense cluster of `n_cluster` atoms (about 3 Å across) and `n_line` atoms spread over a
+    /// 2 000 Å line: the mean pairs per centre estimated from the density is small, while the
+    /// cluster's atoms each have `n_cluster - 1` neighbours.
+    fn cluster_and_line(n_cluster: usize, n_line: usize) -> System {
+        let mut positions = Vec::new();
+        for i in 0..n_cluster {
+            let t = i as f64;
+            positions.push([
+                1.5 * (0.7 * t).sin(),
+                1.5 * (1.3 * t).cos(),
+                3.0 * t / n_cluster as f64,
+            ]);
+        }
+        for i in 0..n_line {
+            positions.push([10.0 + 2000.0 * i as f64 / n_line as f64, 0.0, 0.0]);
+        }
+        let n = positions.len();
+        System::new(positions, vec![1; n], [[0.0; 3]; 3], [false; 3]).unwrap()
+    }
+
+    fn soap(max_memory: f64) -> SoapCalculator {
+        SoapCalculator::new(SoapHypers {
+            cutoff: 4.0,
+            n_max: 2,
+            l_max: 1,
+            max_memory,
+            ..SoapHypers::default()
+        })
+        .unwrap()
+    }
+
+    /// The budget is checked before allocating (coefficients), caps one centre's pair list
+    /// while running, and leaves results bitwise unchanged when it is large enough.
+    #[test]
+    fn memory_budget() {
+        let systems = [cluster_and_line(60, 100)];
+        let species = SpeciesMap::new(&[1]).unwrap();
+        let threads = 2;
+        let output = coefficient_bytes((160, 1, 2, 4));
+        let reference = soap(DEFAULT_MAX_MEMORY)
+            .compute(&systems, &species, threads)
+            .unwrap();
+
+        // below the coefficients alone: refused up front, naming max_memory
+        match soap(0.5 * output).compute(&systems, &species, threads) {
+            Err(Error::InvalidParameter(m)) => assert!(m.contains("max_memory"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+
+        // room for 20 pairs per thread: passes the estimate, stops at a cluster atom
+        let estimate = NeighborSearch::new(&systems[0], 4.0)
+            .unwrap()
+            .estimated_pairs()
+            / 160.0;
+        assert!(estimate < 20.0, "{estimate}");
+        let budget = |pairs: f64| output + threads as f64 * pairs * BYTES_PER_PAIR as f64;
+        match soap(budget(20.0)).compute(&systems, &species, threads) {
+            Err(Error::InvalidParameter(m)) => {
+                assert!(m.contains("more than 20 neighbours"), "{m}");
+                assert!(m.contains("structure 0"), "{m}");
+            }
+            other => panic!("{other:?}"),
+        }
+
+        // room for every centre's 59 pairs: the same coefficients, bitwise
+        let bounded = soap(budget(59.0))
+            .compute(&systems, &species, threads)
+            .unwrap();
+        assert!(bounded
+            .values
+            .iter()
+            .zip(&reference.values)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+        assert!(soap(budget(58.0))
+            .compute(&systems, &species, threads)
+            .is_err());
+    }
+
+    /// An unreachable spline accuracy names the hyper-parameters the user set.
+    #[test]
+    fn spline_failure_names_the_hypers() {
+        let hypers = SoapHypers {
+            radial_accuracy: 1e-30,
+            ..SoapHypers::default()
+        };
+        match SoapCalculator::new(hypers) {
+            Err(Error::InvalidParameter(m)) => {
+                assert!(
+                    m.contains("radial_accuracy") && m.contains("smearing 0.3"),
+                    "{m}"
+                )
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn center_weight_and_max_memory_are_validated() {
+        assert_eq!(BYTES_PER_PAIR, 112, "the documented bytes per pair");
+        for w in [f64::NAN, f64::INFINITY, 1e308, -2e6] {
+            let hypers = SoapHypers {
+                center_weight: w,
+                ..SoapHypers::default()
+            };
+            assert!(matches!(
+                SoapCalculator::new(hypers),
+                Err(Error::InvalidParameter(_))
+            ));
+        }
+        for m in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let hypers = SoapHypers {
+                max_memory: m,
+                ..SoapHypers::default()
+            };
+            assert!(SoapCalculator::new(hypers).is_err());
         }
     }
 }

@@ -889,6 +889,7 @@ mod two_routes {
             cutoff_width: 0.8,
             center_weight: 1.0,
             radial_accuracy: 1e-10,
+            ..SoapHypers::default()
         };
         let narrow = SoapCalculator::new(hypers(3.0)).unwrap();
         let wide = SoapCalculator::new(hypers(4.0)).unwrap();

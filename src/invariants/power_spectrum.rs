@@ -24,7 +24,16 @@ pub(super) fn l_max_of(coefficients: &ArrayView4<f64>) -> Result<usize> {
     Ok(l - 1)
 }
 
+/// The shape checks of every coefficient array: species channels as given, and no empty
+/// channel, radial or angular axis (the centre axis may be empty).
 pub(super) fn check_species(coefficients: &ArrayView4<f64>, species: &[i32]) -> Result<()> {
+    let shape = coefficients.shape();
+    if shape[1] == 0 || shape[2] == 0 || shape[3] == 0 {
+        return Err(Error::InvalidInput(format!(
+            "a coefficient array must have shape (n_centres, n_species, n_max, (l_max+1)²) with \
+             at least one species, radial function and harmonic; got {shape:?}"
+        )));
+    }
     if coefficients.shape()[1] != species.len() {
         return Err(Error::InvalidInput(format!(
             "coefficient array has {} species channels but {} species were given",
@@ -310,9 +319,10 @@ pub fn power_spectrum(
         .axis_iter_mut(Axis(0))
         .into_par_iter()
         .enumerate()
-        .for_each_init(
+        .try_for_each_init(
             || Scratch::new(layout),
             |scratch, (i, mut row)| {
+                crate::threads::check_cancelled()?;
                 let row = row.as_slice_mut().expect("fresh rows are contiguous");
                 scratch.products(
                     layout,
@@ -322,9 +332,10 @@ pub fn power_spectrum(
                 plan.write_row(scratch, |k, v| {
                     row[k].write(v);
                 });
+                Ok(())
             },
-        );
-    // SAFETY: the loop above wrote every element of every row
+        )?;
+    // SAFETY: the loop above wrote every element of every row (it returned early otherwise)
     let values = unsafe { values.assume_init() };
     Ok(Features {
         values,
@@ -394,5 +405,30 @@ mod tests {
         let d = random_coefficients(3, 1, 2, 1);
         assert!(power_spectrum(c.view(), &[1], Some((d.view(), &[1]))).is_err());
         assert!(power_spectrum(c.view(), &[1, 2], None).is_err());
+    }
+
+    /// Zero-length channel, radial or angular axes are errors, not panics; no centres is fine.
+    #[test]
+    fn empty_axes() {
+        for shape in [(2, 0, 2, 4), (2, 1, 0, 4), (2, 1, 2, 0)] {
+            let c = Array4::<f64>::zeros(shape);
+            let species = vec![1; shape.1];
+            for result in [
+                power_spectrum(c.view(), &species, None),
+                power_spectrum(c.view(), &species, Some((c.view(), &species))),
+                radial_spectrum(c.view(), &species),
+            ] {
+                assert!(matches!(result, Err(Error::InvalidInput(_))), "{shape:?}");
+            }
+        }
+        let c = Array4::<f64>::zeros((0, 1, 2, 4));
+        assert_eq!(
+            power_spectrum(c.view(), &[1], None).unwrap().values.shape(),
+            [0, 6]
+        );
+        assert_eq!(
+            radial_spectrum(c.view(), &[1]).unwrap().values.shape(),
+            [0, 2]
+        );
     }
 }

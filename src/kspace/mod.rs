@@ -22,6 +22,7 @@
 //!   separable basis, with the radial factor applied once per shell (several times fewer
 //!   operations in cells with symmetry).
 
+mod adjoint;
 mod basis;
 mod contraction;
 mod k_vectors;
@@ -29,6 +30,7 @@ mod lanes;
 mod phases;
 mod shells;
 
+pub use adjoint::{dense_backward, dense_jacobian_row};
 pub use basis::SeparableBasis;
 pub use contraction::{dense_sum, reciprocal_sum, reciprocal_sum_flops, K_BLOCK};
 pub use k_vectors::{k_vectors, KVectors, MAX_K_VECTORS};

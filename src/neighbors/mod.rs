@@ -121,15 +121,18 @@ pub struct PairArrays {
 ///
 /// Errors ([`Error::InvalidParameter`]): `cutoff` not finite or `≤ 0`; an estimated number of
 /// pairs `N · ρ · 4/3 π r_c³` (counting periodic images) above [`MAX_PAIRS`].
+/// [`Error::Interrupted`] when cancelled ([`crate::threads::check_cancelled`], per chunk of
+/// centres).
 pub fn neighbor_list(system: &System, cutoff: f64) -> Result<NeighborList> {
     let searcher = NeighborSearch::new(system, cutoff)?;
-    let search = searcher.search();
 
     let n_atoms = system.size();
     let n_tasks = n_atoms.div_ceil(CENTERS_PER_TASK);
     let chunks: Vec<(Vec<Pair>, Vec<usize>)> = (0..n_tasks)
         .into_par_iter()
         .map(|task| {
+            crate::threads::check_cancelled()?;
+            let search = searcher.search(usize::MAX);
             let begin = task * CENTERS_PER_TASK;
             let end = (begin + CENTERS_PER_TASK).min(n_atoms);
             let mut pairs = Vec::new();
@@ -139,9 +142,9 @@ pub fn neighbor_list(system: &System, cutoff: f64) -> Result<NeighborList> {
                 search.sorted_pairs_of(center, &mut pairs);
                 counts.push(pairs.len() - start);
             }
-            (pairs, counts)
+            Ok((pairs, counts))
         })
-        .collect();
+        .collect::<Result<_>>()?;
 
     let total = chunks.iter().map(|(pairs, _)| pairs.len()).sum();
     let mut pairs = Vec::with_capacity(total);
@@ -169,6 +172,8 @@ pub struct NeighborSearch<'a> {
     margin: f64,
     /// Enumerate every atom's images directly instead of visiting the cell list.
     direct: bool,
+    /// Estimated number of pairs of the structure ([`check_pair_budget`]).
+    estimated_pairs: f64,
 }
 
 impl<'a> NeighborSearch<'a> {
@@ -180,7 +185,7 @@ impl<'a> NeighborSearch<'a> {
             )));
         }
         let extent = Extent::new(system, cutoff);
-        check_pair_budget(system, &extent, cutoff)?;
+        let estimated_pairs = check_pair_budget(system, &extent, cutoff)?;
         let grid = Grid::new(&extent, cutoff);
         // average number of candidates the cell list tests per atom of the structure
         let visited: f64 = (0..3)
@@ -202,10 +207,12 @@ impl<'a> NeighborSearch<'a> {
             lattice: Lattice::new(system.cell()),
             margin: 1e-9 * cutoff + 4.0 * extent.margin,
             direct: visited >= DIRECT_ABOVE,
+            estimated_pairs,
         })
     }
 
-    fn search(&self) -> Search<'_> {
+    /// The search state of one call; at most `max_pairs` pairs are kept (see [`Search::full`]).
+    fn search(&self, max_pairs: usize) -> Search<'_> {
         Search {
             cell: self.system.cell(),
             positions: self.system.positions(),
@@ -216,6 +223,8 @@ impl<'a> NeighborSearch<'a> {
             cutoff: self.cutoff,
             // d² above this bound cannot pass the exact test `sqrt(d²) < cutoff`
             loose_cutoff2: self.cutoff * self.cutoff * (1.0 + 1e-12),
+            max_pairs,
+            full: std::cell::Cell::new(false),
         }
     }
 
@@ -223,17 +232,53 @@ impl<'a> NeighborSearch<'a> {
     /// written into `out` (cleared first).
     pub fn pairs_of(&self, center: usize, out: &mut Vec<Pair>) {
         out.clear();
-        self.search().sorted_pairs_of(center, out);
+        self.search(usize::MAX).sorted_pairs_of(center, out);
+    }
+
+    /// [`pairs_of`](Self::pairs_of) with a bound on memory: `out` never holds (nor reserves
+    /// room for) more than `max_pairs` pairs, and its growth goes through `try_reserve`.
+    /// Errors (`InvalidParameter`, naming the centre) when the centre has more pairs, or when
+    /// the allocation fails; `out` is then left with an incomplete list.
+    pub fn pairs_of_bounded(
+        &self,
+        center: usize,
+        out: &mut Vec<Pair>,
+        max_pairs: usize,
+    ) -> Result<()> {
+        out.clear();
+        let search = self.search(max_pairs);
+        search.sorted_pairs_of(center, out);
+        if search.full.get() {
+            return Err(Error::InvalidParameter(format!(
+                "atom {center} has more than {} neighbours within the cutoff {} Å (or their \
+                 pair list could not be allocated): use a smaller cutoff, or raise the memory \
+                 budget (max_memory)",
+                out.len(),
+                self.cutoff
+            )));
+        }
+        Ok(())
+    }
+
+    /// The estimated number of pairs of the whole structure (counting periodic images), as
+    /// used for the [`MAX_PAIRS`] guard; divide by the number of atoms for the mean per centre.
+    pub fn estimated_pairs(&self) -> f64 {
+        self.estimated_pairs
+    }
+
+    /// Number of atoms of the structure searched.
+    pub fn system_size(&self) -> usize {
+        self.system.size()
     }
 }
 
-/// Refuse cutoffs that would produce more than [`MAX_PAIRS`] pairs.
+/// Refuse cutoffs that would produce more than [`MAX_PAIRS`] pairs; returns the estimate.
 ///
 /// Estimate: `N² · (π/6) · Π_k g_k` with `g_k = 2 r_c / h_k` along periodic directions (the
 /// number of cell slices, hence images, a sphere spans) and `min(1, 2 r_c / L_k)` along
 /// non-periodic ones (`L_k` the thickness of the atoms' region); for a fully periodic system
 /// this is exactly `N · ρ · 4/3 π r_c³`.
-fn check_pair_budget(system: &System, extent: &Extent, cutoff: f64) -> Result<()> {
+fn check_pair_budget(system: &System, extent: &Extent, cutoff: f64) -> Result<f64> {
     let n = system.size() as f64;
     let mut estimate = n * n * std::f64::consts::PI / 6.0;
     for k in 0..3 {
@@ -246,7 +291,8 @@ fn check_pair_budget(system: &System, extent: &Extent, cutoff: f64) -> Result<()
             1.0
         };
     }
-    if estimate > MAX_PAIRS {
+    // a NaN estimate (from overflowing factors) is refused too
+    if estimate.is_nan() || estimate > MAX_PAIRS {
         let h = system.cell().face_distances();
         let thinnest = (0..3)
             .filter(|&k| extent.periodic[k])
@@ -266,7 +312,7 @@ fn check_pair_budget(system: &System, extent: &Extent, cutoff: f64) -> Result<()
             MAX_PAIRS * std::mem::size_of::<Pair>() as f64 / 1e9,
         )));
     }
-    Ok(())
+    Ok(estimate)
 }
 
 /// Everything a centre needs to find its neighbours.
@@ -280,9 +326,25 @@ struct Search<'a> {
     reach: f64,
     cutoff: f64,
     loose_cutoff2: f64,
+    /// Most pairs one call may return; beyond, [`full`](Self::full) is set and pairs dropped.
+    max_pairs: usize,
+    /// A pair was dropped: over `max_pairs`, or the list could not grow.
+    full: std::cell::Cell<bool>,
 }
 
 impl Search<'_> {
+    /// Room for one more pair in `out`: grows by doubling up to `max_pairs`, through
+    /// `try_reserve_exact` (an allocation failure is reported, never an abort).
+    #[cold]
+    fn grow(&self, out: &mut Vec<Pair>) -> bool {
+        let target = out.capacity().saturating_mul(2).max(64).min(self.max_pairs);
+        if target <= out.len() || out.try_reserve_exact(target - out.len()).is_err() {
+            self.full.set(true);
+            return false;
+        }
+        true
+    }
+
     /// The bin `offset` slices away from bin `bin` along direction `k`, and the cell shift
     /// crossed to reach it; `None` past the edge of a non-periodic direction.
     fn step(&self, k: usize, bin: usize, offset: i64) -> Option<(usize, i32)> {
@@ -318,6 +380,9 @@ impl Search<'_> {
         }
         let distance = d2.sqrt();
         if distance < self.cutoff {
+            if out.len() == out.capacity() && !self.grow(out) {
+                return;
+            }
             out.push(Pair {
                 first: center,
                 second: j,

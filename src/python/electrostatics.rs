@@ -3,7 +3,7 @@
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
 
-use super::errors::run_detached;
+use super::errors::run_detached_on;
 use super::systems::{extract_charges, extract_systems, validate_all};
 use crate::electrostatics::{
     coulomb_energies, coulomb_gradients_many, COULOMB_CONSTANT, DEFAULT_ACCURACY,
@@ -19,11 +19,12 @@ fn ewald_energy<'py>(
     systems: &Bound<'py, PyAny>,
     charges: Vec<PyReadonlyArrayDyn<'py, f64>>,
     accuracy: f64,
-    n_threads: usize,
+    n_threads: i64,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let n_threads = super::errors::n_threads(n_threads)?;
     let raw = extract_systems(systems)?;
     let charges = extract_charges(charges)?;
-    let energies = run_detached(py, || {
+    let energies = run_detached_on(py, n_threads, || {
         let systems = validate_all(raw)?;
         coulomb_energies(&systems, &charges, accuracy, n_threads)
     })?;
@@ -47,11 +48,12 @@ fn ewald_gradients<'py>(
     charges: Vec<PyReadonlyArrayDyn<'py, f64>>,
     accuracy: f64,
     stress: bool,
-    n_threads: usize,
+    n_threads: i64,
 ) -> PyResult<GradientArrays<'py>> {
+    let n_threads = super::errors::n_threads(n_threads)?;
     let raw = extract_systems(systems)?;
     let charges = extract_charges(charges)?;
-    let results = run_detached(py, || {
+    let results = run_detached_on(py, n_threads, || {
         let systems = validate_all(raw)?;
         coulomb_gradients_many(&systems, &charges, accuracy, stress, n_threads)
     })?;

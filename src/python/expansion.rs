@@ -4,7 +4,7 @@ use numpy::{IntoPyArray, PyArray1, PyArray4};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::errors::{run_detached, to_py};
+use super::errors::{run_detached, run_detached_on, to_py};
 use super::hypers;
 use super::systems::{extract_systems, validate_all};
 use crate::expansion::{Expansion, SoapCalculator, SoapHypers, SpeciesMap};
@@ -62,11 +62,12 @@ impl PySoapCalculator {
         py: Python<'py>,
         systems: &Bound<'py, PyAny>,
         species: Vec<i32>,
-        n_threads: usize,
+        n_threads: i64,
     ) -> PyResult<ExpansionArrays<'py>> {
+        let n_threads = super::errors::n_threads(n_threads)?;
         let raw = extract_systems(systems)?;
         let species = SpeciesMap::new(&species).map_err(to_py)?;
-        let expansion = run_detached(py, || {
+        let expansion = run_detached_on(py, n_threads, || {
             let systems = validate_all(raw)?;
             self.inner.compute(&systems, &species, n_threads)
         })?;

@@ -3,15 +3,17 @@
 
 use numpy::{
     IntoPyArray, PyArray2, PyArray3, PyArray4, PyArray5, PyArray6, PyReadonlyArray2,
-    PyReadonlyArray4,
+    PyReadonlyArray4, PyReadonlyArrayDyn,
 };
 use pyo3::prelude::*;
 
-use super::errors::{non_negative, run_detached, to_py};
+use super::errors::{run_detached, run_detached_on, to_py};
 use super::expansion::PySoapCalculator;
-use super::systems::{extract_systems, validate_all};
+use super::lode::PyLodeCalculator;
+use super::systems::{extract_charges, extract_systems, validate_all};
 use crate::expansion::{
-    Backward, GradientRequest, RowJacobian, SpeciesMap, DEFAULT_JACOBIAN_MEMORY,
+    Backward, Channels, ExpansionGradients, GradientRequest, RowJacobian, SpeciesMap,
+    DEFAULT_JACOBIAN_MEMORY,
 };
 use crate::invariants::{
     power_spectrum_backward, power_spectrum_jacobians, radial_spectrum_backward,
@@ -73,12 +75,16 @@ fn soap_gradients<'py>(
     let request =
         GradientRequest::from_names(&gradients, max_memory.unwrap_or(DEFAULT_JACOBIAN_MEMORY))
             .map_err(to_py)?;
-    let n_threads = non_negative("n_threads", n_threads)?;
+    let n_threads = super::errors::n_threads(n_threads)?;
     let inner = &calculator.inner;
-    let result = run_detached(py, || {
+    let result = run_detached_on(py, n_threads, || {
         let systems = validate_all(raw)?;
         inner.compute_gradients(&systems, &species, &request, n_threads)
     })?;
+    Ok(jacobians_to_py(py, result))
+}
+
+fn jacobians_to_py(py: Python<'_>, result: ExpansionGradients) -> JacobianArrays<'_> {
     let (samples, positions) = match result.positions {
         Some(p) => (
             Some(p.samples.into_pyarray(py)),
@@ -86,11 +92,94 @@ fn soap_gradients<'py>(
         ),
         None => (None, None),
     };
-    Ok((
+    (
         samples,
         positions,
         result.strain.map(|s| s.into_pyarray(py)),
-    ))
+    )
+}
+
+/// A species map or charges, one of the two.
+type LodeChannels = (Option<SpeciesMap>, Option<Vec<Vec<f64>>>);
+
+/// Species map or charges of a LODE call: exactly one of them.
+fn lode_channels(
+    species: Option<Vec<i32>>,
+    charges: Option<Vec<PyReadonlyArrayDyn<'_, f64>>>,
+) -> PyResult<LodeChannels> {
+    let charges = charges.map(extract_charges).transpose()?;
+    match (&species, &charges) {
+        (Some(s), None) => Ok((Some(SpeciesMap::new(s).map_err(to_py)?), None)),
+        (None, Some(_)) => Ok((None, charges)),
+        _ => Err(to_py(crate::Error::InvalidParameter(
+            "give exactly one of species and charges".into(),
+        ))),
+    }
+}
+
+fn channels_of<'a>(
+    map: &'a Option<SpeciesMap>,
+    charges: &'a Option<Vec<Vec<f64>>>,
+) -> Channels<'a> {
+    match (map, charges) {
+        (Some(m), _) => Channels::Species(m),
+        (None, Some(q)) => Channels::Charges(q),
+        _ => unreachable!("lode_channels gives one of them"),
+    }
+}
+
+/// LODE Jacobians (dense: every atom of a row's structure is a sample), for the structures
+/// whose route has gradients: `(samples | None, positions | None, strain | None)` as
+/// [`soap_gradients`], with species channels (`species`) or one charge channel (`charges`).
+#[pyfunction]
+#[pyo3(signature = (calculator, systems, gradients, species=None, charges=None, max_memory=None, n_threads=0))]
+#[allow(clippy::too_many_arguments)]
+fn lode_gradients<'py>(
+    py: Python<'py>,
+    calculator: PyRef<'py, PyLodeCalculator>,
+    systems: &Bound<'py, PyAny>,
+    gradients: Vec<String>,
+    species: Option<Vec<i32>>,
+    charges: Option<Vec<PyReadonlyArrayDyn<'py, f64>>>,
+    max_memory: Option<f64>,
+    n_threads: i64,
+) -> PyResult<JacobianArrays<'py>> {
+    let raw = extract_systems(systems)?;
+    let (map, charges) = lode_channels(species, charges)?;
+    let request =
+        GradientRequest::from_names(&gradients, max_memory.unwrap_or(DEFAULT_JACOBIAN_MEMORY))
+            .map_err(to_py)?;
+    let n_threads = super::errors::n_threads(n_threads)?;
+    let inner = &calculator.inner;
+    let result = run_detached_on(py, n_threads, || {
+        let systems = validate_all(raw)?;
+        inner.compute_gradients(&systems, channels_of(&map, &charges), &request, n_threads)
+    })?;
+    Ok(jacobians_to_py(py, result))
+}
+
+/// LODE backward pass: `(positions: list of (n_atoms, 3), strain: list of (3, 3) | None)`.
+#[pyfunction]
+#[pyo3(signature = (calculator, systems, cotangent, species=None, charges=None, n_threads=0))]
+fn lode_backward<'py>(
+    py: Python<'py>,
+    calculator: PyRef<'py, PyLodeCalculator>,
+    systems: &Bound<'py, PyAny>,
+    cotangent: PyReadonlyArray4<'py, f64>,
+    species: Option<Vec<i32>>,
+    charges: Option<Vec<PyReadonlyArrayDyn<'py, f64>>>,
+    n_threads: i64,
+) -> PyResult<BackwardArrays<'py>> {
+    let raw = extract_systems(systems)?;
+    let (map, charges) = lode_channels(species, charges)?;
+    let n_threads = super::errors::n_threads(n_threads)?;
+    let cotangent = cotangent.as_array();
+    let inner = &calculator.inner;
+    let result = run_detached_on(py, n_threads, || {
+        let systems = validate_all(raw)?;
+        inner.backward(&systems, channels_of(&map, &charges), cotangent, n_threads)
+    })?;
+    Ok(backward_to_py(py, result))
 }
 
 /// SOAP backward pass: `(positions: list of (n_atoms, 3), strain: list of (3, 3) | None)`.
@@ -106,10 +195,10 @@ fn soap_backward<'py>(
 ) -> PyResult<BackwardArrays<'py>> {
     let raw = extract_systems(systems)?;
     let species = SpeciesMap::new(&species).map_err(to_py)?;
-    let n_threads = non_negative("n_threads", n_threads)?;
+    let n_threads = super::errors::n_threads(n_threads)?;
     let cotangent = cotangent.as_array();
     let inner = &calculator.inner;
-    let result = run_detached(py, || {
+    let result = run_detached_on(py, n_threads, || {
         let systems = validate_all(raw)?;
         inner.backward(&systems, &species, cotangent, n_threads)
     })?;
@@ -153,7 +242,7 @@ fn power_spectrum_gradients<'py>(
     let request =
         GradientRequest::from_names(&gradients, max_memory.unwrap_or(DEFAULT_JACOBIAN_MEMORY))
             .map_err(to_py)?;
-    let n_threads = non_negative("n_threads", n_threads)?;
+    let n_threads = super::errors::n_threads(n_threads)?;
     let first_calc = soap_of(&first.0)?;
     let first_species = SpeciesMap::new(&first.1).map_err(to_py)?;
     let second_calc = match &second {
@@ -164,7 +253,7 @@ fn power_spectrum_gradients<'py>(
     let c2 = second.as_ref().map(|s| (s.2.as_array(), s.1.as_slice()));
     let calc1 = &first_calc.inner;
     let calc2 = second_calc.as_ref().map(|(c, s)| (&c.inner, s));
-    let (positions, strain) = run_detached(py, || {
+    let (positions, strain) = run_detached_on(py, n_threads, || {
         let systems = validate_all(raw)?;
         with_threads(n_threads, || {
             let rows1 = calc1.row_jacobian(&systems, &first_species, &request)?;
@@ -199,12 +288,12 @@ fn py_power_spectrum_backward<'py>(
     other_species: Option<Vec<i32>>,
     n_threads: i64,
 ) -> PyResult<(Bound<'py, PyArray4<f64>>, Option<Bound<'py, PyArray4<f64>>>)> {
-    let n_threads = non_negative("n_threads", n_threads)?;
+    let n_threads = super::errors::n_threads(n_threads)?;
     let c = coefficients.as_array();
     let o = other.as_ref().map(|o| o.as_array());
     let other_species = other_species.unwrap_or_default();
     let g = cotangent.as_array();
-    let (first, second) = run_detached(py, || {
+    let (first, second) = run_detached_on(py, n_threads, || {
         with_threads(n_threads, || {
             power_spectrum_backward(c, &species, o.map(|o| (o, other_species.as_slice())), g)
         })?
@@ -229,6 +318,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_gradients, m)?)?;
     m.add_function(wrap_pyfunction!(soap_gradients, m)?)?;
     m.add_function(wrap_pyfunction!(soap_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(lode_gradients, m)?)?;
+    m.add_function(wrap_pyfunction!(lode_backward, m)?)?;
     m.add_function(wrap_pyfunction!(power_spectrum_gradients, m)?)?;
     m.add_function(wrap_pyfunction!(py_power_spectrum_backward, m)?)?;
     m.add_function(wrap_pyfunction!(py_radial_spectrum_backward, m)?)?;

@@ -3,7 +3,7 @@
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyString};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
 
 use super::errors::to_py;
 use crate::hypers::{FieldError, Hypers, Value};
@@ -23,6 +23,13 @@ pub fn from_kwargs<H: Hypers>(owner: &str, kwargs: Option<&Bound<'_, PyDict>>) -
                 object.repr().map_or("?".into(), |r| r.to_string())
             )
         };
+        if object.is_instance_of::<PyInt>() && object.extract::<i64>().is_err() {
+            // an int beyond 64 bits: out of every integer hyper-parameter's range, not a float
+            return Err(to_py(crate::Error::InvalidParameter(format!(
+                "{}: out of range (integer hyper-parameters fit in 64 bits)",
+                shown()
+            ))));
+        }
         let result = match value_of(&object) {
             Some(value) => hypers.set(&name, &value),
             None if H::NAMES.contains(&name.as_str()) => Err(FieldError::WrongType("")),

@@ -3,7 +3,7 @@
 use numpy::{IntoPyArray, PyArray2, PyReadonlyArray4};
 use pyo3::prelude::*;
 
-use super::errors::{non_negative, run_detached};
+use super::errors::run_detached_on;
 use crate::invariants::{power_spectrum, radial_spectrum, Features};
 use crate::threads::with_threads;
 
@@ -23,8 +23,8 @@ fn py_radial_spectrum<'py>(
     n_threads: i64,
 ) -> PyResult<FeatureArrays<'py>> {
     let c = coefficients.as_array();
-    let n_threads = non_negative("n_threads", n_threads)?;
-    let f = run_detached(py, || {
+    let n_threads = super::errors::n_threads(n_threads)?;
+    let f = run_detached_on(py, n_threads, || {
         with_threads(n_threads, || radial_spectrum(c, &species))?
     })?;
     Ok(features_to_py(py, f))
@@ -45,8 +45,8 @@ fn py_power_spectrum<'py>(
     let c = coefficients.as_array();
     let o = other.as_ref().map(|o| o.as_array());
     let other_species = other_species.unwrap_or_default();
-    let n_threads = non_negative("n_threads", n_threads)?;
-    let f = run_detached(py, || {
+    let n_threads = super::errors::n_threads(n_threads)?;
+    let f = run_detached_on(py, n_threads, || {
         with_threads(n_threads, || {
             power_spectrum(c, &species, o.map(|o| (o, other_species.as_slice())))
         })?

@@ -4,7 +4,7 @@ use numpy::PyReadonlyArrayDyn;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::errors::{run_detached, to_py};
+use super::errors::{run_detached, run_detached_on, to_py};
 use super::expansion::{expansion_to_py, ExpansionArrays};
 use super::hypers;
 use super::systems::{extract_charges, extract_systems, validate_all};
@@ -13,7 +13,7 @@ use crate::expansion::{Channels, LodeCalculator, LodeHypers, Plan, Route, Specie
 /// LODE calculator: validated hyper-parameters and k-space tables; real-space tables cached.
 #[pyclass(name = "LodeCalculator", module = "lode_rs._lode_rs", frozen)]
 pub struct PyLodeCalculator {
-    inner: LodeCalculator,
+    pub(super) inner: LodeCalculator,
 }
 
 #[pymethods]
@@ -76,8 +76,9 @@ impl PyLodeCalculator {
         systems: &Bound<'py, PyAny>,
         species: Option<Vec<i32>>,
         charges: Option<Vec<PyReadonlyArrayDyn<'py, f64>>>,
-        n_threads: usize,
+        n_threads: i64,
     ) -> PyResult<ExpansionArrays<'py>> {
+        let n_threads = super::errors::n_threads(n_threads)?;
         let raw = extract_systems(systems)?;
         let charges = charges.map(extract_charges).transpose()?;
         let map = match (&species, &charges) {
@@ -89,7 +90,7 @@ impl PyLodeCalculator {
                 )))
             }
         };
-        let expansion = run_detached(py, || {
+        let expansion = run_detached_on(py, n_threads, || {
             let systems = validate_all(raw)?;
             let channels = match (&map, &charges) {
                 (Some(m), _) => Channels::Species(m),

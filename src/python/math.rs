@@ -7,7 +7,7 @@ use ndarray::{ArrayD, Zip};
 use numpy::{IntoPyArray, PyReadonlyArray2, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
 
-use super::errors::run_detached;
+use super::errors::{run_detached, run_detached_on};
 use crate::error::Error;
 use crate::math::power_law::PowerLaw;
 use crate::math::special;
@@ -27,18 +27,19 @@ fn spherical_harmonics<'py>(
     vectors: PyReadonlyArray2<'py, f64>,
     l_max: usize,
     gradients: bool,
-    n_threads: usize,
+    n_threads: i64,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let n_threads = super::errors::n_threads(n_threads)?;
     let vectors = vectors.as_array();
     if gradients {
-        let (values, grads) = run_detached(py, || {
+        let (values, grads) = run_detached_on(py, n_threads, || {
             let sh = SphericalHarmonics::new(l_max)?;
             crate::threads::with_threads(n_threads, || sh.compute_batch_with_gradients(vectors))?
         })?;
         let tuple = (values.into_pyarray(py), grads.into_pyarray(py)).into_pyobject(py)?;
         Ok(tuple.into_any())
     } else {
-        let values = run_detached(py, || {
+        let values = run_detached_on(py, n_threads, || {
             let sh = SphericalHarmonics::new(l_max)?;
             crate::threads::with_threads(n_threads, || sh.compute_batch(vectors))?
         })?;
@@ -128,6 +129,7 @@ fn power_law_potential<'py>(
     derivative: bool,
 ) -> PyResult<Bound<'py, numpy::PyArrayDyn<f64>>> {
     let r = r.as_array();
+    super::errors::non_negative_values("r", &r)?;
     let out = run_detached(py, || {
         let g = PowerLaw::new(p, sigma)?;
         let mut out = ArrayD::<f64>::zeros(r.raw_dim());
@@ -160,6 +162,7 @@ fn power_law_fourier<'py>(
     k: PyReadonlyArrayDyn<'py, f64>,
 ) -> PyResult<Bound<'py, numpy::PyArrayDyn<f64>>> {
     let k = k.as_array();
+    super::errors::non_negative_values("k", &k)?;
     let out = run_detached(py, || {
         let g = PowerLaw::new(p, sigma)?;
         let mut out = ArrayD::<f64>::zeros(k.raw_dim());

@@ -3,7 +3,7 @@
 use numpy::{IntoPyArray, PyArray1, PyArray2};
 use pyo3::prelude::*;
 
-use super::errors::run_detached;
+use super::errors::run_detached_on;
 use super::systems::extract_system;
 use crate::neighbors::{self, PairArrays};
 use crate::threads::with_threads;
@@ -33,10 +33,11 @@ fn neighbor_list<'py>(
     py: Python<'py>,
     system: &Bound<'py, PyAny>,
     cutoff: f64,
-    n_threads: usize,
+    n_threads: i64,
 ) -> PyResult<PairTuple<'py>> {
+    let n_threads = super::errors::n_threads(n_threads)?;
     let raw = extract_system(system)?;
-    let arrays: PairArrays = run_detached(py, move || {
+    let arrays: PairArrays = run_detached_on(py, n_threads, move || {
         let system = raw.validate()?;
         let list = with_threads(n_threads, || neighbors::neighbor_list(&system, cutoff))??;
         Ok(list.to_arrays())

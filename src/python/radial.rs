@@ -6,7 +6,7 @@ use numpy::{IntoPyArray, PyArray1, PyArray3, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::errors::run_detached;
+use super::errors::{run_detached, run_detached_on};
 use crate::math::hyp1f1::{hyp1f1 as hyp1f1_core, hyp1f1_scaled};
 use crate::radial::{
     evaluate_many, GtoBasis, KspaceRadialIntegral, RadialIntegral, SoapRadialIntegral,
@@ -62,10 +62,12 @@ fn soap_radial_integral<'py>(
     distances: PyReadonlyArray1<'py, f64>,
     splined: bool,
     accuracy: f64,
-    n_threads: usize,
+    n_threads: i64,
 ) -> PyResult<Blocks<'py>> {
+    let n_threads = super::errors::n_threads(n_threads)?;
     let distances = distances.as_array().to_vec();
-    let (values, gradients) = run_detached(py, move || {
+    super::errors::non_negative_values("distances", &distances)?;
+    let (values, gradients) = run_detached_on(py, n_threads, move || {
         let basis = GtoBasis::new(n_max, cutoff)?;
         let exact = SoapRadialIntegral::new(&basis, l_max, smearing)?;
         with_threads(n_threads, || {
@@ -93,10 +95,12 @@ fn kspace_radial_integral<'py>(
     l_max: usize,
     cutoff: f64,
     k: PyReadonlyArray1<'py, f64>,
-    n_threads: usize,
+    n_threads: i64,
 ) -> PyResult<Blocks<'py>> {
+    let n_threads = super::errors::n_threads(n_threads)?;
     let k = k.as_array().to_vec();
-    let (values, gradients) = run_detached(py, move || {
+    super::errors::non_negative_values("k", &k)?;
+    let (values, gradients) = run_detached_on(py, n_threads, move || {
         let basis = GtoBasis::new(n_max, cutoff)?;
         let integral = KspaceRadialIntegral::new(&basis, l_max)?;
         let integral: &dyn RadialIntegral = &integral;

@@ -36,7 +36,7 @@ use super::lode_pair::{basis_extent, LodePairRadialIntegral};
 use super::multipole_tail::{MultipoleTail, MAX_TAIL_TERMS};
 use super::{GtoBasis, RadialIntegral, SplinedRadialIntegral};
 use crate::bail_param;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Distances (relative to the candidate `d_tail`) where the tail is checked.
 const TAIL_CHECKS: [f64; 5] = [1.0, 1.1, 1.25, 1.5, 2.0];
@@ -136,7 +136,17 @@ impl LodeRadialTable {
             (tail_start, f64::INFINITY, Some(tail), None)
         };
         let exact = LodePairRadialIntegral::new(basis, l_max, kernel, tail_start)?;
-        let spline = SplinedRadialIntegral::new(&exact, tail_start, accuracy)?;
+        let spline =
+            SplinedRadialIntegral::new(&exact, tail_start, accuracy).map_err(|e| match e {
+                Error::InvalidParameter(m) => Error::InvalidParameter(format!(
+                    "the real-space radial table of the p = {} potential with smearing {} Å on \
+                     [0, {tail_start:.3}] Å at accuracy {accuracy:e}: {m}; ask for a looser \
+                     `accuracy`, or use a larger `smearing`",
+                    kernel.exponent(),
+                    kernel.smearing()
+                )),
+                other => other,
+            })?;
         let (envelope, envelope_step) = match scan {
             Some(scan) => (scan.envelope(&spline), scan.step),
             None => (Vec::new(), 0.0),
@@ -271,6 +281,7 @@ fn find_tail_start(
     let full = MultipoleTail::new(basis, l_max, p, MAX_TAIL_TERMS)?;
     let mut d = basis.cutoff();
     while d <= d_cap {
+        crate::threads::check_cancelled()?;
         // keep terms 0..j where term j is negligible (p = 1: the single term is complete)
         let n_terms = if p == 1 {
             Some(1)
@@ -341,6 +352,9 @@ fn find_reach(
     }
     let mut sizes = vec![size_at(&probe, d_scan)];
     for i in (0..n_steps).rev() {
+        if i % 64 == 0 {
+            crate::threads::check_cancelled()?;
+        }
         let size = size_at(&probe, i as f64 * step);
         sizes.push(size);
         if size > accuracy {
@@ -386,6 +400,25 @@ impl RadialIntegral for LodeRadialTable {
         } else {
             for (&d, row) in ds.iter().zip(values.chunks_exact_mut(width)) {
                 self.compute_flat(d, row, None);
+            }
+        }
+    }
+
+    /// Values and `d f/dd` of both pieces: the spline's derivative up to `tail_start`, the
+    /// tail's analytic derivative beyond (zero beyond the reach of a short-ranged kernel).
+    fn compute_many_with_gradients(&self, ds: &[f64], values: &mut [f64], gradients: &mut [f64]) {
+        let width = self.n_max * (self.l_max + 1);
+        assert_eq!(values.len(), ds.len() * width, "values: wrong length");
+        assert_eq!(gradients.len(), ds.len() * width, "gradients: wrong length");
+        if ds.iter().all(|&d| (0.0..=self.tail_start).contains(&d)) {
+            self.spline
+                .compute_many_with_gradients(ds, values, gradients);
+        } else {
+            let rows = values
+                .chunks_exact_mut(width)
+                .zip(gradients.chunks_exact_mut(width));
+            for (&d, (row, slope)) in ds.iter().zip(rows) {
+                self.compute_flat(d, row, Some(slope));
             }
         }
     }

@@ -70,6 +70,7 @@ impl SplinedRadialIntegral {
         };
         let (mut node_values, mut node_gradients) = tabulate(exact, &nodes(n_intervals));
         loop {
+            crate::threads::check_cancelled()?;
             if node_values
                 .iter()
                 .chain(node_gradients.iter())

@@ -10,6 +10,14 @@ pub type Mat3 = [[f64; 3]; 3];
 /// Relative volume below which a cell counts as degenerate: |det| < this · |a||b||c|.
 const DEGENERATE_VOLUME: f64 = 1e-8;
 
+/// Smallest accepted distance (Å) between opposite faces along a periodic direction: below,
+/// every atom sits on top of its own periodic images.
+pub const MIN_FACE_DISTANCE: f64 = 1e-2;
+
+/// Largest accepted length (Å) of a periodic lattice vector: beyond, volumes and the cost
+/// estimates derived from them leave the range where they are meaningful.
+pub const MAX_LATTICE_LENGTH: f64 = 1e6;
+
 /// A unit cell with per-direction periodicity.
 ///
 /// Along non-periodic directions the given vector is irrelevant: when it is zero or makes the
@@ -55,6 +63,18 @@ impl Cell {
                 "cell is not finite: {matrix:?}"
             )));
         }
+        for k in (0..3).filter(|&k| pbc[k]) {
+            // component-wise first: the norm of a huge vector would overflow
+            let largest = matrix[k].iter().fold(0.0f64, |m, x| m.max(x.abs()));
+            if largest > MAX_LATTICE_LENGTH || norm(matrix[k]) > MAX_LATTICE_LENGTH {
+                return Err(Error::InvalidInput(format!(
+                    "lattice vector {k} is {:.3e} Å long, above the supported \
+                     {MAX_LATTICE_LENGTH:.0e} Å for a periodic direction (a structure this \
+                     sparse is better treated as non-periodic)",
+                    largest.max(norm(matrix[k]))
+                )));
+            }
+        }
         let n_periodic = pbc.iter().filter(|&&p| p).count();
         let matrix = match n_periodic {
             0 => [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
@@ -70,11 +90,44 @@ impl Cell {
             _ => complete_partial(matrix, pbc)?,
         };
         let inverse = invert(&matrix);
-        Ok(Cell {
+        let cell = Cell {
             matrix,
             inverse,
             pbc,
-        })
+        };
+        cell.check_size()?;
+        Ok(cell)
+    }
+
+    /// Along periodic directions, face distances at least [`MIN_FACE_DISTANCE`] (lattice
+    /// vectors longer than [`MAX_LATTICE_LENGTH`] were refused before).
+    fn check_size(&self) -> Result<()> {
+        // face distances of the matrix scaled by a power of two near its largest element (exact
+        // scaling), so that tiny or huge cells neither underflow nor overflow on the way
+        let largest = self
+            .matrix
+            .iter()
+            .flatten()
+            .fold(0.0f64, |m, x| m.max(x.abs()));
+        let scale = 2f64.powi(largest.log2().round().clamp(-1000.0, 1000.0) as i32);
+        let scaled = self.matrix.map(|row| row.map(|x| x / scale));
+        let v = det(&scaled).abs();
+        let h = [
+            scale * (v / norm(cross(scaled[1], scaled[2]))),
+            scale * (v / norm(cross(scaled[2], scaled[0]))),
+            scale * (v / norm(cross(scaled[0], scaled[1]))),
+        ];
+        for k in (0..3).filter(|&k| self.pbc[k]) {
+            if h[k].is_nan() || h[k] < MIN_FACE_DISTANCE {
+                return Err(Error::InvalidInput(format!(
+                    "the cell is too small: the faces across lattice vector {k} are {:.3e} Å \
+                     apart, below {MIN_FACE_DISTANCE} Å, so every atom overlaps its own \
+                     periodic images (check the cell's units: it is in Å)",
+                    h[k]
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// A cell with no periodicity at all (molecules, clusters).
@@ -357,6 +410,35 @@ mod tests {
         // left-handed but not degenerate is fine
         let left = [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]];
         assert!(Cell::new(left, [true; 3]).is_ok());
+    }
+
+    /// Tiny, huge and overflowing periodic cells are refused; the same vectors along
+    /// non-periodic directions are ignored.
+    #[test]
+    fn cell_sizes_are_bounded() {
+        let cube = |a: f64| [[a, 0.0, 0.0], [0.0, a, 0.0], [0.0, 0.0, a]];
+        for a in [1e-90, 1e-5, 5e-3, 2e6, 1e200, 1e300] {
+            match Cell::new(cube(a), [true; 3]) {
+                Err(Error::InvalidInput(m)) => {
+                    assert!(
+                        m.contains("too small") || m.contains("above the supported"),
+                        "{m}"
+                    )
+                }
+                other => panic!("cube of {a} Å: {other:?}"),
+            }
+            assert!(Cell::new(cube(a), [false; 3]).is_ok());
+        }
+        for a in [0.02, 1.0, 1e5] {
+            assert!(Cell::new(cube(a), [true; 3]).is_ok(), "{a}");
+        }
+        // a thin slab direction: a long in-plane vector with a tiny face distance
+        let needle = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1e-4]];
+        assert!(Cell::new(needle, [true, true, true]).is_err());
+        assert!(Cell::new(needle, [true, true, false]).is_ok());
+        // a sheared cell whose vectors are long but whose faces are close
+        let sheared = [[1.0, 0.0, 0.0], [1e3, 1e-3, 0.0], [0.0, 0.0, 1.0]];
+        assert!(Cell::new(sheared, [true; 3]).is_err());
     }
 
     #[test]

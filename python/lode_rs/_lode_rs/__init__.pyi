@@ -21,6 +21,8 @@ __all__ = [
     "check_gradients",
     "soap_gradients",
     "soap_backward",
+    "lode_gradients",
+    "lode_backward",
     "power_spectrum_gradients",
     "power_spectrum_backward",
     "radial_spectrum_backward",
@@ -111,6 +113,23 @@ def soap_backward(
     systems: list[_SystemTuple],
     species: list[int],
     cotangent: _F64,
+    n_threads: int = 0,
+) -> tuple[list[_F64], list[_F64 | None]]: ...
+def lode_gradients(
+    calculator: LodeCalculator,
+    systems: list[_SystemTuple],
+    gradients: list[str],
+    species: list[int] | None = None,
+    charges: list[_F64] | None = None,
+    max_memory: float | None = None,
+    n_threads: int = 0,
+) -> tuple[_I64 | None, _F64 | None, _F64 | None]: ...
+def lode_backward(
+    calculator: LodeCalculator,
+    systems: list[_SystemTuple],
+    cotangent: _F64,
+    species: list[int] | None = None,
+    charges: list[_F64] | None = None,
     n_threads: int = 0,
 ) -> tuple[list[_F64], list[_F64 | None]]: ...
 def power_spectrum_gradients(

@@ -165,17 +165,58 @@ class Regressor(ABC):
         return None
 
     # ---- public API ---------------------------------------------------------------------------
-    def get_params(self) -> dict[str, Any]:
-        """Constructor arguments of this model."""
-        return {name: getattr(self, name) for name in self._param_names}
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor arguments of this model (scikit-learn convention).
+
+        With ``deep``, the kernel's own parameters are added as ``kernel__<name>``.
+        """
+        params = {name: getattr(self, name) for name in self._param_names}
+        kernel = params.get("kernel")
+        if deep and isinstance(kernel, Kernel):
+            params.update({f"kernel__{k}": v for k, v in kernel.get_params().items()})
+        return params
+
+    def set_params(self, **params: Any) -> Regressor:
+        """Change constructor arguments (``kernel__zeta=3`` changes the kernel's); returns
+        ``self``. The values are validated as by the constructor; a fitted state is kept
+        until the next :meth:`fit`.
+
+        Raises:
+            InvalidParameterError: unknown parameter names or invalid values.
+        """
+        current = self.get_params(deep=False)
+        nested = {k.split("__", 1)[1]: v for k, v in params.items() if k.startswith("kernel__")}
+        plain = {k: v for k, v in params.items() if not k.startswith("kernel__")}
+        unknown = sorted(set(plain) - set(current))
+        if unknown or (nested and not isinstance(current.get("kernel"), Kernel)):
+            names = unknown or sorted(f"kernel__{k}" for k in nested)
+            raise InvalidParameterError(
+                f"{type(self).__name__} has no parameters {names}; valid: "
+                f"{sorted(self.get_params(deep=True))}"
+            )
+        merged = {**current, **plain}
+        if nested:
+            kernel = merged["kernel"]
+            merged["kernel"] = type(kernel)(**{**kernel.get_params(), **nested})
+        validated = type(self)(**merged)  # the constructor's checks
+        for name in self._param_names:
+            setattr(self, name, getattr(validated, name))
+        return self
 
     def clone(self) -> Regressor:
         """A new, unfitted model with the same constructor arguments."""
-        return type(self)(**self.get_params())
+        return type(self)(**self.get_params(deep=False))
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params(deep=False).items())
         return f"{type(self).__name__}({args})"
+
+    def __reduce__(self):
+        # pickled as the save file is: constructor arguments, fitted arrays, JSON metadata
+        if not self._fitted:
+            return (_unpickle, (type(self), self.get_params(deep=False), None, None))
+        metadata, arrays = self._saved_form(self.features_)
+        return (_unpickle, (type(self), None, metadata, arrays))
 
     def fit(
         self,
@@ -287,8 +328,14 @@ class Regressor(ABC):
         if not self._fitted:
             raise NotFittedError(f"this {type(self).__name__} is not fitted; nothing to save")
         features = self.features_ if features is None else _check_features_metadata(features)
+        metadata, arrays = self._saved_form(features)
+        np.savez(path, metadata=np.array(json.dumps(metadata)), **arrays)
+
+    def _saved_form(self, features: dict[str, Any] | None):
+        """The JSON metadata and the arrays of a fitted model (what :meth:`save` writes)."""
         params = {
-            k: (v.to_dict() if isinstance(v, Kernel) else v) for k, v in self.get_params().items()
+            k: (v.to_dict() if isinstance(v, Kernel) else v)
+            for k, v in self.get_params(deep=False).items()
         }
         metadata = {
             "format": "lode_rs.models",
@@ -303,8 +350,7 @@ class Regressor(ABC):
             "n_features_in_": self.n_features_in_,
             "features": features,
         }
-        arrays = self._arrays()
-        np.savez(path, metadata=np.array(json.dumps(metadata)), **arrays)
+        return metadata, self._arrays()
 
     @classmethod
     def _from_saved(cls, metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> Regressor:
@@ -351,6 +397,13 @@ class Regressor(ABC):
             "n_folds": n_folds,
         }
         return best[1], best[2], best[3]
+
+
+def _unpickle(cls, params, metadata, arrays) -> Regressor:
+    """Rebuild a pickled model: unfitted from its parameters, fitted as :func:`load` does."""
+    if metadata is None:
+        return cls(**params)
+    return cls._from_saved(metadata, arrays)
 
 
 def rmse_percent(prediction: np.ndarray, target: np.ndarray) -> float:

@@ -63,6 +63,10 @@ class Kernel(ABC):
         """A copy with every unset (``None``) exponent set to ``zeta``."""
         return self
 
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor arguments (``type(k)(**k.get_params())`` rebuilds an equal kernel)."""
+        return {k: v for k, v in self.to_dict().items() if k != "type"}
+
     @property
     def needs_zeta(self) -> bool:
         """Whether an exponent is left to cross-validation."""
@@ -220,6 +224,13 @@ class SumKernel(Kernel):
             "weights": self.weights,
         }
 
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {
+            "kernels": list(self.kernels),
+            "block_sizes": list(self.block_sizes),
+            "weights": list(self.weights),
+        }
+
     def with_zeta(self, zeta: int) -> Kernel:
         return SumKernel([k.with_zeta(zeta) for k in self.kernels], self.block_sizes, self.weights)
 
@@ -292,9 +303,7 @@ def structure_kernel(
                 j1 = min(j0 + _BLOCK, rows_b.size)
                 k = member_a @ kernel.pairwise(values_a[i0:i1], values_b[j0:j1])
                 if reduce_b:
-                    present_b, member_b = _compact_indicator(
-                        structure_b[j0:j1], weights_b[j0:j1]
-                    )
+                    present_b, member_b = _compact_indicator(structure_b[j0:j1], weights_b[j0:j1])
                     k = (member_b @ k.T).T
                 else:
                     # environments of b enter unweighted (active points of sparse models)

@@ -29,6 +29,11 @@ class _RidgeProblem(Problem):
             px, py = x, y
         u, s, vt = np.linalg.svd(px, full_matrices=False)
         scale = float(s @ s) / len(train)  # mean diagonal of the Gram matrix px px^T
+        # rank cutoff for regularizer=0, relative to the largest singular value of the
+        # features *before* the baseline projection: directions of x inside the baseline's
+        # span leave rounding noise of that size in px, which must count as zero
+        sigma_max = max(float(np.linalg.norm(x, 2)) if x.size else 0.0, s[0] if s.size else 0.0)
+        rank_cutoff = sigma_max * max(px.shape) * np.finfo(float).eps
         return {
             "train": train,
             "x": x,
@@ -40,6 +45,7 @@ class _RidgeProblem(Problem):
             "s": s,
             "vt": vt,
             "scale": scale,
+            "rank_cutoff": rank_cutoff,
         }
 
     def solve(self, state, regularizer: float, *, quiet: bool = False) -> dict[str, Any]:
@@ -49,8 +55,7 @@ class _RidgeProblem(Problem):
         if lam > 0:
             factor = s / (s * s + lam)
         else:
-            cutoff = (s[0] if s.size else 0.0) * max(state["px"].shape) * np.finfo(float).eps
-            keep = s > cutoff
+            keep = s > state["rank_cutoff"]
             factor = np.divide(1.0, s, out=np.zeros_like(s), where=keep)
             if not quiet and int(keep.sum()) < n_features:
                 warnings.warn(

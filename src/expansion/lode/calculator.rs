@@ -142,42 +142,13 @@ impl LodeCalculator {
         let hypers = &self.common.hypers;
         let (n_max, l_max) = (hypers.n_max, hypers.l_max);
         let n_lm = (l_max + 1) * (l_max + 1);
-        let (atom_channels, n_channels) = resolve_channels(systems, channels)?;
-        let weights: Vec<Option<&[f64]>> = match channels {
-            Channels::Species(_) => vec![None; systems.len()],
-            Channels::Charges(q) => q.iter().map(|w| Some(w.as_slice())).collect(),
-        };
-        for (s, system) in systems.iter().enumerate() {
-            let cell = system.cell();
-            cell.check_periodicity(&format!("structure {s}: LODE"))?;
-            if let (Some(w), true) = (
-                weights[s],
-                cell.is_periodic() && (1..=3).contains(&hypers.exponent),
-            ) {
-                let total: f64 = w.iter().sum();
-                let scale: f64 = w.iter().map(|x| x.abs()).sum();
-                if total.abs() > 1e-8 * scale.max(1.0) {
-                    return Err(Error::InvalidInput(format!(
-                        "structure {s}: the charges sum to {total:.6} but a periodic p = {} sum drops \
-                         k = 0 (a uniform neutralising background): neutralise the charges, or use \
-                         species channels",
-                        hypers.exponent
-                    )));
-                }
-            }
-        }
+        let set = self.channel_set(systems, channels)?;
+        let n_channels = set.n_channels;
 
         let blocks = systems
             .par_iter()
             .enumerate()
-            .map(|(s, system)| {
-                let atoms = AtomChannels {
-                    channel: &atom_channels[s],
-                    weight: weights[s],
-                    n_channels,
-                };
-                self.compute_structure(system, &atoms, s)
-            })
+            .map(|(s, system)| self.compute_structure(system, &set.atoms(s), s))
             .collect::<Result<Vec<Array3<f64>>>>()?;
 
         let sizes: Vec<usize> = systems.iter().map(System::size).collect();
@@ -224,6 +195,67 @@ impl LodeCalculator {
             );
         }
         Ok(out)
+    }
+}
+
+/// The channels of every atom of a set of structures, checked.
+pub(super) struct ChannelSet<'c> {
+    /// `channel[structure][atom]`.
+    pub channel: Vec<Vec<usize>>,
+    /// `weight[structure]`: the charges, or `None` (unit weights).
+    pub weight: Vec<Option<&'c [f64]>>,
+    pub n_channels: usize,
+}
+
+impl ChannelSet<'_> {
+    /// The sources of structure `s`.
+    pub fn atoms(&self, s: usize) -> AtomChannels<'_> {
+        AtomChannels {
+            channel: &self.channel[s],
+            weight: self.weight[s],
+            n_channels: self.n_channels,
+        }
+    }
+}
+
+impl LodeCalculator {
+    /// The channels of `systems`, after the checks every computation makes: supported
+    /// periodicity, and neutral charges where a periodic `p = 1..3` sum drops `k = 0`.
+    pub(super) fn channel_set<'c>(
+        &self,
+        systems: &[System],
+        channels: Channels<'c>,
+    ) -> Result<ChannelSet<'c>> {
+        let hypers = &self.common.hypers;
+        let (channel, n_channels) = resolve_channels(systems, channels)?;
+        let weight: Vec<Option<&[f64]>> = match channels {
+            Channels::Species(_) => vec![None; systems.len()],
+            Channels::Charges(q) => q.iter().map(|w| Some(w.as_slice())).collect(),
+        };
+        for (s, system) in systems.iter().enumerate() {
+            let cell = system.cell();
+            cell.check_periodicity(&format!("structure {s}: LODE"))?;
+            if let (Some(w), true) = (
+                weight[s],
+                cell.is_periodic() && (1..=3).contains(&hypers.exponent),
+            ) {
+                let total: f64 = w.iter().sum();
+                let scale: f64 = w.iter().map(|x| x.abs()).sum();
+                if total.abs() > 1e-8 * scale.max(1.0) {
+                    return Err(Error::InvalidInput(format!(
+                        "structure {s}: the charges sum to {total:.6} but a periodic p = {} sum drops \
+                         k = 0 (a uniform neutralising background): neutralise the charges, or use \
+                         species channels",
+                        hypers.exponent
+                    )));
+                }
+            }
+        }
+        Ok(ChannelSet {
+            channel,
+            weight,
+            n_channels,
+        })
     }
 }
 

@@ -104,9 +104,7 @@ impl LodeHypers {
                 self.exponent
             );
         }
-        if !self.center_weight.is_finite() {
-            crate::bail_param!("center_weight must be finite, got {}", self.center_weight);
-        }
+        crate::expansion::check_center_weight(self.center_weight)?;
         if !(self.accuracy.is_finite() && self.accuracy > 0.0 && self.accuracy < 1.0) {
             crate::bail_param!("accuracy must be in (0, 1), got {}", self.accuracy);
         }

@@ -18,11 +18,12 @@
 //! Files: `calculator.rs` (validation, channels, shared tables, the loop over structures),
 //! `routes.rs` (the planner: which route, by estimated cost, and the dispatch), `plan.rs` (the
 //! typed [`Plan`]), `route/` (one module per route: tables, cost, memory, values),
-//! `kbasis.rs` (the k-space basis of the three k-space engines), `constant_terms.rs` (the
+//! `gradients.rs` (Jacobians and backward pass, by route), `kbasis.rs` (the k-space basis of the three k-space engines), `constant_terms.rs` (the
 //! `k = 0`, background, Ewald `k = 0` correction and centre terms), `real_space.rs` (pair sums).
 
 mod calculator;
 mod constant_terms;
+mod gradients;
 mod hypers;
 mod kbasis;
 mod plan;
@@ -31,5 +32,6 @@ mod route;
 mod routes;
 
 pub use calculator::{Channels, LodeCalculator};
+pub use gradients::LodeRows;
 pub use hypers::{LodeHypers, Method};
 pub use plan::{EwaldSplit, Plan, Route};

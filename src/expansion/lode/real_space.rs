@@ -25,7 +25,8 @@ pub(super) struct AtomChannels<'a> {
 }
 
 impl<'a> AtomChannels<'a> {
-    fn weight(&self, j: usize) -> f64 {
+    /// Weight `w_j` of atom `j` (1 for species channels).
+    pub fn weight(&self, j: usize) -> f64 {
         self.weight.map_or(1.0, |w| w[j])
     }
 
@@ -80,9 +81,7 @@ pub(super) fn finite_pairs(
                     let v = [rj[0] - ri[0], rj[1] - ri[1], rj[2] - ri[2]];
                     let d = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
                     if d < OVERLAP_DISTANCE {
-                        return Err(Error::InvalidInput(format!(
-                            "structure {structure}: atoms {i} and {j} overlap (distance {d:.2e} Å < {OVERLAP_DISTANCE} Å)"
-                        )));
+                        return Err(overlap(structure, i, j, d));
                     }
                     s.sum.push(d, v, atoms.channel[j], atoms.weight(j));
                 }
@@ -92,6 +91,13 @@ pub(super) fn finite_pairs(
             },
         )?;
     Ok(out)
+}
+
+/// The error of two atoms `i`, `j` of a finite structure closer than [`OVERLAP_DISTANCE`].
+pub(super) fn overlap(structure: usize, i: usize, j: usize, d: f64) -> Error {
+    Error::InvalidInput(format!(
+        "structure {structure}: atoms {i} and {j} overlap (distance {d:.2e} Å < {OVERLAP_DISTANCE} Å)"
+    ))
 }
 
 /// Periodic short range: the pairs within the search's cutoff (all images), streamed centre by

@@ -308,6 +308,7 @@ mod tests {
             l_max: 3,
             center_weight: 0.7,
             radial_accuracy: 1e-11,
+            ..SoapHypers::default()
         })
         .unwrap()
     }

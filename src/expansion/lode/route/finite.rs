@@ -2,19 +2,25 @@
 //! `i ≠ j` (no images) with the splined pair table near and the exact far-field (multipole)
 //! form far away, plus the centre's own potential with weight `center_weight`. The table is
 //! built on first use and cached here; the periodic `p = 0` route ([`super::pairs`]) shares it.
+//!
+//! Gradients: every pair `j → i` is a term `w_j f_nl(d_ij) Y_lm(r̂_ij)` of
+//! [`crate::expansion::pair_gradients`] with a constant weight (`w' = 0`), `f'_nl` from the
+//! table (the spline's derivative near, the multipole tail's far); the centre's own potential
+//! does not move. The Jacobian is dense: every atom moves every centre.
 
 use std::sync::{Arc, OnceLock};
 
-use ndarray::Array3;
+use ndarray::{Array3, ArrayView3, Axis};
 
 use super::super::calculator::Common;
 use super::super::constant_terms::add_self;
-use super::super::real_space::{finite_pairs, AtomChannels};
+use super::super::real_space::{finite_pairs, overlap, AtomChannels};
 use super::LodeRoute;
 use crate::cost::LODE_PAIR_COST_PER_COLUMN;
 use crate::error::{Error, Result};
+use crate::expansion::pair_gradients::{reduce_in_order, Contributions, PairGradients};
 use crate::radial::LodeRadialTable;
-use crate::systems::System;
+use crate::systems::{Mat3, System, Vec3, OVERLAP_DISTANCE};
 
 /// The pair table of the full kernel `g_p` (width σ), built once.
 #[derive(Default)]
@@ -63,6 +69,37 @@ pub(in crate::expansion::lode) struct FiniteRoute<'a> {
     pub structure: usize,
 }
 
+impl FiniteRoute<'_> {
+    /// Every pair `j ≠ i` of centre `i` into `gradients`, target `j`, weight `w_j`.
+    fn push_pairs(
+        &self,
+        system: &System,
+        atoms: &AtomChannels<'_>,
+        i: usize,
+        gradients: &mut PairGradients,
+    ) -> Result<()> {
+        let positions = system.positions();
+        let ri = positions[i];
+        gradients.clear();
+        for (j, rj) in positions.iter().enumerate() {
+            if j == i {
+                continue;
+            }
+            let v = [rj[0] - ri[0], rj[1] - ri[1], rj[2] - ri[2]];
+            let d = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+            if d < OVERLAP_DISTANCE {
+                return Err(overlap(self.structure, i, j, d));
+            }
+            gradients.push(d, v, atoms.channel[j], j, atoms.weight(j), 0.0);
+        }
+        Ok(())
+    }
+
+    fn scratch(&self) -> PairGradients {
+        PairGradients::new(self.common.hypers.n_max, self.common.hypers.l_max)
+    }
+}
+
 impl LodeRoute for FiniteRoute<'_> {
     fn check_memory(&self, _system: &System, _n_channels: usize) -> Result<()> {
         Ok(())
@@ -81,5 +118,58 @@ impl LodeRoute for FiniteRoute<'_> {
         let w = common.hypers.center_weight;
         add_self(&mut out, atoms, &common.self_term, w, common.n_lm());
         Ok(out)
+    }
+
+    fn jacobian_row(
+        &self,
+        system: &System,
+        atoms: &AtomChannels<'_>,
+        i: usize,
+        positions: Option<&mut [f64]>,
+        strain: Option<&mut [f64]>,
+    ) -> Result<()> {
+        let mut gradients = self.scratch();
+        self.push_pairs(system, atoms, i, &mut gradients)?;
+        gradients.add_jacobian(
+            self.table.as_ref(),
+            &self.common.harmonics,
+            atoms.n_channels,
+            i,
+            positions,
+            strain,
+        );
+        Ok(())
+    }
+
+    fn backward(
+        &self,
+        system: &System,
+        atoms: &AtomChannels<'_>,
+        cotangent: ArrayView3<f64>,
+    ) -> Result<(Vec<Vec3>, Option<Mat3>)> {
+        let cotangent = cotangent.as_standard_layout();
+        let (forces, virials) = reduce_in_order(
+            system.size(),
+            system.size(),
+            1,
+            || self.scratch(),
+            |gradients: &mut PairGradients, i, out: &mut Contributions| {
+                self.push_pairs(system, atoms, i, gradients)?;
+                let g = cotangent.index_axis(Axis(0), i);
+                let g = g.as_slice().expect("standard layout");
+                let mut virial = [[0.0; 3]; 3];
+                let total = gradients.backward(
+                    self.table.as_ref(),
+                    &self.common.harmonics,
+                    g,
+                    &mut out.forces,
+                    &mut virial,
+                );
+                out.forces.push((i, [-total[0], -total[1], -total[2]]));
+                out.virials.push((0, virial));
+                Ok(())
+            },
+        )?;
+        Ok((forces, Some(virials[0])))
     }
 }

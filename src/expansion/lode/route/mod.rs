@@ -14,7 +14,8 @@
 //! refused by the calculator until then.
 //!
 //! Gradients: each route's Jacobian and backward pass (vector–Jacobian product) belong beside
-//! its [`LodeRoute::values`], as further methods of [`LodeRoute`]: the pair routes by one more
+//! its [`LodeRoute::values`], as further methods of [`LodeRoute`] (today the finite route, and
+//! the positions of the reciprocal route: [`has_gradients`]): the pair routes by one more
 //! pass over the same pairs, the k-space routes through the adjoint of their engine
 //! (`crate::kspace` for the dense and shell sums, `crate::mesh` for the mesh), the terms of
 //! [`super::constant_terms`] through `V` only.
@@ -26,15 +27,28 @@ pub(super) mod mesh_spacing;
 pub(super) mod pairs;
 pub(super) mod reciprocal;
 
-use ndarray::Array3;
+use ndarray::{Array3, ArrayView3};
 
+use super::plan::Route;
 use super::real_space::AtomChannels;
-use crate::error::Result;
-use crate::systems::System;
+use crate::error::{Error, Result};
+use crate::systems::{Mat3, System, Vec3};
+
+/// Whether `route` has a positions Jacobian and backward pass (today: the finite route, and
+/// positions of the reciprocal route).
+pub(super) fn has_gradients(route: &Route) -> bool {
+    matches!(route, Route::Finite | Route::Reciprocal { .. })
+}
+
+/// The error of a gradient asked from a route without one (the calculator checks
+/// [`has_gradients`] first, so reaching it is a bug).
+fn no_gradients() -> Error {
+    Error::Internal("gradients asked from a LODE route that has none".into())
+}
 
 /// A route prepared for one structure: its tables built (or taken from the cache) and its
 /// parameters resolved by the planner.
-pub(super) trait LodeRoute {
+pub(super) trait LodeRoute: Sync {
     /// Refuse the computation when its estimated memory exceeds `max_memory`, with an error
     /// that says what to change.
     fn check_memory(&self, system: &System, n_channels: usize) -> Result<()>;
@@ -43,4 +57,31 @@ pub(super) trait LodeRoute {
     /// potential is included with weight `center_weight` by the finite route, with weight 1 by
     /// the periodic ones (the calculator reweights it: `constant_terms::add_self`).
     fn values(&self, system: &System, atoms: &AtomChannels<'_>) -> Result<Array3<f64>>;
+
+    /// Add the Jacobian of centre `i`'s row into zeroed buffers: `positions`
+    /// `(N, 3, n_channels, n_max·n_lm)` (`∂c_i/∂r_j` for every atom `j`), `strain`
+    /// `(3, 3, n_channels, n_max·n_lm)`. Only for routes with [`has_gradients`].
+    fn jacobian_row(
+        &self,
+        _system: &System,
+        _atoms: &AtomChannels<'_>,
+        _i: usize,
+        _positions: Option<&mut [f64]>,
+        _strain: Option<&mut [f64]>,
+    ) -> Result<()> {
+        Err(no_gradients())
+    }
+
+    /// Backward pass of one structure: for a cotangent `(N, n_channels, n_max·n_lm)` shaped
+    /// like [`values`](Self::values), `∂(Σ g·c)/∂r_j` for every atom and `∂(Σ g·c)/∂ε` (`None`
+    /// where the route has no strain gradient yet);
+    /// bitwise independent of the number of threads. Only for routes with [`has_gradients`].
+    fn backward(
+        &self,
+        _system: &System,
+        _atoms: &AtomChannels<'_>,
+        _cotangent: ArrayView3<f64>,
+    ) -> Result<(Vec<Vec3>, Option<Mat3>)> {
+        Err(no_gradients())
+    }
 }

@@ -8,8 +8,12 @@
 //! power law (width σ here, η for the Ewald and mesh long range, which reuse [`KspaceSum`]).
 //! The basis is [`LodeBasis`]; the engine is the dense contraction or the sum by shells,
 //! whichever [`KspaceSum::cost_per_k`] says is cheaper for the cell.
+//!
+//! Gradients (positions; strain not yet): the Jacobian row and the backward pass of the dense
+//! engine ([`crate::kspace::dense_jacobian_row`], [`crate::kspace::dense_backward`]), whichever
+//! engine the values used; the `k = 0` and centre terms do not move with the atoms.
 
-use ndarray::{Array2, Array3};
+use ndarray::{Array2, Array3, ArrayView3};
 
 use super::super::calculator::Common;
 use super::super::constant_terms::add_k0_term;
@@ -18,11 +22,14 @@ use super::super::real_space::AtomChannels;
 use super::LodeRoute;
 use crate::cost::{DENSE_PER_K, SHELL_MULTIPLY_ADD, SHELL_PER_K};
 use crate::error::Result;
-use crate::kspace::{dense_sum, k_vectors, shell_sum, symmetry_degeneracy, Shells, Sources};
+use crate::kspace::{
+    dense_backward, dense_jacobian_row, dense_sum, k_vectors, shell_sum, symmetry_degeneracy,
+    Shells, Sources,
+};
 use crate::math::power_law::PowerLaw;
 use crate::math::spherical_harmonics::SphericalHarmonics;
 use crate::radial::RadialIntegral;
-use crate::systems::System;
+use crate::systems::{Mat3, System, Vec3};
 
 /// Bytes per stored k-vector besides its per-channel and angular values: indices, vector and
 /// norm in the original and the sorted order, the permutation and the table offsets.
@@ -202,6 +209,53 @@ impl LodeRoute for ReciprocalRoute<'_> {
             .kspace(&common.kernel)
             .compute(system, &atoms.sources(system)?, self.k_cutoff)
     }
+
+    /// Positions only: the `k = 0` and centre terms do not depend on the positions. The
+    /// gradients use the dense engine whichever engine the values used (same sum).
+    fn jacobian_row(
+        &self,
+        system: &System,
+        atoms: &AtomChannels<'_>,
+        i: usize,
+        positions: Option<&mut [f64]>,
+        strain: Option<&mut [f64]>,
+    ) -> Result<()> {
+        if strain.is_some() {
+            return Err(no_strain());
+        }
+        if let Some(out) = positions {
+            let common = self.common;
+            let kv = k_vectors(system.cell(), self.k_cutoff)?;
+            let sum = common.kspace(&common.kernel);
+            let basis = sum.separable(system.cell().volume());
+            dense_jacobian_row(&atoms.sources(system)?, &kv, &basis, i, out);
+        }
+        Ok(())
+    }
+
+    fn backward(
+        &self,
+        system: &System,
+        atoms: &AtomChannels<'_>,
+        cotangent: ArrayView3<f64>,
+    ) -> Result<(Vec<Vec3>, Option<Mat3>)> {
+        let common = self.common;
+        let kv = k_vectors(system.cell(), self.k_cutoff)?;
+        let sum = common.kspace(&common.kernel);
+        let basis = sum.separable(system.cell().volume());
+        let forces = dense_backward(&atoms.sources(system)?, &kv, &basis, cotangent);
+        // the strain gradient is not implemented yet
+        Ok((forces, None))
+    }
+}
+
+/// Strain gradients of the reciprocal route are not implemented yet.
+fn no_strain() -> crate::error::Error {
+    crate::error::Error::InvalidParameter(
+        "strain gradients of the LODE \"reciprocal\" route are not implemented yet: ask for \
+         \"positions\" only"
+            .into(),
+    )
 }
 
 /// Smallest `k_c` such that the tail bound `(2/π) ∫_{k_c}^∞ k² |ĝ(k)| max_nl |Ĩ_nl(k)| dk`

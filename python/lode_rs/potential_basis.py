@@ -1,0 +1,114 @@
+"""Basis functions of a potential's environment energy and their derivatives.
+
+A potential's energy is additive, ``E = Σ_i ε(x_i) + baseline``, with ``ε(x) = Σ_p θ_p φ_p(x)``
+linear in the parameters ``θ``:
+
+* linear (ridge): ``φ_p(x) = x_p`` (one basis function per feature column);
+* kernel (GPR, sparse GPR): ``φ_m(x) = k(x, x_m)`` for the active environments ``x_m``
+  (zero across central species when species are matched), with the polynomial kernel
+  ``k = (x̂·x̂_m)^ζ``, ``x̂ = x/|x|`` (or ``(x·x_m)^ζ`` on raw features), whose gradient is
+  ``∂k/∂x = ζ s^{ζ-1} (x̂_m − s x̂)/|x|`` with ``s = x̂·x̂_m`` (raw: ``ζ s^{ζ-1} x_m``).
+
+Forces and stress of the training structures enter through the feature Jacobians ``J``:
+``∂ε/∂r = Σ_p θ_p (∂φ_p/∂x)·J``. :meth:`Basis.contract` forms ``(∂φ_p/∂x)·J`` for every
+active point at once — the kernel derivative contracted with the Jacobian, no kernel Hessian —
+and :meth:`Basis.cotangent` gives ``∂ε/∂x`` for the backward pass of prediction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .models.kernels import PolynomialKernel
+
+#: rows of a Jacobian contracted at once (bounds the temporary (rows, n_basis) arrays)
+CHUNK = 4096
+
+
+class Basis:
+    """The basis ``φ_p`` of a fitted potential (see the module docs).
+
+    Args:
+        kernel: ``None`` for the linear basis, else a :class:`PolynomialKernel` (integer ζ).
+        points: ``(M, F)`` active environments (raw features) for a kernel basis.
+        species: ``(M,)`` their central species; ``None`` when species are not matched.
+    """
+
+    def __init__(
+        self,
+        kernel: PolynomialKernel | None,
+        points: np.ndarray | None = None,
+        species: np.ndarray | None = None,
+    ) -> None:
+        self.kernel = kernel
+        if kernel is not None:
+            self.points = kernel.prepare(points)
+            self.species = species
+
+    def size(self, n_features: int) -> int:
+        """Number of basis functions."""
+        return n_features if self.kernel is None else self.points.shape[0]
+
+    def _prepared(self, x: np.ndarray):
+        norms = np.linalg.norm(x, axis=1)
+        if self.kernel.normalize:
+            inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+            return x * inv[:, None], inv
+        return x, np.ones_like(norms)
+
+    def _mask(self, species: np.ndarray) -> np.ndarray | None:
+        if self.species is None:
+            return None
+        return species[:, None] == self.species[None, :]
+
+    def _similarity(self, xh: np.ndarray, species: np.ndarray):
+        """``s = x̂·x̂_m``, ``k = s^ζ`` and ``dk/ds = ζ s^{ζ−1}``, zero across species."""
+        zeta = self.kernel.zeta
+        s = xh @ self.points.T
+        k = s**zeta
+        dk = zeta * s ** (zeta - 1) if zeta > 1 else np.ones_like(s)
+        mask = self._mask(species)
+        if mask is not None:
+            k = np.where(mask, k, 0.0)
+            dk = np.where(mask, dk, 0.0)
+        return s, k, dk
+
+    def values(self, x: np.ndarray, species: np.ndarray) -> np.ndarray:
+        """``(n_rows, P)`` basis functions of every row."""
+        if self.kernel is None:
+            return x
+        xh, _ = self._prepared(x)
+        return self._similarity(xh, species)[1]
+
+    def contract(
+        self, jac: np.ndarray, rows: np.ndarray, x: np.ndarray, species: np.ndarray
+    ) -> np.ndarray:
+        """``(n, P)``: ``Σ_f jac[t, f] ∂φ_p(x[rows[t]])/∂x_f`` for Jacobian rows ``jac``
+        ``(n, F)`` (one direction of one sample each) of the environments ``rows``."""
+        if self.kernel is None:
+            return jac
+        xh, inv = self._prepared(x)
+        out = np.empty((jac.shape[0], self.points.shape[0]))
+        for t0 in range(0, jac.shape[0], CHUNK):
+            t1 = min(t0 + CHUNK, jac.shape[0])
+            r = rows[t0:t1]
+            s, _, dk = self._similarity(xh[r], species[r])
+            jx = jac[t0:t1] @ self.points.T
+            if self.kernel.normalize:
+                own = np.einsum("tf,tf->t", jac[t0:t1], xh[r])
+                out[t0:t1] = dk * (jx - s * own[:, None]) * inv[r][:, None]
+            else:
+                out[t0:t1] = dk * jx
+        return out
+
+    def cotangent(self, x: np.ndarray, species: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """``(n_rows, F)``: ``∂ε(x_i)/∂x_i`` for ``ε = Σ_p θ_p φ_p``."""
+        if self.kernel is None:
+            return np.broadcast_to(theta, x.shape).copy()
+        xh, inv = self._prepared(x)
+        s, _, dk = self._similarity(xh, species)
+        c = dk * theta[None, :]
+        g = c @ self.points
+        if self.kernel.normalize:
+            g = (g - np.einsum("im,im->i", c, s)[:, None] * xh) * inv[:, None]
+        return g

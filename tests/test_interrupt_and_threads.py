@@ -1,0 +1,117 @@
+"""Ctrl-C stops long computations; ``n_threads`` is validated; pools are reused."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import lode_rs
+from lode_rs._lode_rs import testing
+
+# A SOAP computation on a 40 000-atom gas: tens of seconds uninterrupted on two cores, so a
+# SIGINT one second in must be what ends it. After the interruption, a small computation must
+# give exactly the result of a fresh process (the cancellation request is cleared).
+CHILD = textwrap.dedent(
+    """
+    import sys, time
+    import numpy as np
+    import lode_rs
+
+    rng = np.random.default_rng(0)
+    n = 40_000
+    box = (n / 0.1) ** (1 / 3)
+    gas = lode_rs.System(
+        positions=rng.uniform(0, box, (n, 3)), numbers=np.full(n, 11), cell=np.eye(3) * box,
+        pbc=True,
+    )
+    small = lode_rs.System(positions=rng.uniform(0, 6, (8, 3)), numbers=np.full(8, 11),
+                           cell=np.eye(3) * 6, pbc=True)
+    soap = lode_rs.SoapExpansion(cutoff=7.0, smearing=0.3, n_max=8, l_max=6, species=[11])
+    print("ready", flush=True)
+    try:
+        soap.compute(gas)
+        print("finished", flush=True)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+    np.save(sys.argv[1], soap.compute(small).values)
+    """
+)
+
+
+def test_sigint_stops_soap_within_two_seconds(tmp_path):
+    after = tmp_path / "after.npy"
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(after)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert child.stdout.readline().strip() == "ready"
+    time.sleep(1.0)
+    child.send_signal(signal.SIGINT)
+    sent = time.perf_counter()
+    line = child.stdout.readline().strip()
+    stopped = time.perf_counter() - sent
+    child.wait(timeout=60)
+    assert line == "interrupted"
+    assert stopped < 2.0, f"stopped {stopped:.2f} s after SIGINT"
+    assert child.returncode == 0
+    # the computation after the interruption is exact
+    rng = np.random.default_rng(0)
+    rng.uniform(0, 1, (40_000, 3))
+    small = lode_rs.System(
+        positions=rng.uniform(0, 6, (8, 3)), numbers=np.full(8, 11), cell=np.eye(3) * 6, pbc=True
+    )
+    soap = lode_rs.SoapExpansion(cutoff=7.0, smearing=0.3, n_max=8, l_max=6, species=[11])
+    assert np.array_equal(np.load(after), soap.compute(small).values)
+
+
+def _gas(seed: int) -> lode_rs.System:
+    rng = np.random.default_rng(seed)
+    grid = np.stack(np.meshgrid(*[np.arange(3)] * 3), axis=-1).reshape(-1, 3)[:10]
+    positions = 1.8 * grid + rng.uniform(-0.3, 0.3, (10, 3))
+    cell = 5.4 * np.eye(3) + rng.uniform(-0.5, 0.5, (3, 3))
+    return lode_rs.System(positions=positions, numbers=[1, 8] * 5, cell=cell, pbc=True)
+
+
+class TestThreads:
+    frames = [_gas(s) for s in range(3)]
+
+    @pytest.mark.parametrize("n", [-1, -(2**40), 2**40, 10**6])
+    def test_bad_n_threads(self, n):
+        soap = lode_rs.SoapExpansion(cutoff=3.0, smearing=0.3, n_max=2, l_max=1)
+        with pytest.raises(lode_rs.InvalidParameterError, match="n_threads"):
+            soap.compute(self.frames, n_threads=n)
+        with pytest.raises(lode_rs.InvalidParameterError, match="n_threads"):
+            lode_rs.SoapExpansion(cutoff=3.0, smearing=0.3, n_max=2, l_max=1, n_threads=n).compute(
+                self.frames
+            )
+        x = np.ones((2, 3))
+        with pytest.raises(lode_rs.InvalidParameterError, match="n_threads"):
+            testing.spherical_harmonics(x, 2, n_threads=n)
+
+    def test_thread_counts_give_identical_results(self):
+        soap = lode_rs.SoapExpansion(cutoff=4.0, smearing=0.3, n_max=4, l_max=3)
+        lode = lode_rs.LodeExpansion(cutoff=3.0, smearing=1.0, n_max=3, l_max=2)
+        for calculator in (soap, lode):
+            reference = calculator.compute(self.frames, n_threads=1).values
+            for n in (0, 2, 3, 7, 64):
+                values = calculator.compute(self.frames, n_threads=n).values
+                assert np.array_equal(values, reference), n
+
+    @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="threads read from /proc")
+    def test_pools_are_reused(self):
+        """A thread pool is built once per size: repeated calls do not add threads."""
+        x = np.ones((4, 3))
+        testing.spherical_harmonics(x, 2, n_threads=5)
+        before = len(os.listdir("/proc/self/task"))
+        for _ in range(20):
+            testing.spherical_harmonics(x, 2, n_threads=5)
+        assert len(os.listdir("/proc/self/task")) == before
