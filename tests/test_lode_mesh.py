@@ -47,6 +47,12 @@ def test_mesh_accuracy_on_a_larger_cell(accuracy):
     assert max_error(values, reference) < accuracy
 
 
+@pytest.mark.xfail(
+    strict=True,
+    raises=lode_rs.InvalidParameterError,
+    reason="the lattice-tail estimate (docs/math.md §7) is 7x the request in this 2.6 Å cell "
+    "while the measured error is below it: mesh is refused here (issue 14 item 1)",
+)
 def test_cell_smaller_than_the_spline_stencil():
     """A 2.6 Å cell: the mesh has fewer points per axis than the spline order, the stencils
     wrap around the periodic mesh, and the result still matches the reciprocal route."""

@@ -189,6 +189,19 @@ impl Cell {
         det(&self.matrix).abs()
     }
 
+    /// Half the longest of the four diagonals `|a ± b ± c|`: every point of the parallelepiped
+    /// spanned by the lattice vectors and centred on a point lies within this distance of it.
+    pub fn covering_radius(&self) -> f64 {
+        let [a, b, c] = self.matrix;
+        [(1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)]
+            .iter()
+            .map(|&(sb, sc)| {
+                let d: Vec3 = std::array::from_fn(|i| a[i] + sb * b[i] + sc * c[i]);
+                0.5 * norm(d)
+            })
+            .fold(0.0, f64::max)
+    }
+
     /// Distances between opposite faces of the cell, `V / |a_j × a_k|`, one per lattice vector.
     pub fn face_distances(&self) -> Vec3 {
         let m = &self.matrix;

@@ -19,9 +19,30 @@ use super::route::mesh_spacing::{mesh_dims, AUTO_ORDERS};
 use super::route::pairs::PairsRoute;
 use super::route::reciprocal::{kspace_cost, ReciprocalRoute};
 use super::route::{finite, mesh, pairs, reciprocal, LodeRoute};
+use crate::bail_param;
 use crate::cost::MESH_MIN_ATOMS;
 use crate::error::Result;
+use crate::radial::LodeRadialTable;
 use crate::systems::System;
+
+/// Share of the accuracy for the images the `p = 0` pair route drops beyond its table's reach.
+/// The envelope behind [`lattice_tail`] takes the largest `|f_nl|` or `|f'_nl|` at each
+/// distance with unit harmonics and signs, so it overestimates the measured error 10× or more
+/// (`docs/math.md` §7): a pair route is kept while the estimate is at most 4× the accuracy.
+const PAIRS_TAIL_SHARE: f64 = 4.0;
+/// Share of the accuracy for the images an Ewald or mesh short range drops beyond its reach.
+const EWALD_TAIL_SHARE: f64 = 4.0;
+
+/// Error per unit source of a pair route with `table` in `system`'s cell from the images
+/// beyond the table's reach: the rigorous bound of [`LodeRadialTable::lattice_tail_bound`],
+/// or, where smaller (always in practice: the envelope is steep over the `2ρ` the bound moves
+/// inwards), its continuum estimate, the average over the lattice's shift (`docs/math.md` §7).
+pub(super) fn lattice_tail(table: &LodeRadialTable, system: &System) -> f64 {
+    let cell = system.cell();
+    let volume = cell.volume();
+    let bound = table.lattice_tail_bound(volume, cell.covering_radius());
+    bound.min(table.lattice_tail_bound(volume, 0.0))
+}
 
 /// The planner's choice before its parameters are resolved.
 enum Choice {
@@ -101,8 +122,77 @@ impl LodeCalculator {
         })
     }
 
-    /// Route and estimated cost for one fully periodic structure.
+    /// Route and estimated cost for one fully periodic structure. A pair-based choice (the
+    /// `p = 0` pairs, an Ewald or mesh step) is kept only if its short-range table's lattice
+    /// tail ([`lattice_tail`]) is within its share of the accuracy; a failing Ewald step
+    /// excludes it and every wider one (their tails are longer) and the choice is repeated.
+    /// `auto` falls back to the reciprocal route (always within the request); an explicit
+    /// `ewald` or `mesh` with no step left is refused.
     fn choose_periodic(&self, system: &System, n_channels: usize) -> Result<(Choice, f64)> {
+        let common = &self.common;
+        let h = &common.hypers;
+        let volume = system.cell().volume();
+        let n = system.size() as f64;
+        let per_k = reciprocal::cost_per_k(common, system, n_channels);
+        let reciprocal_cost = kspace_cost(n, volume, common.k_cutoff, per_k);
+        if h.k_cutoff.is_some() || h.method == Method::Reciprocal {
+            return Ok((Choice::Reciprocal(common.k_cutoff), reciprocal_cost));
+        }
+        if h.exponent == 0 {
+            // the Gaussian density is short ranged: real space over images is exact and cheap,
+            // unless the cell is so small that the images beyond the reach add up (then the
+            // reciprocal route, k = 0 term included; p = 0 has no Ewald split to choose)
+            let table = self.finite.table(common)?;
+            if lattice_tail(&table, system) <= PAIRS_TAIL_SHARE * h.accuracy {
+                let density = n / volume;
+                return Ok((Choice::Pairs, pairs::cost(common, n, density)));
+            }
+            return Ok((Choice::Reciprocal(common.k_cutoff), reciprocal_cost));
+        }
+        let mut max_step = EWALD_STEPS;
+        let mut worst_tail = 0.0_f64;
+        while max_step > 0 {
+            let (choice, cost) = self.cheapest_periodic(system, n_channels, max_step)?;
+            let step = match choice {
+                Choice::Ewald(step) | Choice::Mesh { step, .. } => step,
+                Choice::Reciprocal(_) => return Ok((choice, cost)),
+                Choice::Finite | Choice::Pairs => unreachable!("not a p ≥ 1 periodic choice"),
+            };
+            let part = self.ewald.part(common, step)?;
+            let tail = lattice_tail(&part.short_range, system);
+            if tail <= EWALD_TAIL_SHARE * h.accuracy {
+                return Ok((choice, cost));
+            }
+            worst_tail = worst_tail.max(tail);
+            max_step = step - 1;
+        }
+        if h.method == Method::Auto {
+            return Ok((Choice::Reciprocal(common.k_cutoff), reciprocal_cost));
+        }
+        let cell = system.cell();
+        bail_param!(
+            "method=\"{}\" cannot reach accuracy {:e} in this cell (volume {:.3} Å³, covering \
+             radius {:.3} Å, smearing {} Å): the periodic images beyond the short-range reach of \
+             every Ewald width add up to {:.2e} per unit source (allowed: {:.2e}); use \
+             method=\"reciprocal\" or \"auto\" for cells this small",
+            h.method.name(),
+            h.accuracy,
+            volume,
+            cell.covering_radius(),
+            h.smearing,
+            worst_tail,
+            EWALD_TAIL_SHARE * h.accuracy
+        )
+    }
+
+    /// The cheapest route for `p ≥ 1` among the reciprocal route (`auto` only) and the Ewald
+    /// and mesh steps `1..=max_step` the method allows, by estimated cost.
+    fn cheapest_periodic(
+        &self,
+        system: &System,
+        n_channels: usize,
+        max_step: i32,
+    ) -> Result<(Choice, f64)> {
         let common = &self.common;
         let h = &common.hypers;
         let volume = system.cell().volume();
@@ -110,13 +200,6 @@ impl LodeCalculator {
         let density = n / volume;
         let per_k = reciprocal::cost_per_k(common, system, n_channels);
         let reciprocal_cost = kspace_cost(n, volume, common.k_cutoff, per_k);
-        if h.k_cutoff.is_some() || h.method == Method::Reciprocal {
-            return Ok((Choice::Reciprocal(common.k_cutoff), reciprocal_cost));
-        }
-        if h.exponent == 0 {
-            // the Gaussian density is short ranged: real space over images is exact and cheap
-            return Ok((Choice::Pairs, pairs::cost(common, n, density)));
-        }
         let log_acc = (1.0 / h.accuracy).ln();
         let mut ewald: Option<(f64, i32)> = None;
         let mut best_mesh: Option<(f64, Choice)> = None;
@@ -127,7 +210,7 @@ impl LodeCalculator {
         };
         let try_ewald = matches!(h.method, Method::Ewald | Method::Auto);
         if try_ewald {
-            for step in 1..=EWALD_STEPS {
+            for step in 1..=max_step {
                 let eta = eta(common, step);
                 let k_cut = ((2.0 * log_acc).sqrt() / eta).min(common.k_cutoff);
                 let cost =
@@ -143,7 +226,7 @@ impl LodeCalculator {
         if h.method == Method::Auto {
             bound = bound.min(reciprocal_cost);
         }
-        for step in 1..=EWALD_STEPS {
+        for step in 1..=max_step {
             let pairs = pair_cost(common, n, density, eta(common, step));
             if try_mesh && pairs < bound {
                 let orders: &[usize] = match h.spline_order {
@@ -304,5 +387,31 @@ mod tests {
         .unwrap();
         let plan = calculator(Method::Ewald, 1).plan(&finite, 1).unwrap();
         assert_eq!(plan.route, Route::Finite);
+    }
+
+    /// In a 2 Å cube with σ = 1 Å the images beyond the pair tables' reach add up: `auto`
+    /// takes the reciprocal route for p = 0 and p = 1, an explicit `ewald` or `mesh` is refused
+    /// with an error naming the cell and the fix; in the 12 Å cell the pair routes stay.
+    #[test]
+    fn small_cells_leave_the_pair_routes() {
+        let positions = vec![[0.1, 0.2, 0.3], [1.1, 0.9, 1.4]];
+        let cell = [[2.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 2.0]];
+        let small = System::new(positions, vec![1, 1], cell, [true; 3]).unwrap();
+        for p in [0, 1] {
+            let plan = calculator(Method::Auto, p).plan(&small, 1).unwrap();
+            assert!(matches!(plan.route, Route::Reciprocal { .. }), "{plan:?}");
+        }
+        for method in [Method::Ewald, Method::Mesh] {
+            let error = calculator(method, 1)
+                .plan(&small, 1)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("covering radius") && error.contains("method=\"reciprocal\""),
+                "{error}"
+            );
+        }
+        let large = calculator(Method::Ewald, 1).plan(&gas(0.0), 1).unwrap();
+        assert!(matches!(large.route, Route::Ewald(_)), "{large:?}");
     }
 }
