@@ -36,7 +36,10 @@ CHILD = textwrap.dedent(
     soap = lode_rs.SoapExpansion(cutoff=7.0, smearing=0.3, n_max=8, l_max=6, species=[11])
     print("ready", flush=True)
     try:
-        soap.compute(gas)
+        # repeated, so the signal lands inside a Rust call however fast the machine is
+        # (one call takes ~1 s on 2 idle cores); bounded so a broken interrupt cannot hang
+        for _ in range(300):
+            soap.compute(gas)
         print("finished", flush=True)
     except KeyboardInterrupt:
         print("interrupted", flush=True)
