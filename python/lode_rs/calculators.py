@@ -132,8 +132,27 @@ class _Calculator:
         n_rows = sum(len(s[1]) for s in systems)
         return (n_rows, len(labels), h["n_max"], (h["l_max"] + 1) ** 2)
 
+    #: the core's Jacobian function ``(core, systems, gradients=, max_memory=, n_threads=,
+    #: **channels) -> (samples, positions, strain)``; None: no gradients
+    _jacobian_function = None
+
     def _gradients(self, systems, channels, names, max_memory, threads) -> dict:
-        raise NotImplementedError(f"{type(self).__name__} has no gradients")
+        if self._jacobian_function is None:
+            raise NotImplementedError(f"{type(self).__name__} has no gradients")
+        samples, positions, strain = type(self)._jacobian_function(
+            self._core,
+            systems,
+            gradients=names,
+            max_memory=max_memory,
+            n_threads=threads,
+            **channels,
+        )
+        out = {}
+        if positions is not None:
+            out["positions"] = Gradient(positions, samples, ("row", "structure", "atom"))
+        if strain is not None:
+            out["strain"] = strain
+        return out
 
     def _backward(self, systems, channels, cotangent, threads):
         raise NotImplementedError(f"{type(self).__name__} has no backward pass")
@@ -222,21 +241,7 @@ class SoapExpansion(_Calculator):
         super().__init__(species, n_threads)
         self._core = _lode_rs.SoapCalculator(**hypers)
 
-    def _gradients(self, systems, channels, names, max_memory, threads) -> dict:
-        samples, positions, strain = _lode_rs.soap_gradients(
-            self._core,
-            systems,
-            gradients=names,
-            max_memory=max_memory,
-            n_threads=threads,
-            **channels,
-        )
-        out = {}
-        if positions is not None:
-            out["positions"] = Gradient(positions, samples, ("row", "structure", "atom"))
-        if strain is not None:
-            out["strain"] = strain
-        return out
+    _jacobian_function = staticmethod(_lode_rs.soap_gradients)
 
     def _gradient_core(self):
         return self._core
@@ -315,21 +320,7 @@ class LodeExpansion(_Calculator):
         """k-cutoff (Å⁻¹) of the plain reciprocal route: given, or chosen for the accuracy."""
         return self._core.reciprocal_k_cutoff
 
-    def _gradients(self, systems, channels, names, max_memory, threads) -> dict:
-        samples, positions, strain = _lode_rs.lode_gradients(
-            self._core,
-            systems,
-            gradients=names,
-            max_memory=max_memory,
-            n_threads=threads,
-            **channels,
-        )
-        out = {}
-        if positions is not None:
-            out["positions"] = Gradient(positions, samples, ("row", "structure", "atom"))
-        if strain is not None:
-            out["strain"] = strain
-        return out
+    _jacobian_function = staticmethod(_lode_rs.lode_gradients)
 
     def _backward(self, systems, channels, cotangent, threads):
         return _lode_rs.lode_backward(
