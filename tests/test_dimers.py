@@ -184,7 +184,7 @@ def test_structures_combination_gives_binding_energies():
 
 def test_quick_run_end_to_end(tmp_path):
     summary = experiment.run(tmp_path, quick=True)
-    for name in ("dimers.png", "dimers.md", "dimers.json"):
+    for name in ("dimers.png", "dimers.parity.png", "dimers.md", "dimers.json"):
         assert (tmp_path / name).stat().st_size > 0
     stored = json.loads((tmp_path / "dimers.json").read_text())
     assert set(stored["models"]) == set(experiment.MODELS)

@@ -98,6 +98,12 @@ def test_reduced_end_to_end_run(tmp_path, monkeypatch):
     soap = curves["SOAP r_c=3 Å"]
     # even on 30 structures the long-range model wins by far over the local one
     assert point_charges.errors_at(linear, 30) < 0.2 * point_charges.errors_at(soap, 30)
+    # the parity plot shows the predictions that were scored (first split, largest size)
+    assert (tmp_path / "point_charges.parity.png").stat().st_size > 1000
+    for curve in curves.values():
+        reference, predicted = curve.parity
+        assert reference.shape == predicted.shape == (10,)
+        assert lode_rs.models.rmse_percent(predicted, reference) == curve.errors[0, -1]
 
 
 def test_cli_featurize_fit_predict(tmp_path, dataset):

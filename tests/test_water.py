@@ -96,6 +96,10 @@ def test_reduced_end_to_end_run(tmp_path):
         errors = result.curve.errors
         assert errors.shape == (1, 2) and np.isfinite(errors).all(), name
         assert raw["models"][name]["errors"] == errors.tolist()
+        # the parity plot shows the predictions that were scored (first split, largest size)
+        reference, predicted = result.curve.parity
+        assert models.rmse_percent(predicted, reference) == errors[0, -1]
+    assert (tmp_path / "water.parity.png").stat().st_size > 1000
     # every model learns something; even on 32 boxes the long-range information helps at 3 Å
     # (measured 23 % against 59 %)
     assert all(water.error_at(r, 32) < 100 for r in results.values())

@@ -52,13 +52,16 @@ def parity(
     targets: Mapping[str, tuple],
     path: str | os.PathLike,
     title: str | None = None,
+    columns: int = 4,
 ) -> None:
-    """Write a PNG of predicted against reference values, one panel per target.
+    """Write a PNG of predicted against reference values, one panel per target (or model),
+    ``columns`` panels per row.
 
     Args:
         targets: ``{"energy": (reference, predicted)}`` arrays of equal length.
         path: output file (PNG; the format follows the extension).
         title: optional figure title.
+        columns: panels per row.
     """
     import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -66,21 +69,51 @@ def parity(
 
     if not targets:
         raise ValueError("no targets to plot")
-    figure = Figure(figsize=(4.2 * len(targets), 4.0), dpi=150)
+    n_columns = min(columns, len(targets))
+    n_rows = -(-len(targets) // n_columns)
+    figure = Figure(figsize=(3.6 * n_columns, 3.6 * n_rows), dpi=150)
     FigureCanvasAgg(figure)
     for i, (name, (reference, predicted)) in enumerate(targets.items()):
-        reference, predicted = np.asarray(reference), np.asarray(predicted)
-        axes = figure.add_subplot(1, len(targets), i + 1)
+        reference = np.asarray(reference, dtype=np.float64).reshape(-1)
+        predicted = np.asarray(predicted, dtype=np.float64).reshape(-1)
+        if reference.shape != predicted.shape or reference.size == 0:
+            raise ValueError(
+                f"{name}: reference and predicted values differ in length "
+                f"({reference.size} and {predicted.size}) or are empty"
+            )
+        axes = figure.add_subplot(n_rows, n_columns, i + 1)
         low = float(min(reference.min(), predicted.min()))
         high = float(max(reference.max(), predicted.max()))
         axes.plot([low, high], [low, high], color="grey", lw=1, zorder=0)
-        axes.scatter(reference, predicted, s=10)
+        axes.scatter(reference, predicted, s=6, alpha=0.7)
         rmse = float(np.sqrt(np.mean((predicted - reference) ** 2)))
-        axes.set_title(f"{name}: RMSE {rmse:.3g} ({len(reference)} structures)", fontsize="small")
-        axes.set_xlabel(f"reference {name}")
-        axes.set_ylabel(f"predicted {name}")
+        spread = float(np.std(reference))
+        relative = f", {100 * rmse / spread:.3g} % of std" if spread > 0 else ""
+        axes.set_title(
+            f"{name}\nRMSE {rmse:.3g}{relative} ({reference.size} values)", fontsize="small"
+        )
+        axes.set_xlabel("reference", fontsize="small")
+        axes.set_ylabel("predicted", fontsize="small")
+        axes.tick_params(labelsize="x-small")
         axes.set_aspect("equal", adjustable="datalim")
     if title:
         figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, bbox_inches="tight")
+
+
+def curve_parities(
+    curves: Mapping[str, LearningCurve], path: str | os.PathLike, title: str | None = None
+) -> bool:
+    """:func:`parity` of every curve that recorded its predictions (``curve.parity``: the first
+    split at the largest training size); returns whether a file was written (False if none did).
+    """
+    recorded = {
+        f"{label} (n={int(curve.train_sizes[-1])})": curve.parity
+        for label, curve in curves.items()
+        if curve.parity is not None
+    }
+    if not recorded:
+        return False
+    parity(recorded, path, title=title)
+    return True

@@ -215,6 +215,16 @@ def choose_sigmas(
                 total += float(err @ err) / max(int(mask.sum()), 1) / scale[k] ** 2
         return total
 
+    return search_sigmas(score, todo, sigmas, scale, len(folds))
+
+
+def search_sigmas(
+    score, todo: list[str], sigmas: dict[str, float], scale: dict[str, float], n_folds: int
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Coordinate search of the noise levels ``todo`` on :data:`SIGMA_GRID` × ``scale`` (two
+    passes), from the starting ``sigmas``, minimising ``score(sigmas)``; returns the chosen
+    levels and the table of scores (``cv_scores_``)."""
+    sigmas = dict(sigmas)
     table: dict[str, Any] = {"grid": list(SIGMA_GRID), "scores": {}}
     for _ in range(2):
         for k in todo:
@@ -227,5 +237,5 @@ def choose_sigmas(
                 )
             sigmas[k] = SIGMA_GRID[best] * scale[k]
             table["scores"][k] = scores
-    table["n_folds"] = len(folds)
+    table["n_folds"] = n_folds
     return sigmas, table

@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse
 
-from .. import datasets, invariants, models
+from .. import datasets, invariants, models, plotting
 from ..calculators import LodeExpansion, SoapExpansion
 from ..constants import COULOMB_CONSTANT
 from ..invariants import PowerSpectrum
@@ -226,7 +226,8 @@ def run(
     n_threads: int = 0,
     settings: Settings | None = None,
 ) -> dict:
-    """Run the experiment; writes ``dimers.{png,md,json}`` to ``out_dir``; returns the results."""
+    """Run the experiment; writes ``dimers.{png,md,json}`` and ``dimers.parity.png`` (test
+    predictions against reference binding energies) to ``out_dir``; returns the results."""
     settings = settings or (QUICK if quick else FULL)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -272,6 +273,11 @@ def run(
         " — quick run" if quick else ""
     )
     figure(curves, out / "dimers.png", title)
+    plotting.parity(
+        {f"{name} (eV)": (y[test], np.array(r["prediction"])) for name, r in results.items()},
+        out / "dimers.parity.png",
+        title=f"{title}: binding energies of the test dimers",
+    )
     (out / "dimers.md").write_text(table(summary))
     (out / "dimers.json").write_text(json.dumps(summary, indent=1))
     return summary

@@ -96,8 +96,8 @@ def run(
     cache_dir: str | Path | None = None,
     only: list[str] | None = None,
 ) -> dict[str, models.LearningCurve]:
-    """Run the experiment; writes ``point_charges.{png,md,json}`` (plot, table, raw errors) to
-    ``out_dir``."""
+    """Run the experiment; writes ``point_charges.{png,md,json}`` (plot, table, raw errors) and
+    ``point_charges.parity.png`` (test predictions at the largest training size) to ``out_dir``."""
     settings = QUICK if quick else FULL
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -118,6 +118,7 @@ def run(
         timings[name] = time.perf_counter() - start
     title = "Point charges (Ewald energies)" + (" — quick run" if quick else "")
     plotting.learning_curves(curves, out / "point_charges.png", title=title)
+    plotting.curve_parities(curves, out / "point_charges.parity.png", title=f"{title}: test set")
     (out / "point_charges.md").write_text(table(curves, timings, settings))
     (out / "point_charges.json").write_text(
         json.dumps(
@@ -157,6 +158,7 @@ def _curve(make_model, features, energies, settings: Settings, seed: int) -> mod
         mean=errors.mean(axis=0),
         std=errors.std(axis=0),
         test_size=settings.test_size,
+        parity=parts[-1].parity,
     )
 
 

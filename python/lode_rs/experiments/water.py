@@ -266,6 +266,7 @@ def learning_curves(
         errors = np.zeros((settings.n_splits, len(sizes)))
         chosen = [[""] * len(sizes) for _ in range(settings.n_splits)]
         lams = [[0.0] * len(sizes) for _ in range(settings.n_splits)]
+        parity = None
         for split in range(settings.n_splits):
             rng = np.random.default_rng([seed, split])
             for j, n in enumerate(sizes):
@@ -276,6 +277,8 @@ def learning_curves(
                 train = np.sort(rng.permutation(pool)[:n])
                 fit = fit_precomputed(kernels, y, train, test, seed=seed + split)
                 errors[split, j] = models.rmse_percent(fit.prediction, y[test])
+                if split == 0 and j == len(sizes) - 1:
+                    parity = (y[test], fit.prediction)
                 chosen[split][j], lams[split][j] = fit.variant, fit.regularizer
         curve = LearningCurve(
             train_sizes=np.asarray(sizes),
@@ -283,6 +286,7 @@ def learning_curves(
             mean=errors.mean(axis=0),
             std=errors.std(axis=0),
             test_size=int(test.size),
+            parity=parity,
         )
         out[name] = (curve, chosen, lams, time.perf_counter() - start)
     return out
@@ -298,7 +302,8 @@ def run(
     settings: Settings | None = None,
 ) -> dict[str, Result]:
     """Run the experiment; writes ``water.{png,md,json}`` (plot, table, raw errors and the
-    hyper-parameters chosen) to ``out_dir``.
+    hyper-parameters chosen) and ``water.parity.png`` (test predictions at the largest training
+    size) to ``out_dir``.
 
     Args:
         out_dir: output directory (created).
@@ -345,6 +350,9 @@ def run(
     title = "Water: ε∞ (isotropic)" + (" — quick run" if quick else "")
     plotting.learning_curves(
         {k: r.curve for k, r in results.items()}, out / "water.png", title=title
+    )
+    plotting.curve_parities(
+        {k: r.curve for k, r in results.items()}, out / "water.parity.png", title=f"{title}: ε₀"
     )
     (out / "water.md").write_text(table(results, settings, y[test]))
     (out / "water.json").write_text(

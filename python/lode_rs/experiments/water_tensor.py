@@ -68,7 +68,7 @@ FULL = Settings(
     n_structures=1000,
     test_size=200,
     train_sizes=(25, 50, 100, 200, 400, 800),
-    n_splits=2,
+    n_splits=4,
     n_max=4,
     l_max=3,
     batch=25,
@@ -259,6 +259,7 @@ def learning_curves(
             y = targets(epsilon, volume, route)
             errors = {lam: np.zeros((settings.n_splits, len(sizes))) for lam in LAMBDAS}
             picks = {lam: [[""] * len(sizes) for _ in range(settings.n_splits)] for lam in LAMBDAS}
+            parity: dict[int, tuple] = {}
             for split in range(settings.n_splits):
                 rng = np.random.default_rng([seed, split])
                 for j, n in enumerate(sizes):
@@ -276,6 +277,8 @@ def learning_curves(
                     p0, p2 = cartesian_to_spherical(eps)
                     errors[0][split, j] = models.rmse_percent(p0, true0[test])
                     errors[2][split, j] = models.rmse_percent(p2, true2[test])
+                    if split == 0 and j == len(sizes) - 1:
+                        parity = {0: (true0[test], p0), 2: (true2[test], p2)}
                     for lam in LAMBDAS:
                         picks[lam][split][j] = fits[lam].candidate
             for lam in LAMBDAS:
@@ -286,6 +289,7 @@ def learning_curves(
                     mean=errors[lam].mean(axis=0),
                     std=errors[lam].std(axis=0),
                     test_size=int(test.size),
+                    parity=parity.get(lam),
                 )
                 chosen[label] = picks[lam]
         out[name] = Result(curves, chosen, time.perf_counter() - start)
@@ -302,7 +306,8 @@ def run(
     settings: Settings | None = None,
     routes: tuple[str, ...] = ("direct", "clausius-mossotti"),
 ) -> dict[str, Result]:
-    """Run the experiment; writes ``water_tensor.{png,md,json}`` to ``out_dir``.
+    """Run the experiment; writes ``water_tensor.{png,md,json}`` and ``water_tensor.parity.png``
+    (test predictions at the largest training size) to ``out_dir``.
 
     Args:
         out_dir: output directory (created).
@@ -343,6 +348,16 @@ def run(
         if label.startswith("direct") or name == "SOAP + LODE (3 Å)"
     }
     plotting.learning_curves(plot_curves, out / "water_tensor.png", title=title)
+    plotting.curve_parities(
+        {
+            f"{name} (λ={label[-1]})": curve
+            for name, r in results.items()
+            for label, curve in r.curves.items()
+            if label.startswith(routes[0])
+        },
+        out / "water_tensor.parity.png",
+        title=f"{title}: test set, {routes[0]} route (λ = 2: all five components)",
+    )
     t0, t2 = cartesian_to_spherical(epsilon[test])
     (out / "water_tensor.md").write_text(
         table(results, settings, float(np.std(t0)), float(np.std(t2)), asymmetry)

@@ -23,6 +23,9 @@ class LearningCurve:
         mean: ``(n_sizes,)`` mean over splits.
         std: ``(n_sizes,)`` standard deviation over splits.
         test_size: number of test structures of every split.
+        parity: ``(reference, predicted)`` test targets and predictions of the first split at
+            the largest training size (for parity plots, :func:`lode_rs.plotting.parity`), or
+            ``None`` when not recorded.
     """
 
     train_sizes: np.ndarray
@@ -30,6 +33,7 @@ class LearningCurve:
     mean: np.ndarray
     std: np.ndarray
     test_size: int
+    parity: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def learning_curve(
@@ -71,6 +75,7 @@ def learning_curve(
         raise InvalidParameterError(f"n_splits must be an integer >= 1, got {n_splits}")
     rng = np.random.default_rng(seed)
     errors = np.zeros((int(n_splits), sizes.size))
+    parity = None
     for split in range(int(n_splits)):
         order = rng.permutation(n)
         test = order[:test_size]
@@ -78,11 +83,15 @@ def learning_curve(
         for j, size in enumerate(sizes):
             train = order[test_size : test_size + size]
             fitted = model.clone().fit(data.subset(train), targets[train])
-            errors[split, j] = rmse_percent(fitted.predict(test_data), targets[test])
+            predicted = fitted.predict(test_data)
+            errors[split, j] = rmse_percent(predicted, targets[test])
+            if split == 0 and j == sizes.size - 1:
+                parity = (targets[test], np.asarray(predicted))
     return LearningCurve(
         train_sizes=sizes,
         errors=errors,
         mean=errors.mean(axis=0),
         std=errors.std(axis=0),
         test_size=test_size,
+        parity=parity,
     )
