@@ -63,6 +63,7 @@ def test_fit_with_defaults_on_a_small_set_then_predict(data, capsys, tmp_path):
     )
     assert status == 0, err
     assert "n-sparse 500 is more than" in err and "using all" in err
+    assert (tmp_path / "model.parity.png").read_bytes()[:4] == b"\x89PNG"  # beside the model
     status, out, err = run(["predict", model, train], capsys)
     assert status == 0, err
     assert len(out.split()) == 12 and np.all(np.isfinite(np.array(out.split(), dtype=float)))

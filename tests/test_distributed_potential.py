@@ -80,16 +80,11 @@ def assert_same_potential(a, b, frames, tol=1e-10):
     np.testing.assert_allclose(b.offsets_, a.offsets_, rtol=0, atol=tol * np.abs(a.offsets_).max())
     # the weights of these small kernel problems are ill-determined (cancelling O(100)
     # weights; normal equations square the condition number): 1e-8 on θ, 1e-10 on what it
-    # predicts
+    # predicts (measured: θ 1e-9, energies 3e-11, forces 5e-11 with the CV-chosen noise)
     np.testing.assert_allclose(b.theta_, a.theta_, rtol=0, atol=1e-8 * np.abs(a.theta_).max())
     e0, f0, _ = a.predict(frames, stress=False)
     e1, f1, _ = b.predict(frames, stress=False)
     f0, f1 = np.concatenate(f0), np.concatenate(f1)
-    print(
-        "theta", np.abs(b.theta_ - a.theta_).max() / np.abs(a.theta_).max(),
-        "energies", np.abs(e1 - e0).max() / np.abs(e0).max(),
-        "forces", np.abs(f1 - f0).max() / np.abs(f0).max(),
-    )
     assert np.abs(e1 - e0).max() <= tol * np.abs(e0).max()
     assert np.abs(f1 - f0).max() <= tol * np.abs(f0).max()
     if a.cv_scores_ is not None:
@@ -172,7 +167,6 @@ def test_sampled_active_set_and_saved_potential(client, tmp_path):
     f0 = np.concatenate(reference.predict(frames, stress=False)[1])
     # a different active set than in memory (FPS on a sample of chunks), a fit as good
     error = lode_rs.models.rmse_percent(np.concatenate(f1), forces)
-    print("sampled active set: force error", error, "in memory", lode_rs.models.rmse_percent(f0, forces))
     assert error < 1.5 * lode_rs.models.rmse_percent(f0, forces)
     pot.save(tmp_path / "pot.npz")
     loaded = lode_rs.load_potential(tmp_path / "pot.npz")

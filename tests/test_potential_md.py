@@ -135,6 +135,7 @@ def test_cli_fit_predict_md(tmp_path):
         )
         == 0
     )
+    assert (tmp_path / "pot.parity.png").read_bytes()[:4] == b"\x89PNG"  # beside the model
     out = tmp_path / "pred.xyz"
     assert main(["predict", pot, str(tmp_path / "one.xyz"), "-o", str(out)]) == 0
     predicted = ase.io.read(out)

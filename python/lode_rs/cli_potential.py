@@ -32,7 +32,10 @@ def is_potential(path: str) -> bool:
 
 
 def fit_potential(args: argparse.Namespace, calcs: list, frames: list) -> int:
-    """``lode-rs fit ... --forces KEY [--stress KEY]``: fit and save a potential."""
+    """``lode-rs fit ... --forces KEY [--stress KEY]``: fit and save a potential (and its
+    in-sample parity plot beside it)."""
+    import numpy as np
+
     import lode_rs
 
     if args.invariant == "radial":
@@ -56,6 +59,15 @@ def fit_potential(args: argparse.Namespace, calcs: list, frames: list) -> int:
         f"fitted a potential on {len(frames)} structures in {time.perf_counter() - start:.1f} s "
         f"(regularizers {pot.regularizers_}) -> {args.output}"
     )
+    from .cli import write_parity
+    from .potential_targets import read_energies, read_forces
+
+    energies, forces, _ = pot.predict(frames, stress=False)
+    parity = {"energy (eV)": (read_energies(frames, args.target), energies)}
+    if args.forces:
+        reference = np.concatenate(read_forces(frames, args.forces))
+        parity["force components (eV/Å)"] = (reference, np.concatenate(forces))
+    print(f"wrote {write_parity(args.output, parity, 'training set')} (in-sample)")
     return 0
 
 

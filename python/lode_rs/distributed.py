@@ -733,7 +733,6 @@ def fit_potential(
     client=None,
     chunk_size: int = 100,
     active=None,
-    n_threads: int = 1,
     show_progress: bool = True,
     tune_malloc: bool = True,
 ):
@@ -749,21 +748,21 @@ def fit_potential(
     Args:
         potential: an unfitted :class:`lode_rs.Potential` whose feature blocks have fixed
             species (``species=`` or ``fix_species``); fitted in place and returned.
-        frames_or_paths, client, chunk_size, n_threads, show_progress, tune_malloc: as in
-            :func:`compute`; the threads of the feature calculators are their own
-            (``n_threads`` is accepted for symmetry and unused by the potential's blocks).
+        frames_or_paths, client, chunk_size, show_progress, tune_malloc: as in
+            :func:`compute`; each task uses the threads of the potential's calculators
+            (their ``n_threads``).
         energy, forces: as in :meth:`Potential.fit` (keys read on the workers, or values in
             data-set order: energies ``(n,)``, forces one ``(n_atoms, 3)`` per structure).
             Stress is not supported here.
         weights: one weight per structure (values) or ``None``.
         active: SparseGPR potentials: the active environments, ``(values (M, F), species
-            (M,))`` of the potential's (weighted) features or :class:`lode_rs.Features`; default ``n_sparse`` environments picked by FPS within
-            each species from a seeded random sample of chunks.
+            (M,))`` of the potential's (weighted) features or :class:`lode_rs.Features`;
+            default ``n_sparse`` environments picked by FPS within each species from a seeded
+            random sample of chunks.
     """
     from .models.base import kfold_indices
     from .potential import Potential
 
-    del n_threads
     client = _client(client)
     if not isinstance(potential, Potential):
         raise InvalidParameterError(f"expected a lode_rs.Potential, got {type(potential).__name__}")
