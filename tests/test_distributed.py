@@ -27,7 +27,7 @@ def client():
     client = distributed.Client(cluster)
     yield client
     client.close()
-    cluster.close()
+    cluster.close(timeout=60)  # a loaded machine needs more than the default 5 s
 
 
 @pytest.fixture(scope="module")

@@ -208,3 +208,27 @@ def test_precomputed_sums_give_the_same_model(data):
         SAGPR(o3_lambda=2, zeta=2).fit(sums, y[:60])
     with pytest.raises(lode_rs.InvalidInputError, match="block"):
         SAGPR(o3_lambda=0).fit(sums, y[:60, :1])
+
+
+def test_params_clone_and_pickle(data):
+    import pickle
+
+    _, _, features = data
+    t0 = linear_target(features, 0, seed=5) + 3.0
+    t2 = linear_target(features, 2, seed=6)
+    tensors = spherical_to_cartesian(t0, t2)
+    model = TensorModel(regularizer=1e-6)
+    assert model.get_params()["lambda2__regularizer"] == 1e-6
+    model.set_params(lambda2__zeta=2, lambda2__n_sparse=40)
+    assert (model.lambda2.zeta, model.lambda2.n_sparse, model.lambda0.zeta) == (2, 40, 1)
+    with pytest.raises(lode_rs.InvalidParameterError, match="no parameters"):
+        model.set_params(lambda2__zetaa=2)
+    with pytest.raises(lode_rs.InvalidParameterError, match="zeta"):
+        model.set_params(lambda2__zeta=0)
+    with pytest.raises(lode_rs.InvalidParameterError, match="λ = 2"):
+        TensorModel().set_params(lambda2=SAGPR(o3_lambda=1))
+    sagpr = SAGPR(o3_lambda=2).set_params(regularizer=1e-3)
+    assert sagpr.get_params(deep=True) == sagpr.clone().get_params(deep=False)
+    model.fit(features, tensors)
+    again = pickle.loads(pickle.dumps(model))
+    assert np.array_equal(again.predict(features), model.predict(features))

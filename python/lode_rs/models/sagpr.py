@@ -229,9 +229,28 @@ class SAGPR:
         self.jitter = float(jitter)
         self._fitted = False
 
-    def get_params(self) -> dict[str, Any]:
-        """Constructor arguments of this model."""
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor arguments of this model (scikit-learn convention; nothing nested, so
+        ``deep`` changes nothing)."""
+        del deep
         return {name: getattr(self, name) for name in self._param_names}
+
+    def set_params(self, **params: Any) -> SAGPR:
+        """Change constructor arguments, validated as by the constructor; returns ``self``
+        (a fitted state is kept until the next :meth:`fit`).
+
+        Raises:
+            InvalidParameterError: unknown parameter names or invalid values.
+        """
+        unknown = sorted(set(params) - set(self._param_names))
+        if unknown:
+            raise InvalidParameterError(
+                f"SAGPR has no parameters {unknown}; valid: {sorted(self._param_names)}"
+            )
+        validated = type(self)(**{**self.get_params(), **params})
+        for name in self._param_names:
+            setattr(self, name, getattr(validated, name))
+        return self
 
     def clone(self) -> SAGPR:
         """A new, unfitted model with the same constructor arguments."""

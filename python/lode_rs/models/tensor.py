@@ -119,6 +119,48 @@ class TensorModel:
         self.symmetry_tolerance = float(symmetry_tolerance)
         self._fitted = False
 
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor arguments (scikit-learn convention); with ``deep`` also the parts'
+        own, as ``lambda0__<name>`` and ``lambda2__<name>``."""
+        params: dict[str, Any] = {
+            "lambda0": self.lambda0,
+            "lambda2": self.lambda2,
+            "symmetry_tolerance": self.symmetry_tolerance,
+        }
+        if deep:
+            for part in ("lambda0", "lambda2"):
+                params.update({f"{part}__{k}": v for k, v in params[part].get_params().items()})
+        return params
+
+    def set_params(self, **params: Any) -> TensorModel:
+        """Change constructor arguments (``lambda2__zeta=2`` changes the λ = 2 model's);
+        returns ``self``.
+
+        Raises:
+            InvalidParameterError: unknown parameter names or invalid values.
+        """
+        valid = set(self.get_params(deep=True))
+        unknown = sorted(set(params) - valid)
+        if unknown:
+            raise InvalidParameterError(
+                f"TensorModel has no parameters {unknown}; valid: {sorted(valid)}"
+            )
+        parts = {}
+        for part in ("lambda0", "lambda2"):
+            model = params.get(part, getattr(self, part)).clone()
+            nested = {
+                k.split("__", 1)[1]: v for k, v in params.items() if k.startswith(part + "__")
+            }
+            parts[part] = (
+                model.set_params(**nested) if nested else params.get(part, getattr(self, part))
+            )
+        if parts["lambda0"].o3_lambda != 0 or parts["lambda2"].o3_lambda != 2:
+            raise InvalidParameterError("lambda0 must model λ = 0 and lambda2 λ = 2")
+        self.lambda0, self.lambda2 = parts["lambda0"], parts["lambda2"]
+        if "symmetry_tolerance" in params:
+            self.symmetry_tolerance = float(params["symmetry_tolerance"])
+        return self
+
     @staticmethod
     def _parts(features) -> tuple[Any, Any]:
         if isinstance(features, EquivariantFeatures):
