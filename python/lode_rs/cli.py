@@ -246,18 +246,11 @@ def _fit(args: argparse.Namespace) -> int:
     model.fit(x, y, features=hypers)
     model.save(args.output)
     print(f"fitted {model!r} on {len(frames)} structures -> {args.output}")
-    parity = write_parity(args.output, {args.target: (y, model.predict(x))}, "training set")
+    parity = lode_rs.plotting.parity_beside(
+        args.output, {args.target: (y, model.predict(x))}, "training set"
+    )
     print(f"wrote {parity} (in-sample; hold out a test set with an options file)")
     return 0
-
-
-def write_parity(model_path: str, targets: dict, what: str) -> str:
-    """Parity plot ``<model stem>.parity.png`` beside a saved model; returns its path."""
-    import lode_rs
-
-    path = f"{Path(model_path).with_suffix('')}.parity.png"
-    lode_rs.plotting.parity(targets, path, title=f"{Path(model_path).name}: {what}")
-    return path
 
 
 def _fit_options(args: argparse.Namespace) -> int:
@@ -311,7 +304,9 @@ def _fit_options(args: argparse.Namespace) -> int:
     if n_test:
         test_x = as_atomic_data(x).subset(test)
         predicted = model.predict(test_x)
-        write_parity(str(output), {data["target"]: (y[test], predicted)}, "held-out test set")
+        lode_rs.plotting.parity_beside(
+            str(output), {data["target"]: (y[test], predicted)}, "held-out test set"
+        )
         error = lode_rs.models.rmse_percent(predicted, y[test])
         print(f"test RMSE {error:.2f} % of the std on {n_test} structures; {stem}.parity.png")
     return 0

@@ -59,7 +59,6 @@ def fit_potential(args: argparse.Namespace, calcs: list, frames: list) -> int:
         f"fitted a potential on {len(frames)} structures in {time.perf_counter() - start:.1f} s "
         f"(regularizers {pot.regularizers_}) -> {args.output}"
     )
-    from .cli import write_parity
     from .potential_targets import read_energies, read_forces
 
     energies, forces, _ = pot.predict(frames, stress=False)
@@ -67,7 +66,8 @@ def fit_potential(args: argparse.Namespace, calcs: list, frames: list) -> int:
     if args.forces:
         reference = np.concatenate(read_forces(frames, args.forces))
         parity["force components (eV/Å)"] = (reference, np.concatenate(forces))
-    print(f"wrote {write_parity(args.output, parity, 'training set')} (in-sample)")
+    written = lode_rs.plotting.parity_beside(args.output, parity, "training set")
+    print(f"wrote {written} (in-sample)")
     return 0
 
 

@@ -117,3 +117,13 @@ def curve_parities(
         return False
     parity(recorded, path, title=title)
     return True
+
+
+def parity_beside(model_path: str | os.PathLike, targets: Mapping[str, tuple], what: str) -> str:
+    """:func:`parity` written as ``<model stem>.parity.png`` beside a saved model (``what``: the
+    data shown, e.g. "held-out test set"); returns its path."""
+    from pathlib import Path
+
+    path = f"{Path(model_path).with_suffix('')}.parity.png"
+    parity(targets, path, title=f"{Path(model_path).name}: {what}")
+    return path
