@@ -548,7 +548,9 @@ def fit(
     if model.regularizer is None or (isinstance(model, SparseGPR) and model.kernel.needs_zeta):
         raise InvalidParameterError(
             "distributed fits need an explicit regularizer (and zeta): cross-validation needs "
-            "every fold's data; choose them on a subset with the in-memory model first"
+            "every fold's data; choose them on a subset with the in-memory model first, or "
+            "fit a lode_rs.Potential with fit_potential (its noise levels are cross-validated "
+            "from per-fold sums)"
         )
     chunks = make_chunks(frames_or_paths, chunk_size)
     if not isinstance(targets, str):
