@@ -229,7 +229,7 @@ def finite_cluster(atoms, radius):
 # radii (Å) by exponent: R^(−p) is the asymptotic rate; below about 5 cell lengths the next
 # terms (R^(−p−2), larger for larger p) still show (measured: p = 6 halves its error 123× from
 # 24 to 48 Å, 86× from 32 to 64 Å, against 2⁶ = 64)
-RADII = {0: (32.0,), 1: (16.0, 32.0), 2: (16.0, 32.0), 3: (24.0, 48.0), 4: (24.0, 48.0),
+RADII = {0: (32.0,), 1: (16.0, 32.0), 2: (16.0, 32.0), 3: (24.0, 48.0), 4: (24.0, 48.0), 5: (32.0, 64.0),
          6: (32.0, 64.0)}
 
 

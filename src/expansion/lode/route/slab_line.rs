@@ -163,8 +163,25 @@ impl LineKernel {
         self.n_max * (self.l_max + 1)
     }
 
-    /// `χ_nl(Δ)` into `out` (length `n_max (l_max + 1)`).
+    /// `χ_nl(Δ) = h_nl(Δ) − h^L_nl(Δ)` into `out` (length `n_max (l_max + 1)`).
     pub fn chi(&self, delta: f64, out: &mut [f64]) {
+        self.exact(delta, out);
+        let (n_cols, lp) = (self.n_cols(), self.l_max + 1);
+        for (m, &k) in self.lattice_nodes.iter().enumerate() {
+            let (s, c) = (k * delta).sin_cos();
+            let trig = [c, s];
+            let row = &self.lattice_b[m * n_cols..(m + 1) * n_cols];
+            for (col, (o, b)) in out.iter_mut().zip(row).enumerate() {
+                *o -= b * trig[(col % lp) & 1];
+            }
+        }
+        for n in 0..self.n_max {
+            out[n * lp] -= self.k0[n];
+        }
+    }
+
+    /// The exact line `h_nl(Δ)` into `out` (length `n_max (l_max + 1)`).
+    fn exact(&self, delta: f64, out: &mut [f64]) {
         let (n_cols, lp) = (self.n_cols(), self.l_max + 1);
         out.fill(0.0);
         for (q, (&k, &w)) in self.nodes.iter().zip(&self.weights).enumerate() {
@@ -181,17 +198,6 @@ impl LineKernel {
                     out[n * lp] += w * self.constant[q * self.n_max + n] * cos_minus_one;
                 }
             }
-        }
-        for (m, &k) in self.lattice_nodes.iter().enumerate() {
-            let (s, c) = (k * delta).sin_cos();
-            let trig = [c, s];
-            let row = &self.lattice_b[m * n_cols..(m + 1) * n_cols];
-            for (col, (o, b)) in out.iter_mut().zip(row).enumerate() {
-                *o -= b * trig[(col % lp) & 1];
-            }
-        }
-        for n in 0..self.n_max {
-            out[n * lp] -= self.k0[n];
         }
     }
 }
@@ -416,6 +422,89 @@ mod tests {
                         expected[l]
                     );
                 }
+            }
+        }
+    }
+
+    /// Far from a sheet the exact line is the bare sheet potential projected: for `p ≥ 3`,
+    /// `f(Δ) = 2π/((p − 2) Δ^(p−2))` (the smearing changes it by `e^(−Δ²/2σ²)` only), for
+    /// `p = 2` `−2π ln Δ` + a constant (compared through differences), and Taylor-expanding
+    /// `f(Δ + r cos θ)` in the basis gives `h_n0 = 4π Σ_{k even} f^(k) M_n(k + 2)/(k + 1)!`,
+    /// `h_n1 = 4π Σ_{k odd} f^(k) M_n(k + 2)/(k! (k + 2))`: the quadrature (graded panels for
+    /// the `ln k` of p = 3, 5), the phases and `1/2π` for every `p ≥ 2`.
+    #[test]
+    fn exact_line_is_the_sheet_potential_far_away() {
+        for p in 2..=6u32 {
+            let calculator = LodeCalculator::new(LodeHypers {
+                cutoff: 1.5,
+                smearing: 0.5,
+                n_max: 2,
+                l_max: 1,
+                exponent: p,
+                method: Method::Auto,
+                accuracy: 1e-10,
+                ..LodeHypers::default()
+            })
+            .unwrap();
+            let common = &calculator.common;
+            let kernel = LineKernel::new(common, 200.0, 40.0).unwrap();
+            let pi = std::f64::consts::PI;
+            let moments: Vec<Vec<f64>> = (0..12)
+                .map(|q| common.basis.moments(q as f64).unwrap())
+                .collect();
+            // k-th derivative of Δ^(−a) (a = p − 2 > 0), or of −ln Δ (a = 0)
+            let derivative = |k: usize, delta: f64| -> f64 {
+                let a = p as f64 - 2.0;
+                if p == 2 {
+                    if k == 0 {
+                        return -2.0 * pi * delta.ln();
+                    }
+                    let mut c = -2.0 * pi;
+                    for j in 1..k {
+                        c *= -(j as f64);
+                    }
+                    return c * delta.powi(-(k as i32));
+                }
+                let mut c = 2.0 * pi / a;
+                for j in 0..k {
+                    c *= -(a + j as f64);
+                }
+                c * delta.powf(-a - k as f64)
+            };
+            let series = |delta: f64, n: usize| -> [f64; 2] {
+                let (mut h0, mut h1) = (0.0, 0.0);
+                let mut factorial = 1.0;
+                for k in 0..9 {
+                    if k > 0 {
+                        factorial *= k as f64;
+                    }
+                    let term = derivative(k, delta) * moments[k + 2][n];
+                    if k % 2 == 0 {
+                        h0 += 4.0 * pi * term / (factorial * (k + 1) as f64);
+                    } else {
+                        h1 += 4.0 * pi * term / (factorial * (k + 2) as f64);
+                    }
+                }
+                [h0, h1]
+            };
+            let mut a = vec![0.0; 4];
+            let mut b = vec![0.0; 4];
+            let (d1, d2) = (25.0, 35.0);
+            kernel.exact(d1, &mut a);
+            kernel.exact(d2, &mut b);
+            for n in 0..2 {
+                let (s1, s2) = (series(d1, n), series(d2, n));
+                // relative 1e-9, or a tenth of the requested absolute accuracy for the small
+                // values of large p (the truncation at k_max is held to the accuracy)
+                let scale = s1[0].abs() + 1e-2;
+                if p == 2 {
+                    let got = a[n * 2] - b[n * 2];
+                    assert!((got - (s1[0] - s2[0])).abs() < 1e-9 * scale, "p = 2, n = {n}");
+                } else {
+                    assert!((a[n * 2] - s1[0]).abs() < 1e-9 * scale, "p = {p}, n = {n}: {} {}", a[n * 2], s1[0]);
+                    assert!((b[n * 2] - s2[0]).abs() < 1e-9 * scale, "p = {p}, n = {n}");
+                }
+                assert!((a[n * 2 + 1] - s1[1]).abs() < 1e-9 * scale, "p = {p}, n = {n}: {} {}", a[n*2+1], s1[1]);
             }
         }
     }
