@@ -35,7 +35,11 @@ fn rocksalt(periodic: bool) -> System {
         }
     }
     let side = SIDE as f64 * SPACING;
-    let height = if periodic { LAYERS as f64 * SPACING } else { 0.0 };
+    let height = if periodic {
+        LAYERS as f64 * SPACING
+    } else {
+        0.0
+    };
     let cell = [[side, 0.0, 0.0], [0.0, side, 0.0], [0.0, 0.0, height]];
     System::new(positions, numbers, cell, [true, true, periodic]).unwrap()
 }

@@ -46,8 +46,7 @@ pub fn slab_energy(system: &System, charges: &[f64], accuracy: f64) -> Result<f6
     let target = 0.1 * accuracy * squares / longest;
     let bound = |gap: f64| {
         let scale = 2.5 * scale * scale / slab.area;
-        scale
-            * slab.in_plane_sum(|k| 2.0 * pi / k * (-k * gap).exp(), target / scale)
+        scale * slab.in_plane_sum(|k| 2.0 * pi / k * (-k * gap).exp(), target / scale)
     };
     let mut gap = longest.max(1.0);
     while bound(gap) > target {

@@ -110,8 +110,7 @@ impl SlabGeometry {
                     if h.abs().max(k.abs()) != ring {
                         continue;
                     }
-                    let v: Vec3 =
-                        std::array::from_fn(|d| h as f64 * b1[d] + k as f64 * b2[d]);
+                    let v: Vec3 = std::array::from_fn(|d| h as f64 * b1[d] + k as f64 * b2[d]);
                     added += f(norm(v));
                 }
             }
@@ -151,7 +150,10 @@ mod tests {
         assert!(vacuum.cell().is_fully_periodic());
         assert!((vacuum.cell().volume() - 40.0 * slab.area).abs() < 1e-9);
         for (r, z) in vacuum.positions().iter().zip(&slab.heights) {
-            assert!((dot(*r, slab.normal) - z).abs() < 1e-9 || (dot(*r, slab.normal) - z - 40.0).abs() < 1e-9);
+            assert!(
+                (dot(*r, slab.normal) - z).abs() < 1e-9
+                    || (dot(*r, slab.normal) - z - 40.0).abs() < 1e-9
+            );
         }
         // Σ e^{-k d} over the square lattice of side 1: the first ring dominates
         let square = System::new(

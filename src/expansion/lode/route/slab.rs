@@ -34,7 +34,11 @@ fn in_plane_component(p: u32, sigma: f64, k: f64, d: f64) -> f64 {
     let pi = std::f64::consts::PI;
     if p == 0 {
         let s2 = sigma * sigma;
-        return (pi * s2).powf(-0.75) * 2.0 * pi * s2 * (-0.5 * k * k * s2 - 0.5 * d * d / s2).exp();
+        return (pi * s2).powf(-0.75)
+            * 2.0
+            * pi
+            * s2
+            * (-0.5 * k * k * s2 - 0.5 * d * d / s2).exp();
     }
     let nu = 0.5 * p as f64 - 1.0;
     let x = k * d;
@@ -67,7 +71,10 @@ pub(in crate::expansion::lode) fn image_bound(
 /// Height `L = T + D` of the vacuum cell of `slab`: the gap `D` starts at `2R + 6σ` (the line
 /// correction's images then lie beyond the basis and the smearing) and grows by 5 % steps
 /// until [`image_bound`] is below `IMAGE_SHARE · accuracy`.
-pub(in crate::expansion::lode) fn vacuum_length(common: &Common, slab: &SlabGeometry) -> Result<f64> {
+pub(in crate::expansion::lode) fn vacuum_length(
+    common: &Common,
+    slab: &SlabGeometry,
+) -> Result<f64> {
     let h = &common.hypers;
     let target = IMAGE_SHARE * h.accuracy;
     let mut gap = 2.0 * common.basis_extent + 6.0 * h.smearing;

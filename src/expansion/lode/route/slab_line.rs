@@ -204,8 +204,8 @@ impl LineKernel {
 
 /// `φ_l` of `docs/math.md` §3b: `(−1)^{l/2}` (even `l`), `(−1)^{(l+1)/2}` (odd `l`).
 fn phase(l: usize) -> f64 {
-    let quarter = if l % 2 == 0 { l / 2 } else { l.div_ceil(2) };
-    if quarter % 2 == 0 {
+    // ⌈l/2⌉ is l/2 for even l and (l + 1)/2 for odd l
+    if l.div_ceil(2).is_multiple_of(2) {
         1.0
     } else {
         -1.0
@@ -363,7 +363,8 @@ pub(in crate::expansion::lode) fn add_line_correction(
                     let (nn, l) = (nl / lp, nl % lp);
                     for m in 0..2 * l + 1 {
                         let lm = l * l + m;
-                        centre[[channel, nn * n_lm + lm]] += v * inverse_area * normal_harmonics[lm];
+                        centre[[channel, nn * n_lm + lm]] +=
+                            v * inverse_area * normal_harmonics[lm];
                     }
                 }
             }
@@ -400,7 +401,8 @@ mod tests {
         let pi = std::f64::consts::PI;
         let sigma = 0.5;
         let b = -2.0 * pi / length;
-        let a = 2.0 * pi * sigma * (2.0 / pi).sqrt() - 2.0 * pi * sigma * sigma / length
+        let a = 2.0 * pi * sigma * (2.0 / pi).sqrt()
+            - 2.0 * pi * sigma * sigma / length
             - pi * length / 3.0;
         let m = |q: f64| common.basis.moments(q).unwrap();
         let (m2, m3, m4) = (m(2.0), m(3.0), m(4.0));
@@ -499,12 +501,25 @@ mod tests {
                 let scale = s1[0].abs() + 1e-2;
                 if p == 2 {
                     let got = a[n * 2] - b[n * 2];
-                    assert!((got - (s1[0] - s2[0])).abs() < 1e-9 * scale, "p = 2, n = {n}");
+                    assert!(
+                        (got - (s1[0] - s2[0])).abs() < 1e-9 * scale,
+                        "p = 2, n = {n}"
+                    );
                 } else {
-                    assert!((a[n * 2] - s1[0]).abs() < 1e-9 * scale, "p = {p}, n = {n}: {} {}", a[n * 2], s1[0]);
+                    assert!(
+                        (a[n * 2] - s1[0]).abs() < 1e-9 * scale,
+                        "p = {p}, n = {n}: {} {}",
+                        a[n * 2],
+                        s1[0]
+                    );
                     assert!((b[n * 2] - s2[0]).abs() < 1e-9 * scale, "p = {p}, n = {n}");
                 }
-                assert!((a[n * 2 + 1] - s1[1]).abs() < 1e-9 * scale, "p = {p}, n = {n}: {} {}", a[n*2+1], s1[1]);
+                assert!(
+                    (a[n * 2 + 1] - s1[1]).abs() < 1e-9 * scale,
+                    "p = {p}, n = {n}: {} {}",
+                    a[n * 2 + 1],
+                    s1[1]
+                );
             }
         }
     }
