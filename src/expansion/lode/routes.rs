@@ -429,6 +429,31 @@ mod tests {
         assert_eq!(plan.route, Route::Finite);
     }
 
+    /// A slab gets the slab route around the method's periodic route for its vacuum cell,
+    /// taller than the slab; a wire is refused.
+    #[test]
+    fn slabs_plan_a_vacuum_cell_and_wires_are_refused() {
+        let cell = gas(0.2).cell().matrix().to_owned();
+        let positions = gas(0.2).positions().to_vec();
+        let slab = System::new(positions.clone(), vec![1; 24], cell, [true, true, false]).unwrap();
+        for method in [Method::Reciprocal, Method::Ewald, Method::Auto] {
+            let plan = calculator(method, 1).plan(&slab, 1).unwrap();
+            let Route::Slab { length, inner } = &plan.route else {
+                panic!("{plan:?}")
+            };
+            assert!(*length > 12.0, "{plan:?}");
+            if method == Method::Reciprocal {
+                assert!(matches!(**inner, Route::Reciprocal { .. }), "{plan:?}");
+            }
+            if method == Method::Ewald {
+                assert!(matches!(**inner, Route::Ewald(_)), "{plan:?}");
+            }
+            assert_eq!(plan.route.name(), "slab");
+        }
+        let wire = System::new(positions, vec![1; 24], cell, [false, true, false]).unwrap();
+        assert!(calculator(Method::Auto, 1).plan(&wire, 1).is_err());
+    }
+
     /// In a 2 Å cube with σ = 1 Å the images beyond the pair tables' reach add up: `auto`
     /// takes the reciprocal route for p = 0 and p = 1, an explicit `ewald` or `mesh` is refused
     /// with an error naming the cell and the fix; in the 12 Å cell the pair routes stay.
