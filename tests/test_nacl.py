@@ -23,7 +23,9 @@ from lode_rs.datasets import nacl
 from lode_rs.datasets.nacl_reference import TosiFumi, short_range
 from lode_rs.errors import InvalidParameterError
 
-openmm = pytest.importorskip("openmm", reason="the NaCl engine needs OpenMM: pip install .[datasets]")
+openmm = pytest.importorskip(
+    "openmm", reason="the NaCl engine needs OpenMM: pip install .[datasets]"
+)
 
 from lode_rs.datasets.nacl_engine import (  # noqa: E402
     COULOMB_GROUP,
@@ -116,7 +118,9 @@ def test_shifted_force_short_range_vanishes_at_the_cutoff():
     for numbers in ([11, 11], [11, 17], [17, 17]):
         energies = []
         for r in (model.cutoff - 1e-6, 4.0):
-            atoms = ase.Atoms(numbers, positions=[[0, 0, 0], [r, 0, 0]], cell=[20, 20, 20], pbc=True)
+            atoms = ase.Atoms(
+                numbers, positions=[[0, 0, 0], [r, 0, 0]], cell=[20, 20, 20], pbc=True
+            )
             energies.append(short_range(atoms, model))
         (e_c, f_c), (e_4, f_4) = energies
         assert abs(e_c) < 1e-12 and np.max(np.abs(f_c)) < 1e-6

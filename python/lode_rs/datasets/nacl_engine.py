@@ -85,8 +85,7 @@ def openmm_system(numbers, cell, masses, params: TosiFumi, ewald_tolerance: floa
             tables["E0"].append(float(value_c) * kj)
             tables["G"].append(float(slope_c) * kj / nm)
     short = mm.CustomNonbondedForce(
-        "A(t1, t2)*exp(-r/rho) - C6(t1, t2)/r^6 - C8(t1, t2)/r^8 - E0(t1, t2)"
-        " - (r - rc)*G(t1, t2)"
+        "A(t1, t2)*exp(-r/rho) - C6(t1, t2)/r^6 - C8(t1, t2)/r^8 - E0(t1, t2) - (r - rc)*G(t1, t2)"
     )
     short.addGlobalParameter("rho", params.rho * nm)
     short.addGlobalParameter("rc", params.cutoff * nm)
@@ -143,7 +142,9 @@ class Engine:
 
     def _make_context(self, integrator) -> None:
         mm = self.mm
-        properties = {"Threads": "1", "DeterministicForces": "true"} if self.platform == "CPU" else {}
+        properties = (
+            {"Threads": "1", "DeterministicForces": "true"} if self.platform == "CPU" else {}
+        )
         self._integrator = integrator
         self.context = mm.Context(
             self.system, integrator, mm.Platform.getPlatformByName(self.platform), properties
@@ -206,11 +207,15 @@ class Engine:
         lengths = np.diag(self.cell)
         return {
             "positions": positions - np.floor(positions / lengths) * lengths,
-            "velocities": s.getVelocities(asNumpy=True).value_in_unit(unit.nanometer / unit.picosecond)
+            "velocities": s.getVelocities(asNumpy=True).value_in_unit(
+                unit.nanometer / unit.picosecond
+            )
             / _ASE_TO_NM_PS,
             "energy": s.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole) * KJ_PER_MOL,
             "kinetic": s.getKineticEnergy().value_in_unit(unit.kilojoule_per_mole) * KJ_PER_MOL,
-            "forces": s.getForces(asNumpy=True).value_in_unit(unit.kilojoule_per_mole / unit.nanometer)
+            "forces": s.getForces(asNumpy=True).value_in_unit(
+                unit.kilojoule_per_mole / unit.nanometer
+            )
             * KJ_PER_MOL
             / 10.0,
         }

@@ -146,9 +146,7 @@ def learning_curves(settings: Settings, train, test, n_threads: int) -> tuple[li
         for n in settings.sizes:
             pot = Potential(
                 make(),
-                SparseGPR(
-                    kernel=PolynomialKernel(zeta=2), n_sparse=min(settings.n_sparse, 64 * n)
-                ),
+                SparseGPR(kernel=PolynomialKernel(zeta=2), n_sparse=min(settings.n_sparse, 64 * n)),
             )
             start = time.perf_counter()
             pot.fit(train.frames[:n], energy=train.energy[:n], forces=train.forces[:n])
