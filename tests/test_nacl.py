@@ -188,3 +188,25 @@ def test_bad_input_is_refused():
         nacl.generate(0, _tiny_protocol(), seed=0)
     with pytest.raises(InvalidParameterError, match="n_cells"):
         nacl.rock_salt(0, 1.5)
+
+
+def test_reference_run_hands_over_velocities_in_ase_units(tmp_path):
+    """The NVE start that other potentials continue from carries OpenMM's velocities in ASE's
+    units: its kinetic energy is OpenMM's (2 %: OpenMM's leapfrog reports the mean of the two
+    half-step kinetic energies; a unit error is a factor 10 or more). Recorded positions are
+    wrapped into the box, and the run is cached."""
+    run = nacl.molten_nacl_md(
+        2, 1300.0, equilibrate_ps=0.02, nve_ps=0.01, record_every=5, cache_dir=tmp_path
+    )
+    assert run.start.get_kinetic_energy() == pytest.approx(run.kinetic[0], rel=0.02)
+    temperature = run.kinetic[0] / (1.5 * len(run.start) * 8.617333e-5)
+    assert 500 < temperature < 5000
+    assert run.positions.shape == (3, 64, 3) and run.time.tolist() == [0.0, 5.0, 10.0]
+    side = run.start.cell[0, 0]
+    assert np.all((run.positions >= 0) & (run.positions < side))
+    total = run.potential + run.kinetic
+    assert np.ptp(total) / 64 < 1e-3  # NVE: eV/atom over 10 fs
+    again = nacl.molten_nacl_md(
+        2, 1300.0, equilibrate_ps=0.02, nve_ps=0.01, record_every=5, cache_dir=tmp_path
+    )
+    assert np.array_equal(again.positions, run.positions)
