@@ -60,7 +60,7 @@ def test_quick_reproduce_runs_end_to_end(tmp_path):
     assert main([*argv, "--threads", "1"]) == 0
     results = json.loads((out / "molten_nacl.json").read_text())
     names = {row["features"] for row in results["rows"]}
-    assert names == {"SOAP 4 Å", "SOAP 6 Å", "SOAP 4 Å + LODE"}
+    assert names == {"SOAP 4 Å", "SOAP 6 Å", "SOAP 4 Å + LODE", "SOAP 6 Å + LODE"}
     for row in results["rows"]:
         assert np.isfinite(row["energy_rmse_mev"]) and 0 < row["force_rmse_percent"] < 200
     runs = results["md"]["runs"]

@@ -6,8 +6,8 @@ an independent set of trajectories for the test). Potentials (:class:`lode_rs.Po
 GPR, ζ = 2) fitted on energies and forces for a few training sizes, with
 
 - SOAP power spectra at two cutoffs (4 and 6 Å), and
-- SOAP 4 Å + LODE ν = 1 (``RadialSpectrum`` of a per-species LODE expansion, p = 1, on the
-  reciprocal route).
+- each of them + LODE ν = 1 (``RadialSpectrum`` of the charge-weighted LODE expansion, p = 1,
+  σ = 1.5 Å, l = 0, on the reciprocal route).
 
 Errors on the held-out snapshots: energy RMSE (meV/atom) and force RMSE (eV/Å and % of the
 force standard deviation). The potentials fitted on the most structures then run NVE MD on a
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ import numpy as np
 
 from ..calculators import LodeExpansion, SoapExpansion
 from ..datasets import nacl
+from ..errors import InvalidParameterError
 from ..invariants import PowerSpectrum
 from ..models import PolynomialKernel, SparseGPR
 from ..potential import Potential
@@ -123,6 +125,7 @@ def feature_sets(settings: Settings, n_threads: int) -> dict:
         "SOAP 4 Å": lambda: [PowerSpectrum(soap(4.0))],
         "SOAP 6 Å": lambda: [PowerSpectrum(soap(6.0))],
         "SOAP 4 Å + LODE": lambda: [PowerSpectrum(soap(4.0)), RadialSpectrum(lode())],
+        "SOAP 6 Å + LODE": lambda: [PowerSpectrum(soap(6.0)), RadialSpectrum(lode())],
     }
 
 
@@ -140,10 +143,19 @@ def _errors(pot: Potential, test: nacl.MoltenNaCl) -> dict:
     }
 
 
-def learning_curves(settings: Settings, train, test, n_threads: int) -> tuple[list, dict]:
-    """Fit every feature set at every size; the rows and the largest potential of each set."""
+def learning_curves(
+    settings: Settings, train, test, n_threads: int, only: Sequence[str] | None = None
+) -> tuple[list, dict]:
+    """Fit every feature set (or those named in ``only``) at every size; the rows and the
+    potential fitted on the most structures of each set."""
     rows, largest = [], {}
-    for name, make in feature_sets(settings, n_threads).items():
+    sets = feature_sets(settings, n_threads)
+    unknown = sorted(set(only or ()) - set(sets))
+    if unknown:
+        raise InvalidParameterError(f"unknown feature sets {unknown}; known: {list(sets)}")
+    for name, make in sets.items():
+        if only is not None and name not in only:
+            continue
         for n in settings.sizes:
             pot = Potential(
                 make(),
@@ -237,9 +249,11 @@ def run(
     n_threads: int = 0,
     cache_dir=None,
     settings: Settings | None = None,
+    only: Sequence[str] | None = None,
 ) -> dict:
     """Generate (or read from the cache) the data, fit, run MD, write
-    ``molten_nacl.{md,json,png}`` in ``out``."""
+    ``molten_nacl.{md,json,png}`` in ``out``; ``only``: the names of the feature sets to run
+    (default all)."""
     settings = settings or (QUICK if quick else FULL)
     out.mkdir(parents=True, exist_ok=True)
     begin = time.perf_counter()
@@ -259,7 +273,7 @@ def run(
         cache_dir=cache_dir,
     )
     print(f"data: {time.perf_counter() - begin:.0f} s", flush=True)
-    rows, largest = learning_curves(settings, train, test, n_threads)
+    rows, largest = learning_curves(settings, train, test, n_threads, only)
     dynamics = molecular_dynamics(settings, largest, reference)
     f_test = np.concatenate(test.forces)
     results = {
@@ -303,8 +317,9 @@ def write_table(results: dict, path: Path) -> None:
         "(training) and of independent trajectories (test). Potentials: `lode_rs.Potential`, "
         f"sparse GPR (ζ = 2, up to {s['n_sparse']} active environments, noise levels "
         "cross-validated) fitted on energies and forces; SOAP power spectra (σ 0.5 Å, "
-        f"n_max {s['n_max']}, l_max {s['l_max']}) at 4 and 6 Å, and SOAP 4 Å + LODE ν = 1 "
-        "(charge-weighted potential, p = 1, σ 1.5 Å, l = 0, reciprocal route).",
+        f"n_max {s['n_max']}, l_max {s['l_max']}) at 4 and 6 Å, each alone and with LODE ν = 1 "
+        "(charge-weighted potential, p = 1, σ 1.5 Å, l = 0, n_max "
+        f"{min(s['n_max'], 4)}, reciprocal route).",
         "",
         "![Learning curves, radial distribution functions and energy conservation]"
         "(molten_nacl.png)",
