@@ -379,6 +379,7 @@ def plot(results: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, axes = plt.subplots(2, 2, figsize=(10, 7.5))
     curves: dict = {}
@@ -388,8 +389,11 @@ def plot(results: dict, path: Path) -> None:
         n = [r["n_train"] for r in rows]
         axes[0, 0].loglog(n, [r["energy_rmse_mev"] for r in rows], "o-", label=name)
         axes[0, 1].loglog(n, [r["force_rmse"] for r in rows], "o-", label=name)
-    axes[0, 0].set(xlabel="training boxes", ylabel="energy RMSE (meV/atom)")
-    axes[0, 1].set(xlabel="training boxes", ylabel="force RMSE (eV/Å)")
+    sizes = results["settings"]["sizes"]
+    for ax, label in ((axes[0, 0], "energy RMSE (meV/atom)"), (axes[0, 1], "force RMSE (eV/Å)")):
+        ax.set(xlabel=f"training boxes ({results['n_atoms_train']} ions)", ylabel=label)
+        ax.set_xticks(sizes, [str(n) for n in sizes])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     axes[0, 0].legend(fontsize=8)
     dyn = results["md"]
     r = np.asarray(dyn["r"])
@@ -397,14 +401,13 @@ def plot(results: dict, path: Path) -> None:
     for (name, run), style in zip(dyn["runs"].items(), styles, strict=False):
         g = np.asarray(run["g"])
         for k, offset in enumerate((0.0, 3.0, 6.0)):
-            axes[1, 0].plot(r, g[k] + offset, style, lw=1, label=name if k == 0 else None)
+            axes[1, 0].plot(r, g[k] + offset, style, lw=1)
         t = np.asarray(run["time"]) * 1e-3
         e = np.asarray(run["total"])
         axes[1, 1].plot(t, 1e3 * (e - e[0]), style, lw=1, label=name)
     for k, name in enumerate(md.PAIR_NAMES):
         axes[1, 0].text(r[-1], 3.0 * k + 1.1, name, ha="right", fontsize=8)
     axes[1, 0].set(xlabel="r (Å)", ylabel="g(r) (offset by 3)")
-    axes[1, 0].legend(fontsize=7)
     axes[1, 1].set(xlabel="time (ps)", ylabel="E_total − E_total(0) (meV/atom)")
     axes[1, 1].legend(fontsize=7)
     fig.suptitle(f"Molten NaCl (Tosi–Fumi + Ewald), MD box {dyn['n_atoms']} ions")
