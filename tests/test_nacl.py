@@ -186,6 +186,8 @@ def test_bad_input_is_refused():
         Engine(atoms.numbers, atoms.cell[:] + np.triu(np.ones((3, 3)), 1))
     with pytest.raises(InvalidParameterError, match="n_structures"):
         nacl.generate(0, _tiny_protocol(), seed=0)
+    with pytest.raises(InvalidParameterError, match="n_structures"):
+        nacl.molten_nacl(2.5, protocol=_tiny_protocol())
     with pytest.raises(InvalidParameterError, match="n_cells"):
         nacl.rock_salt(0, 1.5)
 

@@ -125,12 +125,16 @@ def _start(engine, atoms, temperature: float, protocol: Protocol, seed: int) -> 
     engine.step(_steps(protocol.equilibrate_ps, dt))
 
 
+def _check_count(n_structures) -> None:
+    if int(n_structures) != n_structures or n_structures < 1:
+        raise InvalidParameterError(f"n_structures must be a positive integer, got {n_structures}")
+
+
 def generate(n_structures: int, protocol: Protocol, seed: int) -> dict[str, np.ndarray]:
     """The arrays of :func:`molten_nacl` (no cache)."""
     from .nacl_engine import Engine
 
-    if int(n_structures) != n_structures or n_structures < 1:
-        raise InvalidParameterError(f"n_structures must be a positive integer, got {n_structures}")
+    _check_count(n_structures)
     if protocol.n_trajectories < 1 or not protocol.temperatures:
         raise InvalidParameterError("the protocol needs at least one trajectory and temperature")
     n_traj = min(int(n_structures), protocol.n_trajectories)
@@ -196,6 +200,7 @@ def molten_nacl(
     random order (the seed's), so any leading subset mixes trajectories and temperatures; use
     another seed for an independent test set.
     """
+    _check_count(n_structures)
     protocol = protocol or Protocol()
     key = dict(protocol.to_dict(), n_structures=int(n_structures), seed=int(seed))
     key.update(version=__version__, format=1)
