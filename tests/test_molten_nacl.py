@@ -69,4 +69,5 @@ def test_quick_reproduce_runs_end_to_end(tmp_path):
     for run in runs.values():
         assert run["stable"] and len(run["time"]) >= 2
     assert (out / "molten_nacl.png").stat().st_size > 10_000
+    assert (out / "molten_nacl.parity.png").stat().st_size > 1000
     assert "| SOAP 4 Å + LODE |" in (out / "molten_nacl.md").read_text()

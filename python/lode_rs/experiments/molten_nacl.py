@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import plotting
 from ..calculators import LodeExpansion, SoapExpansion
 from ..datasets import nacl
 from ..errors import InvalidParameterError
@@ -252,8 +253,8 @@ def run(
     only: Sequence[str] | None = None,
 ) -> dict:
     """Generate (or read from the cache) the data, fit, run MD, write
-    ``molten_nacl.{md,json,png}`` in ``out``; ``only``: the names of the feature sets to run
-    (default all)."""
+    ``molten_nacl.{md,json,png}`` and ``molten_nacl.parity.png`` in ``out``; ``only``: the
+    names of the feature sets to run (default all)."""
     settings = settings or (QUICK if quick else FULL)
     out.mkdir(parents=True, exist_ok=True)
     begin = time.perf_counter()
@@ -274,6 +275,7 @@ def run(
     )
     print(f"data: {time.perf_counter() - begin:.0f} s", flush=True)
     rows, largest = learning_curves(settings, train, test, n_threads, only)
+    parity(largest, test, out / "molten_nacl.parity.png")
     dynamics = molecular_dynamics(settings, largest, reference)
     f_test = np.concatenate(test.forces)
     results = {
@@ -289,6 +291,19 @@ def run(
     write_table(results, out / "molten_nacl.md")
     plot(results, out / "molten_nacl.png")
     return results
+
+
+def parity(largest: dict, test: nacl.MoltenNaCl, path: Path) -> None:
+    """Parity plot of the test energies per atom and force components of every feature set's
+    potential fitted on the most structures."""
+    n_atoms = np.array([len(a) for a in test.frames])
+    f_ref = np.concatenate(test.forces)
+    panels = {}
+    for name, pot in largest.items():
+        energies, forces, _ = pot.predict(test.frames, stress=False)
+        panels[f"{name}: energy (eV/atom)"] = (test.energy / n_atoms, energies / n_atoms)
+        panels[f"{name}: forces (eV/Å)"] = (f_ref, np.concatenate(forces))
+    plotting.parity(panels, path, title="Molten NaCl: test set", columns=4)
 
 
 def _settings_dict(settings: Settings) -> dict:
