@@ -466,7 +466,8 @@ pub fn power_spectrum_strain_gradient(
 /// union of both expansions' samples. Returns the positions `(samples, (n, 3, n_features))`
 /// and the strain `(n_rows, 3, 3, n_features)` Jacobians requested; the output size is checked
 /// against `request.max_memory` first. Rows run in parallel in the current pool, each written
-/// by one task.
+/// by one task. Every output element is written, so the outputs take
+/// [`crate::memory::reusable`] buffers.
 #[allow(clippy::type_complexity)]
 pub fn power_spectrum_jacobians(
     first: (&dyn RowJacobian, ArrayView4<f64>, &[i32]),
@@ -509,12 +510,12 @@ pub fn power_spectrum_jacobians(
 
     let mut positions = Array3::from_shape_vec(
         (n_samples, 3, n_features),
-        crate::memory::zeroed(n_samples * 3 * n_features),
+        crate::memory::reusable(n_samples * 3 * n_features),
     )
     .expect("sized for the shape");
     let mut strain = Array4::from_shape_vec(
         (strain_rows, 3, 3, n_features),
-        crate::memory::zeroed(strain_rows * 9 * n_features),
+        crate::memory::reusable(strain_rows * 9 * n_features),
     )
     .expect("sized for the shape");
     let mut rest = positions
@@ -595,6 +596,9 @@ pub fn power_spectrum_jacobians(
                             #[inline(always)]
                             || {
                                 for (k, out) in out.chunks_exact_mut(n_features).enumerate() {
+                                    // the buffer may hold an earlier output: every element
+                                    // is written (zeros, then the touched columns)
+                                    out.fill(0.0);
                                     let d1 = Some(&buffers[0][k * block1..(k + 1) * block1]);
                                     let d2 = (!plan.same)
                                         .then(|| Some(&buffers[1][k * block2..(k + 1) * block2]));

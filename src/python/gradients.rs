@@ -20,6 +20,43 @@ use crate::invariants::{
 };
 use crate::threads::with_threads;
 
+/// Owner of a large output handed to numpy ([`reusable_to_py`]): when numpy frees the array,
+/// its buffer becomes the spare of [`crate::memory::reusable`].
+#[pyclass]
+struct OutputBuffer {
+    data: Vec<f64>,
+}
+
+impl Drop for OutputBuffer {
+    fn drop(&mut self) {
+        crate::memory::give_back(std::mem::take(&mut self.data));
+    }
+}
+
+/// `array` as a numpy array whose buffer returns to [`crate::memory::give_back`] when freed
+/// (for outputs of kernels that write every element: [`crate::memory::reusable`]).
+fn reusable_to_py<D: ndarray::Dimension>(
+    py: Python<'_>,
+    array: ndarray::Array<f64, D>,
+) -> PyResult<Bound<'_, numpy::PyArray<f64, D>>> {
+    if !array.is_standard_layout() {
+        return Ok(array.into_pyarray(py));
+    }
+    let shape = array.raw_dim();
+    let (data, offset) = array.into_raw_vec_and_offset();
+    if offset.unwrap_or(0) != 0 {
+        let array = ndarray::Array::from_shape_vec(shape, data).expect("same shape");
+        return Ok(array.into_pyarray(py));
+    }
+    let owner = Bound::new(py, OutputBuffer { data })?;
+    let borrowed = owner.borrow();
+    let view = ndarray::ArrayView::from_shape(shape, &borrowed.data).expect("same shape");
+    // SAFETY: `owner` keeps the buffer alive as the array's base and never touches it before
+    // it is dropped (with the array); the buffer is never reallocated
+    let out = unsafe { numpy::PyArray::borrow_from_array(&view, owner.clone().into_any()) };
+    Ok(out)
+}
+
 type JacobianArrays<'py> = (
     Option<Bound<'py, PyArray2<i64>>>,
     Option<Bound<'py, PyArray5<f64>>>,
@@ -326,10 +363,11 @@ fn power_spectrum_gradients<'py>(
         })?
     })?;
     let (samples, positions) = match positions {
-        Some((s, p)) => (Some(s.into_pyarray(py)), Some(p.into_pyarray(py))),
+        Some((s, p)) => (Some(s.into_pyarray(py)), Some(reusable_to_py(py, p)?)),
         None => (None, None),
     };
-    Ok((samples, positions, strain.map(|s| s.into_pyarray(py))))
+    let strain = strain.map(|s| reusable_to_py(py, s)).transpose()?;
+    Ok((samples, positions, strain))
 }
 
 /// ν = 2 backward pass: the coefficients' cotangents `(first, second | None)`.
