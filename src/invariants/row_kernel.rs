@@ -32,6 +32,8 @@ pub(super) struct RowKernel {
     direct: Vec<usize>,
     transposed: Vec<usize>,
     factor: Vec<f64>,
+    /// One entry's features, before they are streamed to the output.
+    features: Vec<f64>,
 }
 
 impl RowKernel {
@@ -66,6 +68,7 @@ impl RowKernel {
                     (l_max + 1) * r1 * stride2
                 }
             ],
+            features: vec![0.0; factor.len()],
             direct,
             transposed,
             factor,
@@ -147,15 +150,59 @@ impl RowKernel {
                 (layout.rows1, layout.rows2)
             };
             for e in 0..count {
-                let row = &mut out[(start + e) * n_features..(start + e + 1) * n_features];
                 let (o1, o2) = (e * step1, e * step2);
-                for (k, o) in row.iter_mut().enumerate() {
+                for (k, o) in self.features.iter_mut().enumerate() {
                     *o = self.factor[k]
                         * (self.m[self.direct[k] + o1] + second[self.transposed[k] + o2]);
                 }
+                let row = &mut out[(start + e) * n_features..(start + e + 1) * n_features];
+                stream_copy(row, &self.features);
             }
             start += count;
         }
+        store_fence();
+    }
+}
+
+/// `dst = src`, with non-temporal stores on x86-64: the output (hundreds of MB) is not read
+/// again here, so its cache lines are written without being read first.
+#[inline(always)]
+fn stream_copy(dst: &mut [f64], src: &[f64]) {
+    assert_eq!(dst.len(), src.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_loadu_pd, _mm_stream_pd};
+        let n = dst.len();
+        let mut i = 0;
+        while i < n && (dst.as_ptr() as usize + 8 * i) % 16 != 0 {
+            dst[i] = src[i];
+            i += 1;
+        }
+        while i + 2 <= n {
+            // SAFETY: SSE2 is part of x86-64; `i + 1 < n` for both slices, and `dst + i` is
+            // 16-byte aligned (the loop above)
+            unsafe {
+                _mm_stream_pd(dst.as_mut_ptr().add(i), _mm_loadu_pd(src.as_ptr().add(i)));
+            }
+            i += 2;
+        }
+        while i < n {
+            dst[i] = src[i];
+            i += 1;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    dst.copy_from_slice(src);
+}
+
+/// Order the non-temporal stores of [`stream_copy`] before any later store (and so before
+/// the task's completion is published to other threads).
+#[inline(always)]
+fn store_fence() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE2 is part of x86-64
+    unsafe {
+        std::arch::x86_64::_mm_sfence();
     }
 }
 
