@@ -174,7 +174,7 @@ fn stream_copy(dst: &mut [f64], src: &[f64]) {
         use std::arch::x86_64::{_mm_loadu_pd, _mm_stream_pd};
         let n = dst.len();
         let mut i = 0;
-        while i < n && (dst.as_ptr() as usize + 8 * i) % 16 != 0 {
+        while i < n && !(dst.as_ptr() as usize + 8 * i).is_multiple_of(16) {
             dst[i] = src[i];
             i += 1;
         }
