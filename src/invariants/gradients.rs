@@ -19,6 +19,7 @@ use ndarray::{Array2, Array3, Array4, ArrayView2, ArrayView4, ArrayView5, ArrayV
 use rayon::prelude::*;
 
 use super::power_spectrum::{check_species, l_max_of, Layout, Plan};
+use super::row_kernel::RowKernel;
 use crate::error::{Error, Result};
 use crate::expansion::{GradientRequest, RowJacobian};
 use crate::math::simd::with_avx2;
@@ -466,7 +467,8 @@ pub fn power_spectrum_strain_gradient(
 /// union of both expansions' samples. Returns the positions `(samples, (n, 3, n_features))`
 /// and the strain `(n_rows, 3, 3, n_features)` Jacobians requested; the output size is checked
 /// against `request.max_memory` first. Rows run in parallel in the current pool, each written
-/// by one task.
+/// by one task. Every output element is written, so the outputs take
+/// [`crate::memory::reusable`] buffers.
 #[allow(clippy::type_complexity)]
 pub fn power_spectrum_jacobians(
     first: (&dyn RowJacobian, ArrayView4<f64>, &[i32]),
@@ -509,12 +511,12 @@ pub fn power_spectrum_jacobians(
 
     let mut positions = Array3::from_shape_vec(
         (n_samples, 3, n_features),
-        crate::memory::zeroed(n_samples * 3 * n_features),
+        crate::memory::reusable(n_samples * 3 * n_features),
     )
     .expect("sized for the shape");
     let mut strain = Array4::from_shape_vec(
         (strain_rows, 3, 3, n_features),
-        crate::memory::zeroed(strain_rows * 9 * n_features),
+        crate::memory::reusable(strain_rows * 9 * n_features),
     )
     .expect("sized for the shape");
     let mut rest = positions
@@ -555,18 +557,13 @@ pub fn power_spectrum_jacobians(
         .try_for_each_init(
             || {
                 (
-                    EntryKernel::new(layout),
+                    RowKernel::new(&plan),
                     [Vec::new(), Vec::new()],
                     [Vec::new(), Vec::new()],
                 )
             },
             |(kernel, jacobians, strains), (row, (out, out_strain))| -> Result<()> {
                 let atoms = &samples[row];
-                kernel.set_row(
-                    layout,
-                    &c1[row * block1..(row + 1) * block1],
-                    &c2[row * block2..(row + 1) * block2],
-                );
                 for (e, (rows, _)) in expansions.iter().enumerate() {
                     let block = if e == 0 { block1 } else { block2 };
                     let jacobian = &mut jacobians[e];
@@ -589,20 +586,17 @@ pub fn power_spectrum_jacobians(
                         request.strain.then_some(&mut strain[..]),
                     )?;
                 }
-                let entries =
-                    |kernel: &mut EntryKernel, buffers: &[Vec<f64>; 2], out: &mut [f64]| {
-                        with_avx2(
-                            #[inline(always)]
-                            || {
-                                for (k, out) in out.chunks_exact_mut(n_features).enumerate() {
-                                    let d1 = Some(&buffers[0][k * block1..(k + 1) * block1]);
-                                    let d2 = (!plan.same)
-                                        .then(|| Some(&buffers[1][k * block2..(k + 1) * block2]));
-                                    kernel.entry(&plan, d1, d2, out);
-                                }
-                            },
-                        )
-                    };
+                let (a, b) = (
+                    &c1[row * block1..(row + 1) * block1],
+                    &c2[row * block2..(row + 1) * block2],
+                );
+                // every output element is written (the buffer may hold an earlier output)
+                let entries = |kernel: &mut RowKernel, buffers: &[Vec<f64>; 2], out: &mut [f64]| {
+                    with_avx2(
+                        #[inline(always)]
+                        || kernel.row(&plan, a, b, &buffers[0], &buffers[1], out),
+                    )
+                };
                 if request.positions {
                     entries(kernel, jacobians, out);
                 }
@@ -876,9 +870,10 @@ mod two_routes {
     use crate::expansion::{SoapCalculator, SoapHypers, SpeciesMap};
     use crate::systems::System;
 
-    /// The row-by-row ν = 2 Jacobians equal those built from the stored SOAP Jacobians (same
-    /// kernel, so to rounding: 1e-13 of the largest entry), one expansion and two with
-    /// different cutoffs (merged samples), positions and strain.
+    /// The row-by-row ν = 2 Jacobians (the batched kernel of `row_kernel`) equal those built
+    /// from the stored SOAP Jacobians entry by entry: bitwise for positions (the same products
+    /// summed in the same order), to 1e-13 of the largest entry for strain; one expansion and
+    /// two with different cutoffs (merged samples).
     #[test]
     fn row_by_row_equals_stored_jacobians() {
         let hypers = |cutoff: f64| SoapHypers {
@@ -932,8 +927,9 @@ mod two_routes {
             .unwrap();
             assert_eq!(samples, stored_samples);
             let scale = stored.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+            assert!(scale > 0.0);
             for (a, b) in positions.iter().zip(stored.iter()) {
-                assert!((a - b).abs() <= 1e-13 * scale, "{a} vs {b}");
+                assert_eq!(a.to_bits(), b.to_bits(), "{a} vs {b}");
             }
             let s1 = g1.strain.as_ref().unwrap();
             let s2 = g2.strain.as_ref().unwrap();
@@ -944,6 +940,104 @@ mod two_routes {
             let scale = stored.iter().fold(0.0f64, |m, x| m.max(x.abs()));
             for (a, b) in strain.unwrap().iter().zip(stored.iter()) {
                 assert!((a - b).abs() <= 1e-13 * scale, "{a} vs {b}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod lode_rows {
+    use super::*;
+    use crate::expansion::{
+        Channels, LodeCalculator, LodeHypers, Method, SoapCalculator, SoapHypers, SpeciesMap,
+    };
+    use crate::systems::System;
+
+    /// LODE rows (dense: every atom of the structure) through the row-by-row ν = 2 contraction
+    /// equal the entry-by-entry contraction of LODE's stored Jacobian bitwise, for LODE
+    /// with itself and SOAP ⊗ LODE (whose sparse SOAP samples merge into the dense ones), on a
+    /// finite molecule and a periodic cell on the reciprocal route.
+    #[test]
+    fn lode_rows_equal_stored_jacobians() {
+        let lode = LodeCalculator::new(LodeHypers {
+            cutoff: 3.0,
+            smearing: 1.0,
+            n_max: 3,
+            l_max: 2,
+            method: Method::Reciprocal,
+            ..LodeHypers::default()
+        })
+        .unwrap();
+        let soap = SoapCalculator::new(SoapHypers {
+            cutoff: 3.0,
+            smearing: 0.4,
+            n_max: 3,
+            l_max: 3,
+            cutoff_width: 0.8,
+            ..SoapHypers::default()
+        })
+        .unwrap();
+        let positions = vec![
+            [0.1, 0.2, 0.3],
+            [1.5, 1.0, 0.8],
+            [2.6, 2.9, 1.9],
+            [0.4, 2.5, 3.0],
+        ];
+        let cell = [[5.9, 0.2, 0.0], [0.3, 6.2, 0.1], [0.0, 0.4, 6.1]];
+        let numbers = vec![1, 8, 1, 8];
+        let species = SpeciesMap::new(&[1, 8]).unwrap();
+        let request = GradientRequest::from_names(&["positions"], 1e9).unwrap();
+        for (cell, pbc) in [([[0.0; 3]; 3], false), (cell, true)] {
+            let systems =
+                vec![System::new(positions.clone(), numbers.clone(), cell, [pbc; 3]).unwrap()];
+            let channels = Channels::Species(&species);
+            let cl = lode.compute(&systems, channels, 1).unwrap().values;
+            let cs = soap.compute(&systems, &species, 1).unwrap().values;
+            let gl = lode
+                .compute_gradients(&systems, channels, &request, 1)
+                .unwrap()
+                .positions
+                .unwrap();
+            let gs = soap
+                .compute_gradients(&systems, &species, &request, 1)
+                .unwrap()
+                .positions
+                .unwrap();
+            let rows_l = lode.row_jacobian(&systems, channels, &request).unwrap();
+            let rows_s = soap.row_jacobian(&systems, &species, &request).unwrap();
+            for mixed in [false, true] {
+                let (first, stored_first) = if mixed {
+                    (
+                        (&rows_s as &dyn RowJacobian, cs.view(), &[1, 8][..]),
+                        (cs.view(), gs.samples.view(), gs.values.view()),
+                    )
+                } else {
+                    (
+                        (&rows_l as &dyn RowJacobian, cl.view(), &[1, 8][..]),
+                        (cl.view(), gl.samples.view(), gl.values.view()),
+                    )
+                };
+                let second = mixed.then_some((&rows_l as &dyn RowJacobian, cl.view(), &[1, 8][..]));
+                let (got, _) = power_spectrum_jacobians(first, second, &request).unwrap();
+                let (samples, got) = got.unwrap();
+                assert_eq!(samples.nrows(), 16, "dense: 4 rows × 4 atoms");
+                let (stored_samples, stored) = power_spectrum_positions_gradient(
+                    stored_first.0,
+                    &[1, 8],
+                    stored_first.1,
+                    stored_first.2,
+                    mixed.then_some((cl.view(), &[1, 8][..], gl.samples.view(), gl.values.view())),
+                )
+                .unwrap();
+                assert_eq!(samples, stored_samples);
+                let scale = stored.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+                assert!(scale > 1e-6);
+                for (a, b) in got.iter().zip(stored.iter()) {
+                    assert!(
+                        (a - b).abs() <= 1e-13 * scale,
+                        "pbc {pbc}, mixed {mixed}: {a} vs {b}"
+                    );
+                }
             }
         }
     }
