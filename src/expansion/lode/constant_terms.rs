@@ -6,16 +6,17 @@
 //! All but the centre term are the same for every centre, proportional to the channel totals
 //! `W_a = Σ_{j∈a} w_j` and to `1/V`; the centre term sits on `l = 0` of each atom's own channel.
 //! None depends on the positions: the `k = 0` terms depend on the cell through `1/V` only (under
-//! strain each contributes `−δ_ab` times itself), the centre term on nothing; a strain gradient
-//! or backward pass adds their part here.
+//! strain each contributes `−δ_ab` times itself: [`volume_term_strain_row`],
+//! [`volume_term_strain_backward`]), the centre term on nothing.
 
-use ndarray::{Array2, Array3, Axis};
+use ndarray::{Array2, Array3, ArrayView3, Axis};
 
 use super::real_space::AtomChannels;
 use crate::kspace::Sources;
 use crate::math::power_law::PowerLaw;
 use crate::math::spherical_harmonics::Y00;
 use crate::radial::{GtoBasis, RadialIntegral};
+use crate::systems::Mat3;
 
 /// For `p = 0` and `p ≥ 4` (a kernel with a finite `ĝ(0)`), the `k = 0` term
 /// `(4π/V) W_a ĝ(0) Y_00 Ĩ_n0(0)` on `l = 0` of every centre (`out` is `(centres, channels,
@@ -27,25 +28,33 @@ pub(super) fn add_k0_term(
     sources: &Sources<'_>,
     volume: f64,
 ) {
-    if let Some(g0) = kernel.fourier_at_zero() {
-        // k = 0 term, l = 0 only (Y_00 Ĩ_n0(0), φ_0 = 1); identical for every centre
-        let (n_max, l_max) = (radial.n_max(), radial.l_max());
-        let mut values = Array2::zeros((n_max, l_max + 1));
-        radial.compute(0.0, values.view_mut(), None);
-        let prefactor = 4.0 * std::f64::consts::PI / volume * g0 * Y00;
-        let mut totals = vec![0.0; sources.n_channels()];
-        for j in 0..sources.len() {
-            totals[sources.channels()[j]] += sources.weight(j);
-        }
-        let n_lm = (l_max + 1) * (l_max + 1);
-        for mut centre in out.outer_iter_mut() {
-            for (a, total) in totals.iter().enumerate() {
-                for n in 0..n_max {
-                    centre[[a, n * n_lm]] += prefactor * total * values[[n, 0]];
-                }
-            }
-        }
+    if let Some(row) = k0_term(kernel, radial, sources, volume) {
+        add_to_every_centre(out, &row, 1.0);
     }
+}
+
+/// The term of [`add_k0_term`], `(n_channels, n_max)`, the same for every centre; `None`
+/// for `p = 1, 2, 3`.
+pub(super) fn k0_term(
+    kernel: &PowerLaw,
+    radial: &dyn RadialIntegral,
+    sources: &Sources<'_>,
+    volume: f64,
+) -> Option<Array2<f64>> {
+    let g0 = kernel.fourier_at_zero()?;
+    // k = 0 term, l = 0 only (Y_00 Ĩ_n0(0), φ_0 = 1); identical for every centre
+    let (n_max, l_max) = (radial.n_max(), radial.l_max());
+    let mut values = Array2::zeros((n_max, l_max + 1));
+    radial.compute(0.0, values.view_mut(), None);
+    let prefactor = 4.0 * std::f64::consts::PI / volume * g0 * Y00;
+    let mut totals = vec![0.0; sources.n_channels()];
+    for j in 0..sources.len() {
+        totals[sources.channels()[j]] += sources.weight(j);
+    }
+    Some(Array2::from_shape_fn(
+        (sources.n_channels(), n_max),
+        |(a, n)| prefactor * totals[a] * values[[n, 0]],
+    ))
 }
 
 /// The Ewald split's `k = 0` correction (`p = 1, 2, 3`): the short-range pair sum over all
@@ -58,19 +67,74 @@ pub(super) fn subtract_ewald_k0(
     volume: f64,
     g0: f64,
 ) {
+    add_to_every_centre(out, &ewald_k0(basis, atoms, volume, g0), -1.0);
+}
+
+/// The correction of [`subtract_ewald_k0`] (before its sign), `(n_channels, n_max)`.
+pub(super) fn ewald_k0(
+    basis: &GtoBasis,
+    atoms: &AtomChannels<'_>,
+    volume: f64,
+    g0: f64,
+) -> Array2<f64> {
     let moments = basis.moments(2.0).expect("q = 2 moments exist");
     let mut totals = vec![0.0; atoms.n_channels];
     for j in 0..atoms.channel.len() {
         totals[atoms.channel[j]] += atoms.weight.map_or(1.0, |w| w[j]);
     }
     let four_pi_sqrt = (4.0 * std::f64::consts::PI).sqrt();
-    let n_lm = out.shape()[2] / moments.len().max(1);
+    Array2::from_shape_fn((atoms.n_channels, moments.len()), |(a, n)| {
+        totals[a] / volume * g0 * four_pi_sqrt * moments[n]
+    })
+}
+
+/// `out[i, a, n·n_lm] += sign · term[a, n]` for every centre `i` (`l = 0`).
+fn add_to_every_centre(out: &mut Array3<f64>, term: &Array2<f64>, sign: f64) {
+    let n_lm = out.shape()[2] / term.ncols().max(1);
     for mut centre in out.outer_iter_mut() {
-        for (a, total) in totals.iter().enumerate() {
-            for (n, m) in moments.iter().enumerate() {
-                centre[[a, n * n_lm]] -= total / volume * g0 * four_pi_sqrt * m;
+        for ((a, n), t) in term.indexed_iter() {
+            if sign > 0.0 {
+                centre[[a, n * n_lm]] += t;
+            } else {
+                centre[[a, n * n_lm]] -= t;
             }
         }
+    }
+}
+
+/// Strain gradient of a term `term[a, n]` `(n_channels, n_max)` on `l = 0` of every centre
+/// that is proportional to `1/V` (the `k = 0` terms): `V → V det(1 + ε)` gives
+/// `∂/∂ε_αβ = −δ_αβ term`. Adds `sign ·` that into a centre's strain Jacobian `strain`
+/// `(3, 3, n_channels, n_max·n_lm)`.
+pub(super) fn volume_term_strain_row(strain: &mut [f64], term: &Array2<f64>, sign: f64) {
+    let (n_channels, n_max) = term.dim();
+    let block = strain.len() / (9 * n_channels);
+    let n_lm = block / n_max.max(1);
+    for alpha in 0..3 {
+        for ((a, n), t) in term.indexed_iter() {
+            strain[((alpha * 3 + alpha) * n_channels + a) * block + n * n_lm] -= sign * t;
+        }
+    }
+}
+
+/// The backward pass of [`volume_term_strain_row`] for every centre: for a cotangent
+/// `(N, n_channels, n_max·n_lm)`, `∂(Σ g·c)/∂ε_αβ = −δ_αβ sign Σ_i Σ_{a,n} g_i[a, n·n_lm] term[a, n]`,
+/// added into `virial`.
+pub(super) fn volume_term_strain_backward(
+    cotangent: ArrayView3<f64>,
+    term: &Array2<f64>,
+    sign: f64,
+    virial: &mut Mat3,
+) {
+    let n_lm = cotangent.shape()[2] / term.ncols().max(1);
+    let mut total = 0.0;
+    for centre in cotangent.outer_iter() {
+        for ((a, n), t) in term.indexed_iter() {
+            total += centre[[a, n * n_lm]] * t;
+        }
+    }
+    for (alpha, row) in virial.iter_mut().enumerate() {
+        row[alpha] -= sign * total;
     }
 }
 

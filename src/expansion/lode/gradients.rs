@@ -184,14 +184,14 @@ impl RowJacobian for LodeRows<'_> {
 
 #[cfg(test)]
 #[allow(clippy::needless_range_loop)] // index notation, as in the formulas
-mod tests {
+pub(super) mod tests {
     use ndarray::{Array2, Array4};
 
     use super::*;
     use crate::expansion::gradients::DEFAULT_JACOBIAN_MEMORY;
     use crate::expansion::{LodeHypers, Method, SpeciesMap};
 
-    fn calculator(exponent: u32, method: Method) -> LodeCalculator {
+    pub(in crate::expansion::lode) fn calculator(exponent: u32, method: Method) -> LodeCalculator {
         LodeCalculator::new(LodeHypers {
             cutoff: 3.0,
             smearing: 1.0,
@@ -244,20 +244,72 @@ mod tests {
         calc.compute(&[moved], channels, 1).unwrap().values
     }
 
-    /// The positions Jacobian of `system` equals central differences (step h = 1e-4 Å,
-    /// tolerance 1e-6 × max|J|: the truncation error O(h²·f⁽³⁾) is ~1e-8 of the largest entry
-    /// while a sign or factor-2 error is of order max|J|); every row sums to zero over the
-    /// atoms; the backward pass equals Jᵀv for a deterministic v to 1e-12 relative and its
-    /// forces sum to zero; 1 and 2 threads agree bitwise (Jacobian and backward pass).
-    fn check_positions(calc: &LodeCalculator, system: &System, channels: Channels<'_>, what: &str) {
+    /// Values of `system` deformed homogeneously by `x → (1 + ε) x`, `ε = delta e_α e_βᵀ`
+    /// (positions and cell vectors together).
+    fn strained(
+        calc: &LodeCalculator,
+        system: &System,
+        channels: Channels<'_>,
+        alpha: usize,
+        beta: usize,
+        delta: f64,
+    ) -> Array4<f64> {
+        let deform = |mut x: [f64; 3]| {
+            x[alpha] += delta * x[beta];
+            x
+        };
+        let positions = system.positions().iter().map(|&r| deform(r)).collect();
+        let cell = system.cell();
+        let matrix = cell.matrix().map(deform);
+        let strained =
+            System::new(positions, system.numbers().to_vec(), matrix, cell.pbc()).unwrap();
+        calc.compute(&[strained], channels, 1).unwrap().values
+    }
+
+    /// Largest `|a − b|` over two arrays.
+    fn worst<'a>(
+        a: impl IntoIterator<Item = &'a f64>,
+        b: impl IntoIterator<Item = &'a f64>,
+    ) -> f64 {
+        a.into_iter()
+            .zip(b)
+            .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
+    }
+
+    /// `Σ a·b` over two arrays of the same layout.
+    fn dot<'a>(a: ndarray::ArrayViewD<'a, f64>, b: ndarray::ArrayViewD<'a, f64>) -> f64 {
+        a.iter().zip(b.iter()).map(|(x, y)| x * y).sum()
+    }
+
+    /// The gradients of `system` on the route `calc` plans for it:
+    /// - the positions Jacobian equals central differences (step h = 1e-4 Å, tolerance
+    ///   1e-6 × max|J|: the truncation error O(h²·f⁽³⁾) is ~1e-8 of the largest entry while a
+    ///   sign or factor-2 error is of order max|J|); every row sums to zero over the atoms;
+    /// - the backward pass equals Jᵀv for a deterministic v to 1e-12 relative and its forces
+    ///   sum to zero; 1 and 2 threads agree bitwise (Jacobian and backward pass);
+    /// - when the route has strain gradients (`strain`): the strain Jacobian equals central
+    ///   differences of a homogeneous deformation (step 1e-4, tolerance 1e-6 × max|J_ε|), and
+    ///   the backward pass's strain equals `Σ J_ε·v` to 1e-12 relative, bitwise for 1 and 2
+    ///   threads; otherwise the backward pass has no strain.
+    pub(in crate::expansion::lode) fn check_gradients(
+        calc: &LodeCalculator,
+        system: &System,
+        channels: Channels<'_>,
+        strain: bool,
+        what: &str,
+    ) {
         let n = system.size();
-        let request = GradientRequest::from_names(&["positions"], DEFAULT_JACOBIAN_MEMORY).unwrap();
+        let names: &[&str] = if strain {
+            &["positions", "strain"]
+        } else {
+            &["positions"]
+        };
+        let request = GradientRequest::from_names(names, DEFAULT_JACOBIAN_MEMORY).unwrap();
         let systems = std::slice::from_ref(system);
-        let jac = calc
+        let gradients = calc
             .compute_gradients(systems, channels, &request, 1)
-            .unwrap()
-            .positions
             .unwrap();
+        let jac = gradients.positions.unwrap();
         let c = jac.values.shape()[2];
         assert_eq!(jac.samples.nrows(), n * n);
         let scale = jac.values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
@@ -268,18 +320,13 @@ mod tests {
             for alpha in 0..3 {
                 let plus = moved(calc, system, channels, j, alpha, h);
                 let minus = moved(calc, system, channels, j, alpha, -h);
+                let numeric = (&plus - &minus) / (2.0 * h);
                 for i in 0..n {
                     let analytic = jac.values.slice(s![i * n + j, alpha, .., .., ..]);
-                    let numeric = (&plus.slice(s![i, .., .., ..])
-                        - &minus.slice(s![i, .., .., ..]))
-                        / (2.0 * h);
-                    let worst = analytic
-                        .iter()
-                        .zip(&numeric)
-                        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+                    let error = worst(&analytic, &numeric.slice(s![i, .., .., ..]));
                     assert!(
-                        worst < 1e-6 * scale,
-                        "{what}, row {i}, atom {j}, α {alpha}: {worst:e} (scale {scale:e})"
+                        error < 1e-6 * scale,
+                        "{what}, row {i}, atom {j}, α {alpha}: {error:e} (scale {scale:e})"
                     );
                 }
             }
@@ -293,28 +340,19 @@ mod tests {
             assert!(total.iter().all(|v| v.abs() < 1e-12 * scale), "{what}");
         }
         // backward = Jᵀ v, forces sum to zero, threads bitwise
-        let v = Array4::from_shape_fn((n, c, 3, 9), |(i, a, k, l)| {
+        let n_lm = jac.values.shape()[4];
+        let n_max = jac.values.shape()[3];
+        let v = Array4::from_shape_fn((n, c, n_max, n_lm), |(i, a, k, l)| {
             (((i * 31 + a * 17 + k * 7 + l * 3) % 23) as f64 / 11.0) - 1.0
         });
         let back = calc.backward(systems, channels, v.view(), 1).unwrap();
-        assert!(back.strain[0].is_none());
         let mut expected = Array2::<f64>::zeros((n, 3));
         for i in 0..n {
-            let vi = v.slice(s![i, .., .., ..]);
-            let vi = vi.as_standard_layout();
-            let vi = vi.as_slice().unwrap();
+            let vi = v.slice(s![i, .., .., ..]).into_dyn();
             for j in 0..n {
                 for alpha in 0..3 {
                     let row = jac.values.slice(s![i * n + j, alpha, .., .., ..]);
-                    let row = row.as_standard_layout();
-                    let dot: f64 = row
-                        .as_slice()
-                        .unwrap()
-                        .iter()
-                        .zip(vi)
-                        .map(|(a, b)| a * b)
-                        .sum();
-                    expected[[j, alpha]] += dot;
+                    expected[[j, alpha]] += dot(row.into_dyn(), vi.clone());
                 }
             }
         }
@@ -332,19 +370,61 @@ mod tests {
             .iter()
             .zip(&back.positions[0])
             .all(|(a, b)| a.to_bits() == b.to_bits()));
-        let jac2 = calc
+        let both = calc
             .compute_gradients(systems, channels, &request, 2)
-            .unwrap()
-            .positions
             .unwrap();
-        assert!(jac2
+        assert!(both
+            .positions
+            .unwrap()
             .values
             .iter()
             .zip(&jac.values)
             .all(|(a, b)| a.to_bits() == b.to_bits()));
+        if !strain {
+            assert!(back.strain[0].is_none(), "{what}");
+            return;
+        }
+        let jac = gradients.strain.unwrap();
+        assert!(both
+            .strain
+            .unwrap()
+            .iter()
+            .zip(&jac)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+        let scale = jac.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        assert!(scale > 1e-3, "{what}: a strain Jacobian to test");
+        let mut expected = [[0.0; 3]; 3];
+        for alpha in 0..3 {
+            for beta in 0..3 {
+                let plus = strained(calc, system, channels, alpha, beta, h);
+                let minus = strained(calc, system, channels, alpha, beta, -h);
+                let numeric = (&plus - &minus) / (2.0 * h);
+                let analytic = jac.slice(s![.., alpha, beta, .., .., ..]);
+                let error = worst(&analytic, &numeric);
+                assert!(
+                    error < 1e-6 * scale,
+                    "{what}, strain {alpha}{beta}: {error:e} (scale {scale:e})"
+                );
+                expected[alpha][beta] = dot(analytic.into_dyn(), v.view().into_dyn());
+            }
+        }
+        let virial = back.strain[0].expect("a periodic route with strain");
+        let size = expected
+            .iter()
+            .flatten()
+            .fold(0.0f64, |m, v| m.max(v.abs()));
+        for (a, b) in virial.iter().flatten().zip(expected.iter().flatten()) {
+            assert!((a - b).abs() < 1e-12 * size, "{what}: strain {a} vs {b}");
+        }
+        let virial_two = two.strain[0].unwrap();
+        assert!(virial
+            .iter()
+            .flatten()
+            .zip(virial_two.iter().flatten())
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 
-    /// Finite route, p = 1…6, species and charge channels ([`check_positions`]).
+    /// Finite route, p = 1…6, species and charge channels ([`check_gradients`]).
     #[test]
     fn finite_route_gradients() {
         let system = molecule();
@@ -353,13 +433,13 @@ mod tests {
         for p in 1..=6 {
             let calc = calculator(p, Method::Auto);
             for channels in [Channels::Species(&species), Channels::Charges(&charges)] {
-                check_positions(&calc, &system, channels, &format!("finite, p = {p}"));
+                check_gradients(&calc, &system, channels, false, &format!("finite, p = {p}"));
             }
         }
     }
 
     /// A triclinic cell with 5 atoms.
-    fn triclinic() -> System {
+    pub(in crate::expansion::lode) fn triclinic() -> System {
         System::new(
             vec![
                 [0.3, 0.2, 0.1],
@@ -376,7 +456,7 @@ mod tests {
     }
 
     /// Reciprocal route, positions, p = 1…6 (neutral charges for p ≤ 3), species and charge
-    /// channels ([`check_positions`]); a strain Jacobian is refused.
+    /// channels ([`check_gradients`]); a strain Jacobian is refused.
     #[test]
     fn reciprocal_route_position_gradients() {
         let system = triclinic();
@@ -385,7 +465,8 @@ mod tests {
         for p in 1..=6 {
             let calc = calculator(p, Method::Reciprocal);
             for channels in [Channels::Species(&species), Channels::Charges(&charges)] {
-                check_positions(&calc, &system, channels, &format!("reciprocal, p = {p}"));
+                let what = format!("reciprocal, p = {p}");
+                check_gradients(&calc, &system, channels, false, &what);
             }
         }
         let calc = calculator(1, Method::Reciprocal);
@@ -415,7 +496,7 @@ mod tests {
         )
         .unwrap();
         let positions = GradientRequest::from_names(&["positions"], 1e9).unwrap();
-        for (method, name) in [(Method::Ewald, "\"ewald\""), (Method::Mesh, "\"mesh\"")] {
+        for (method, name) in [(Method::Mesh, "\"mesh\"")] {
             let calc = calculator(1, method);
             let systems = [molecule(), periodic.clone()];
             let e = calc
@@ -433,18 +514,15 @@ mod tests {
                 .to_string();
             assert!(e.contains(name), "{e}");
         }
-        let calc = calculator(0, Method::Auto);
+        let calc = calculator(1, Method::Ewald);
+        let strain = GradientRequest::from_names(&["strain"], 1e9).unwrap();
         let e = calc
-            .backward(
-                &[periodic],
-                Channels::Species(&species),
-                Array4::zeros((4, 2, 3, 9)).view(),
-                1,
-            )
+            .compute_gradients(&[periodic], Channels::Species(&species), &strain, 1)
             .err()
             .unwrap()
             .to_string();
-        assert!(e.contains("\"pairs\""), "{e}");
+        assert!(e.contains("\"ewald\"") && e.contains("strain"), "{e}");
+        let calc = calculator(0, Method::Auto);
         let strain = GradientRequest::from_names(&["strain"], 1e9).unwrap();
         let e = calc
             .compute_gradients(&[molecule()], Channels::Species(&species), &strain, 1)

@@ -7,23 +7,36 @@
 //! Widths are tried on the grid `η = σ 2^{m/4}`, `m = 1..=`[`EWALD_STEPS`]; the planner picks
 //! the cheapest ([`pair_cost`] + the long range's k-space cost); each width's tables are built
 //! once and cached here ([`EwaldTables`]), and the mesh route shares them.
+//!
+//! Gradients: the short range's pairs over images (positions and strain:
+//! [`super::super::real_space::listed_pair_jacobian_row`], `listed_pair_backward`), the long
+//! range through the dense k-space engine's adjoint ([`crate::kspace::dense_jacobian_row`],
+//! [`crate::kspace::dense_backward`]), and the `k = 0` terms (the long-range kernel's for
+//! `p = 0, p ≥ 4`, the split's correction for `p = 1, 2, 3`) through `1/V` only
+//! ([`k0_terms`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use ndarray::Array3;
+use ndarray::{Array2, Array3, ArrayView3};
 
 use super::super::calculator::Common;
-use super::super::constant_terms::{add_self, coefficient_of_self, subtract_ewald_k0};
-use super::super::real_space::{listed_pairs, AtomChannels};
+use super::super::constant_terms::{
+    add_self, coefficient_of_self, ewald_k0, k0_term, subtract_ewald_k0,
+    volume_term_strain_backward, volume_term_strain_row,
+};
+use super::super::real_space::{
+    listed_pair_backward, listed_pair_jacobian_row, listed_pairs, AtomChannels,
+};
 use super::reciprocal::{check_memory, k_cutoff_for};
 use super::LodeRoute;
 use crate::cost::LODE_PAIR_COST_PER_COLUMN;
 use crate::error::{Error, Result};
+use crate::kspace::{dense_backward, dense_jacobian_row, k_vectors};
 use crate::math::power_law::PowerLaw;
 use crate::neighbors::NeighborSearch;
 use crate::radial::{LodeKernel, LodeRadialTable};
-use crate::systems::System;
+use crate::systems::{Mat3, System, Vec3};
 
 /// Ewald widths tried: η = σ · 2^{m/4}, m = 1..=EWALD_STEPS (up to 64σ).
 pub(in crate::expansion::lode) const EWALD_STEPS: i32 = 24;
@@ -183,4 +196,117 @@ impl LodeRoute for EwaldRoute<'_> {
         }
         Ok(out)
     }
+
+    fn jacobian_row(
+        &self,
+        system: &System,
+        atoms: &AtomChannels<'_>,
+        i: usize,
+        mut positions: Option<&mut [f64]>,
+        strain: Option<&mut [f64]>,
+    ) -> Result<()> {
+        if strain.is_some() {
+            return Err(no_strain("ewald"));
+        }
+        let (common, part) = (self.common, &*self.part);
+        let harmonics = &common.harmonics;
+        let table = &part.short_range;
+        listed_pair_jacobian_row(
+            system,
+            atoms,
+            table,
+            harmonics,
+            i,
+            positions.as_deref_mut(),
+            None,
+        )?;
+        if let Some(out) = positions {
+            let kv = k_vectors(system.cell(), part.k_cutoff)?;
+            let sum = common.kspace(&part.long_range()?);
+            let basis = sum.separable(system.cell().volume());
+            dense_jacobian_row(&atoms.sources(system)?, &kv, &basis, i, out);
+        }
+        Ok(())
+    }
+
+    fn backward(
+        &self,
+        system: &System,
+        atoms: &AtomChannels<'_>,
+        cotangent: ArrayView3<f64>,
+    ) -> Result<(Vec<Vec3>, Option<Mat3>)> {
+        let (common, part) = (self.common, &*self.part);
+        let (mut forces, _) = listed_pair_backward(
+            system,
+            atoms,
+            &part.short_range,
+            &common.harmonics,
+            cotangent,
+        )?;
+        let kv = k_vectors(system.cell(), part.k_cutoff)?;
+        let sum = common.kspace(&part.long_range()?);
+        let basis = sum.separable(system.cell().volume());
+        let long = dense_backward(&atoms.sources(system)?, &kv, &basis, cotangent);
+        add_forces(&mut forces, &long);
+        Ok((forces, None))
+    }
+}
+
+/// `forces[j] += more[j]`.
+pub(in crate::expansion::lode) fn add_forces(forces: &mut [Vec3], more: &[Vec3]) {
+    for (f, m) in forces.iter_mut().zip(more) {
+        for alpha in 0..3 {
+            f[alpha] += m[alpha];
+        }
+    }
+}
+
+/// The `k = 0` terms of the Ewald split of `system` (the long-range kernel's, `p = 0` and
+/// `p ≥ 4`, and minus the short range's `k = 0` component, `p = 1, 2, 3`), `(n_channels,
+/// n_max)` on `l = 0` of every centre, each with its sign: all proportional to `1/V`.
+pub(in crate::expansion::lode) fn k0_terms(
+    common: &Common,
+    system: &System,
+    atoms: &AtomChannels<'_>,
+    part: &EwaldPart,
+) -> Result<Vec<(Array2<f64>, f64)>> {
+    let volume = system.cell().volume();
+    let mut terms = Vec::new();
+    let sources = atoms.sources(system)?;
+    let kernel = part.long_range()?;
+    if let Some(term) = k0_term(&kernel, &common.kspace_radial, &sources, volume) {
+        terms.push((term, 1.0));
+    }
+    if part.k0_correction != 0.0 {
+        let term = ewald_k0(&common.basis, atoms, volume, part.k0_correction);
+        terms.push((term, -1.0));
+    }
+    Ok(terms)
+}
+
+/// Strain of the `k = 0` terms ([`k0_terms`]) in a centre's strain Jacobian `(3, 3,
+/// n_channels, n_max·n_lm)`.
+pub(in crate::expansion::lode) fn k0_strain_row(terms: &[(Array2<f64>, f64)], strain: &mut [f64]) {
+    for (term, sign) in terms {
+        volume_term_strain_row(strain, term, *sign);
+    }
+}
+
+/// Strain of the `k = 0` terms ([`k0_terms`]) in the backward pass, added into `virial`.
+pub(in crate::expansion::lode) fn k0_strain_backward(
+    terms: &[(Array2<f64>, f64)],
+    cotangent: ArrayView3<f64>,
+    virial: &mut Mat3,
+) {
+    for (term, sign) in terms {
+        volume_term_strain_backward(cotangent, term, *sign, virial);
+    }
+}
+
+/// Strain gradients of a LODE route that has none yet.
+pub(in crate::expansion::lode) fn no_strain(route: &str) -> Error {
+    Error::InvalidParameter(format!(
+        "strain gradients of the LODE {route:?} route are not implemented yet: ask for \
+         \"positions\" only"
+    ))
 }

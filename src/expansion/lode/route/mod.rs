@@ -34,10 +34,13 @@ use super::real_space::AtomChannels;
 use crate::error::{Error, Result};
 use crate::systems::{Mat3, System, Vec3};
 
-/// Whether `route` has a positions Jacobian and backward pass (today: the finite route, and
-/// positions of the reciprocal route).
+/// Whether `route` has a positions Jacobian and backward pass (today: every route but the
+/// mesh; strain on the finite-pair and `p = 0` pair routes).
 pub(super) fn has_gradients(route: &Route) -> bool {
-    matches!(route, Route::Finite | Route::Reciprocal { .. })
+    matches!(
+        route,
+        Route::Finite | Route::Pairs | Route::Reciprocal { .. } | Route::Ewald(_)
+    )
 }
 
 /// The error of a gradient asked from a route without one (the calculator checks
