@@ -28,8 +28,11 @@
 //! batch of [`BATCH`] columns) does steps 3–4, interpolating the batch's meshes together. Each output element is computed by exactly one task with a fixed
 //! sequence of operations: results are bitwise identical for any number of threads.
 
+mod adjoint;
 pub mod bspline;
 pub mod fft;
+
+pub use adjoint::{mesh_backward, Derivative};
 
 use ndarray::Array3;
 use rayon::prelude::*;
