@@ -249,7 +249,13 @@ mod tests {
     /// while a sign or factor-2 error is of order max|J|); every row sums to zero over the
     /// atoms; the backward pass equals Jᵀv for a deterministic v to 1e-12 relative and its
     /// forces sum to zero; 1 and 2 threads agree bitwise (Jacobian and backward pass).
-    fn check_positions(calc: &LodeCalculator, system: &System, channels: Channels<'_>, what: &str) {
+    fn check_positions(
+        calc: &LodeCalculator,
+        system: &System,
+        channels: Channels<'_>,
+        what: &str,
+        periodic: bool,
+    ) {
         let n = system.size();
         let request = GradientRequest::from_names(&["positions"], DEFAULT_JACOBIAN_MEMORY).unwrap();
         let systems = std::slice::from_ref(system);
@@ -297,7 +303,7 @@ mod tests {
             (((i * 31 + a * 17 + k * 7 + l * 3) % 23) as f64 / 11.0) - 1.0
         });
         let back = calc.backward(systems, channels, v.view(), 1).unwrap();
-        assert!(back.strain[0].is_none());
+        assert_eq!(back.strain[0].is_some(), periodic);
         let mut expected = Array2::<f64>::zeros((n, 3));
         for i in 0..n {
             let vi = v.slice(s![i, .., .., ..]);
@@ -353,7 +359,7 @@ mod tests {
         for p in 1..=6 {
             let calc = calculator(p, Method::Auto);
             for channels in [Channels::Species(&species), Channels::Charges(&charges)] {
-                check_positions(&calc, &system, channels, &format!("finite, p = {p}"));
+                check_positions(&calc, &system, channels, &format!("finite, p = {p}"), false);
             }
         }
     }
@@ -376,29 +382,206 @@ mod tests {
     }
 
     /// Reciprocal route, positions, p = 1…6 (neutral charges for p ≤ 3), species and charge
-    /// channels ([`check_positions`]); a strain Jacobian is refused.
+    /// channels ([`check_positions`]) and strain ([`check_strain`]).
     #[test]
-    fn reciprocal_route_position_gradients() {
+    fn reciprocal_route_gradients() {
         let system = triclinic();
         let species = SpeciesMap::new(&[1, 8]).unwrap();
         let charges = vec![vec![0.4, -0.8, 0.3, -0.5, 0.6]];
         for p in 1..=6 {
             let calc = calculator(p, Method::Reciprocal);
             for channels in [Channels::Species(&species), Channels::Charges(&charges)] {
-                check_positions(&calc, &system, channels, &format!("reciprocal, p = {p}"));
+                let what = format!("reciprocal, p = {p}");
+                check_positions(&calc, &system, channels, &what, true);
+                check_strain(&calc, &system, channels, &what);
             }
         }
-        let calc = calculator(1, Method::Reciprocal);
-        let strain = GradientRequest::from_names(&["strain"], 1e9).unwrap();
-        let e = calc
-            .compute_gradients(&[system], Channels::Species(&species), &strain, 1)
-            .err()
+    }
+
+    /// A cubic cell (the values take the shells engine) and a cell smaller than the basis
+    /// (many images), with `center_weight` 0.3.
+    #[test]
+    fn reciprocal_route_gradients_cubic_and_small_cells() {
+        let species = SpeciesMap::new(&[1, 8]).unwrap();
+        let cubic = System::new(
+            vec![
+                [0.3, 0.2, 0.1],
+                [1.9, 2.4, 0.8],
+                [4.1, 1.0, 3.3],
+                [2.2, 4.6, 4.9],
+            ],
+            vec![1, 8, 1, 8],
+            [[6.0, 0.0, 0.0], [0.0, 6.0, 0.0], [0.0, 0.0, 6.0]],
+            [true; 3],
+        )
+        .unwrap();
+        let small = System::new(
+            vec![[0.3, 0.2, 0.1], [1.2, 1.4, 0.8], [0.4, 1.9, 1.3]],
+            vec![1, 8, 8],
+            [[2.5, 0.0, 0.0], [0.4, 2.6, 0.0], [-0.3, 0.2, 2.4]],
+            [true; 3],
+        )
+        .unwrap();
+        for p in [1, 3, 4] {
+            let calc = LodeCalculator::new(LodeHypers {
+                cutoff: 3.0,
+                smearing: 1.0,
+                n_max: 3,
+                l_max: 2,
+                exponent: p,
+                method: Method::Reciprocal,
+                accuracy: 1e-7,
+                center_weight: 0.3,
+                ..LodeHypers::default()
+            })
+            .unwrap();
+            for (system, name) in [(&cubic, "cubic"), (&small, "small")] {
+                let what = format!("{name}, p = {p}");
+                check_positions(&calc, system, Channels::Species(&species), &what, true);
+                check_strain(&calc, system, Channels::Species(&species), &what);
+            }
+        }
+    }
+
+    /// Values `(N, C, n_max, n_lm)` of `system` deformed by `x → (1 + h e_a e_bᵀ) x` (positions
+    /// and cell rows).
+    fn strained(
+        calc: &LodeCalculator,
+        system: &System,
+        channels: Channels<'_>,
+        a: usize,
+        b: usize,
+        h: f64,
+    ) -> Array4<f64> {
+        let deform = |r: [f64; 3]| {
+            let mut out = r;
+            out[a] += h * r[b];
+            out
+        };
+        let positions = system.positions().iter().map(|&r| deform(r)).collect();
+        let cell = system.cell();
+        let matrix = cell.matrix().map(deform);
+        let moved = System::new(positions, system.numbers().to_vec(), matrix, cell.pbc()).unwrap();
+        calc.compute(&[moved], channels, 1).unwrap().values
+    }
+
+    /// The strain Jacobian equals central differences of the values under a homogeneous
+    /// deformation of positions and cell (step 1e-5, tolerance 1e-6 × max|J|: truncation
+    /// ~1e-9 of the scale, a sign or factor-2 error ~max|J|); the `l = 0` blocks (ν = 1,
+    /// rotation invariant) and the ν = 2 combinations `Σ_m ∂(c_nlm c_n'lm)` are symmetric in
+    /// `ab` (1e-10 of their scale) while the `l > 0` coefficients are not; the backward pass's
+    /// strain equals `Σ_i v_i · ∂c_i/∂ε` to 1e-12 relative; 1 and 2 threads agree bitwise.
+    fn check_strain(calc: &LodeCalculator, system: &System, channels: Channels<'_>, what: &str) {
+        let n = system.size();
+        let request = GradientRequest::from_names(&["strain"], DEFAULT_JACOBIAN_MEMORY).unwrap();
+        let systems = std::slice::from_ref(system);
+        let jac = calc
+            .compute_gradients(systems, channels, &request, 1)
             .unwrap()
-            .to_string();
+            .strain
+            .unwrap();
+        let values = calc.compute(systems, channels, 1).unwrap().values;
+        let (c, n_max, n_lm) = (values.shape()[1], values.shape()[2], values.shape()[3]);
+        let scale = jac.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        assert!(scale > 1e-3, "{what}: a strain Jacobian to test");
+        let h = 1e-5;
+        for a in 0..3 {
+            for b in 0..3 {
+                let fd = (strained(calc, system, channels, a, b, h)
+                    - strained(calc, system, channels, a, b, -h))
+                    / (2.0 * h);
+                let analytic = jac.slice(s![.., a, b, .., .., ..]);
+                let worst = analytic
+                    .iter()
+                    .zip(&fd)
+                    .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+                assert!(
+                    worst < 1e-6 * scale,
+                    "{what}, strain {a}{b}: {worst:e} (scale {scale:e})"
+                );
+            }
+        }
+        // symmetry of rotation-invariant combinations; l > 0 coefficients are not symmetric
+        let mut asymmetry_l0: f64 = 0.0;
+        let mut asymmetry_nu2: f64 = 0.0;
+        let mut asymmetry_l1: f64 = 0.0;
+        for i in 0..n {
+            for ch in 0..c {
+                for n1 in 0..n_max {
+                    for a in 0..3 {
+                        for b in 0..3 {
+                            let d = jac[[i, a, b, ch, n1, 0]] - jac[[i, b, a, ch, n1, 0]];
+                            asymmetry_l0 = asymmetry_l0.max(d.abs());
+                            let d1 = jac[[i, a, b, ch, n1, 1]] - jac[[i, b, a, ch, n1, 1]];
+                            asymmetry_l1 = asymmetry_l1.max(d1.abs());
+                            for n2 in 0..n_max {
+                                let nu2 = |a: usize, b: usize| {
+                                    (0..n_lm)
+                                        .map(|lm| {
+                                            jac[[i, a, b, ch, n1, lm]] * values[[i, ch, n2, lm]]
+                                                + values[[i, ch, n1, lm]]
+                                                    * jac[[i, a, b, ch, n2, lm]]
+                                        })
+                                        .sum::<f64>()
+                                };
+                                asymmetry_nu2 = asymmetry_nu2.max((nu2(a, b) - nu2(b, a)).abs());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let value_scale = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        assert!(asymmetry_l0 < 1e-10 * scale, "{what}: {asymmetry_l0:e}");
         assert!(
-            e.contains("strain") && e.contains("\"positions\" only"),
-            "{e}"
+            asymmetry_nu2 < 1e-10 * scale * value_scale * n_lm as f64,
+            "{what}: {asymmetry_nu2:e}"
         );
+        assert!(
+            asymmetry_l1 > 1e-4 * scale,
+            "{what}: l = 1 should not be symmetric"
+        );
+        // backward = Σ_i v_i · J_i, threads bitwise
+        let v = Array4::from_shape_fn((n, c, n_max, n_lm), |(i, a, k, l)| {
+            (((i * 29 + a * 13 + k * 5 + l * 3) % 19) as f64 / 9.0) - 1.0
+        });
+        let back = calc.backward(systems, channels, v.view(), 1).unwrap();
+        let virial = back.strain[0].expect("a periodic structure has a strain gradient");
+        let mut size: f64 = 0.0;
+        let mut expected = [[0.0; 3]; 3];
+        for a in 0..3 {
+            for b in 0..3 {
+                expected[a][b] = (&jac.slice(s![.., a, b, .., .., ..]) * &v).sum();
+                size = size.max(expected[a][b].abs());
+            }
+        }
+        assert!(size > 1e-3, "{what}");
+        for a in 0..3 {
+            for b in 0..3 {
+                assert!(
+                    (virial[a][b] - expected[a][b]).abs() < 1e-12 * size,
+                    "{what}, {a}{b}: {} vs {}",
+                    virial[a][b],
+                    expected[a][b]
+                );
+            }
+        }
+        let two = calc.backward(systems, channels, v.view(), 2).unwrap();
+        let virial2 = two.strain[0].unwrap();
+        assert!(virial
+            .iter()
+            .flatten()
+            .zip(virial2.iter().flatten())
+            .all(|(x, y)| x.to_bits() == y.to_bits()));
+        let jac2 = calc
+            .compute_gradients(systems, channels, &request, 2)
+            .unwrap()
+            .strain
+            .unwrap();
+        assert!(jac2
+            .iter()
+            .zip(&jac)
+            .all(|(x, y)| x.to_bits() == y.to_bits()));
     }
 
     /// Periodic structures on routes without gradients, and strain of a finite structure, are

@@ -282,10 +282,7 @@ impl LodeCalculator {
                 common,
                 table: self.finite.table(common)?,
             }),
-            Route::Reciprocal { k_cutoff } => Box::new(ReciprocalRoute {
-                common,
-                k_cutoff: *k_cutoff,
-            }),
+            Route::Reciprocal { k_cutoff } => Box::new(ReciprocalRoute::new(common, *k_cutoff)),
             Route::Ewald(split) => Box::new(EwaldRoute {
                 common,
                 part: self.ewald.part(common, split.step)?,
