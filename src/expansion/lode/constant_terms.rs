@@ -6,8 +6,8 @@
 //! All but the centre term are the same for every centre, proportional to the channel totals
 //! `W_a = Σ_{j∈a} w_j` and to `1/V`; the centre term sits on `l = 0` of each atom's own channel.
 //! None depends on the positions: the `k = 0` terms depend on the cell through `1/V` only (under
-//! strain each contributes `−δ_ab` times itself: [`volume_term_strain_row`],
-//! [`volume_term_strain_backward`]), the centre term on nothing.
+//! strain each contributes `−δ_ab` times itself), the centre term on nothing; a strain gradient
+//! or backward pass adds their part here.
 
 use ndarray::{Array2, Array3, ArrayView3, Axis};
 
@@ -16,25 +16,10 @@ use crate::kspace::Sources;
 use crate::math::power_law::PowerLaw;
 use crate::math::spherical_harmonics::Y00;
 use crate::radial::{GtoBasis, RadialIntegral};
-use crate::systems::Mat3;
 
 /// For `p = 0` and `p ≥ 4` (a kernel with a finite `ĝ(0)`), the `k = 0` term
-/// `(4π/V) W_a ĝ(0) Y_00 Ĩ_n0(0)` on `l = 0` of every centre (`out` is `(centres, channels,
-/// n_max · n_lm)`); nothing for `p = 1, 2, 3` (a uniform neutralising background per channel).
-pub(super) fn add_k0_term(
-    out: &mut Array3<f64>,
-    kernel: &PowerLaw,
-    radial: &dyn RadialIntegral,
-    sources: &Sources<'_>,
-    volume: f64,
-) {
-    if let Some(row) = k0_term(kernel, radial, sources, volume) {
-        add_to_every_centre(out, &row, 1.0);
-    }
-}
-
-/// The term of [`add_k0_term`], `(n_channels, n_max)`, the same for every centre; `None`
-/// for `p = 1, 2, 3`.
+/// `(4π/V) W_a ĝ(0) Y_00 Ĩ_n0(0)` on `l = 0` of every centre, as `(n_channels, n_max)`;
+/// `None` for `p = 1, 2, 3` (a uniform neutralising background per channel).
 pub(super) fn k0_term(
     kernel: &PowerLaw,
     radial: &dyn RadialIntegral,
@@ -57,6 +42,58 @@ pub(super) fn k0_term(
     ))
 }
 
+/// Add [`k0_term`] to `l = 0` of every centre (`out` is `(centres, channels, n_max · n_lm)`).
+pub(super) fn add_k0_term(
+    out: &mut Array3<f64>,
+    kernel: &PowerLaw,
+    radial: &dyn RadialIntegral,
+    sources: &Sources<'_>,
+    volume: f64,
+) {
+    if let Some(term) = k0_term(kernel, radial, sources, volume) {
+        let n_lm = (radial.l_max() + 1) * (radial.l_max() + 1);
+        for mut centre in out.outer_iter_mut() {
+            for ((a, n), t) in term.indexed_iter() {
+                centre[[a, n * n_lm]] += t;
+            }
+        }
+    }
+}
+
+/// Strain derivative of a term `term` `(n_channels, n_max)` on `l = 0` of every centre that is
+/// proportional to `1/V` (the `k = 0` term, the Ewald `k = 0` correction): `−δ_ab` times
+/// itself, added into one Jacobian row's strain block `(3, 3, n_channels, n_max · n_lm)`.
+pub(super) fn add_volume_term_strain_row(strain: &mut [f64], term: &Array2<f64>, n_lm: usize) {
+    let (n_channels, n_max) = term.dim();
+    let block = n_channels * n_max * n_lm;
+    assert_eq!(strain.len(), 9 * block, "(3, 3, n_channels, n_max · n_lm)");
+    for a in 0..3 {
+        let diagonal = &mut strain[(4 * a) * block..(4 * a + 1) * block];
+        for ((c, n), t) in term.indexed_iter() {
+            diagonal[(c * n_max + n) * n_lm] -= t;
+        }
+    }
+}
+
+/// The same for the backward pass: `∂(Σ g·term)/∂ε_ab = −δ_ab Σ_{i,a,n} g_i[a, n·n_lm] term[a, n]`,
+/// added into `virial`; `cotangent` is `(centres, n_channels, n_max · n_lm)`.
+pub(super) fn add_volume_term_strain_backward(
+    virial: &mut crate::systems::Mat3,
+    cotangent: ArrayView3<f64>,
+    term: &Array2<f64>,
+    n_lm: usize,
+) {
+    let mut total = 0.0;
+    for g in cotangent.outer_iter() {
+        for ((a, n), t) in term.indexed_iter() {
+            total += g[[a, n * n_lm]] * t;
+        }
+    }
+    for (a, row) in virial.iter_mut().enumerate() {
+        row[a] -= total;
+    }
+}
+
 /// The Ewald split's `k = 0` correction (`p = 1, 2, 3`): the short-range pair sum over all
 /// images contains its own `k = 0` component `ĝ_SR(0) = g0`, which the reciprocal convention
 /// drops; subtract `(W_a/V) ĝ_SR(0) √(4π) ∫ r² R̃_n dr` from `l = 0` of every centre.
@@ -67,10 +104,16 @@ pub(super) fn subtract_ewald_k0(
     volume: f64,
     g0: f64,
 ) {
-    add_to_every_centre(out, &ewald_k0(basis, atoms, volume, g0), -1.0);
+    let term = ewald_k0(basis, atoms, volume, g0);
+    let n_lm = out.shape()[2] / term.ncols().max(1);
+    for mut centre in out.outer_iter_mut() {
+        for ((a, n), t) in term.indexed_iter() {
+            centre[[a, n * n_lm]] -= t;
+        }
+    }
 }
 
-/// The correction of [`subtract_ewald_k0`] (before its sign), `(n_channels, n_max)`.
+/// The correction of [`subtract_ewald_k0`] before its sign, `(n_channels, n_max)`.
 pub(super) fn ewald_k0(
     basis: &GtoBasis,
     atoms: &AtomChannels<'_>,
@@ -86,56 +129,6 @@ pub(super) fn ewald_k0(
     Array2::from_shape_fn((atoms.n_channels, moments.len()), |(a, n)| {
         totals[a] / volume * g0 * four_pi_sqrt * moments[n]
     })
-}
-
-/// `out[i, a, n·n_lm] += sign · term[a, n]` for every centre `i` (`l = 0`).
-fn add_to_every_centre(out: &mut Array3<f64>, term: &Array2<f64>, sign: f64) {
-    let n_lm = out.shape()[2] / term.ncols().max(1);
-    for mut centre in out.outer_iter_mut() {
-        for ((a, n), t) in term.indexed_iter() {
-            if sign > 0.0 {
-                centre[[a, n * n_lm]] += t;
-            } else {
-                centre[[a, n * n_lm]] -= t;
-            }
-        }
-    }
-}
-
-/// Strain gradient of a term `term[a, n]` `(n_channels, n_max)` on `l = 0` of every centre
-/// that is proportional to `1/V` (the `k = 0` terms): `V → V det(1 + ε)` gives
-/// `∂/∂ε_αβ = −δ_αβ term`. Adds `sign ·` that into a centre's strain Jacobian `strain`
-/// `(3, 3, n_channels, n_max·n_lm)`.
-pub(super) fn volume_term_strain_row(strain: &mut [f64], term: &Array2<f64>, sign: f64) {
-    let (n_channels, n_max) = term.dim();
-    let block = strain.len() / (9 * n_channels);
-    let n_lm = block / n_max.max(1);
-    for alpha in 0..3 {
-        for ((a, n), t) in term.indexed_iter() {
-            strain[((alpha * 3 + alpha) * n_channels + a) * block + n * n_lm] -= sign * t;
-        }
-    }
-}
-
-/// The backward pass of [`volume_term_strain_row`] for every centre: for a cotangent
-/// `(N, n_channels, n_max·n_lm)`, `∂(Σ g·c)/∂ε_αβ = −δ_αβ sign Σ_i Σ_{a,n} g_i[a, n·n_lm] term[a, n]`,
-/// added into `virial`.
-pub(super) fn volume_term_strain_backward(
-    cotangent: ArrayView3<f64>,
-    term: &Array2<f64>,
-    sign: f64,
-    virial: &mut Mat3,
-) {
-    let n_lm = cotangent.shape()[2] / term.ncols().max(1);
-    let mut total = 0.0;
-    for centre in cotangent.outer_iter() {
-        for ((a, n), t) in term.indexed_iter() {
-            total += centre[[a, n * n_lm]] * t;
-        }
-    }
-    for (alpha, row) in virial.iter_mut().enumerate() {
-        row[alpha] -= sign * total;
-    }
 }
 
 /// `f_n0(0) → f_n0(0) Y_00`: the `c_n00` coefficient of a potential centred on the centre.

@@ -1,10 +1,10 @@
 //! Gradients of the periodic real-space routes (the `p = 0` pairs, the Ewald split, the
 //! particle mesh) against central differences of their values, the backward pass against
-//! the transposed Jacobian, and the routes against each other (`gradients::tests::check_gradients`
-//! states steps and tolerances).
+//! the transposed Jacobian, and the routes against each other (`gradients::tests::check_positions`
+//! and `check_strain` state steps and tolerances).
 
 use super::calculator::Channels;
-use super::gradients::tests::{calculator, check_gradients, triclinic};
+use super::gradients::tests::{calculator, check_positions, check_strain, triclinic};
 use super::{LodeCalculator, LodeHypers, Method};
 use crate::expansion::SpeciesMap;
 use crate::systems::System;
@@ -61,13 +61,15 @@ fn pairs_route_gradients() {
             assert_eq!(calc.plan(&system, 2).unwrap().route.name(), "pairs");
             for channels in [Channels::Species(&species), Channels::Charges(&charges)] {
                 let what = format!("pairs, {} atoms", system.size());
-                check_gradients(&calc, &system, channels, true, &what);
+                check_positions(&calc, &system, channels, &what, true);
+                check_strain(&calc, &system, channels, &what);
             }
         }
     }
 }
 
-/// The Ewald route, p = 1…6: positions, species and charge channels, both cells.
+/// The Ewald route, p = 1…6: positions and strain, species and charge channels, both cells,
+/// `center_weight` 0.4 for p = 2.
 #[test]
 fn ewald_route_gradients() {
     let species = SpeciesMap::new(&[1, 8]).unwrap();
@@ -81,7 +83,8 @@ fn ewald_route_gradients() {
             };
             for channels in [Channels::Species(&species), Channels::Charges(&charges)] {
                 let what = format!("ewald, p = {p}, {} atoms", system.size());
-                check_gradients(&calc, &system, channels, false, &what);
+                check_positions(&calc, &system, channels, &what, true);
+                check_strain(&calc, &system, channels, &what);
             }
         }
     }

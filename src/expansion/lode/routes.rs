@@ -282,14 +282,11 @@ impl LodeCalculator {
                 common,
                 table: self.finite.table(common)?,
             }),
-            Route::Reciprocal { k_cutoff } => Box::new(ReciprocalRoute {
+            Route::Reciprocal { k_cutoff } => Box::new(ReciprocalRoute::new(common, *k_cutoff)),
+            Route::Ewald(split) => Box::new(EwaldRoute::new(
                 common,
-                k_cutoff: *k_cutoff,
-            }),
-            Route::Ewald(split) => Box::new(EwaldRoute {
-                common,
-                part: self.ewald.part(common, split.step)?,
-            }),
+                self.ewald.part(common, split.step)?,
+            )?),
             Route::Mesh {
                 split,
                 spline_order,

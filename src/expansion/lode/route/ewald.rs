@@ -8,12 +8,11 @@
 //! the cheapest ([`pair_cost`] + the long range's k-space cost); each width's tables are built
 //! once and cached here ([`EwaldTables`]), and the mesh route shares them.
 //!
-//! Gradients: the short range's pairs over images (positions and strain:
-//! [`super::super::real_space::listed_pair_jacobian_row`], `listed_pair_backward`), the long
-//! range through the dense k-space engine's adjoint ([`crate::kspace::dense_jacobian_row`],
-//! [`crate::kspace::dense_backward`]), and the `k = 0` terms (the long-range kernel's for
-//! `p = 0, p ≥ 4`, the split's correction for `p = 1, 2, 3`) through `1/V` only
-//! ([`k0_terms`]).
+//! Gradients (positions and strain): the short range's pairs over images
+//! ([`super::super::real_space::listed_pair_jacobian_row`], `listed_pair_backward`), the long
+//! range as the reciprocal route with kernel width `η` ([`ReciprocalRoute::with_kernel`]: the
+//! dense k-space engine's adjoint, its `k = 0` term for `p ≥ 4`), and the split's `k = 0`
+//! correction (`p = 1, 2, 3`) through `1/V` only.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,17 +21,16 @@ use ndarray::{Array2, Array3, ArrayView3};
 
 use super::super::calculator::Common;
 use super::super::constant_terms::{
-    add_self, coefficient_of_self, ewald_k0, k0_term, subtract_ewald_k0,
-    volume_term_strain_backward, volume_term_strain_row,
+    add_self, add_volume_term_strain_backward, add_volume_term_strain_row, coefficient_of_self,
+    ewald_k0, subtract_ewald_k0,
 };
 use super::super::real_space::{
     listed_pair_backward, listed_pair_jacobian_row, listed_pairs, AtomChannels,
 };
-use super::reciprocal::{check_memory, k_cutoff_for};
+use super::reciprocal::{check_memory, k_cutoff_for, ReciprocalRoute};
 use super::LodeRoute;
 use crate::cost::LODE_PAIR_COST_PER_COLUMN;
 use crate::error::{Error, Result};
-use crate::kspace::{dense_backward, dense_jacobian_row, k_vectors};
 use crate::math::power_law::PowerLaw;
 use crate::neighbors::NeighborSearch;
 use crate::radial::{LodeKernel, LodeRadialTable};
@@ -175,6 +173,25 @@ pub(in crate::expansion::lode) fn short_range(
 pub(in crate::expansion::lode) struct EwaldRoute<'a> {
     pub common: &'a Common,
     pub part: Arc<EwaldPart>,
+    /// The long range: the reciprocal route with kernel width `η` and cutoff `part.k_cutoff`.
+    long: ReciprocalRoute<'a>,
+}
+
+impl<'a> EwaldRoute<'a> {
+    pub fn new(common: &'a Common, part: Arc<EwaldPart>) -> Result<Self> {
+        let long = ReciprocalRoute::with_kernel(common, part.long_range()?, part.k_cutoff);
+        Ok(EwaldRoute { common, part, long })
+    }
+
+    /// The split's `k = 0` correction (`p = 1, 2, 3`), `(n_channels, n_max)` as it enters the
+    /// values (negative), or `None`.
+    fn correction(&self, system: &System, atoms: &AtomChannels<'_>) -> Option<Array2<f64>> {
+        let (common, part) = (self.common, &*self.part);
+        (part.k0_correction != 0.0).then(|| {
+            let volume = system.cell().volume();
+            -ewald_k0(&common.basis, atoms, volume, part.k0_correction)
+        })
+    }
 }
 
 impl LodeRoute for EwaldRoute<'_> {
@@ -185,11 +202,7 @@ impl LodeRoute for EwaldRoute<'_> {
     fn values(&self, system: &System, atoms: &AtomChannels<'_>) -> Result<Array3<f64>> {
         let (common, part) = (self.common, &*self.part);
         let mut out = short_range(common, system, atoms, part)?;
-        out += &common.kspace(&part.long_range()?).compute(
-            system,
-            &atoms.sources(system)?,
-            part.k_cutoff,
-        )?;
+        out += &self.long.values(system, atoms)?;
         if part.k0_correction != 0.0 {
             let volume = system.cell().volume();
             subtract_ewald_k0(&mut out, &common.basis, atoms, volume, part.k0_correction);
@@ -197,20 +210,18 @@ impl LodeRoute for EwaldRoute<'_> {
         Ok(out)
     }
 
+    /// Short-range pairs over images, the long range's reciprocal route (its `k = 0` term
+    /// included), and the split's `k = 0` correction (`∝ 1/V`: strain only).
     fn jacobian_row(
         &self,
         system: &System,
         atoms: &AtomChannels<'_>,
         i: usize,
         mut positions: Option<&mut [f64]>,
-        strain: Option<&mut [f64]>,
+        mut strain: Option<&mut [f64]>,
     ) -> Result<()> {
-        if strain.is_some() {
-            return Err(no_strain("ewald"));
-        }
-        let (common, part) = (self.common, &*self.part);
-        let harmonics = &common.harmonics;
-        let table = &part.short_range;
+        let table = &self.part.short_range;
+        let harmonics = &self.common.harmonics;
         listed_pair_jacobian_row(
             system,
             atoms,
@@ -218,13 +229,12 @@ impl LodeRoute for EwaldRoute<'_> {
             harmonics,
             i,
             positions.as_deref_mut(),
-            None,
+            strain.as_deref_mut(),
         )?;
-        if let Some(out) = positions {
-            let kv = k_vectors(system.cell(), part.k_cutoff)?;
-            let sum = common.kspace(&part.long_range()?);
-            let basis = sum.separable(system.cell().volume());
-            dense_jacobian_row(&atoms.sources(system)?, &kv, &basis, i, out);
+        self.long
+            .jacobian_row(system, atoms, i, positions, strain.as_deref_mut())?;
+        if let (Some(out), Some(term)) = (strain, self.correction(system, atoms)) {
+            add_volume_term_strain_row(out, &term, self.common.n_lm());
         }
         Ok(())
     }
@@ -235,20 +245,25 @@ impl LodeRoute for EwaldRoute<'_> {
         atoms: &AtomChannels<'_>,
         cotangent: ArrayView3<f64>,
     ) -> Result<(Vec<Vec3>, Option<Mat3>)> {
-        let (common, part) = (self.common, &*self.part);
-        let (mut forces, _) = listed_pair_backward(
-            system,
-            atoms,
-            &part.short_range,
-            &common.harmonics,
-            cotangent,
-        )?;
-        let kv = k_vectors(system.cell(), part.k_cutoff)?;
-        let sum = common.kspace(&part.long_range()?);
-        let basis = sum.separable(system.cell().volume());
-        let long = dense_backward(&atoms.sources(system)?, &kv, &basis, cotangent);
+        let harmonics = &self.common.harmonics;
+        let table = &self.part.short_range;
+        let (mut forces, mut virial) =
+            listed_pair_backward(system, atoms, table, harmonics, cotangent)?;
+        let (long, long_virial) = self.long.backward(system, atoms, cotangent)?;
         add_forces(&mut forces, &long);
-        Ok((forces, None))
+        let long_virial = long_virial.expect("the reciprocal route has strain");
+        for (v, l) in virial
+            .iter_mut()
+            .flatten()
+            .zip(long_virial.iter().flatten())
+        {
+            *v += l;
+        }
+        if let Some(term) = self.correction(system, atoms) {
+            let n_lm = self.common.n_lm();
+            add_volume_term_strain_backward(&mut virial, cotangent, &term, n_lm);
+        }
+        Ok((forces, Some(virial)))
     }
 }
 
@@ -259,54 +274,4 @@ pub(in crate::expansion::lode) fn add_forces(forces: &mut [Vec3], more: &[Vec3])
             f[alpha] += m[alpha];
         }
     }
-}
-
-/// The `k = 0` terms of the Ewald split of `system` (the long-range kernel's, `p = 0` and
-/// `p ≥ 4`, and minus the short range's `k = 0` component, `p = 1, 2, 3`), `(n_channels,
-/// n_max)` on `l = 0` of every centre, each with its sign: all proportional to `1/V`.
-pub(in crate::expansion::lode) fn k0_terms(
-    common: &Common,
-    system: &System,
-    atoms: &AtomChannels<'_>,
-    part: &EwaldPart,
-) -> Result<Vec<(Array2<f64>, f64)>> {
-    let volume = system.cell().volume();
-    let mut terms = Vec::new();
-    let sources = atoms.sources(system)?;
-    let kernel = part.long_range()?;
-    if let Some(term) = k0_term(&kernel, &common.kspace_radial, &sources, volume) {
-        terms.push((term, 1.0));
-    }
-    if part.k0_correction != 0.0 {
-        let term = ewald_k0(&common.basis, atoms, volume, part.k0_correction);
-        terms.push((term, -1.0));
-    }
-    Ok(terms)
-}
-
-/// Strain of the `k = 0` terms ([`k0_terms`]) in a centre's strain Jacobian `(3, 3,
-/// n_channels, n_max·n_lm)`.
-pub(in crate::expansion::lode) fn k0_strain_row(terms: &[(Array2<f64>, f64)], strain: &mut [f64]) {
-    for (term, sign) in terms {
-        volume_term_strain_row(strain, term, *sign);
-    }
-}
-
-/// Strain of the `k = 0` terms ([`k0_terms`]) in the backward pass, added into `virial`.
-pub(in crate::expansion::lode) fn k0_strain_backward(
-    terms: &[(Array2<f64>, f64)],
-    cotangent: ArrayView3<f64>,
-    virial: &mut Mat3,
-) {
-    for (term, sign) in terms {
-        volume_term_strain_backward(cotangent, term, *sign, virial);
-    }
-}
-
-/// Strain gradients of a LODE route that has none yet.
-pub(in crate::expansion::lode) fn no_strain(route: &str) -> Error {
-    Error::InvalidParameter(format!(
-        "strain gradients of the LODE {route:?} route are not implemented yet: ask for \
-         \"positions\" only"
-    ))
 }

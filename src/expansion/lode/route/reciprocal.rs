@@ -13,18 +13,22 @@
 //! engine ([`crate::kspace::dense_jacobian_row`], [`crate::kspace::dense_backward`]), whichever
 //! engine the values used; the `k = 0` and centre terms do not move with the atoms.
 
+use std::sync::OnceLock;
+
 use ndarray::{Array2, Array3, ArrayView3};
 
 use super::super::calculator::Common;
-use super::super::constant_terms::add_k0_term;
+use super::super::constant_terms::{
+    add_k0_term, add_volume_term_strain_backward, add_volume_term_strain_row, k0_term,
+};
 use super::super::kbasis::LodeBasis;
 use super::super::real_space::AtomChannels;
 use super::LodeRoute;
 use crate::cost::{DENSE_PER_K, SHELL_MULTIPLY_ADD, SHELL_PER_K};
 use crate::error::Result;
 use crate::kspace::{
-    dense_backward, dense_jacobian_row, dense_sum, k_vectors, shell_sum, symmetry_degeneracy,
-    Shells, Sources,
+    dense_backward, dense_sum, k_vectors, shell_sum, symmetry_degeneracy, DenseJacobian, Shells,
+    Sources,
 };
 use crate::math::power_law::PowerLaw;
 use crate::math::spherical_harmonics::SphericalHarmonics;
@@ -192,10 +196,31 @@ pub(in crate::expansion::lode) fn check_memory(
     Ok(())
 }
 
-/// The plain reciprocal route with kernel width σ and cutoff `k_cutoff`.
+/// The plain reciprocal route with kernel width σ and cutoff `k_cutoff` (or the long range of
+/// the Ewald split: kernel width η, [`ReciprocalRoute::with_kernel`]).
 pub(in crate::expansion::lode) struct ReciprocalRoute<'a> {
     pub common: &'a Common,
+    pub kernel: PowerLaw,
     pub k_cutoff: f64,
+    /// The basis tabulated for the Jacobian rows of this structure, without and with strain
+    /// (built by the first row that needs it).
+    jacobian: [OnceLock<DenseJacobian>; 2],
+}
+
+impl<'a> ReciprocalRoute<'a> {
+    pub fn new(common: &'a Common, k_cutoff: f64) -> Self {
+        Self::with_kernel(common, common.kernel, k_cutoff)
+    }
+
+    /// The k-space sum of `kernel` below `k_cutoff`, `k = 0` term included.
+    pub fn with_kernel(common: &'a Common, kernel: PowerLaw, k_cutoff: f64) -> Self {
+        ReciprocalRoute {
+            common,
+            kernel,
+            k_cutoff,
+            jacobian: [OnceLock::new(), OnceLock::new()],
+        }
+    }
 }
 
 impl LodeRoute for ReciprocalRoute<'_> {
@@ -206,29 +231,36 @@ impl LodeRoute for ReciprocalRoute<'_> {
     fn values(&self, system: &System, atoms: &AtomChannels<'_>) -> Result<Array3<f64>> {
         let common = self.common;
         common
-            .kspace(&common.kernel)
+            .kspace(&self.kernel)
             .compute(system, &atoms.sources(system)?, self.k_cutoff)
     }
 
-    /// Positions only: the `k = 0` and centre terms do not depend on the positions. The
-    /// gradients use the dense engine whichever engine the values used (same sum).
+    /// The k-space sum by the dense engine whichever engine the values used (same sum); the
+    /// `k = 0` term (`∝ 1/V`) adds `−δ_ab` times itself to the strain block, the centre term
+    /// nothing.
     fn jacobian_row(
         &self,
         system: &System,
         atoms: &AtomChannels<'_>,
         i: usize,
         positions: Option<&mut [f64]>,
-        strain: Option<&mut [f64]>,
+        mut strain: Option<&mut [f64]>,
     ) -> Result<()> {
-        if strain.is_some() {
-            return Err(no_strain());
-        }
-        if let Some(out) = positions {
-            let common = self.common;
-            let kv = k_vectors(system.cell(), self.k_cutoff)?;
-            let sum = common.kspace(&common.kernel);
-            let basis = sum.separable(system.cell().volume());
-            dense_jacobian_row(&atoms.sources(system)?, &kv, &basis, i, out);
+        let common = self.common;
+        let sum = common.kspace(&self.kernel);
+        let volume = system.cell().volume();
+        let with_strain = strain.is_some();
+        let table = self.jacobian[usize::from(with_strain)].get_or_init(|| {
+            // k_vectors succeeded for the values of this structure: it succeeds here
+            let kv = k_vectors(system.cell(), self.k_cutoff).expect("k-vectors of the values");
+            DenseJacobian::new(&kv, &sum.separable(volume), with_strain)
+        });
+        let sources = atoms.sources(system)?;
+        table.row(&sources, i, positions, strain.as_deref_mut());
+        if let (Some(out), Some(term)) =
+            (strain, k0_term(&sum.kernel, sum.radial, &sources, volume))
+        {
+            add_volume_term_strain_row(out, &term, sum.n_lm());
         }
         Ok(())
     }
@@ -241,21 +273,17 @@ impl LodeRoute for ReciprocalRoute<'_> {
     ) -> Result<(Vec<Vec3>, Option<Mat3>)> {
         let common = self.common;
         let kv = k_vectors(system.cell(), self.k_cutoff)?;
-        let sum = common.kspace(&common.kernel);
-        let basis = sum.separable(system.cell().volume());
-        let forces = dense_backward(&atoms.sources(system)?, &kv, &basis, cotangent);
-        // the strain gradient is not implemented yet
-        Ok((forces, None))
+        let sum = common.kspace(&self.kernel);
+        let volume = system.cell().volume();
+        let sources = atoms.sources(system)?;
+        let (forces, virial) =
+            dense_backward(&sources, &kv, &sum.separable(volume), cotangent, true);
+        let mut virial = virial.expect("asked for");
+        if let Some(term) = k0_term(&sum.kernel, sum.radial, &sources, volume) {
+            add_volume_term_strain_backward(&mut virial, cotangent, &term, sum.n_lm());
+        }
+        Ok((forces, Some(virial)))
     }
-}
-
-/// Strain gradients of the reciprocal route are not implemented yet.
-fn no_strain() -> crate::error::Error {
-    crate::error::Error::InvalidParameter(
-        "strain gradients of the LODE \"reciprocal\" route are not implemented yet: ask for \
-         \"positions\" only"
-            .into(),
-    )
 }
 
 /// Smallest `k_c` such that the tail bound `(2/π) ∫_{k_c}^∞ k² |ĝ(k)| max_nl |Ĩ_nl(k)| dk`
