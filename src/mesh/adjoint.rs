@@ -5,21 +5,22 @@
 //! `W_i(g) = Π_α M_p(u_iα − g_α)`, `Φ_{a,q} = T_q Q_a`, `Q_a = Σ_{j∈a} w_j W_j` and `T_q` the
 //! circulant operator with multiplier `t_q(m) = G_q(k_m) |b(m)|²` on the kept modes. For a
 //! cotangent `g_i[a, q]`, `L = Σ g·c = Σ_{a,q} ⟨P_{a,q}, T_q Q_a⟩` with the spread cotangent
-//! `P_{a,q} = Σ_i g_i[a, q] W_i`, so
+//! `P_{a,q} = Σ_i g_i[a, q] W_i`, so that, with `Ψ_a = Σ_q T_qᵀ P_{a,q}`,
 //! $$ \frac{∂L}{∂r_m} = \sum_{a,q} g_m[a,q]\, ∇_{r_m} \sum_g W_m(g) Φ_{a,q}(g)
-//!   + w_m ∇_{r_m} \sum_g W_m(g) Ψ_{a_m}(g), \qquad Ψ_a = \sum_q T_q^{\mathsf T} P_{a,q}: $$
+//!   \;+\; w_m ∇_{r_m} \sum_g W_m(g) Ψ_{a_m}(g): $$
 //! the centre's own stencil on `Φ` (the values' meshes, gathered with B-spline derivatives),
-//! then the source's stencil on `Ψ`. `T_q^T` has multiplier `conj t_q = s_q t_q` (`s_q = +1`
-//! for even columns, `G_q = B_q` real and even; `−1` for odd ones, `G_q = −i B_q`), so
-//! `Ψ̂_a = |b|² Σ_q s_q G_q P̂_{a,q}` is summed in k-space and needs one inverse transform
-//! per channel. `∇_r = Σ_α (K_α b_α / 2π) ∂/∂u_α` (`b_α` the reciprocal vectors) and
-//! `M_p'(x) = M_{p−1}(x) − M_{p−1}(x − 1)`.
+//! then the source's stencil on `Ψ`. `T_qᵀ` has multiplier `conj t_q = s_q t_q` (`s_q = 1`
+//! for even columns, where `G_q = B_q` is real and even, and `s_q = −1` for odd ones, where
+//! `G_q = −i B_q`), so `Ψ̂_a = |b|² Σ_q s_q G_q P̂_{a,q}` is summed in k-space and needs one
+//! inverse transform per channel. `∇_r = Σ_α (K_α b_α / 2π) ∂/∂u_α` (`b_α` the reciprocal
+//! vectors) and `M_p'(x) = M_{p−1}(x) − M_{p−1}(x − 1)`.
 //!
 //! Strain: under `x → (1 + ε) x` the scaled fractional coordinates `u` (hence every stencil,
 //! `Q`, `P` and `|b|²`) do not change; only `G_q(k_m)` does, through `k → (1 + ε)^{−T} k` and
 //! `1/V`. With `⟨P, T Q⟩ = Σ_m t(m) Q̂(m) conj P̂(m)` over the full kept set (the half
 //! spectrum's `m2 > 0` modes twice), `∂L/∂ε_αβ = Σ_{a,q,m} Re[∂_{ε_αβ} G_q · |b|² Q̂_a conj
-//! P̂_{a,q}]`, `∂_{ε_αβ} B = −k_α ∂B/∂k_β − δ_αβ B` (the caller supplies `∂B/∂k`).
+//! P̂_{a,q}]`, `∂_{ε_αβ} B = −k_α ∂B/∂k_β − δ_αβ B` for a basis `B ∝ 1/V` (the caller supplies
+//! `∂B/∂k`; `crate::kspace::SeparableBasis` states the same rule).
 //!
 //! Cost, per (channel, column): the values' inverse transform and a gather (with three
 //! derivative weights instead of one), plus one spread and one forward transform of the

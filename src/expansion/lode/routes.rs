@@ -292,12 +292,12 @@ impl LodeCalculator {
                 spline_order,
                 mesh,
                 ..
-            } => Box::new(MeshRoute {
+            } => Box::new(MeshRoute::new(
                 common,
-                part: self.ewald.part(common, split.step)?,
-                dims: *mesh,
-                order: *spline_order,
-            }),
+                self.ewald.part(common, split.step)?,
+                *mesh,
+                *spline_order,
+            )?),
         })
     }
 }
