@@ -526,7 +526,7 @@ impl<'b, B: SeparableBasis> SeparableTables<'b, B> {
     }
 }
 
-/// [`mesh_sum`] for a separable basis ([`SeparableTables`]). Returns `(centers.len(),
+/// [`mesh_sum`] for a separable basis (its factors tabulated once per mode). Returns `(centers.len(),
 /// n_channels, basis.n_columns())`.
 pub fn separable_mesh_sum<B: SeparableBasis>(
     cell: &Cell,
