@@ -8,6 +8,11 @@ l_max 4, Na/Cl gases of 64 atoms per (16 Å)³), all on one thread, in one run:
   ``gradients=["positions"]``); the backward pass of a random cotangent (lode_rs).
 * ``soap-large``: one gas of ``--atoms`` atoms: values and backward pass of the power spectrum
   and of the SOAP expansion itself.
+* ``lode-reciprocal``: LODE (p = 1, σ 1 Å, r_c 3 Å, n_max 6, l_max 4, Na/Cl, the
+  ``benches/compare.py`` hyperparameters and density), ``method="reciprocal"``, one gas of each
+  size in ``--lode-sizes``: values, backward pass (forces and stress), their ratio, and the
+  positions + strain Jacobian at the smallest size. ``--lode-forces N`` runs one backward pass
+  of N atoms in a child process and reports its time and peak RSS.
 
 Each time is the best of ``--repeat`` calls after a warm-up. Prints a Markdown table (and writes
 it with ``--out``). Run: ``python benches/gradients.py [--quick]``.
@@ -25,7 +30,53 @@ os.environ.setdefault("RAYON_NUM_THREADS", "1")  # featomic's pool: one thread, 
 import numpy as np  # noqa: E402
 
 SOAP = dict(cutoff=6.0, smearing=0.5, n_max=6, l_max=4)
+LODE = dict(cutoff=3.0, smearing=1.0, n_max=6, l_max=4, exponent=1)
 SPECIES = [11, 17]
+
+
+def lode_gas(n_atoms: int, seed: int = 7):
+    """One random Na/Cl gas at 64 atoms per (16 Å)³ (``benches/compare.py``)."""
+    import lode_rs
+
+    side = 16.0 * (n_atoms / 64) ** (1 / 3)
+    return lode_rs.datasets.random_ionic_gas(1, n_atoms=n_atoms, box_range=(side, side), seed=seed)
+
+
+def lode_reciprocal_rows(sizes, repeat: int):
+    """Values, backward pass (forces + stress) and their ratio on the reciprocal route."""
+    import lode_rs
+
+    calc = lode_rs.LodeExpansion(**LODE, species=SPECIES, method="reciprocal", n_threads=1)
+    rows = []
+    for n in sizes:
+        frames = lode_gas(n)
+        cotangent = np.random.default_rng(n).normal(size=calc.compute(frames).values.shape)
+        reps = repeat if n <= 1000 else 1
+        values = best(lambda: calc.compute(frames), reps)
+        backward = best(lambda: calc.backward(frames, cotangent), reps)
+        cell = frames[0].cell.array
+        cubic = np.allclose(cell, cell[0, 0] * np.eye(3))
+        rows.append((n, values, backward, "shells" if cubic else "dense"))
+    frames = lode_gas(sizes[0])
+    jacobian = best(lambda: calc.compute(frames, gradients=["positions", "strain"]), 1)
+    return rows, (sizes[0], jacobian)
+
+
+def lode_forces_child(n: int) -> None:
+    """One backward pass of an n-atom gas (forces and stress): prints seconds and peak RSS."""
+    import resource
+
+    import lode_rs
+
+    calc = lode_rs.LodeExpansion(**LODE, species=SPECIES, method="reciprocal")
+    frames = lode_gas(n)
+    start = time.perf_counter()
+    values = calc.compute(frames).values
+    mid = time.perf_counter()
+    calc.backward(frames, np.ones_like(values))
+    end = time.perf_counter()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"{n} {mid - start:.2f} {end - mid:.2f} {rss:.2f}")
 
 
 def best(work, repeat: int) -> float:
@@ -63,9 +114,26 @@ def main() -> None:
     parser.add_argument("--atoms", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--lode-sizes", type=lambda x: [int(n) for n in x.split(",")], default=[64, 216, 1000, 10000]
+    )
+    parser.add_argument("--lode-only", action="store_true", help="only the LODE cases")
+    parser.add_argument("--lode-forces", type=int, help="forces of one N-atom gas (child process)")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        lode_forces_child(args.child)
+        return
     if args.quick:
         args.batch, args.atoms, args.repeat = 2, 200, 1
+        args.lode_sizes = [64, 216]
+    lode_lines = lode_section(args)
+    if args.lode_only:
+        text = "\n".join(lode_lines)
+        print(text)
+        if args.out:
+            args.out.write_text(text + "\n")
+        return
 
     soap = lode_rs.SoapExpansion(**SOAP, species=SPECIES, n_threads=1)
     ps = lode_rs.PowerSpectrum(soap)
@@ -133,10 +201,42 @@ def main() -> None:
     for k, (name, seconds) in enumerate(large_rows):
         reference = large_rows[k - k % 2][1]
         lines.append(f"| {name} | {seconds:.3f} | {seconds / reference:.2f} |")
-    text = "\n".join(lines)
+    text = "\n".join(lines + [""] + lode_lines)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
+
+
+def lode_section(args) -> list[str]:
+    import subprocess
+    import sys
+
+    rows, (n_jac, jacobian) = lode_reciprocal_rows(args.lode_sizes, args.repeat)
+    lines = [
+        "LODE, method=\"reciprocal\" (p = 1, σ 1 Å, r_c 3 Å, n_max 6, l_max 4, Na/Cl gases at "
+        "64 atoms per (16 Å)³), one thread; backward = forces and stress of a random cotangent:",
+        "",
+        "| atoms | engine | values (s) | backward (s) | backward / values |",
+        "|---:|---|---:|---:|---:|",
+    ]
+    for n, values, backward, engine in rows:
+        lines.append(f"| {n} | {engine} | {values:.4f} | {backward:.4f} | {backward / values:.2f} |")
+    lines += ["", f"positions + strain Jacobian, {n_jac} atoms: {jacobian:.3f} s"]
+    if args.lode_forces:
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", str(args.lode_forces)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "RAYON_NUM_THREADS": "2"},
+        ).stdout.split()
+        n, values, backward, rss = out[-4:]
+        lines += [
+            "",
+            f"{n} atoms, 2 threads: values {values} s, backward (forces + stress) {backward} s, "
+            f"peak RSS {rss} GiB",
+        ]
+    return lines
 
 
 if __name__ == "__main__":

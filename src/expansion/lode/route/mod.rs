@@ -15,7 +15,7 @@
 //!
 //! Gradients: each route's Jacobian and backward pass (vector–Jacobian product) belong beside
 //! its [`LodeRoute::values`], as further methods of [`LodeRoute`] (today the finite route, and
-//! the positions of the reciprocal route: [`has_gradients`]): the pair routes by one more
+//! positions and strain of the reciprocal route: [`has_gradients`]): the pair routes by one more
 //! pass over the same pairs, the k-space routes through the adjoint of their engine
 //! (`crate::kspace` for the dense and shell sums, `crate::mesh` for the mesh), the terms of
 //! [`super::constant_terms`] through `V` only.
@@ -34,8 +34,8 @@ use super::real_space::AtomChannels;
 use crate::error::{Error, Result};
 use crate::systems::{Mat3, System, Vec3};
 
-/// Whether `route` has a positions Jacobian and backward pass (today: the finite route, and
-/// positions of the reciprocal route).
+/// Whether `route` has a Jacobian and backward pass (today: the finite route, positions; the
+/// reciprocal route with either engine, positions and strain).
 pub(super) fn has_gradients(route: &Route) -> bool {
     matches!(route, Route::Finite | Route::Reciprocal { .. })
 }
