@@ -8,12 +8,15 @@ l_max 4, Na/Cl gases of 64 atoms per (16 Å)³), all on one thread, in one run:
   ``gradients=["positions"]``); the backward pass of a random cotangent (lode_rs).
 * ``soap-large``: one gas of ``--atoms`` atoms: values and backward pass of the power spectrum
   and of the SOAP expansion itself.
-* ``lode-real-space``: one gas of ``--lode-atoms`` atoms, LODE (p = 1, σ 1 Å, r_c 3 Å, n_max 6,
-  l_max 4; p = 0 for the pairs route) forced on the ``pairs``, ``ewald`` and ``mesh`` routes:
-  values and backward pass (positions and strain) side by side, two threads.
-* ``lode-forces``: forces and stress of a LODE-based energy (a linear model on the p = 1 mesh
-  coefficients) for one gas of ``--forces-atoms`` atoms (default 100 000) on two threads, in a
-  child process: time of the values, of the backward pass, and the child's peak RSS.
+* ``lode-reciprocal``: LODE (p = 1, σ 1 Å, r_c 3 Å, n_max 6, l_max 4, Na/Cl, the
+  ``benches/compare.py`` hyperparameters and density), ``method="reciprocal"``, one gas of each
+  size in ``--lode-sizes``: values, backward pass (forces and stress), their ratio, and the
+  positions + strain Jacobian at the smallest size. ``--lode-forces N`` runs one backward pass
+  of N atoms in a child process and reports its time and peak RSS.
+* ``lode-real-space``: one gas of ``--lode-atoms`` atoms, the same LODE hyperparameters (p = 0
+  for the pairs route) forced on the ``pairs``, ``ewald`` and ``mesh`` routes: values and
+  backward pass (positions and strain) side by side, two threads. ``--mesh-forces N`` runs the
+  values and one backward pass of N atoms on the mesh route in a child process (time, peak RSS).
 
 Each time is the best of ``--repeat`` calls after a warm-up. Prints a Markdown table (and writes
 it with ``--out``). Run: ``python benches/gradients.py [--quick]``.
@@ -31,7 +34,53 @@ os.environ.setdefault("RAYON_NUM_THREADS", "1")  # featomic's pool: one thread, 
 import numpy as np  # noqa: E402
 
 SOAP = dict(cutoff=6.0, smearing=0.5, n_max=6, l_max=4)
+LODE = dict(cutoff=3.0, smearing=1.0, n_max=6, l_max=4, exponent=1)
 SPECIES = [11, 17]
+
+
+def lode_gas(n_atoms: int, seed: int = 7):
+    """One random Na/Cl gas at 64 atoms per (16 Å)³ (``benches/compare.py``)."""
+    import lode_rs
+
+    side = 16.0 * (n_atoms / 64) ** (1 / 3)
+    return lode_rs.datasets.random_ionic_gas(1, n_atoms=n_atoms, box_range=(side, side), seed=seed)
+
+
+def lode_reciprocal_rows(sizes, repeat: int):
+    """Values, backward pass (forces + stress) and their ratio on the reciprocal route."""
+    import lode_rs
+
+    calc = lode_rs.LodeExpansion(**LODE, species=SPECIES, method="reciprocal", n_threads=1)
+    rows = []
+    for n in sizes:
+        frames = lode_gas(n)
+        cotangent = np.random.default_rng(n).normal(size=calc.compute(frames).values.shape)
+        reps = repeat if n <= 1000 else 1
+        values = best(lambda: calc.compute(frames), reps)
+        backward = best(lambda: calc.backward(frames, cotangent), reps)
+        cell = frames[0].cell.array
+        cubic = np.allclose(cell, cell[0, 0] * np.eye(3))
+        rows.append((n, values, backward, "shells" if cubic else "dense"))
+    frames = lode_gas(sizes[0])
+    jacobian = best(lambda: calc.compute(frames, gradients=["positions", "strain"]), 1)
+    return rows, (sizes[0], jacobian)
+
+
+def lode_forces_child(n: int, method: str = "reciprocal") -> None:
+    """One backward pass of an n-atom gas (forces and stress): prints seconds and peak RSS."""
+    import resource
+
+    import lode_rs
+
+    calc = lode_rs.LodeExpansion(**LODE, species=SPECIES, method=method)
+    frames = lode_gas(n)
+    start = time.perf_counter()
+    values = calc.compute(frames).values
+    mid = time.perf_counter()
+    calc.backward(frames, np.ones_like(values))
+    end = time.perf_counter()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"{n} {mid - start:.2f} {end - mid:.2f} {rss:.2f}")
 
 
 def best(work, repeat: int) -> float:
@@ -60,107 +109,6 @@ def featomic_soap():
     )
 
 
-LODE = dict(cutoff=3.0, smearing=1.0, n_max=6, l_max=4)
-
-
-def lode_gas(n_atoms: int, seed: int = 7):
-    """One Na/Cl gas of ``n_atoms`` at the density of the 64-atom gases (64 per (16 Å)³)."""
-    import lode_rs
-
-    side = 16.0 * (n_atoms / 64) ** (1 / 3)
-    return lode_rs.datasets.random_ionic_gas(1, n_atoms=n_atoms, box_range=(side, side), seed=seed)
-
-
-def lode_real_space_rows(n_atoms: int, repeat: int) -> list[str]:
-    """Values and backward pass of the periodic real-space routes, side by side."""
-    import lode_rs
-
-    frames = lode_gas(n_atoms)
-    rng = np.random.default_rng(1)
-    lines = [
-        f"LODE routes, one gas of {n_atoms} Na/Cl atoms, two threads (σ 1 Å, r_c 3 Å, n_max 6, "
-        "l_max 4):",
-        "",
-        "| route | values s | backward s | backward / values |",
-        "|---|---:|---:|---:|",
-    ]
-    for exponent, method in [(0, "auto"), (1, "ewald"), (1, "mesh")]:
-        calc = lode_rs.LodeExpansion(
-            **LODE, exponent=exponent, method=method, species=SPECIES, n_threads=2
-        )
-        route = calc.routes(frames)[0]["route"]
-        cotangent = rng.normal(size=calc.compute(frames).values.shape)
-        values = best(lambda: calc.compute(frames), repeat)
-        backward = best(lambda: calc.backward(frames, cotangent), repeat)
-        lines.append(
-            f"| {route} (p = {exponent}) | {values:.3f} | {backward:.3f} | {backward / values:.2f} |"
-        )
-    return lines
-
-
-def lode_forces_child(n_atoms: int) -> None:
-    """In a child process: values, then forces and stress of ``E = Σ_i w · c_i``; prints JSON."""
-    import json
-    import resource
-
-    import lode_rs
-
-    frames = lode_gas(n_atoms, seed=11)
-    calc = lode_rs.LodeExpansion(**LODE, exponent=1, method="mesh", species=SPECIES, n_threads=2)
-    start = time.perf_counter()
-    values = calc.compute(frames).values
-    t_values = time.perf_counter() - start
-    weights = np.random.default_rng(3).normal(size=values.shape[1:])
-    cotangent = np.broadcast_to(weights, values.shape)
-    del values
-    start = time.perf_counter()
-    back = calc.backward(frames, cotangent)
-    t_backward = time.perf_counter() - start
-    forces = -back.positions[0]
-    stress = back.strain[0] / frames[0].get_volume()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(
-        json.dumps(
-            dict(
-                values=t_values,
-                backward=t_backward,
-                rss=rss,
-                route=calc.routes(frames)[0]["route"],
-                max_force=float(np.abs(forces).max()),
-                net_force=float(np.abs(forces.sum(axis=0)).max()),
-                pressure=float(-np.trace(stress) / 3),
-            )
-        )
-    )
-
-
-def lode_forces_rows(n_atoms: int) -> list[str]:
-    """Forces of a LODE-based energy for a large gas, measured in a child process."""
-    import json
-    import subprocess
-    import sys
-
-    out = subprocess.run(
-        [sys.executable, __file__, "--forces-child", str(n_atoms)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    r = json.loads(out.strip().splitlines()[-1])
-    return [
-        f"Forces and stress of a LODE energy (linear in the p = 1 coefficients, route "
-        f"{r['route']}), one gas of {n_atoms} atoms, two threads:",
-        "",
-        "| values s | backward (forces + stress) s | total s | peak RSS GiB |",
-        "|---:|---:|---:|---:|",
-        f"| {r['values']:.1f} | {r['backward']:.1f} | {r['values'] + r['backward']:.1f} | "
-        f"{r['rss'] / 2**30:.2f} |",
-        "",
-        f"(largest |F| {r['max_force']:.3g}, |Σ F| {r['net_force']:.2g}: the mesh breaks "
-        "translation invariance by its discretisation error only)",
-    ]
-
-
 def main() -> None:
     import lode_rs
 
@@ -170,16 +118,30 @@ def main() -> None:
     parser.add_argument("--atoms", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--lode-sizes", type=lambda x: [int(n) for n in x.split(",")], default=[64, 216, 1000, 10000]
+    )
+    parser.add_argument("--lode-only", action="store_true", help="only the LODE cases")
+    parser.add_argument("--lode-forces", type=int, help="forces of one N-atom gas (child process)")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child-method", default="reciprocal", help=argparse.SUPPRESS)
     parser.add_argument("--lode-atoms", type=int, default=4000)
-    parser.add_argument("--forces-atoms", type=int, default=100_000)
-    parser.add_argument("--forces-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--mesh-forces", type=int, help="mesh forces of one N-atom gas (child)")
     args = parser.parse_args()
-    if args.forces_child:
-        lode_forces_child(args.forces_child)
+    if args.child:
+        lode_forces_child(args.child, args.child_method)
         return
     if args.quick:
         args.batch, args.atoms, args.repeat = 2, 200, 1
-        args.lode_atoms, args.forces_atoms = 200, 500
+        args.lode_sizes = [64, 216]
+        args.lode_atoms = 200
+    lode_lines = lode_section(args) + [""] + lode_real_space_section(args)
+    if args.lode_only:
+        text = "\n".join(lode_lines)
+        print(text)
+        if args.out:
+            args.out.write_text(text + "\n")
+        return
 
     soap = lode_rs.SoapExpansion(**SOAP, species=SPECIES, n_threads=1)
     ps = lode_rs.PowerSpectrum(soap)
@@ -247,12 +209,79 @@ def main() -> None:
     for k, (name, seconds) in enumerate(large_rows):
         reference = large_rows[k - k % 2][1]
         lines.append(f"| {name} | {seconds:.3f} | {seconds / reference:.2f} |")
-    lines += ["", *lode_real_space_rows(args.lode_atoms, args.repeat)]
-    lines += ["", *lode_forces_rows(args.forces_atoms)]
-    text = "\n".join(lines)
+    text = "\n".join(lines + [""] + lode_lines)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
+
+
+def forces_in_child(n: int, method: str) -> list[str]:
+    """Values and one backward pass of an ``n``-atom gas on two threads, in a child process:
+    ``[n, values s, backward s, peak RSS GiB]`` as strings."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, __file__, "--child", str(n), "--child-method", method],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "RAYON_NUM_THREADS": "2"},
+    ).stdout.split()[-4:]
+
+
+def lode_real_space_section(args) -> list[str]:
+    """Values and backward pass of the periodic real-space routes, side by side."""
+    import lode_rs
+
+    frames = lode_gas(args.lode_atoms)
+    rng = np.random.default_rng(1)
+    lines = [
+        f"LODE routes, one gas of {args.lode_atoms} Na/Cl atoms, two threads (σ 1 Å, r_c 3 Å, "
+        "n_max 6, l_max 4); backward = forces and stress of a random cotangent:",
+        "",
+        "| route | values s | backward s | backward / values |",
+        "|---|---:|---:|---:|",
+    ]
+    for exponent, method in [(0, "auto"), (1, "ewald"), (1, "mesh")]:
+        hypers = {**LODE, "exponent": exponent}
+        calc = lode_rs.LodeExpansion(**hypers, method=method, species=SPECIES, n_threads=2)
+        route = calc.routes(frames)[0]["route"]
+        cotangent = rng.normal(size=calc.compute(frames).values.shape)
+        values = best(lambda c=calc: c.compute(frames), args.repeat)
+        backward = best(lambda c=calc, g=cotangent: c.backward(frames, g), args.repeat)
+        ratio = backward / values
+        lines.append(f"| {route} (p = {exponent}) | {values:.3f} | {backward:.3f} | {ratio:.2f} |")
+    if args.mesh_forces:
+        n, values, backward, rss = forces_in_child(args.mesh_forces, "mesh")
+        lines += [
+            "",
+            f"{n} atoms, mesh route, 2 threads: values {values} s, backward (forces + stress) "
+            f"{backward} s, peak RSS {rss} GiB",
+        ]
+    return lines
+
+
+def lode_section(args) -> list[str]:
+    rows, (n_jac, jacobian) = lode_reciprocal_rows(args.lode_sizes, args.repeat)
+    lines = [
+        "LODE, method=\"reciprocal\" (p = 1, σ 1 Å, r_c 3 Å, n_max 6, l_max 4, Na/Cl gases at "
+        "64 atoms per (16 Å)³), one thread; backward = forces and stress of a random cotangent:",
+        "",
+        "| atoms | engine | values (s) | backward (s) | backward / values |",
+        "|---:|---|---:|---:|---:|",
+    ]
+    for n, values, backward, engine in rows:
+        lines.append(f"| {n} | {engine} | {values:.4f} | {backward:.4f} | {backward / values:.2f} |")
+    lines += ["", f"positions + strain Jacobian, {n_jac} atoms: {jacobian:.3f} s"]
+    if args.lode_forces:
+        n, values, backward, rss = forces_in_child(args.lode_forces, "reciprocal")
+        lines += [
+            "",
+            f"{n} atoms, 2 threads: values {values} s, backward (forces + stress) {backward} s, "
+            f"peak RSS {rss} GiB",
+        ]
+    return lines
 
 
 if __name__ == "__main__":

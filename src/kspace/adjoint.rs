@@ -24,6 +24,8 @@
 //! `2 N N_k n_channels n_cols` flops each, plus `O(N N_k n_channels)` elementwise work.
 
 use ndarray::linalg::general_mat_mul;
+use std::ops::Range;
+
 use ndarray::{s, Array2, Array3, ArrayView2, ArrayView3, Axis};
 use rayon::prelude::*;
 
@@ -218,14 +220,104 @@ pub fn dense_jacobian_row<B: SeparableBasis>(
     DenseJacobian::new(kvectors, basis, strain.is_some()).row(sources, i, positions, strain)
 }
 
-/// What one tile of atoms contributes in one block of the backward pass.
-struct TilePart {
-    /// `2 Σ_k k t_m(k)` of the tile's atoms (the centre's own phase).
-    forces: Vec<Vec3>,
-    /// `[X^a | Y^a]`, `(n_channels, 2 len)`, partial sums over the tile.
-    xy: Array2<f64>,
-    /// `H` in parity order over the tile, `(len, n_cols)` (empty without strain).
-    h: Array2<f64>,
+/// The basis-dependent half of the backward pass over one block of k-vectors: what
+/// [`backward_blocks`] needs from an engine. The cotangent reaches it per channel as
+/// `(rows, n_cols)` with its columns in [`BlockAdjoint`]'s `column_order` (chosen by the engine).
+pub(super) trait BlockAdjoint: Sync {
+    /// Number of k-vectors of the block.
+    fn len(&self) -> usize;
+
+    /// Per tile and channel, before [`contract`](Self::contract) and
+    /// [`strain_tile`](Self::strain_tile): whatever they share, derived from the cotangent `g`
+    /// `(rows, n_cols)`, into `scratch` (nothing by default).
+    fn prepare(&self, _g: ArrayView2<'_, f64>, _strain: bool, _scratch: &mut Vec<f64>) {}
+
+    /// `ge[i, k] = Σ_{q even} g[i, q] B[k, q]`, `go` over the odd columns (`(rows, len)` each,
+    /// overwritten); `scratch` as left by [`prepare`](Self::prepare).
+    fn contract(
+        &self,
+        g: ArrayView2<'_, f64>,
+        scratch: &[f64],
+        ge: &mut Array2<f64>,
+        go: &mut Array2<f64>,
+    );
+
+    /// Shape of the strain accumulator of a tile.
+    fn strain_shape(&self) -> (usize, usize);
+
+    /// Add what `Σ_i g_i F(i, k)` contributes to the strain accumulator, for `F_even` `fe` and
+    /// `F_odd` `fo` `(rows, len)` of one channel and its cotangent `g` `(rows, n_cols)`.
+    fn strain_tile(
+        &self,
+        fe: ArrayView2<'_, f64>,
+        fo: ArrayView2<'_, f64>,
+        g: ArrayView2<'_, f64>,
+        scratch: &[f64],
+        acc: &mut Array2<f64>,
+    );
+
+    /// `Σ_{k, q} H[k, q] ∂B[k, q]/∂ε_ab` from the accumulator summed over the tiles.
+    fn virial(&self, acc: &Array2<f64>) -> Mat3;
+}
+
+/// The dense engine's block: basis rows in parity order and their strain derivatives.
+struct DenseBlock {
+    /// `(len, n_cols)`, columns in parity order.
+    b: Array2<f64>,
+    /// `(len, 9, n_cols)`, columns in the original order (empty without strain).
+    db: Array3<f64>,
+    order: Vec<usize>,
+    n_even: usize,
+}
+
+impl BlockAdjoint for DenseBlock {
+    fn len(&self) -> usize {
+        self.b.nrows()
+    }
+
+    fn contract(
+        &self,
+        g: ArrayView2<'_, f64>,
+        _scratch: &[f64],
+        ge: &mut Array2<f64>,
+        go: &mut Array2<f64>,
+    ) {
+        let (b_even, b_odd) = self.b.view().split_at(Axis(1), self.n_even);
+        let (g_even, g_odd) = g.split_at(Axis(1), self.n_even);
+        general_mat_mul(1.0, &g_even, &b_even.t(), 0.0, ge);
+        general_mat_mul(1.0, &g_odd, &b_odd.t(), 0.0, go);
+    }
+
+    fn strain_shape(&self) -> (usize, usize) {
+        (self.len(), self.b.ncols())
+    }
+
+    fn strain_tile(
+        &self,
+        fe: ArrayView2<'_, f64>,
+        fo: ArrayView2<'_, f64>,
+        g: ArrayView2<'_, f64>,
+        _scratch: &[f64],
+        acc: &mut Array2<f64>,
+    ) {
+        let (g_even, g_odd) = g.split_at(Axis(1), self.n_even);
+        let (mut h_even, mut h_odd) = acc.view_mut().split_at(Axis(1), self.n_even);
+        general_mat_mul(1.0, &fe.t(), &g_even, 1.0, &mut h_even);
+        general_mat_mul(1.0, &fo.t(), &g_odd, 1.0, &mut h_odd);
+    }
+
+    fn virial(&self, h: &Array2<f64>) -> Mat3 {
+        let mut virial = [[0.0; 3]; 3];
+        for k in 0..self.len() {
+            for (p, &q) in self.order.iter().enumerate() {
+                let hk = h[[k, p]];
+                for ab in 0..9 {
+                    virial[ab / 3][ab % 3] += hk * self.db[[k, ab, q]];
+                }
+            }
+        }
+        virial
+    }
 }
 
 /// The backward pass of [`super::dense_sum`] with the centres as sources: for a cotangent
@@ -248,81 +340,126 @@ pub fn dense_backward<B: SeparableBasis>(
     cotangent: ArrayView3<f64>,
     strain: bool,
 ) -> (Vec<Vec3>, Option<Mat3>) {
+    let n_cols = basis.n_columns();
+    let odd = basis.odd_columns();
+    let parity = ParityOrder::new(&odd);
+    let n_k = kvectors.len();
+    let ranges = (0..n_k)
+        .step_by(K_BLOCK)
+        .map(|start| start..(start + K_BLOCK).min(n_k));
+    const BASIS_CHUNK: usize = 32;
+    let make = |range: Range<usize>| {
+        let len = range.len();
+        let mut b = Array2::<f64>::zeros((len, n_cols));
+        let mut db = Array3::<f64>::zeros((if strain { len } else { 0 }, 9, n_cols));
+        if strain {
+            b.axis_chunks_iter_mut(Axis(0), BASIS_CHUNK)
+                .into_par_iter()
+                .zip(db.axis_chunks_iter_mut(Axis(0), BASIS_CHUNK))
+                .enumerate()
+                .for_each(|(c, (b, db))| {
+                    let first = range.start + c * BASIS_CHUNK;
+                    basis.fill_strain_rows(kvectors, first..first + b.nrows(), b, db);
+                });
+        } else {
+            b.axis_chunks_iter_mut(Axis(0), BASIS_CHUNK)
+                .into_par_iter()
+                .enumerate()
+                .for_each(|(c, b)| {
+                    let first = range.start + c * BASIS_CHUNK;
+                    basis.fill_rows(kvectors, first..first + b.nrows(), b);
+                });
+        }
+        let mut b_par = Array2::<f64>::zeros((len, n_cols));
+        parity.regroup_rows(b.view(), b_par.view_mut());
+        DenseBlock {
+            b: b_par,
+            db,
+            order: parity.order.clone(),
+            n_even: parity.n_even,
+        }
+    };
+    backward_blocks(
+        sources,
+        kvectors,
+        &parity.order,
+        cotangent,
+        strain,
+        ranges,
+        make,
+    )
+}
+
+/// What one tile of atoms contributes in one block of the backward pass.
+struct TilePart {
+    /// `2 Σ_k k t_m(k)` of the tile's atoms (the centre's own phase).
+    forces: Vec<Vec3>,
+    /// `[X^a | Y^a]`, `(n_channels, 2 len)`, partial sums over the tile.
+    xy: Array2<f64>,
+    /// The strain accumulator over the tile (empty without strain).
+    h: Array2<f64>,
+}
+
+/// The engine-independent half of the backward pass (module docs): for each block of
+/// k-vectors `ranges` (in order) of `kvectors`, the engine's block (`make(range)`, built while
+/// the phases of every atom are computed), the structure factors, then per tile of
+/// [`ROW_TILE`] atoms (in parallel) `G` ([`BlockAdjoint::contract`]), the own-phase forces, the
+/// partial `X^a`, `Y^a` and the strain accumulator; partial sums added in tile order, then the
+/// structure-factor forces per atom and the block's virial. `order` is the column order the
+/// engine wants the cotangent in. Bitwise independent of the number of threads.
+pub(super) fn backward_blocks<A: BlockAdjoint + Send>(
+    sources: &Sources<'_>,
+    kvectors: &KVectors,
+    order: &[usize],
+    cotangent: ArrayView3<f64>,
+    strain: bool,
+    ranges: impl Iterator<Item = Range<usize>>,
+    make: impl Fn(Range<usize>) -> A + Sync,
+) -> (Vec<Vec3>, Option<Mat3>) {
     let positions = sources.positions();
     let n = positions.len();
     let n_channels = sources.n_channels();
-    let n_cols = basis.n_columns();
-    let odd = basis.odd_columns();
+    let n_cols = order.len();
     assert_eq!(cotangent.shape(), [n, n_channels, n_cols]);
-    let parity = ParityOrder::new(&odd);
-    let n_even = parity.n_even;
-    let n_k = kvectors.len();
     let mut forces = vec![[0.0; 3]; n];
     let mut virial = [[0.0; 3]; 3];
-    if n == 0 || n_k == 0 || n_cols == 0 {
+    if n == 0 || kvectors.is_empty() || n_cols == 0 {
         return (forces, strain.then_some(virial));
     }
-    // the cotangent per channel in parity order: (n_channels, N, n_cols)
+    // the cotangent per channel in the engine's column order: (n_channels, N, n_cols)
     let mut g = Array3::<f64>::zeros((n_channels, n, n_cols));
     for i in 0..n {
         for a in 0..n_channels {
-            for (p, &q) in parity.order.iter().enumerate() {
+            for (p, &q) in order.iter().enumerate() {
                 g[[a, i, p]] = cotangent[[i, a, q]];
             }
         }
     }
-    let block = K_BLOCK.min(n_k);
-    let mut b = Array2::<f64>::zeros((block, n_cols));
-    let mut db = Array3::<f64>::zeros((if strain { block } else { 0 }, 9, n_cols));
-    let mut b_par = Array2::<f64>::zeros((block, n_cols));
-    let mut phases = Array2::<f64>::zeros((n, 2 * block));
-    const BASIS_CHUNK: usize = 32;
-    for start in (0..n_k).step_by(K_BLOCK) {
-        let end = (start + K_BLOCK).min(n_k);
-        let len = end - start;
-        let mut bb = b.slice_mut(s![..len, ..]);
-        let db_rows = len.min(db.shape()[0]);
-        let mut dbb = db.slice_mut(s![..db_rows, .., ..]);
+    let longest = K_BLOCK.min(kvectors.len());
+    let mut phases = Array2::<f64>::zeros((n, 2 * longest));
+    for range in ranges {
+        let len = range.len();
+        if phases.ncols() < 2 * len {
+            phases = Array2::zeros((n, 2 * len));
+        }
         let mut p = phases.slice_mut(s![.., ..2 * len]);
-        rayon::join(
-            || {
-                if strain {
-                    bb.axis_chunks_iter_mut(Axis(0), BASIS_CHUNK)
-                        .into_par_iter()
-                        .zip(dbb.axis_chunks_iter_mut(Axis(0), BASIS_CHUNK))
-                        .enumerate()
-                        .for_each(|(c, (b, db))| {
-                            let first = start + c * BASIS_CHUNK;
-                            basis.fill_strain_rows(kvectors, first..first + b.nrows(), b, db);
-                        });
-                } else {
-                    bb.axis_chunks_iter_mut(Axis(0), BASIS_CHUNK)
-                        .into_par_iter()
-                        .enumerate()
-                        .for_each(|(c, b)| {
-                            let first = start + c * BASIS_CHUNK;
-                            basis.fill_rows(kvectors, first..first + b.nrows(), b);
-                        });
-                }
-            },
-            || phases_into(positions, kvectors, start..end, p.view_mut()),
+        let (block, ()) = rayon::join(
+            || make(range.clone()),
+            || phases_into(positions, kvectors, range.clone(), p.view_mut()),
         );
         let p = p.view();
         let factors = weighted_sums(sources, p);
-        let mut bp = b_par.slice_mut(s![..len, ..]);
-        parity.regroup_rows(bb.view(), bp.view_mut());
-        let bp = bp.view();
-        let kv = &kvectors.vectors()[start..end];
+        let kv = &kvectors.vectors()[range];
         let parts: Vec<TilePart> = (0..n.div_ceil(ROW_TILE))
             .into_par_iter()
             .map(|t| {
                 let rows = t * ROW_TILE..((t + 1) * ROW_TILE).min(n);
-                backward_tile(&g, p, factors.view(), bp, n_even, kv, rows, strain)
+                backward_tile(&g, p, factors.view(), &block, kv, rows, strain)
             })
             .collect();
         // partial sums in tile order
         let mut xy = Array2::<f64>::zeros((n_channels, 2 * len));
-        let mut h = Array2::<f64>::zeros((if strain { len } else { 0 }, n_cols));
+        let mut h = Array2::<f64>::zeros(if strain { block.strain_shape() } else { (0, 0) });
         for (t, part) in parts.into_iter().enumerate() {
             for (f, pf) in forces[t * ROW_TILE..].iter_mut().zip(&part.forces) {
                 for alpha in 0..3 {
@@ -343,10 +480,11 @@ pub fn dense_backward<B: SeparableBasis>(
                     let m = t * ROW_TILE + local;
                     let a = sources.channels()[m];
                     let w = 2.0 * sources.weight(m);
+                    let (c, s_) = p.row(m).split_at(Axis(0), len);
+                    let (x, y) = xy.row(a).split_at(Axis(0), len);
                     let mut sum = [0.0; 3];
                     for k in 0..len {
-                        let (c, s) = (p[[m, k]], p[[m, len + k]]);
-                        let u = w * (c * xy[[a, len + k]] - s * xy[[a, k]]);
+                        let u = w * (c[k] * y[k] - s_[k] * x[k]);
                         for alpha in 0..3 {
                             sum[alpha] += u * kv[k][alpha];
                         }
@@ -357,12 +495,10 @@ pub fn dense_backward<B: SeparableBasis>(
                 }
             });
         if strain {
-            for k in 0..len {
-                for (pp, &q) in parity.order.iter().enumerate() {
-                    let hk = h[[k, pp]];
-                    for ab in 0..9 {
-                        virial[ab / 3][ab % 3] += hk * dbb[[k, ab, q]];
-                    }
+            let v = block.virial(&h);
+            for a in 0..3 {
+                for b in 0..3 {
+                    virial[a][b] += v[a][b];
                 }
             }
         }
@@ -370,74 +506,91 @@ pub fn dense_backward<B: SeparableBasis>(
     (forces, strain.then_some(virial))
 }
 
-/// One tile of atoms `rows` in one block (see [`dense_backward`]): `g` `(n_channels, N,
-/// n_cols)` in parity order, `phases` `[C | S]` `(N, 2 len)`, `factors` `[C^a | S^a]`
-/// `(n_channels, 2 len)`, `bp` the basis rows in parity order `(len, n_cols)`.
-#[allow(clippy::too_many_arguments)]
-fn backward_tile(
+/// One tile of atoms `rows` in one block (see [`backward_blocks`]): `g` `(n_channels, N,
+/// n_cols)` in the engine's column order, `phases` `[C | S]` `(N, 2 len)`, `factors`
+/// `[C^a | S^a]` `(n_channels, 2 len)`.
+fn backward_tile<A: BlockAdjoint>(
     g: &Array3<f64>,
     phases: ArrayView2<'_, f64>,
     factors: ArrayView2<'_, f64>,
-    bp: ArrayView2<'_, f64>,
-    n_even: usize,
+    block: &A,
     kv: &[Vec3],
-    rows: std::ops::Range<usize>,
+    rows: Range<usize>,
     strain: bool,
 ) -> TilePart {
-    let (n_channels, n_cols) = (g.shape()[0], g.shape()[2]);
-    let len = bp.nrows();
+    let n_channels = g.shape()[0];
+    let len = block.len();
     let n_rows = rows.len();
     let tile_phases = phases.slice(s![rows.clone(), ..]);
     let mut t = Array2::<f64>::zeros((n_rows, len));
     let mut xy = Array2::<f64>::zeros((n_channels, 2 * len));
-    let mut h = Array2::<f64>::zeros((if strain { len } else { 0 }, n_cols));
+    let mut h = Array2::<f64>::zeros(if strain { block.strain_shape() } else { (0, 0) });
     let mut ge = Array2::<f64>::zeros((n_rows, len));
     let mut go = Array2::<f64>::zeros((n_rows, len));
-    let mut fe = Array2::<f64>::zeros((if strain { n_rows } else { 0 }, len));
-    let mut fo = Array2::<f64>::zeros((if strain { n_rows } else { 0 }, len));
-    let (b_even, b_odd) = bp.split_at(Axis(1), n_even);
+    let f_rows = if strain { n_rows } else { 0 };
+    let mut fe = Array2::<f64>::zeros((f_rows, len));
+    let mut fo = Array2::<f64>::zeros((f_rows, len));
+    let mut scratch = Vec::new();
     for a in 0..n_channels {
         let ga = g.slice(s![a, rows.clone(), ..]);
-        let (g_even, g_odd) = ga.split_at(Axis(1), n_even);
-        general_mat_mul(1.0, &g_even, &b_even.t(), 0.0, &mut ge);
-        general_mat_mul(1.0, &g_odd, &b_odd.t(), 0.0, &mut go);
-        let (ca, sa) = (factors.row(a), factors.row(a));
-        let (mut x, mut y) = {
-            let (x, y) = xy.row_mut(a).split_at(Axis(0), len);
-            (x, y)
-        };
+        block.prepare(ga, strain, &mut scratch);
+        block.contract(ga, &scratch, &mut ge, &mut go);
+        let (ca, sa) = factors.row(a).split_at(Axis(0), len);
+        let (ca, sa) = (ca.to_vec(), sa.to_vec());
+        let (mut x, mut y) = xy.row_mut(a).split_at(Axis(0), len);
+        let (x, y) = (
+            x.as_slice_mut().expect("contiguous"),
+            y.as_slice_mut().expect("contiguous"),
+        );
         for r in 0..n_rows {
             let ph = tile_phases.row(r);
+            let (c, s_) = ph.split_at(Axis(0), len);
+            let (c, s_) = (c.to_slice(), s_.to_slice());
+            let (e, o) = (ge.row(r), go.row(r));
+            let (e, o) = (e.to_slice(), o.to_slice());
+            let mut tr = t.row_mut(r);
+            let tr = tr.as_slice_mut().expect("contiguous");
             for k in 0..len {
-                let (c, s_) = (ph[k], ph[len + k]);
-                let (cf, sf) = (ca[k], sa[len + k]);
-                let (e, o) = (ge[[r, k]], go[[r, k]]);
-                t[[r, k]] += e * (c * sf - s_ * cf) + o * (c * cf + s_ * sf);
+                let (c, s_, cf, sf, e, o) = (c[k], s_[k], ca[k], sa[k], e[k], o[k]);
+                tr[k] += e * (c * sf - s_ * cf) + o * (c * cf + s_ * sf);
                 x[k] += e * c + o * s_;
                 y[k] += e * s_ - o * c;
-                if strain {
+            }
+            if strain {
+                for k in 0..len {
+                    let (c, s_, cf, sf) = (c[k], s_[k], ca[k], sa[k]);
                     fe[[r, k]] = 2.0 * (c * cf + s_ * sf);
                     fo[[r, k]] = 2.0 * (s_ * cf - c * sf);
                 }
             }
         }
         if strain {
-            let (mut h_even, mut h_odd) = h.view_mut().split_at(Axis(1), n_even);
-            general_mat_mul(1.0, &fe.t(), &g_even, 1.0, &mut h_even);
-            general_mat_mul(1.0, &fo.t(), &g_odd, 1.0, &mut h_odd);
+            block.strain_tile(fe.view(), fo.view(), ga, &scratch, &mut h);
         }
     }
     let forces = (0..n_rows)
         .map(|r| {
             let mut f = [0.0; 3];
-            for k in 0..len {
-                let u = 2.0 * t[[r, k]];
+            for (tk, kk) in t.row(r).iter().zip(kv) {
+                let u = 2.0 * tk;
                 for alpha in 0..3 {
-                    f[alpha] += u * kv[k][alpha];
+                    f[alpha] += u * kk[alpha];
                 }
             }
             f
         })
         .collect();
     TilePart { forces, xy, h }
+}
+
+/// Contiguous slices of 1-D views.
+trait ToSlice<'a> {
+    fn to_slice(self) -> &'a [f64];
+}
+
+impl<'a> ToSlice<'a> for ndarray::ArrayView1<'a, f64> {
+    fn to_slice(self) -> &'a [f64] {
+        self.to_slice_memory_order()
+            .expect("rows of standard-layout arrays are contiguous")
+    }
 }

@@ -1,7 +1,7 @@
 //! LODE positions and strain gradients (conventions of `docs/gradients.md`): the Jacobian, row
 //! by row ([`LodeRows`], dense: every atom moves every centre), and the backward pass, both
-//! delegated to the route the planner chose for each structure (`route/`: the finite route
-//! today). A structure whose route has no gradients yet is refused with an error naming the
+//! delegated to the route the planner chose for each structure (`route/`: the finite and the
+//! reciprocal routes today). A structure whose route has no gradients yet is refused with an error naming the
 //! route.
 
 use ndarray::{s, ArrayView4};
@@ -120,8 +120,8 @@ impl LodeCalculator {
                         "structure {s}: LODE gradients are not implemented yet on the {:?} route \
                          this periodic structure is planned on (method={:?}); today LODE \
                          gradients exist for finite systems (pbc all False, the \"real-space\" \
-                         route) and, positions only, for periodic ones with \
-                         method=\"reciprocal\"; the other routes get theirs in a next step",
+                         route) and for periodic ones with method=\"reciprocal\" (positions \
+                         and strain); the other routes get theirs in a next step",
                         plan.route.name(),
                         self.common.hypers.method.name()
                     );

@@ -15,7 +15,7 @@
 //!
 //! Gradients: each route's Jacobian and backward pass (vector–Jacobian product) belong beside
 //! its [`LodeRoute::values`], as further methods of [`LodeRoute`] (every route today:
-//! [`has_gradients`]; strain on the periodic ones): the pair routes by one more pass over the
+//! [`has_gradients`]; strain on the periodic ones; the reciprocal route with either engine): the pair routes by one more pass over the
 //! same pairs, the k-space routes through the adjoint of their engine (`crate::kspace` for the
 //! dense and shell sums, `crate::mesh` for the mesh), the terms of
 //! [`super::constant_terms`] through `V` only. The mesh route's Jacobian rows are the Ewald

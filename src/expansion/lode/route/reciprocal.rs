@@ -9,9 +9,11 @@
 //! The basis is [`LodeBasis`]; the engine is the dense contraction or the sum by shells,
 //! whichever [`KspaceSum::cost_per_k`] says is cheaper for the cell.
 //!
-//! Gradients (positions; strain not yet): the Jacobian row and the backward pass of the dense
-//! engine ([`crate::kspace::dense_jacobian_row`], [`crate::kspace::dense_backward`]), whichever
-//! engine the values used; the `k = 0` and centre terms do not move with the atoms.
+//! Gradients (positions and strain, `docs/math.md` §13): Jacobian rows by the dense engine
+//! ([`crate::kspace::DenseJacobian`], whichever engine the values used), the backward pass by
+//! the values' engine ([`crate::kspace::dense_backward`], [`crate::kspace::shell_backward`]:
+//! [`KspaceSum::backward`]); the `k = 0` term (`∝ 1/V`) adds `−δ_ab` times itself to the
+//! strain, the centre term (a constant) nothing.
 
 use std::sync::OnceLock;
 
@@ -27,8 +29,8 @@ use super::LodeRoute;
 use crate::cost::{DENSE_PER_K, SHELL_MULTIPLY_ADD, SHELL_PER_K};
 use crate::error::Result;
 use crate::kspace::{
-    dense_backward, dense_sum, k_vectors, shell_sum, symmetry_degeneracy, DenseJacobian, Shells,
-    Sources,
+    dense_backward, dense_sum, k_vectors, shell_backward, shell_sum, symmetry_degeneracy,
+    DenseJacobian, Shells, Sources,
 };
 use crate::math::power_law::PowerLaw;
 use crate::math::spherical_harmonics::SphericalHarmonics;
@@ -106,6 +108,38 @@ impl KspaceSum<'_> {
             system.cell().volume(),
         );
         Ok(out)
+    }
+}
+
+impl KspaceSum<'_> {
+    /// Backward pass of [`Self::compute`] (the same engine: shells or dense): for a cotangent
+    /// `(N, n_channels, n_max·n_lm)`, `∂(Σ g·c)/∂r_j` of every atom and, when `strain`,
+    /// `∂(Σ g·c)/∂ε`, the `k = 0` term's `−δ_ab` share included (`docs/math.md` §13).
+    pub fn backward(
+        &self,
+        system: &System,
+        sources: &Sources<'_>,
+        k_cutoff: f64,
+        cotangent: ArrayView3<f64>,
+        strain: bool,
+    ) -> Result<(Vec<Vec3>, Option<Mat3>)> {
+        let kv = k_vectors(system.cell(), k_cutoff)?;
+        let shells = Shells::new(&kv);
+        let (_, use_shells) = self.cost_per_k(sources.n_channels(), shells.degeneracy());
+        let volume = system.cell().volume();
+        let basis = self.separable(volume);
+        let (forces, mut virial) = if use_shells {
+            shell_backward(sources, &shells, &basis, cotangent, strain)
+        } else {
+            dense_backward(sources, &kv, &basis, cotangent, strain)
+        };
+        if let (Some(virial), Some(term)) = (
+            virial.as_mut(),
+            k0_term(&self.kernel, self.radial, sources, volume),
+        ) {
+            add_volume_term_strain_backward(virial, cotangent, &term, self.n_lm());
+        }
+        Ok((forces, virial))
     }
 }
 
@@ -272,17 +306,13 @@ impl LodeRoute for ReciprocalRoute<'_> {
         cotangent: ArrayView3<f64>,
     ) -> Result<(Vec<Vec3>, Option<Mat3>)> {
         let common = self.common;
-        let kv = k_vectors(system.cell(), self.k_cutoff)?;
-        let sum = common.kspace(&self.kernel);
-        let volume = system.cell().volume();
-        let sources = atoms.sources(system)?;
-        let (forces, virial) =
-            dense_backward(&sources, &kv, &sum.separable(volume), cotangent, true);
-        let mut virial = virial.expect("asked for");
-        if let Some(term) = k0_term(&sum.kernel, sum.radial, &sources, volume) {
-            add_volume_term_strain_backward(&mut virial, cotangent, &term, sum.n_lm());
-        }
-        Ok((forces, Some(virial)))
+        common.kspace(&self.kernel).backward(
+            system,
+            &atoms.sources(system)?,
+            self.k_cutoff,
+            cotangent,
+            true,
+        )
     }
 }
 
