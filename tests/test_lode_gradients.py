@@ -1,6 +1,6 @@
 """LODE gradients through the Python API: positions of finite systems (the real-space route),
-positions and strain of periodic ones on the reciprocal route, and the clear refusal of the
-routes that have no gradients yet.
+positions and strain of periodic ones on the reciprocal route, and the clear refusal of strain
+for finite systems (the other periodic routes: ``test_lode_gradients_real_space.py``).
 
 Jacobians are held against central finite differences of the values with the step and tolerance
 of ``test_gradients`` (H = 1e-5 Å, 1e-7 of the largest value: the table is a C¹ cubic spline
@@ -131,30 +131,12 @@ def test_reciprocal_stress_of_a_linear_energy_is_the_virial():
     virial = calc.backward(atoms, w).strain[0]
     h = 1e-5
     for a, b in [(0, 0), (1, 2), (2, 1)]:
-        e = [
-            np.sum(w * calc.compute(strained(atoms, a, b, s)).values) for s in (h, -h)
-        ]
+        e = [np.sum(w * calc.compute(strained(atoms, a, b, s)).values) for s in (h, -h)]
         fd = (e[0] - e[1]) / (2 * h)
         assert abs(virial[a, b] - fd) < 1e-6 * np.max(np.abs(virial)), (a, b)
 
 
-@pytest.mark.parametrize("method", ["ewald", "mesh"])
-def test_periodic_routes_without_gradients_are_refused(method):
-    """A periodic structure's route has no gradients yet: the error names the structure, the
-    route and the method, and says which systems have gradients; so does the backward pass."""
-    calc = lode(1, method=method)
-    frames = [molecule(), periodic()]
-    with pytest.raises(lode_rs.InvalidParameterError, match=f'structure 1.*"{method}" route'):
-        calc.compute(frames, gradients=["positions"])
-    v = np.zeros(calc.compute(frames).values.shape)
-    with pytest.raises(lode_rs.InvalidParameterError, match="finite systems"):
-        calc.backward(frames, v)
-
-
-def test_pairs_route_and_strain_of_finite_systems_are_refused():
-    calc = lode(0)
-    with pytest.raises(lode_rs.InvalidParameterError, match='"pairs" route'):
-        calc.backward(periodic(), np.zeros(calc.compute(periodic()).values.shape))
+def test_strain_of_finite_systems_is_refused():
     with pytest.raises(lode_rs.InvalidInputError, match="not periodic"):
         lode(1).compute(molecule(), gradients=["strain"])
     with pytest.raises(lode_rs.InvalidParameterError, match="backward pass"):
