@@ -32,7 +32,7 @@
 use rayon::prelude::*;
 use rustfft::num_complex::Complex;
 
-use super::{bspline, MeshModes, Stencils, BATCH};
+use super::{bspline, spread_spectra, MeshModes, Stencils, BATCH};
 use crate::error::Result;
 use crate::kspace::Sources;
 use crate::systems::{Cell, Mat3, Vec3};
@@ -198,27 +198,7 @@ where
         .collect();
 
     // |b|² Q̂_a on the kept modes, one channel per task (as the values)
-    let spectra: Vec<Vec<Complex<f64>>> = (0..n_channels)
-        .into_par_iter()
-        .map(|a| {
-            let mut mesh = vec![0.0; fft.real_len()];
-            for &j in &stencils.visit {
-                let j = j as usize;
-                if sources.channels()[j] == a {
-                    stencils.spread(j, sources.weight(j), &mut mesh, dims);
-                }
-            }
-            let mut spectrum = vec![Complex::default(); fft.complex_len()];
-            let mut work = fft.work();
-            fft.forward(&mut mesh, &mut spectrum, &mut work);
-            modes
-                .index
-                .iter()
-                .zip(&modes.euler)
-                .map(|(&idx, &e)| spectrum[idx] * e)
-                .collect()
-        })
-        .collect();
+    let spectra = spread_spectra(sources, &stencils, modes);
 
     let batches_per_channel = n_cols.div_ceil(BATCH);
     let n_tasks = n_channels * batches_per_channel;

@@ -294,6 +294,37 @@ impl Stencils {
     }
 }
 
+/// Steps 1–2 of the module docs: `|b|² Q̂_a` on the kept modes of `modes` for every channel
+/// `a` of `sources` (stencils `stencils`), one channel per task.
+fn spread_spectra(
+    sources: &Sources<'_>,
+    stencils: &Stencils,
+    modes: &MeshModes,
+) -> Vec<Vec<Complex<f64>>> {
+    let (dims, fft) = (modes.dims, &modes.fft);
+    (0..sources.n_channels())
+        .into_par_iter()
+        .map(|a| {
+            let mut mesh = vec![0.0; fft.real_len()];
+            for &j in &stencils.visit {
+                let j = j as usize;
+                if sources.channels()[j] == a {
+                    stencils.spread(j, sources.weight(j), &mut mesh, dims);
+                }
+            }
+            let mut spectrum = vec![Complex::default(); fft.complex_len()];
+            let mut work = fft.work();
+            fft.forward(&mut mesh, &mut spectrum, &mut work);
+            modes
+                .index
+                .iter()
+                .zip(&modes.euler)
+                .map(|(&idx, &e)| spectrum[idx] * e)
+                .collect()
+        })
+        .collect()
+}
+
 /// The particle-mesh sum (module docs) for centres at `centers` and the `sources` of `cell`.
 ///
 /// `column(q, factor)` writes the real factor `B_q(k)` of column `q` for every kept mode of
@@ -334,27 +365,7 @@ where
     let centre_stencils = centre_stencils.as_ref().unwrap_or(&source_stencils);
 
     // 1-2: |b|² Q̂_a on the kept modes, one channel per task
-    let spectra: Vec<Vec<Complex<f64>>> = (0..n_channels)
-        .into_par_iter()
-        .map(|a| {
-            let mut mesh = vec![0.0; fft.real_len()];
-            for &j in &source_stencils.visit {
-                let j = j as usize;
-                if sources.channels()[j] == a {
-                    source_stencils.spread(j, sources.weight(j), &mut mesh, dims);
-                }
-            }
-            let mut spectrum = vec![Complex::default(); fft.complex_len()];
-            let mut work = fft.work();
-            fft.forward(&mut mesh, &mut spectrum, &mut work);
-            modes
-                .index
-                .iter()
-                .zip(&modes.euler)
-                .map(|(&idx, &e)| spectrum[idx] * e)
-                .collect()
-        })
-        .collect();
+    let spectra = spread_spectra(sources, &source_stencils, modes);
 
     // 3-4: one task per (channel, batch of BATCH columns)
     let batches_per_channel = n_cols.div_ceil(BATCH);

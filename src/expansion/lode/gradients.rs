@@ -223,7 +223,7 @@ pub(super) mod tests {
     }
 
     /// Values `(N, C, n_max, n_lm)` of `system` with atom `j` moved by `delta` along `alpha`.
-    fn moved(
+    pub(in crate::expansion::lode) fn moved(
         calc: &LodeCalculator,
         system: &System,
         channels: Channels<'_>,

@@ -6,7 +6,7 @@
 use ndarray::{s, Array4};
 
 use super::calculator::Channels;
-use super::gradients::tests::{calculator, check_positions, check_strain, triclinic};
+use super::gradients::tests::{calculator, check_positions, check_strain, moved, triclinic};
 use super::{LodeCalculator, LodeHypers, Method};
 use crate::expansion::gradients::GradientRequest;
 use crate::expansion::SpeciesMap;
@@ -223,19 +223,7 @@ fn mesh_route_gradients() {
                     .positions
                     .unwrap();
                 let jac_scale = largest(&jac.values);
-                let moved = |j: usize, alpha: usize, d: f64| {
-                    let mut positions = system.positions().to_vec();
-                    positions[j][alpha] += d;
-                    let cell = system.cell();
-                    let s = System::new(
-                        positions,
-                        system.numbers().to_vec(),
-                        *cell.matrix(),
-                        cell.pbc(),
-                    )
-                    .unwrap();
-                    calc.compute(&[s], channels, 1).unwrap().values
-                };
+                let moved = |j, alpha, d| moved(&calc, &system, channels, j, alpha, d);
                 for j in 0..n {
                     for alpha in 0..3 {
                         let fd = (moved(j, alpha, h) - moved(j, alpha, -h)) / (2.0 * h);

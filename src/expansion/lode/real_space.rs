@@ -80,19 +80,10 @@ pub(super) fn finite_pairs(
         .try_for_each_init(
             || scratch(n_max, l_max),
             |s, (i, mut block)| {
-                let ri = positions[i];
                 s.sum.clear();
-                for (j, rj) in positions.iter().enumerate() {
-                    if j == i {
-                        continue;
-                    }
-                    let v = [rj[0] - ri[0], rj[1] - ri[1], rj[2] - ri[2]];
-                    let d = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
-                    if d < OVERLAP_DISTANCE {
-                        return Err(overlap(structure, i, j, d));
-                    }
+                each_finite_pair(system, structure, i, |d, v, j| {
                     s.sum.push(d, v, atoms.channel[j], atoms.weight(j));
-                }
+                })?;
                 let block = block.as_slice_mut().expect("contiguous centre block");
                 s.sum.add_to(radial, harmonics, block);
                 Ok(())
@@ -168,9 +159,23 @@ pub(super) fn finite_pairs_into(
     i: usize,
     scratch: &mut PairScratch,
 ) -> Result<()> {
+    scratch.gradients.clear();
+    each_finite_pair(system, structure, i, |d, v, j| {
+        let gradients = &mut scratch.gradients;
+        gradients.push(d, v, atoms.channel[j], j, atoms.weight(j), 0.0);
+    })
+}
+
+/// `pair(d, r_j − r_i, j)` for every atom `j ≠ i` of a finite system, in order; two atoms
+/// closer than [`OVERLAP_DISTANCE`] are an error.
+fn each_finite_pair(
+    system: &System,
+    structure: usize,
+    i: usize,
+    mut pair: impl FnMut(f64, Vec3, usize),
+) -> Result<()> {
     let positions = system.positions();
     let ri = positions[i];
-    scratch.gradients.clear();
     for (j, rj) in positions.iter().enumerate() {
         if j == i {
             continue;
@@ -180,9 +185,7 @@ pub(super) fn finite_pairs_into(
         if d < OVERLAP_DISTANCE {
             return Err(overlap(structure, i, j, d));
         }
-        scratch
-            .gradients
-            .push(d, v, atoms.channel[j], j, atoms.weight(j), 0.0);
+        pair(d, v, j);
     }
     Ok(())
 }

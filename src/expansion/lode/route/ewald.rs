@@ -249,16 +249,8 @@ impl LodeRoute for EwaldRoute<'_> {
         let table = &self.part.short_range;
         let (mut forces, mut virial) =
             listed_pair_backward(system, atoms, table, harmonics, cotangent)?;
-        let (long, long_virial) = self.long.backward(system, atoms, cotangent)?;
-        add_forces(&mut forces, &long);
-        let long_virial = long_virial.expect("the reciprocal route has strain");
-        for (v, l) in virial
-            .iter_mut()
-            .flatten()
-            .zip(long_virial.iter().flatten())
-        {
-            *v += l;
-        }
+        let long = self.long.backward(system, atoms, cotangent)?;
+        add_gradients(&mut forces, &mut virial, long);
         if let Some(term) = self.correction(system, atoms) {
             let n_lm = self.common.n_lm();
             add_volume_term_strain_backward(&mut virial, cotangent, &term, n_lm);
@@ -267,11 +259,19 @@ impl LodeRoute for EwaldRoute<'_> {
     }
 }
 
-/// `forces[j] += more[j]`.
-pub(in crate::expansion::lode) fn add_forces(forces: &mut [Vec3], more: &[Vec3]) {
-    for (f, m) in forces.iter_mut().zip(more) {
+/// `forces[j] += more.0[j]`, `virial += more.1` (a part of a backward pass with strain).
+pub(in crate::expansion::lode) fn add_gradients(
+    forces: &mut [Vec3],
+    virial: &mut Mat3,
+    more: (Vec<Vec3>, Option<Mat3>),
+) {
+    for (f, m) in forces.iter_mut().zip(&more.0) {
         for alpha in 0..3 {
             f[alpha] += m[alpha];
         }
+    }
+    let more = more.1.expect("a part with strain");
+    for (v, m) in virial.iter_mut().flatten().zip(more.iter().flatten()) {
+        *v += m;
     }
 }

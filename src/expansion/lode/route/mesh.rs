@@ -26,7 +26,7 @@ use super::super::constant_terms::{
     add_k0_term, add_volume_term_strain_backward, ewald_k0, k0_term, subtract_ewald_k0,
 };
 use super::super::real_space::{listed_pair_backward, AtomChannels};
-use super::ewald::{add_forces, eta, short_range, EwaldPart, EwaldRoute, EwaldTables};
+use super::ewald::{add_gradients, eta, short_range, EwaldPart, EwaldRoute, EwaldTables};
 use super::mesh_spacing::{spacing_for, Envelope, MESH_SHARE};
 use super::reciprocal::{estimated_k_count, KspaceSum};
 use super::LodeRoute;
@@ -263,17 +263,8 @@ impl LodeRoute for MeshRoute<'_> {
         let volume = cell.volume();
         let modes = MeshModes::new(cell, self.dims, self.order, part.k_cutoff)?;
         let basis = kspace.separable(volume);
-        let (long, long_virial) =
-            separable_mesh_backward(cell, &sources, &modes, &basis, cotangent, true)?;
-        add_forces(&mut forces, &long);
-        let long_virial = long_virial.expect("asked for");
-        for (v, l) in virial
-            .iter_mut()
-            .flatten()
-            .zip(long_virial.iter().flatten())
-        {
-            *v += l;
-        }
+        let long = separable_mesh_backward(cell, &sources, &modes, &basis, cotangent, true)?;
+        add_gradients(&mut forces, &mut virial, long);
         let n_lm = common.n_lm();
         if let Some(term) = k0_term(&kspace.kernel, kspace.radial, &sources, volume) {
             add_volume_term_strain_backward(&mut virial, cotangent, &term, n_lm);
