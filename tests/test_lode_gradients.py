@@ -131,7 +131,9 @@ def test_reciprocal_stress_of_a_linear_energy_is_the_virial():
     virial = calc.backward(atoms, w).strain[0]
     h = 1e-5
     for a, b in [(0, 0), (1, 2), (2, 1)]:
-        e = [np.sum(w * calc.compute(strained(atoms, a, b, s)).values) for s in (h, -h)]
+        e = [
+            np.sum(w * calc.compute(strained(atoms, a, b, s)).values) for s in (h, -h)
+        ]
         fd = (e[0] - e[1]) / (2 * h)
         assert abs(virial[a, b] - fd) < 1e-6 * np.max(np.abs(virial)), (a, b)
 
