@@ -118,10 +118,10 @@ impl LodeCalculator {
                 if !has_gradients(&plan.route) {
                     crate::bail_param!(
                         "structure {s}: LODE gradients are not implemented yet on the {:?} route \
-                         this periodic structure is planned on (method={:?}); today LODE \
-                         gradients exist for finite systems (pbc all False, the \"real-space\" \
-                         route) and for periodic ones with method=\"reciprocal\" (positions \
-                         and strain); the other routes get theirs in a next step",
+                         this structure is planned on (method={:?}); today LODE gradients exist \
+                         for finite systems (pbc all False) and for fully periodic ones on every \
+                         route (\"reciprocal\", \"ewald\", \"mesh\", \"pairs\"; positions \
+                         and strain), not yet for slabs (pbc with one False direction)",
                         plan.route.name(),
                         self.common.hypers.method.name()
                     );

@@ -8,14 +8,14 @@
 //! | [`reciprocal`] | periodic: the k-space sum, dense or by shells (§3b) | `"reciprocal"` |
 //! | [`ewald`] | periodic: short-range pairs + long-range k-space sum (§3c) | `"ewald"` |
 //! | [`mesh`] | periodic: the Ewald split with the long range on a particle mesh | `"mesh"` |
+//! | [`slab`] | slabs: a periodic route on a vacuum cell + the exact `k_∥ = 0` line (§15) | `"slab"` |
 //!
-//! A slab route (2D periodicity) would be one more module here, a variant of
-//! [`super::plan::Route`] and one arm in the planner (`super::routes`); mixed periodicity is
-//! refused by the calculator until then.
+//! Wires (one periodic direction) are refused by the calculator.
 //!
 //! Gradients: each route's Jacobian and backward pass (vector–Jacobian product) belong beside
-//! its [`LodeRoute::values`], as further methods of [`LodeRoute`] (every route today:
-//! [`has_gradients`]; strain on the periodic ones; the reciprocal route with either engine): the pair routes by one more pass over the
+//! its [`LodeRoute::values`], as further methods of [`LodeRoute`] (every route but the slab
+//! route: [`has_gradients`]; strain on the periodic ones; the reciprocal route with either
+//! engine): the pair routes by one more pass over the
 //! same pairs, the k-space routes through the adjoint of their engine (`crate::kspace` for the
 //! dense and shell sums, `crate::mesh` for the mesh), the terms of
 //! [`super::constant_terms`] through `V` only. The mesh route's Jacobian rows are the Ewald
@@ -27,6 +27,8 @@ pub(super) mod mesh;
 pub(super) mod mesh_spacing;
 pub(super) mod pairs;
 pub(super) mod reciprocal;
+pub(super) mod slab;
+pub(super) mod slab_line;
 
 use ndarray::{Array3, ArrayView3};
 
@@ -35,8 +37,8 @@ use super::real_space::AtomChannels;
 use crate::error::{Error, Result};
 use crate::systems::{Mat3, System, Vec3};
 
-/// Whether `route` has a Jacobian and backward pass: every route (positions; strain on the
-/// periodic ones). Kept so that a new route can start without gradients.
+/// Whether `route` has a Jacobian and backward pass: every route but the slab route
+/// (positions; strain on the periodic ones).
 pub(super) fn has_gradients(route: &Route) -> bool {
     matches!(
         route,
