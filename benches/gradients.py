@@ -8,6 +8,15 @@ l_max 4, Na/Cl gases of 64 atoms per (16 Å)³), all on one thread, in one run:
   ``gradients=["positions"]``); the backward pass of a random cotangent (lode_rs).
 * ``soap-large``: one gas of ``--atoms`` atoms: values and backward pass of the power spectrum
   and of the SOAP expansion itself.
+* ``lode-reciprocal``: LODE (p = 1, σ 1 Å, r_c 3 Å, n_max 6, l_max 4, Na/Cl, the
+  ``benches/compare.py`` hyperparameters and density), ``method="reciprocal"``, one gas of each
+  size in ``--lode-sizes``: values, backward pass (forces and stress), their ratio, and the
+  positions + strain Jacobian at the smallest size. ``--lode-forces N`` runs one backward pass
+  of N atoms in a child process and reports its time and peak RSS.
+* ``lode-real-space``: one gas of ``--lode-atoms`` atoms, the same LODE hyperparameters (p = 0
+  for the pairs route) forced on the ``pairs``, ``ewald`` and ``mesh`` routes: values and
+  backward pass (positions and strain) side by side, two threads. ``--mesh-forces N`` runs the
+  values and one backward pass of N atoms on the mesh route in a child process (time, peak RSS).
 
 * ``lode`` (``lode_vs_featomic``): LODE p = 1, σ 1 Å, r_c 3 Å, n_max 6, l_max 4 (the
   ``benches/compare.py`` LODE hyperparameters), Na/Cl gases at 64 atoms per (16 Å)³: the
@@ -43,6 +52,53 @@ from compare import LODE, featomic_lode, gas  # noqa: E402
 
 SOAP = dict(cutoff=6.0, smearing=0.5, n_max=6, l_max=4)
 SPECIES = [11, 17]
+
+
+def lode_gas(n_atoms: int, seed: int = 7):
+    """One random Na/Cl gas at 64 atoms per (16 Å)³ (``benches/compare.py``)."""
+    import lode_rs
+
+    side = 16.0 * (n_atoms / 64) ** (1 / 3)
+    return lode_rs.datasets.random_ionic_gas(1, n_atoms=n_atoms, box_range=(side, side), seed=seed)
+
+
+def lode_reciprocal_rows(sizes, repeat: int):
+    """Values, backward pass (forces + stress) and their ratio on the reciprocal route."""
+    import lode_rs
+
+    calc = lode_rs.LodeExpansion(
+        **LODE, exponent=1, species=SPECIES, method="reciprocal", n_threads=1
+    )
+    rows = []
+    for n in sizes:
+        frames = lode_gas(n)
+        cotangent = np.random.default_rng(n).normal(size=calc.compute(frames).values.shape)
+        reps = repeat if n <= 1000 else 1
+        values = best(lambda f=frames: calc.compute(f), reps)
+        backward = best(lambda f=frames, g=cotangent: calc.backward(f, g), reps)
+        cell = frames[0].cell.array
+        cubic = np.allclose(cell, cell[0, 0] * np.eye(3))
+        rows.append((n, values, backward, "shells" if cubic else "dense"))
+    frames = lode_gas(sizes[0])
+    jacobian = best(lambda: calc.compute(frames, gradients=["positions", "strain"]), 1)
+    return rows, (sizes[0], jacobian)
+
+
+def lode_forces_child(n: int, method: str = "reciprocal") -> None:
+    """One backward pass of an n-atom gas (forces and stress): prints seconds and peak RSS."""
+    import resource
+
+    import lode_rs
+
+    calc = lode_rs.LodeExpansion(**LODE, exponent=1, species=SPECIES, method=method)
+    frames = lode_gas(n)
+    start = time.perf_counter()
+    values = calc.compute(frames).values
+    mid = time.perf_counter()
+    calc.backward(frames, np.ones_like(values))
+    end = time.perf_counter()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"{n} {mid - start:.2f} {end - mid:.2f} {rss:.2f}")
 
 
 def best(work, repeat: int) -> float:
@@ -88,17 +144,39 @@ def main() -> None:
     parser.add_argument("--lode-atoms", type=int, default=216)
     parser.add_argument("--lode-max-seconds", type=float, default=300.0)
     parser.add_argument(
-        "--sections", nargs="+", default=["soap", "lode"], help="soap and/or lode (default both)"
+        "--sections",
+        nargs="+",
+        default=["soap", "lode", "lode-reciprocal", "lode-real-space"],
+        help="any of soap, lode (against featomic), lode-reciprocal, lode-real-space (default all)",
     )
+    parser.add_argument(
+        "--lode-sizes",
+        type=lambda x: [int(n) for n in x.split(",")],
+        default=[64, 216, 1000, 10000],
+    )
+    parser.add_argument("--lode-forces", type=int, help="forces of one N-atom gas (child process)")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child-method", default="reciprocal", help=argparse.SUPPRESS)
+    parser.add_argument("--real-space-atoms", type=int, default=4000)
+    parser.add_argument("--mesh-forces", type=int, help="mesh forces of one N-atom gas (child)")
     args = parser.parse_args()
+    if args.child:
+        lode_forces_child(args.child, args.child_method)
+        return
     if args.quick:
         args.batch, args.atoms, args.repeat = 2, 200, 1
         args.lode_batch, args.lode_atoms, args.lode_max_seconds = 1, 64, 60.0
+        args.lode_sizes = [64, 216]
+        args.real_space_atoms = 200
+    sections = {
+        "soap": soap_sections,
+        "lode": lode_vs_featomic,
+        "lode-reciprocal": lode_section,
+        "lode-real-space": lode_real_space_section,
+    }
     lines: list[str] = []
-    if "soap" in args.sections:
-        lines += soap_sections(args)
-    if "lode" in args.sections:
-        lines += lode_vs_featomic(args)
+    for name in args.sections:
+        lines += sections[name](args) + [""]
     text = "\n".join(lines)
     print(text)
     if args.out:
@@ -324,6 +402,77 @@ def lode_vs_featomic(args) -> list[str]:
         ratio = "—" if ours is None or theirs is None else f"{theirs / ours:.1f}×"
         lines.append(f"| {what} | {label} | {ours_text} | {theirs_text} | {ratio} | {note} |")
     return lines + [""]
+
+
+def forces_in_child(n: int, method: str) -> list[str]:
+    """Values and one backward pass of an ``n``-atom gas on two threads, in a child process:
+    ``[n, values s, backward s, peak RSS GiB]`` as strings."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, __file__, "--child", str(n), "--child-method", method],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "RAYON_NUM_THREADS": "2"},
+    ).stdout.split()[-4:]
+
+
+def lode_real_space_section(args) -> list[str]:
+    """Values and backward pass of the periodic real-space routes, side by side."""
+    import lode_rs
+
+    frames = lode_gas(args.real_space_atoms)
+    rng = np.random.default_rng(1)
+    lines = [
+        f"LODE routes, one gas of {args.real_space_atoms} Na/Cl atoms, two threads "
+        "(σ 1 Å, r_c 3 Å, n_max 6, l_max 4); backward = forces and stress of a random cotangent:",
+        "",
+        "| route | values s | backward s | backward / values |",
+        "|---|---:|---:|---:|",
+    ]
+    for exponent, method in [(0, "auto"), (1, "ewald"), (1, "mesh")]:
+        hypers = {**LODE, "exponent": exponent}
+        calc = lode_rs.LodeExpansion(**hypers, method=method, species=SPECIES, n_threads=2)
+        route = calc.routes(frames)[0]["route"]
+        cotangent = rng.normal(size=calc.compute(frames).values.shape)
+        values = best(lambda c=calc: c.compute(frames), args.repeat)
+        backward = best(lambda c=calc, g=cotangent: c.backward(frames, g), args.repeat)
+        ratio = backward / values
+        lines.append(f"| {route} (p = {exponent}) | {values:.3f} | {backward:.3f} | {ratio:.2f} |")
+    if args.mesh_forces:
+        n, values, backward, rss = forces_in_child(args.mesh_forces, "mesh")
+        lines += [
+            "",
+            f"{n} atoms, mesh route, 2 threads: values {values} s, backward (forces + stress) "
+            f"{backward} s, peak RSS {rss} GiB",
+        ]
+    return lines
+
+
+def lode_section(args) -> list[str]:
+    """Values, backward pass and Jacobian on the reciprocal route at growing sizes."""
+    rows, (n_jac, jacobian) = lode_reciprocal_rows(args.lode_sizes, args.repeat)
+    lines = [
+        'LODE, method="reciprocal" (p = 1, σ 1 Å, r_c 3 Å, n_max 6, l_max 4, Na/Cl gases at '
+        "64 atoms per (16 Å)³), one thread; backward = forces and stress of a random cotangent:",
+        "",
+        "| atoms | engine | values (s) | backward (s) | backward / values |",
+        "|---:|---|---:|---:|---:|",
+    ]
+    for n, values, backward, engine in rows:
+        ratio = backward / values
+        lines.append(f"| {n} | {engine} | {values:.4f} | {backward:.4f} | {ratio:.2f} |")
+    lines += ["", f"positions + strain Jacobian, {n_jac} atoms: {jacobian:.3f} s"]
+    if args.lode_forces:
+        n, values, backward, rss = forces_in_child(args.lode_forces, "reciprocal")
+        lines += [
+            "",
+            f"{n} atoms, 2 threads: values {values} s, backward (forces + stress) {backward} s, "
+            f"peak RSS {rss} GiB",
+        ]
+    return lines
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""LODE positions gradients (finite systems, the real-space route) through the Python API, and
-the clear refusal of the routes that have no gradients yet.
+"""LODE gradients through the Python API: positions of finite systems (the real-space route),
+positions and strain of periodic ones on the reciprocal route, and the clear refusal of strain
+for finite systems (the other periodic routes: ``test_lode_gradients_real_space.py``).
 
 Jacobians are held against central finite differences of the values with the step and tolerance
 of ``test_gradients`` (H = 1e-5 Å, 1e-7 of the largest value: the table is a C¹ cubic spline
@@ -15,7 +16,7 @@ import pytest
 
 import lode_rs
 from conftest import random_cluster
-from test_gradients import check_jacobians, jacobian_transpose, random_cotangent
+from test_gradients import check_jacobians, jacobian_transpose, random_cotangent, strained
 
 HYPERS = dict(cutoff=3.0, smearing=1.0, n_max=3, l_max=2, center_weight=0.7)
 SPECIES = [1, 6, 8]
@@ -78,45 +79,66 @@ def periodic(triclinic=False):
     return atoms
 
 
-@pytest.mark.parametrize("exponent", [1, 3, 6])
+def small_cell():
+    """A cell smaller than the basis (r_c 3 Å): many images of every atom."""
+    cell = np.array([[2.6, 0.2, 0.1], [0.3, 2.8, -0.2], [0.1, 0.4, 2.7]])
+    scaled = [[0.1, 0.2, 0.3], [0.5, 0.6, 0.4], [0.8, 0.1, 0.7]]
+    return ase.Atoms("OH2", scaled_positions=scaled, cell=cell, pbc=True)
+
+
+RECIPROCAL_CELLS = {
+    "triclinic": lambda: periodic(triclinic=True),
+    "cubic": periodic,  # the values take the shells engine
+    "small": small_cell,
+}
+
+
+@pytest.mark.parametrize("exponent", [1, 2, 3, 4, 5, 6])
 @pytest.mark.parametrize("charges", [False, True])
-def test_reciprocal_positions_jacobian_and_backward(exponent, charges):
-    """Periodic, method="reciprocal" (triclinic cell): positions Jacobian = central differences,
-    backward = Jᵀ·v, Σ_atoms = 0; strain (not implemented yet) is refused and the backward
-    pass reports none."""
-    atoms = periodic(triclinic=True)
+@pytest.mark.parametrize("cell", RECIPROCAL_CELLS)
+def test_reciprocal_jacobians_and_backward(exponent, charges, cell):
+    """Periodic, method="reciprocal" (triclinic, cubic and small cells, center_weight 0.7):
+    positions and strain Jacobians = central differences; backward = Jᵀ·v (positions and
+    strain, 1e-12 relative); Σ_atoms = 0; the strain gradient of the l = 0 coefficients (ν = 1,
+    rotation invariant) is symmetric, that of l = 1 is not."""
+    atoms = RECIPROCAL_CELLS[cell]()
     if charges:
-        atoms.set_initial_charges([0.5, -0.5, 0.8, -0.8])
+        q = [0.5, -0.5, 0.8, -0.8][: len(atoms)]
+        atoms.set_initial_charges(np.array(q) - np.mean(q))
     calc = lode(exponent, charges, method="reciprocal")
-    result = check_jacobians(lambda f, g: calc.compute(f, gradients=g), atoms, strain=False)
+    result = check_jacobians(lambda f, g: calc.compute(f, gradients=g), atoms, strain=True)
     v = random_cotangent(result.values.shape, seed=exponent)
     out = calc.backward(atoms, v)
-    forces, _ = jacobian_transpose(result, v, len(atoms))
+    forces, strain = jacobian_transpose(result, v, len(atoms))
     size = np.max(np.abs(forces))
     np.testing.assert_allclose(out.positions[0], forces, rtol=0, atol=1e-12 * size)
     np.testing.assert_allclose(out.positions[0].sum(axis=0), 0, atol=1e-12 * size)
-    assert out.strain[0] is None
-    with pytest.raises(lode_rs.InvalidParameterError, match="strain gradients of the LODE"):
-        calc.compute(atoms, gradients=["positions", "strain"])
+    np.testing.assert_allclose(out.strain[0], strain, rtol=0, atol=1e-12 * np.max(np.abs(strain)))
+    jac = result.gradient("strain").values  # (rows, 3, 3, channels, n_max, n_lm)
+    scale = np.max(np.abs(jac))
+    l0 = jac[..., 0]
+    np.testing.assert_allclose(l0, np.swapaxes(l0, 1, 2), rtol=0, atol=1e-10 * scale)
+    l1 = jac[..., 1:4]
+    assert np.max(np.abs(l1 - np.swapaxes(l1, 1, 2))) > 1e-4 * scale
 
 
-@pytest.mark.parametrize("method", ["ewald", "mesh"])
-def test_periodic_routes_without_gradients_are_refused(method):
-    """A periodic structure's route has no gradients yet: the error names the structure, the
-    route and the method, and says which systems have gradients; so does the backward pass."""
-    calc = lode(1, method=method)
-    frames = [molecule(), periodic()]
-    with pytest.raises(lode_rs.InvalidParameterError, match=f'structure 1.*"{method}" route'):
-        calc.compute(frames, gradients=["positions"])
-    v = np.zeros(calc.compute(frames).values.shape)
-    with pytest.raises(lode_rs.InvalidParameterError, match="finite systems"):
-        calc.backward(frames, v)
+def test_reciprocal_stress_of_a_linear_energy_is_the_virial():
+    """For E = Σ_i w·c_i, the backward pass's strain equals Σ_i w·∂c_i/∂ε of the Jacobian and
+    the finite difference of E under a symmetric strain (1e-6 relative)."""
+    atoms = periodic(triclinic=True)
+    calc = lode(1, method="reciprocal")
+    w = random_cotangent(calc.compute(atoms).values.shape, seed=11)
+    virial = calc.backward(atoms, w).strain[0]
+    h = 1e-5
+    for a, b in [(0, 0), (1, 2), (2, 1)]:
+        e = [
+            np.sum(w * calc.compute(strained(atoms, a, b, s)).values) for s in (h, -h)
+        ]
+        fd = (e[0] - e[1]) / (2 * h)
+        assert abs(virial[a, b] - fd) < 1e-6 * np.max(np.abs(virial)), (a, b)
 
 
-def test_pairs_route_and_strain_are_refused():
-    calc = lode(0)
-    with pytest.raises(lode_rs.InvalidParameterError, match='"pairs" route'):
-        calc.backward(periodic(), np.zeros(calc.compute(periodic()).values.shape))
+def test_strain_of_finite_systems_is_refused():
     with pytest.raises(lode_rs.InvalidInputError, match="not periodic"):
         lode(1).compute(molecule(), gradients=["strain"])
     with pytest.raises(lode_rs.InvalidParameterError, match="backward pass"):

@@ -324,6 +324,26 @@ impl PairGradients {
     }
 }
 
+impl PairGradients {
+    /// [`backward`](Self::backward) of centre `center` (an atom index) of structure
+    /// `structure`, recorded in `out`: every pair's share to its target, minus their sum to
+    /// the centre (Newton's third law), and the pairs' virial to the structure.
+    pub fn backward_into(
+        &mut self,
+        radial: &dyn RadialIntegral,
+        harmonics: &SphericalHarmonics,
+        cotangent: &[f64],
+        center: usize,
+        structure: usize,
+        out: &mut Contributions,
+    ) {
+        let mut virial = [[0.0; 3]; 3];
+        let total = self.backward(radial, harmonics, cotangent, &mut out.forces, &mut virial);
+        out.forces.push((center, [-total[0], -total[1], -total[2]]));
+        out.virials.push((structure, virial));
+    }
+}
+
 /// Contributions of a group of centres to the backward pass: `(atom, vector)` to add to the
 /// positions gradient, `(structure, matrix)` to add to the strain gradient, in order.
 #[derive(Default)]

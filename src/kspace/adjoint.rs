@@ -1,173 +1,596 @@
-//! Derivatives of the dense contraction [`super::dense_sum`] with respect to the positions when
-//! the centres are the sources (`docs/gradients.md`): one row of the Jacobian, and the backward
-//! pass (vector–Jacobian product) through the adjoint of the structure-factor contraction.
+//! Derivatives of the dense contraction [`super::dense_sum`] with respect to the positions and
+//! to a homogeneous strain when the centres are the sources (`docs/math.md` §13,
+//! `docs/gradients.md`): Jacobian rows ([`DenseJacobian`]) and the backward pass
+//! (vector–Jacobian product, [`dense_backward`]) through the adjoint of the structure-factor
+//! contraction.
 //!
-//! With `F_even^a(i, k) = 2 Σ_{j∈a} w_j cos k·(r_i − r_j)`, `F_odd^a = 2 Σ_j w_j sin k·(r_i − r_j)`
-//! and `c_i[a, q] = Σ_k B[k, q] F^a_{parity(q)}(i, k)`:
-//! - Jacobian: `∂c_i[a, q]/∂r_j = 2 w_j Σ_k B[k, q] k (sin k·(r_i − r_j) | −cos k·(r_i − r_j))`
+//! With `F_even^a(i, k) = 2 Σ_{j∈a} w_j cos k·(r_i − r_j) = 2 (C_i C^a + S_i S^a)`,
+//! `F_odd^a = 2 Σ_j w_j sin k·(r_i − r_j) = 2 (S_i C^a − C_i S^a)` and
+//! `c_i[a, q] = Σ_k B[k, q] F^a_{parity(q)}(i, k)`:
+//! - positions: `∂c_i[a, q]/∂r_j = 2 w_j Σ_k B[k, q] k (sin k·(r_i − r_j) | −cos k·(r_i − r_j))`
 //!   for `j ∈ a`, `j ≠ i` (even | odd `q`), and `∂c_i/∂r_i = −Σ_{j≠i} ∂c_i/∂r_j`;
+//! - strain: the phases are invariant, so `∂c_i[a, q]/∂ε_ab = Σ_k ∂B[k, q]/∂ε_ab F^a(i, k)` with
+//!   the basis derivative of [`SeparableBasis::fill_strain_rows`];
 //! - backward, for a cotangent `g_i[a, q]`: contract it with the basis first,
-//!   `Ge_i^a(k) = Σ_{q even} g_i[a, q] B[k, q]`, `Go_i^a(k)` likewise over the odd columns, and
-//!   form `X^a = Σ_i (Ge_i^a C_i + Go_i^a S_i)`, `Y^a = Σ_i (Ge_i^a S_i − Go_i^a C_i)`; then
+//!   `Ge_i^a(k) = Σ_{q even} g_i[a, q] B[k, q]`, `Go_i^a(k)` likewise over the odd columns (one
+//!   GEMM per channel and parity, the size of the values'), form
+//!   `X^a = Σ_i (Ge_i^a C_i + Go_i^a S_i)`, `Y^a = Σ_i (Ge_i^a S_i − Go_i^a C_i)`; then
 //!   `∂(Σ g·c)/∂r_m = 2 Σ_k k [Σ_a (Ge_m^a (C_m S^a − S_m C^a) + Go_m^a (C_m C^a + S_m S^a)) +
-//!   w_m (C_m Y^{a_m} − S_m X^{a_m})]` — the centre's own phase, then the structure factor
-//!   (`C^a`, `S^a`: [`super::structure_factors`]).
+//!   w_m (C_m Y^{a_m} − S_m X^{a_m})]` — the centre's own phase, then the structure factor.
+//!   Strain: `H[k, q] = Σ_{i,a} g_i[a, q] F^a(i, k)` (one more GEMM per channel and parity) and
+//!   `∂(Σ g·c)/∂ε_ab = Σ_{k,q} H[k, q] ∂B[k, q]/∂ε_ab`.
 //!
-//! Cost of the backward pass: `O(N N_k n_channels n_cols)`, the class of the values.
+//! Cost of the backward pass: two (positions) or four (with strain) GEMMs of the values' size,
+//! `2 N N_k n_channels n_cols` flops each, plus `O(N N_k n_channels)` elementwise work.
 
-use ndarray::{Array2, ArrayView3};
+use ndarray::linalg::general_mat_mul;
+use std::ops::Range;
+
+use ndarray::{s, Array2, Array3, ArrayView2, ArrayView3, Axis};
 use rayon::prelude::*;
 
 use super::basis::SeparableBasis;
+use super::contraction::{ParityOrder, K_BLOCK};
 use super::k_vectors::KVectors;
-use super::phases::Sources;
-use crate::systems::Vec3;
+use super::phases::{phases_into, weighted_sums, Sources};
+use crate::systems::{Mat3, Vec3};
 
-/// k-vectors per task of the backward pass (fixed: the result does not depend on the threads).
-const CHUNK: usize = 128;
+/// Atoms per task of the backward pass (fixed: the result does not depend on the threads).
+const ROW_TILE: usize = 128;
 
-fn phase(k: Vec3, r: Vec3) -> f64 {
-    k[0] * r[0] + k[1] * r[1] + k[2] * r[2]
+/// The basis rows (and their strain derivatives) of every k-vector, prepared once for the
+/// Jacobian rows of one structure: `B` `(N_k, n_cols)`, `∂B/∂ε` `(N_k, 9, n_cols)`.
+pub struct DenseJacobian {
+    kvectors: KVectors,
+    odd: Vec<bool>,
+    basis: Array2<f64>,
+    strain: Option<Array3<f64>>,
 }
 
-#[allow(clippy::needless_range_loop)] // index notation, as in the formulas
-/// Add the Jacobian of centre `i` (the sources are the centres) into the zeroed `out`
-/// `(N, 3, n_channels, n_cols)`.
-pub fn dense_jacobian_row<B: SeparableBasis>(
-    sources: &Sources<'_>,
-    kvectors: &KVectors,
-    basis: &B,
-    i: usize,
-    out: &mut [f64],
-) {
-    let positions = sources.positions();
-    let n = positions.len();
-    let n_channels = sources.n_channels();
-    let n_cols = basis.n_columns();
-    let odd = basis.odd_columns();
-    assert_eq!(out.len(), n * 3 * n_channels * n_cols, "(N, 3, C, n_cols)");
-    let mut b = Array2::zeros((CHUNK, n_cols));
-    let mut start = 0;
-    while start < kvectors.len() {
-        let end = (start + CHUNK).min(kvectors.len());
-        b.fill(0.0);
-        basis.fill_rows(
-            kvectors,
-            start..end,
-            b.slice_mut(ndarray::s![..end - start, ..]),
-        );
-        for (row, k) in (start..end).enumerate() {
-            let kv = kvectors.vectors()[k];
-            let b_row = b.row(row);
+impl DenseJacobian {
+    /// Tabulate `basis` over `kvectors` (with the strain derivatives when `strain`); memory
+    /// `8 N_k n_cols` bytes, ten times that with strain.
+    pub fn new<B: SeparableBasis>(kvectors: &KVectors, basis: &B, strain: bool) -> Self {
+        let (n_k, n_cols) = (kvectors.len(), basis.n_columns());
+        let mut b = Array2::zeros((n_k, n_cols));
+        let mut db = strain.then(|| Array3::zeros((n_k, 9, n_cols)));
+        const CHUNK: usize = 64;
+        match &mut db {
+            Some(db) => b
+                .axis_chunks_iter_mut(Axis(0), CHUNK)
+                .into_par_iter()
+                .zip(db.axis_chunks_iter_mut(Axis(0), CHUNK))
+                .enumerate()
+                .for_each(|(c, (b, db))| {
+                    let start = c * CHUNK;
+                    basis.fill_strain_rows(kvectors, start..start + b.nrows(), b, db);
+                }),
+            None => b
+                .axis_chunks_iter_mut(Axis(0), CHUNK)
+                .into_par_iter()
+                .enumerate()
+                .for_each(|(c, b)| {
+                    let start = c * CHUNK;
+                    basis.fill_rows(kvectors, start..start + b.nrows(), b);
+                }),
+        }
+        DenseJacobian {
+            kvectors: kvectors.clone(),
+            odd: basis.odd_columns(),
+            basis: b,
+            strain: db,
+        }
+    }
+
+    /// Add the Jacobian of centre `i` (the sources are the centres) into the zeroed buffers
+    /// `positions` `(N, 3, n_channels, n_cols)` and `strain` `(3, 3, n_channels, n_cols)`
+    /// (module docs). Per block of k-vectors: the phases of every atom, then
+    /// `[2 w_j k_α (sin | −cos) k·(r_i − r_j)]_{(j, α), k} · B` (one GEMM per parity) and
+    /// `F^a(i, k) · ∂B/∂ε` (one per parity); deterministic (no threads inside).
+    ///
+    /// # Panics
+    /// When a buffer has the wrong size, or `strain` is asked of a table made without it.
+    pub fn row(
+        &self,
+        sources: &Sources<'_>,
+        i: usize,
+        positions: Option<&mut [f64]>,
+        strain: Option<&mut [f64]>,
+    ) {
+        let atoms = sources.positions();
+        let n = atoms.len();
+        let n_channels = sources.n_channels();
+        let n_cols = self.odd.len();
+        let n_k = self.kvectors.len();
+        let parity = ParityOrder::new(&self.odd);
+        let n_even = parity.n_even;
+        let want_positions = positions.is_some();
+        let db = strain.as_ref().map(|_| {
+            self.strain
+                .as_ref()
+                .expect("a strain row needs DenseJacobian::new(.., strain = true)")
+        });
+        // accumulators: positions (3N, n_cols) in parity order, strain (2 parities, n_channels,
+        // 9 n_cols)
+        let mut acc = Array2::<f64>::zeros((if want_positions { 3 * n } else { 0 }, n_cols));
+        let mut strain_acc = Array3::<f64>::zeros((2, n_channels, 9 * n_cols));
+        let block = K_BLOCK.min(n_k.max(1));
+        let mut phases = Array2::<f64>::zeros((n, 2 * block));
+        let mut b_par = Array2::<f64>::zeros((block, n_cols));
+        let mut m = Array2::<f64>::zeros((3 * n, block));
+        let mut f = Array2::<f64>::zeros((2 * n_channels, block));
+        for start in (0..n_k).step_by(K_BLOCK) {
+            let end = (start + K_BLOCK).min(n_k);
+            let len = end - start;
+            let mut p = phases.slice_mut(s![.., ..2 * len]);
+            phases_into(atoms, &self.kvectors, start..end, p.view_mut());
+            let (cos, sin) = p.view().split_at(Axis(1), len);
+            let kv = &self.kvectors.vectors()[start..end];
+            if want_positions {
+                let mut bp = b_par.slice_mut(s![..len, ..]);
+                parity.regroup_rows(self.basis.slice(s![start..end, ..]), bp.view_mut());
+                let (b_even, b_odd) = bp.view().split_at(Axis(1), n_even);
+                let (ci, si) = (cos.row(i), sin.row(i));
+                for (par, b_p, offset) in [(false, b_even, 0), (true, b_odd, n_even)] {
+                    if b_p.ncols() == 0 {
+                        continue;
+                    }
+                    let mut mm = m.slice_mut(s![.., ..len]);
+                    for j in 0..n {
+                        let w = if j == i { 0.0 } else { 2.0 * sources.weight(j) };
+                        for k in 0..len {
+                            let (cj, sj) = (cos[[j, k]], sin[[j, k]]);
+                            // sin, cos of k·(r_i − r_j)
+                            let sij = si[k] * cj - ci[k] * sj;
+                            let cij = ci[k] * cj + si[k] * sj;
+                            let factor = if par { -w * cij } else { w * sij };
+                            for alpha in 0..3 {
+                                mm[[3 * j + alpha, k]] = factor * kv[k][alpha];
+                            }
+                        }
+                    }
+                    let mut out = acc.slice_mut(s![.., offset..offset + b_p.ncols()]);
+                    general_mat_mul(1.0, &mm.view(), &b_p, 1.0, &mut out);
+                }
+            }
+            if let Some(db) = db {
+                // F^a(i, k) of both parities, rows [even a | odd a]
+                let factors = weighted_sums(sources, p.view());
+                let (ci, si) = (cos.row(i), sin.row(i));
+                let mut ff = f.slice_mut(s![.., ..len]);
+                for a in 0..n_channels {
+                    for k in 0..len {
+                        let (ca, sa) = (factors[[a, k]], factors[[a, len + k]]);
+                        ff[[a, k]] = 2.0 * (ci[k] * ca + si[k] * sa);
+                        ff[[n_channels + a, k]] = 2.0 * (si[k] * ca - ci[k] * sa);
+                    }
+                }
+                let db_block = db.slice(s![start..end, .., ..]);
+                let db_block = db_block
+                    .to_shape((len, 9 * n_cols))
+                    .expect("a contiguous block");
+                for par in 0..2 {
+                    let fp = ff.slice(s![par * n_channels..(par + 1) * n_channels, ..]);
+                    let mut out = strain_acc.index_axis_mut(Axis(0), par);
+                    general_mat_mul(1.0, &fp, &db_block.view(), 1.0, &mut out);
+                }
+            }
+        }
+        if let Some(out) = positions {
+            assert_eq!(out.len(), n * 3 * n_channels * n_cols, "(N, 3, C, n_cols)");
             for j in (0..n).filter(|&j| j != i) {
                 let a = sources.channels()[j];
-                let w = sources.weight(j);
-                let (s, c) = (phase(kv, positions[i]) - phase(kv, positions[j])).sin_cos();
-                let (even, odd_factor) = (2.0 * w * s, -2.0 * w * c);
                 for alpha in 0..3 {
                     let base_j = ((j * 3 + alpha) * n_channels + a) * n_cols;
                     let base_i = ((i * 3 + alpha) * n_channels + a) * n_cols;
-                    for q in 0..n_cols {
-                        let factor = if odd[q] { odd_factor } else { even };
-                        let v = kv[alpha] * factor * b_row[q];
+                    for (p, &q) in parity.order.iter().enumerate() {
+                        let v = acc[[3 * j + alpha, p]];
                         out[base_j + q] += v;
                         out[base_i + q] -= v;
                     }
                 }
             }
         }
-        start = end;
+        if let Some(out) = strain {
+            assert_eq!(out.len(), 9 * n_channels * n_cols, "(3, 3, C, n_cols)");
+            for ab in 0..9 {
+                for a in 0..n_channels {
+                    for q in 0..n_cols {
+                        let par = usize::from(self.odd[q]);
+                        out[(ab * n_channels + a) * n_cols + q] +=
+                            strain_acc[[par, a, ab * n_cols + q]];
+                    }
+                }
+            }
+        }
     }
 }
 
-#[allow(clippy::needless_range_loop)] // index notation, as in the formulas
+/// Add the Jacobian of centre `i` into the zeroed buffers `positions` `(N, 3, n_channels,
+/// n_cols)` and `strain` `(3, 3, n_channels, n_cols)` ([`DenseJacobian::row`], with the basis
+/// tabulated for this one row: prefer one [`DenseJacobian`] for all rows of a structure).
+pub fn dense_jacobian_row<B: SeparableBasis>(
+    sources: &Sources<'_>,
+    kvectors: &KVectors,
+    basis: &B,
+    i: usize,
+    positions: Option<&mut [f64]>,
+    strain: Option<&mut [f64]>,
+) {
+    DenseJacobian::new(kvectors, basis, strain.is_some()).row(sources, i, positions, strain)
+}
+
+/// The basis-dependent half of the backward pass over one block of k-vectors: what
+/// [`backward_blocks`] needs from an engine. The cotangent reaches it per channel as
+/// `(rows, n_cols)` with its columns in [`BlockAdjoint`]'s `column_order` (chosen by the engine).
+pub(super) trait BlockAdjoint: Sync {
+    /// Number of k-vectors of the block.
+    fn len(&self) -> usize;
+
+    /// Per tile and channel, before [`contract`](Self::contract) and
+    /// [`strain_tile`](Self::strain_tile): whatever they share, derived from the cotangent `g`
+    /// `(rows, n_cols)`, into `scratch` (nothing by default).
+    fn prepare(&self, _g: ArrayView2<'_, f64>, _strain: bool, _scratch: &mut Vec<f64>) {}
+
+    /// `ge[i, k] = Σ_{q even} g[i, q] B[k, q]`, `go` over the odd columns (`(rows, len)` each,
+    /// overwritten); `scratch` as left by [`prepare`](Self::prepare).
+    fn contract(
+        &self,
+        g: ArrayView2<'_, f64>,
+        scratch: &[f64],
+        ge: &mut Array2<f64>,
+        go: &mut Array2<f64>,
+    );
+
+    /// Shape of the strain accumulator of a tile.
+    fn strain_shape(&self) -> (usize, usize);
+
+    /// Add what `Σ_i g_i F(i, k)` contributes to the strain accumulator, for `F_even` `fe` and
+    /// `F_odd` `fo` `(rows, len)` of one channel and its cotangent `g` `(rows, n_cols)`.
+    fn strain_tile(
+        &self,
+        fe: ArrayView2<'_, f64>,
+        fo: ArrayView2<'_, f64>,
+        g: ArrayView2<'_, f64>,
+        scratch: &[f64],
+        acc: &mut Array2<f64>,
+    );
+
+    /// `Σ_{k, q} H[k, q] ∂B[k, q]/∂ε_ab` from the accumulator summed over the tiles.
+    fn virial(&self, acc: &Array2<f64>) -> Mat3;
+}
+
+/// The dense engine's block: basis rows in parity order and their strain derivatives.
+struct DenseBlock {
+    /// `(len, n_cols)`, columns in parity order.
+    b: Array2<f64>,
+    /// `(len, 9, n_cols)`, columns in the original order (empty without strain).
+    db: Array3<f64>,
+    order: Vec<usize>,
+    n_even: usize,
+}
+
+impl BlockAdjoint for DenseBlock {
+    fn len(&self) -> usize {
+        self.b.nrows()
+    }
+
+    fn contract(
+        &self,
+        g: ArrayView2<'_, f64>,
+        _scratch: &[f64],
+        ge: &mut Array2<f64>,
+        go: &mut Array2<f64>,
+    ) {
+        let (b_even, b_odd) = self.b.view().split_at(Axis(1), self.n_even);
+        let (g_even, g_odd) = g.split_at(Axis(1), self.n_even);
+        general_mat_mul(1.0, &g_even, &b_even.t(), 0.0, ge);
+        general_mat_mul(1.0, &g_odd, &b_odd.t(), 0.0, go);
+    }
+
+    fn strain_shape(&self) -> (usize, usize) {
+        (self.len(), self.b.ncols())
+    }
+
+    fn strain_tile(
+        &self,
+        fe: ArrayView2<'_, f64>,
+        fo: ArrayView2<'_, f64>,
+        g: ArrayView2<'_, f64>,
+        _scratch: &[f64],
+        acc: &mut Array2<f64>,
+    ) {
+        let (g_even, g_odd) = g.split_at(Axis(1), self.n_even);
+        let (mut h_even, mut h_odd) = acc.view_mut().split_at(Axis(1), self.n_even);
+        general_mat_mul(1.0, &fe.t(), &g_even, 1.0, &mut h_even);
+        general_mat_mul(1.0, &fo.t(), &g_odd, 1.0, &mut h_odd);
+    }
+
+    fn virial(&self, h: &Array2<f64>) -> Mat3 {
+        let mut virial = [[0.0; 3]; 3];
+        for k in 0..self.len() {
+            for (p, &q) in self.order.iter().enumerate() {
+                let hk = h[[k, p]];
+                for ab in 0..9 {
+                    virial[ab / 3][ab % 3] += hk * self.db[[k, ab, q]];
+                }
+            }
+        }
+        virial
+    }
+}
+
 /// The backward pass of [`super::dense_sum`] with the centres as sources: for a cotangent
-/// `(N, n_channels, n_cols)`, `∂(Σ g·c)/∂r_m` for every atom (module docs). Tasks of
-/// `CHUNK` (128) k-vectors, added in order: bitwise independent of the number of threads.
+/// `(N, n_channels, n_cols)`, `∂(Σ g·c)/∂r_m` for every atom and, when `strain`,
+/// `∂(Σ g·c)/∂ε` (module docs; the 1/V of the basis included, the `k = 0` terms of the caller
+/// not).
+///
+/// Per block of [`K_BLOCK`] k-vectors: the basis rows (and strain derivatives), the phases of
+/// every atom by recurrence ([`phases_into`]) and the structure factors; then per tile of 128
+/// atoms (in parallel) `G = g · Bᵀ` and, with strain, `H += Fᵀ g` (GEMMs), the own-phase forces
+/// and partial `X`, `Y`; the partial sums are added in tile order, then the structure-factor
+/// forces per atom. Bitwise independent of the number of threads.
+///
+/// # Panics
+/// When the cotangent's shape is not `(N, n_channels, n_cols)`.
 pub fn dense_backward<B: SeparableBasis>(
     sources: &Sources<'_>,
     kvectors: &KVectors,
     basis: &B,
     cotangent: ArrayView3<f64>,
-) -> Vec<Vec3> {
+    strain: bool,
+) -> (Vec<Vec3>, Option<Mat3>) {
+    let n_cols = basis.n_columns();
+    let odd = basis.odd_columns();
+    let parity = ParityOrder::new(&odd);
+    let n_k = kvectors.len();
+    let ranges = (0..n_k)
+        .step_by(K_BLOCK)
+        .map(|start| start..(start + K_BLOCK).min(n_k));
+    const BASIS_CHUNK: usize = 32;
+    let make = |range: Range<usize>| {
+        let len = range.len();
+        let mut b = Array2::<f64>::zeros((len, n_cols));
+        let mut db = Array3::<f64>::zeros((if strain { len } else { 0 }, 9, n_cols));
+        if strain {
+            b.axis_chunks_iter_mut(Axis(0), BASIS_CHUNK)
+                .into_par_iter()
+                .zip(db.axis_chunks_iter_mut(Axis(0), BASIS_CHUNK))
+                .enumerate()
+                .for_each(|(c, (b, db))| {
+                    let first = range.start + c * BASIS_CHUNK;
+                    basis.fill_strain_rows(kvectors, first..first + b.nrows(), b, db);
+                });
+        } else {
+            b.axis_chunks_iter_mut(Axis(0), BASIS_CHUNK)
+                .into_par_iter()
+                .enumerate()
+                .for_each(|(c, b)| {
+                    let first = range.start + c * BASIS_CHUNK;
+                    basis.fill_rows(kvectors, first..first + b.nrows(), b);
+                });
+        }
+        let mut b_par = Array2::<f64>::zeros((len, n_cols));
+        parity.regroup_rows(b.view(), b_par.view_mut());
+        DenseBlock {
+            b: b_par,
+            db,
+            order: parity.order.clone(),
+            n_even: parity.n_even,
+        }
+    };
+    backward_blocks(
+        sources,
+        kvectors,
+        &parity.order,
+        cotangent,
+        strain,
+        ranges,
+        make,
+    )
+}
+
+/// What one tile of atoms contributes in one block of the backward pass.
+struct TilePart {
+    /// `2 Σ_k k t_m(k)` of the tile's atoms (the centre's own phase).
+    forces: Vec<Vec3>,
+    /// `[X^a | Y^a]`, `(n_channels, 2 len)`, partial sums over the tile.
+    xy: Array2<f64>,
+    /// The strain accumulator over the tile (empty without strain).
+    h: Array2<f64>,
+}
+
+/// The engine-independent half of the backward pass (module docs): for each block of
+/// k-vectors `ranges` (in order) of `kvectors`, the engine's block (`make(range)`, built while
+/// the phases of every atom are computed), the structure factors, then per tile of
+/// [`ROW_TILE`] atoms (in parallel) `G` ([`BlockAdjoint::contract`]), the own-phase forces, the
+/// partial `X^a`, `Y^a` and the strain accumulator; partial sums added in tile order, then the
+/// structure-factor forces per atom and the block's virial. `order` is the column order the
+/// engine wants the cotangent in. Bitwise independent of the number of threads.
+pub(super) fn backward_blocks<A: BlockAdjoint + Send>(
+    sources: &Sources<'_>,
+    kvectors: &KVectors,
+    order: &[usize],
+    cotangent: ArrayView3<f64>,
+    strain: bool,
+    ranges: impl Iterator<Item = Range<usize>>,
+    make: impl Fn(Range<usize>) -> A + Sync,
+) -> (Vec<Vec3>, Option<Mat3>) {
     let positions = sources.positions();
     let n = positions.len();
     let n_channels = sources.n_channels();
-    let n_cols = basis.n_columns();
-    let odd = basis.odd_columns();
+    let n_cols = order.len();
     assert_eq!(cotangent.shape(), [n, n_channels, n_cols]);
-    let g = cotangent.as_standard_layout();
-    let g = g.as_slice().expect("standard layout");
-    let n_chunks = kvectors.len().div_ceil(CHUNK);
-    let parts: Vec<Vec<Vec3>> = (0..n_chunks)
-        .into_par_iter()
-        .map(|chunk| {
-            let start = chunk * CHUNK;
-            let end = (start + CHUNK).min(kvectors.len());
-            let mut b = Array2::zeros((end - start, n_cols));
-            basis.fill_rows(kvectors, start..end, b.view_mut());
-            let mut forces = vec![[0.0; 3]; n];
-            let mut cs = vec![(0.0, 0.0); n];
-            let mut ge = vec![0.0; n * n_channels];
-            let mut go = vec![0.0; n * n_channels];
-            for (row, k) in (start..end).enumerate() {
-                let kv = kvectors.vectors()[k];
-                let b_row = b.row(row);
-                let b_row = b_row.as_slice().expect("contiguous rows");
-                let mut c_a = vec![0.0; n_channels];
-                let mut s_a = vec![0.0; n_channels];
-                for (m, r) in positions.iter().enumerate() {
-                    let (s, c) = phase(kv, *r).sin_cos();
-                    cs[m] = (c, s);
-                    let a = sources.channels()[m];
-                    c_a[a] += sources.weight(m) * c;
-                    s_a[a] += sources.weight(m) * s;
-                }
-                let mut x = vec![0.0; n_channels];
-                let mut y = vec![0.0; n_channels];
-                for i in 0..n {
-                    let (c, s) = cs[i];
-                    for a in 0..n_channels {
-                        let gi =
-                            &g[(i * n_channels + a) * n_cols..(i * n_channels + a + 1) * n_cols];
-                        let (mut e, mut o) = (0.0, 0.0);
-                        for q in 0..n_cols {
-                            if odd[q] {
-                                o += gi[q] * b_row[q];
-                            } else {
-                                e += gi[q] * b_row[q];
-                            }
-                        }
-                        ge[i * n_channels + a] = e;
-                        go[i * n_channels + a] = o;
-                        x[a] += e * c + o * s;
-                        y[a] += e * s - o * c;
-                    }
-                }
-                for m in 0..n {
-                    let (c, s) = cs[m];
-                    let mut t = 0.0;
-                    for a in 0..n_channels {
-                        let (e, o) = (ge[m * n_channels + a], go[m * n_channels + a]);
-                        t += e * (c * s_a[a] - s * c_a[a]) + o * (c * c_a[a] + s * s_a[a]);
-                    }
-                    let a = sources.channels()[m];
-                    t += sources.weight(m) * (c * y[a] - s * x[a]);
-                    for alpha in 0..3 {
-                        forces[m][alpha] += 2.0 * t * kv[alpha];
-                    }
-                }
-            }
-            forces
-        })
-        .collect();
     let mut forces = vec![[0.0; 3]; n];
-    for part in parts {
-        for (f, p) in forces.iter_mut().zip(part) {
-            for alpha in 0..3 {
-                f[alpha] += p[alpha];
+    let mut virial = [[0.0; 3]; 3];
+    if n == 0 || kvectors.is_empty() || n_cols == 0 {
+        return (forces, strain.then_some(virial));
+    }
+    // the cotangent per channel in the engine's column order: (n_channels, N, n_cols)
+    let mut g = Array3::<f64>::zeros((n_channels, n, n_cols));
+    for i in 0..n {
+        for a in 0..n_channels {
+            for (p, &q) in order.iter().enumerate() {
+                g[[a, i, p]] = cotangent[[i, a, q]];
             }
         }
     }
-    forces
+    let longest = K_BLOCK.min(kvectors.len());
+    let mut phases = Array2::<f64>::zeros((n, 2 * longest));
+    for range in ranges {
+        let len = range.len();
+        if phases.ncols() < 2 * len {
+            phases = Array2::zeros((n, 2 * len));
+        }
+        let mut p = phases.slice_mut(s![.., ..2 * len]);
+        let (block, ()) = rayon::join(
+            || make(range.clone()),
+            || phases_into(positions, kvectors, range.clone(), p.view_mut()),
+        );
+        let p = p.view();
+        let factors = weighted_sums(sources, p);
+        let kv = &kvectors.vectors()[range];
+        let parts: Vec<TilePart> = (0..n.div_ceil(ROW_TILE))
+            .into_par_iter()
+            .map(|t| {
+                let rows = t * ROW_TILE..((t + 1) * ROW_TILE).min(n);
+                backward_tile(&g, p, factors.view(), &block, kv, rows, strain)
+            })
+            .collect();
+        // partial sums in tile order
+        let mut xy = Array2::<f64>::zeros((n_channels, 2 * len));
+        let mut h = Array2::<f64>::zeros(if strain { block.strain_shape() } else { (0, 0) });
+        for (t, part) in parts.into_iter().enumerate() {
+            for (f, pf) in forces[t * ROW_TILE..].iter_mut().zip(&part.forces) {
+                for alpha in 0..3 {
+                    f[alpha] += pf[alpha];
+                }
+            }
+            xy += &part.xy;
+            if strain {
+                h += &part.h;
+            }
+        }
+        // the structure-factor forces, per atom
+        forces
+            .par_chunks_mut(ROW_TILE)
+            .enumerate()
+            .for_each(|(t, chunk)| {
+                for (local, f) in chunk.iter_mut().enumerate() {
+                    let m = t * ROW_TILE + local;
+                    let a = sources.channels()[m];
+                    let w = 2.0 * sources.weight(m);
+                    let (c, s_) = p.row(m).split_at(Axis(0), len);
+                    let (x, y) = xy.row(a).split_at(Axis(0), len);
+                    let mut sum = [0.0; 3];
+                    for k in 0..len {
+                        let u = w * (c[k] * y[k] - s_[k] * x[k]);
+                        for alpha in 0..3 {
+                            sum[alpha] += u * kv[k][alpha];
+                        }
+                    }
+                    for alpha in 0..3 {
+                        f[alpha] += sum[alpha];
+                    }
+                }
+            });
+        if strain {
+            let v = block.virial(&h);
+            for a in 0..3 {
+                for b in 0..3 {
+                    virial[a][b] += v[a][b];
+                }
+            }
+        }
+    }
+    (forces, strain.then_some(virial))
+}
+
+/// One tile of atoms `rows` in one block (see [`backward_blocks`]): `g` `(n_channels, N,
+/// n_cols)` in the engine's column order, `phases` `[C | S]` `(N, 2 len)`, `factors`
+/// `[C^a | S^a]` `(n_channels, 2 len)`.
+fn backward_tile<A: BlockAdjoint>(
+    g: &Array3<f64>,
+    phases: ArrayView2<'_, f64>,
+    factors: ArrayView2<'_, f64>,
+    block: &A,
+    kv: &[Vec3],
+    rows: Range<usize>,
+    strain: bool,
+) -> TilePart {
+    let n_channels = g.shape()[0];
+    let len = block.len();
+    let n_rows = rows.len();
+    let tile_phases = phases.slice(s![rows.clone(), ..]);
+    let mut t = Array2::<f64>::zeros((n_rows, len));
+    let mut xy = Array2::<f64>::zeros((n_channels, 2 * len));
+    let mut h = Array2::<f64>::zeros(if strain { block.strain_shape() } else { (0, 0) });
+    let mut ge = Array2::<f64>::zeros((n_rows, len));
+    let mut go = Array2::<f64>::zeros((n_rows, len));
+    let f_rows = if strain { n_rows } else { 0 };
+    let mut fe = Array2::<f64>::zeros((f_rows, len));
+    let mut fo = Array2::<f64>::zeros((f_rows, len));
+    let mut scratch = Vec::new();
+    for a in 0..n_channels {
+        let ga = g.slice(s![a, rows.clone(), ..]);
+        block.prepare(ga, strain, &mut scratch);
+        block.contract(ga, &scratch, &mut ge, &mut go);
+        let (ca, sa) = factors.row(a).split_at(Axis(0), len);
+        let (ca, sa) = (ca.to_vec(), sa.to_vec());
+        let (mut x, mut y) = xy.row_mut(a).split_at(Axis(0), len);
+        let (x, y) = (
+            x.as_slice_mut().expect("contiguous"),
+            y.as_slice_mut().expect("contiguous"),
+        );
+        for r in 0..n_rows {
+            let ph = tile_phases.row(r);
+            let (c, s_) = ph.split_at(Axis(0), len);
+            let (c, s_) = (c.to_slice(), s_.to_slice());
+            let (e, o) = (ge.row(r), go.row(r));
+            let (e, o) = (e.to_slice(), o.to_slice());
+            let mut tr = t.row_mut(r);
+            let tr = tr.as_slice_mut().expect("contiguous");
+            for k in 0..len {
+                let (c, s_, cf, sf, e, o) = (c[k], s_[k], ca[k], sa[k], e[k], o[k]);
+                tr[k] += e * (c * sf - s_ * cf) + o * (c * cf + s_ * sf);
+                x[k] += e * c + o * s_;
+                y[k] += e * s_ - o * c;
+            }
+            if strain {
+                for k in 0..len {
+                    let (c, s_, cf, sf) = (c[k], s_[k], ca[k], sa[k]);
+                    fe[[r, k]] = 2.0 * (c * cf + s_ * sf);
+                    fo[[r, k]] = 2.0 * (s_ * cf - c * sf);
+                }
+            }
+        }
+        if strain {
+            block.strain_tile(fe.view(), fo.view(), ga, &scratch, &mut h);
+        }
+    }
+    let forces = (0..n_rows)
+        .map(|r| {
+            let mut f = [0.0; 3];
+            for (tk, kk) in t.row(r).iter().zip(kv) {
+                let u = 2.0 * tk;
+                for alpha in 0..3 {
+                    f[alpha] += u * kk[alpha];
+                }
+            }
+            f
+        })
+        .collect();
+    TilePart { forces, xy, h }
+}
+
+/// Contiguous slices of 1-D views.
+trait ToSlice<'a> {
+    fn to_slice(self) -> &'a [f64];
+}
+
+impl<'a> ToSlice<'a> for ndarray::ArrayView1<'a, f64> {
+    fn to_slice(self) -> &'a [f64] {
+        self.to_slice_memory_order()
+            .expect("rows of standard-layout arrays are contiguous")
+    }
 }

@@ -90,6 +90,24 @@ impl KVectors {
         }
     }
 
+    /// The same integer indices in another fully periodic `cell` (vectors, norms, reciprocal
+    /// basis and volume recomputed; the cutoff is kept as a label). Under a strain `ε` the
+    /// vectors move as `k → (1 + ε)^{−T} k` while the set stays fixed (`docs/math.md` §13):
+    /// this is that set in the strained cell, for finite differences of strain gradients.
+    pub fn in_cell(&self, cell: &Cell) -> Result<KVectors> {
+        cell.require_fully_periodic("k-vectors")?;
+        let b = cell.reciprocal();
+        let vectors: Vec<Vec3> = self.indices.iter().map(|&n| cartesian(&b, n)).collect();
+        Ok(KVectors {
+            indices: self.indices.clone(),
+            norms: vectors.iter().map(|&v| norm(v)).collect(),
+            vectors,
+            reciprocal: b,
+            k_cutoff: self.k_cutoff,
+            volume: cell.volume(),
+        })
+    }
+
     /// Largest `|index|` along each reciprocal direction over the whole set (0 when empty).
     pub fn max_indices(&self) -> [i32; 3] {
         let mut max = [0; 3];

@@ -30,9 +30,9 @@ mod lanes;
 mod phases;
 mod shells;
 
-pub use adjoint::{dense_backward, dense_jacobian_row};
+pub use adjoint::{dense_backward, dense_jacobian_row, DenseJacobian};
 pub use basis::SeparableBasis;
 pub use contraction::{dense_sum, reciprocal_sum, reciprocal_sum_flops, K_BLOCK};
 pub use k_vectors::{k_vectors, KVectors, MAX_K_VECTORS};
 pub use phases::{phases_into, structure_factors, Sources, RESEED};
-pub use shells::{shell_sum, symmetry_degeneracy, Shells, SHELL_TOLERANCE};
+pub use shells::{shell_backward, shell_sum, symmetry_degeneracy, Shells, SHELL_TOLERANCE};

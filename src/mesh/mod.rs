@@ -28,8 +28,11 @@
 //! batch of [`BATCH`] columns) does steps 3–4, interpolating the batch's meshes together. Each output element is computed by exactly one task with a fixed
 //! sequence of operations: results are bitwise identical for any number of threads.
 
+mod adjoint;
 pub mod bspline;
 pub mod fft;
+
+pub use adjoint::{mesh_backward, Derivative};
 
 use ndarray::Array3;
 use rayon::prelude::*;
@@ -291,6 +294,37 @@ impl Stencils {
     }
 }
 
+/// Steps 1–2 of the module docs: `|b|² Q̂_a` on the kept modes of `modes` for every channel
+/// `a` of `sources` (stencils `stencils`), one channel per task.
+fn spread_spectra(
+    sources: &Sources<'_>,
+    stencils: &Stencils,
+    modes: &MeshModes,
+) -> Vec<Vec<Complex<f64>>> {
+    let (dims, fft) = (modes.dims, &modes.fft);
+    (0..sources.n_channels())
+        .into_par_iter()
+        .map(|a| {
+            let mut mesh = vec![0.0; fft.real_len()];
+            for &j in &stencils.visit {
+                let j = j as usize;
+                if sources.channels()[j] == a {
+                    stencils.spread(j, sources.weight(j), &mut mesh, dims);
+                }
+            }
+            let mut spectrum = vec![Complex::default(); fft.complex_len()];
+            let mut work = fft.work();
+            fft.forward(&mut mesh, &mut spectrum, &mut work);
+            modes
+                .index
+                .iter()
+                .zip(&modes.euler)
+                .map(|(&idx, &e)| spectrum[idx] * e)
+                .collect()
+        })
+        .collect()
+}
+
 /// The particle-mesh sum (module docs) for centres at `centers` and the `sources` of `cell`.
 ///
 /// `column(q, factor)` writes the real factor `B_q(k)` of column `q` for every kept mode of
@@ -331,27 +365,7 @@ where
     let centre_stencils = centre_stencils.as_ref().unwrap_or(&source_stencils);
 
     // 1-2: |b|² Q̂_a on the kept modes, one channel per task
-    let spectra: Vec<Vec<Complex<f64>>> = (0..n_channels)
-        .into_par_iter()
-        .map(|a| {
-            let mut mesh = vec![0.0; fft.real_len()];
-            for &j in &source_stencils.visit {
-                let j = j as usize;
-                if sources.channels()[j] == a {
-                    source_stencils.spread(j, sources.weight(j), &mut mesh, dims);
-                }
-            }
-            let mut spectrum = vec![Complex::default(); fft.complex_len()];
-            let mut work = fft.work();
-            fft.forward(&mut mesh, &mut spectrum, &mut work);
-            modes
-                .index
-                .iter()
-                .zip(&modes.euler)
-                .map(|(&idx, &e)| spectrum[idx] * e)
-                .collect()
-        })
-        .collect();
+    let spectra = spread_spectra(sources, &source_stencils, modes);
 
     // 3-4: one task per (channel, batch of BATCH columns)
     let batches_per_channel = n_cols.div_ceil(BATCH);
@@ -415,10 +429,115 @@ where
     Ok(out)
 }
 
-/// [`mesh_sum`] for a separable basis ([`SeparableBasis`], the description the dense and shell
-/// engines consume too): the radial factors `R[r, g](|k_m|)` and angular factors `A_u(k_m)` of
-/// every kept mode are tabulated once (`n_modes (n_radial n_groups + n_ang)` values), and column
-/// `q = r · n_ang + u` is their product `R[r, group(u)] · A_u`. Returns `(centers.len(),
+/// The factors of a separable basis ([`SeparableBasis`], the description the dense and shell
+/// engines consume too) on the kept modes: the radial factors `R[r, g](|k_m|)` and angular
+/// factors `A_u(k_m)` of every mode, tabulated once (`n_modes (n_radial n_groups + n_ang)`
+/// values), and, for strain, `dR/d|k|` and `∇_k A_u`. Column `q = r · n_ang + u` is
+/// `R[r, group(u)] · A_u`.
+struct SeparableTables<'b, B: SeparableBasis> {
+    basis: &'b B,
+    n_modes: usize,
+    /// `radial[(r, g)][mode]`, `angular[u][mode]`.
+    radial: Vec<f64>,
+    angular: Vec<f64>,
+    /// `radial_slope[(r, g)][mode] = dR/d|k|`, `angular_gradient[u][mode] = ∇_k A_u` (empty
+    /// without strain).
+    radial_slope: Vec<f64>,
+    angular_gradient: Vec<Vec3>,
+    /// `k_m / |k_m|`.
+    direction: Vec<Vec3>,
+}
+
+impl<'b, B: SeparableBasis> SeparableTables<'b, B> {
+    fn new(modes: &MeshModes, basis: &'b B, strain: bool) -> Self {
+        let (n_radial, n_groups, n_ang) = (basis.n_radial(), basis.n_groups(), basis.n_angular());
+        let n_modes = modes.len();
+        let mut radial = vec![0.0; n_radial * n_groups * n_modes];
+        let mut angular = vec![0.0; n_ang * n_modes];
+        let mut radial_slope = vec![0.0; if strain { radial.len() } else { 0 }];
+        let mut angular_gradient = vec![[0.0; 3]; if strain { angular.len() } else { 0 }];
+        let mut block = ndarray::Array2::zeros((n_radial, n_groups));
+        let mut slope = ndarray::Array2::zeros((n_radial, n_groups));
+        let mut a = vec![0.0; n_ang];
+        let mut da = vec![[0.0; 3]; n_ang];
+        for (mode, (k, &norm)) in modes.vectors().iter().zip(modes.norms()).enumerate() {
+            basis.radial(norm, block.view_mut());
+            basis.angular(*k, &mut a);
+            if strain {
+                basis.radial_derivative(norm, slope.view_mut());
+                let mut values = vec![0.0; n_ang];
+                basis.angular_with_gradient(*k, &mut values, &mut da);
+            }
+            for r in 0..n_radial {
+                for g in 0..n_groups {
+                    radial[(r * n_groups + g) * n_modes + mode] = block[[r, g]];
+                    if strain {
+                        radial_slope[(r * n_groups + g) * n_modes + mode] = slope[[r, g]];
+                    }
+                }
+            }
+            for (u, y) in a.iter().enumerate() {
+                angular[u * n_modes + mode] = *y;
+                if strain {
+                    angular_gradient[u * n_modes + mode] = da[u];
+                }
+            }
+        }
+        let direction = if strain {
+            modes
+                .vectors()
+                .iter()
+                .zip(modes.norms())
+                .map(|(k, &norm)| k.map(|x| x / norm))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        SeparableTables {
+            basis,
+            n_modes,
+            radial,
+            angular,
+            radial_slope,
+            angular_gradient,
+            direction,
+        }
+    }
+
+    /// `(radial, angular)` offsets of column `q`.
+    fn offsets(&self, q: usize) -> (usize, usize) {
+        let n_ang = self.basis.n_angular();
+        let (r, u) = (q / n_ang, q % n_ang);
+        let g = self.basis.group()[u];
+        let n_groups = self.basis.n_groups();
+        ((r * n_groups + g) * self.n_modes, u * self.n_modes)
+    }
+
+    /// `out[mode] = B_q(k_m)`.
+    fn column(&self, q: usize, out: &mut [f64]) {
+        let (r, u) = self.offsets(q);
+        let rad = &self.radial[r..][..self.n_modes];
+        let ang = &self.angular[u..][..self.n_modes];
+        for ((o, x), y) in out.iter_mut().zip(rad).zip(ang) {
+            *o = x * y;
+        }
+    }
+
+    /// `out[mode] = ∂B_q/∂k (k_m) = R' k̂ A_u + R ∇A_u`.
+    fn derivative(&self, q: usize, out: &mut [Vec3]) {
+        let (r, u) = self.offsets(q);
+        let m = self.n_modes;
+        for (mode, o) in out.iter_mut().enumerate() {
+            let (rad, slope) = (self.radial[r + mode], self.radial_slope[r + mode]);
+            let (ang, grad) = (self.angular[u + mode], self.angular_gradient[u + mode]);
+            let dir = self.direction[mode];
+            *o = std::array::from_fn(|c| slope * ang * dir[c] + rad * grad[c]);
+        }
+        debug_assert_eq!(out.len(), m);
+    }
+}
+
+/// [`mesh_sum`] for a separable basis (its factors tabulated once per mode). Returns `(centers.len(),
 /// n_channels, basis.n_columns())`.
 pub fn separable_mesh_sum<B: SeparableBasis>(
     cell: &Cell,
@@ -427,35 +546,37 @@ pub fn separable_mesh_sum<B: SeparableBasis>(
     modes: &MeshModes,
     basis: &B,
 ) -> Result<Array3<f64>> {
-    let (n_radial, n_groups, n_ang) = (basis.n_radial(), basis.n_groups(), basis.n_angular());
-    let group = basis.group();
-    let n_modes = modes.len();
-    // radial[(r, g)][mode] = R[r, g](|k|), angular[u][mode] = A_u(k)
-    let mut radial = vec![0.0; n_radial * n_groups * n_modes];
-    let mut angular = vec![0.0; n_ang * n_modes];
-    let mut block = ndarray::Array2::zeros((n_radial, n_groups));
-    let mut a = vec![0.0; n_ang];
-    for (mode, (k, &norm)) in modes.vectors().iter().zip(modes.norms()).enumerate() {
-        basis.radial(norm, block.view_mut());
-        basis.angular(*k, &mut a);
-        for r in 0..n_radial {
-            for g in 0..n_groups {
-                radial[(r * n_groups + g) * n_modes + mode] = block[[r, g]];
-            }
-        }
-        for (u, y) in a.iter().enumerate() {
-            angular[u * n_modes + mode] = *y;
-        }
-    }
+    let tables = SeparableTables::new(modes, basis, false);
     let odd = basis.odd_columns();
     mesh_sum(cell, centers, sources, modes, &odd, |q, out| {
-        let (r, u) = (q / n_ang, q % n_ang);
-        let rad = &radial[(r * n_groups + group[u]) * n_modes..][..n_modes];
-        let ang = &angular[u * n_modes..][..n_modes];
-        for ((o, x), y) in out.iter_mut().zip(rad).zip(ang) {
-            *o = x * y;
-        }
+        tables.column(q, out)
     })
+}
+
+/// [`mesh_backward`] for a separable basis with `B ∝ 1/V` (the centres are the sources):
+/// `∂(Σ g·c)/∂r` for every atom and, when `strain`, `∂(Σ g·c)/∂ε`. `cotangent` is
+/// `(N, n_channels, basis.n_columns())`.
+pub fn separable_mesh_backward<B: SeparableBasis>(
+    cell: &Cell,
+    sources: &Sources<'_>,
+    modes: &MeshModes,
+    basis: &B,
+    cotangent: ndarray::ArrayView3<f64>,
+    strain: bool,
+) -> Result<(Vec<Vec3>, Option<crate::systems::Mat3>)> {
+    let tables = SeparableTables::new(modes, basis, strain);
+    let odd = basis.odd_columns();
+    let cotangent = cotangent.as_standard_layout();
+    let derivative = |q: usize, out: &mut [Vec3]| tables.derivative(q, out);
+    mesh_backward(
+        cell,
+        sources,
+        modes,
+        &odd,
+        |q, out| tables.column(q, out),
+        strain.then_some(&derivative as Derivative<'_>),
+        cotangent.as_slice().expect("standard layout"),
+    )
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 use super::*;
 use crate::systems::Cell;
 
-fn triclinic() -> Cell {
+pub(super) fn triclinic() -> Cell {
     Cell::new(
         [[7.0, 0.0, 0.0], [1.3, 6.2, 0.0], [-0.8, 1.1, 6.6]],
         [true; 3],
@@ -9,7 +9,7 @@ fn triclinic() -> Cell {
     .unwrap()
 }
 
-fn atoms(cell: &Cell, n: usize) -> Vec<Vec3> {
+pub(super) fn atoms(cell: &Cell, n: usize) -> Vec<Vec3> {
     (0..n)
         .map(|i| {
             let f = [

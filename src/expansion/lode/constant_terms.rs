@@ -9,7 +9,7 @@
 //! strain each contributes `−δ_ab` times itself), the centre term on nothing; a strain gradient
 //! or backward pass adds their part here.
 
-use ndarray::{Array2, Array3, Axis};
+use ndarray::{Array2, Array3, ArrayView3, Axis};
 
 use super::real_space::AtomChannels;
 use crate::kspace::Sources;
@@ -18,8 +18,31 @@ use crate::math::spherical_harmonics::Y00;
 use crate::radial::{GtoBasis, RadialIntegral};
 
 /// For `p = 0` and `p ≥ 4` (a kernel with a finite `ĝ(0)`), the `k = 0` term
-/// `(4π/V) W_a ĝ(0) Y_00 Ĩ_n0(0)` on `l = 0` of every centre (`out` is `(centres, channels,
-/// n_max · n_lm)`); nothing for `p = 1, 2, 3` (a uniform neutralising background per channel).
+/// `(4π/V) W_a ĝ(0) Y_00 Ĩ_n0(0)` on `l = 0` of every centre, as `(n_channels, n_max)`;
+/// `None` for `p = 1, 2, 3` (a uniform neutralising background per channel).
+pub(super) fn k0_term(
+    kernel: &PowerLaw,
+    radial: &dyn RadialIntegral,
+    sources: &Sources<'_>,
+    volume: f64,
+) -> Option<Array2<f64>> {
+    let g0 = kernel.fourier_at_zero()?;
+    // k = 0 term, l = 0 only (Y_00 Ĩ_n0(0), φ_0 = 1); identical for every centre
+    let (n_max, l_max) = (radial.n_max(), radial.l_max());
+    let mut values = Array2::zeros((n_max, l_max + 1));
+    radial.compute(0.0, values.view_mut(), None);
+    let prefactor = 4.0 * std::f64::consts::PI / volume * g0 * Y00;
+    let mut totals = vec![0.0; sources.n_channels()];
+    for j in 0..sources.len() {
+        totals[sources.channels()[j]] += sources.weight(j);
+    }
+    Some(Array2::from_shape_fn(
+        (sources.n_channels(), n_max),
+        |(a, n)| prefactor * totals[a] * values[[n, 0]],
+    ))
+}
+
+/// Add [`k0_term`] to `l = 0` of every centre (`out` is `(centres, channels, n_max · n_lm)`).
 pub(super) fn add_k0_term(
     out: &mut Array3<f64>,
     kernel: &PowerLaw,
@@ -27,24 +50,47 @@ pub(super) fn add_k0_term(
     sources: &Sources<'_>,
     volume: f64,
 ) {
-    if let Some(g0) = kernel.fourier_at_zero() {
-        // k = 0 term, l = 0 only (Y_00 Ĩ_n0(0), φ_0 = 1); identical for every centre
-        let (n_max, l_max) = (radial.n_max(), radial.l_max());
-        let mut values = Array2::zeros((n_max, l_max + 1));
-        radial.compute(0.0, values.view_mut(), None);
-        let prefactor = 4.0 * std::f64::consts::PI / volume * g0 * Y00;
-        let mut totals = vec![0.0; sources.n_channels()];
-        for j in 0..sources.len() {
-            totals[sources.channels()[j]] += sources.weight(j);
-        }
-        let n_lm = (l_max + 1) * (l_max + 1);
+    if let Some(term) = k0_term(kernel, radial, sources, volume) {
+        let n_lm = (radial.l_max() + 1) * (radial.l_max() + 1);
         for mut centre in out.outer_iter_mut() {
-            for (a, total) in totals.iter().enumerate() {
-                for n in 0..n_max {
-                    centre[[a, n * n_lm]] += prefactor * total * values[[n, 0]];
-                }
+            for ((a, n), t) in term.indexed_iter() {
+                centre[[a, n * n_lm]] += t;
             }
         }
+    }
+}
+
+/// Strain derivative of a term `term` `(n_channels, n_max)` on `l = 0` of every centre that is
+/// proportional to `1/V` (the `k = 0` term, the Ewald `k = 0` correction): `−δ_ab` times
+/// itself, added into one Jacobian row's strain block `(3, 3, n_channels, n_max · n_lm)`.
+pub(super) fn add_volume_term_strain_row(strain: &mut [f64], term: &Array2<f64>, n_lm: usize) {
+    let (n_channels, n_max) = term.dim();
+    let block = n_channels * n_max * n_lm;
+    assert_eq!(strain.len(), 9 * block, "(3, 3, n_channels, n_max · n_lm)");
+    for a in 0..3 {
+        let diagonal = &mut strain[(4 * a) * block..(4 * a + 1) * block];
+        for ((c, n), t) in term.indexed_iter() {
+            diagonal[(c * n_max + n) * n_lm] -= t;
+        }
+    }
+}
+
+/// The same for the backward pass: `∂(Σ g·term)/∂ε_ab = −δ_ab Σ_{i,a,n} g_i[a, n·n_lm] term[a, n]`,
+/// added into `virial`; `cotangent` is `(centres, n_channels, n_max · n_lm)`.
+pub(super) fn add_volume_term_strain_backward(
+    virial: &mut crate::systems::Mat3,
+    cotangent: ArrayView3<f64>,
+    term: &Array2<f64>,
+    n_lm: usize,
+) {
+    let mut total = 0.0;
+    for g in cotangent.outer_iter() {
+        for ((a, n), t) in term.indexed_iter() {
+            total += g[[a, n * n_lm]] * t;
+        }
+    }
+    for (a, row) in virial.iter_mut().enumerate() {
+        row[a] -= total;
     }
 }
 
@@ -58,20 +104,31 @@ pub(super) fn subtract_ewald_k0(
     volume: f64,
     g0: f64,
 ) {
+    let term = ewald_k0(basis, atoms, volume, g0);
+    let n_lm = out.shape()[2] / term.ncols().max(1);
+    for mut centre in out.outer_iter_mut() {
+        for ((a, n), t) in term.indexed_iter() {
+            centre[[a, n * n_lm]] -= t;
+        }
+    }
+}
+
+/// The correction of [`subtract_ewald_k0`] before its sign, `(n_channels, n_max)`.
+pub(super) fn ewald_k0(
+    basis: &GtoBasis,
+    atoms: &AtomChannels<'_>,
+    volume: f64,
+    g0: f64,
+) -> Array2<f64> {
     let moments = basis.moments(2.0).expect("q = 2 moments exist");
     let mut totals = vec![0.0; atoms.n_channels];
     for j in 0..atoms.channel.len() {
         totals[atoms.channel[j]] += atoms.weight.map_or(1.0, |w| w[j]);
     }
     let four_pi_sqrt = (4.0 * std::f64::consts::PI).sqrt();
-    let n_lm = out.shape()[2] / moments.len().max(1);
-    for mut centre in out.outer_iter_mut() {
-        for (a, total) in totals.iter().enumerate() {
-            for (n, m) in moments.iter().enumerate() {
-                centre[[a, n * n_lm]] -= total / volume * g0 * four_pi_sqrt * m;
-            }
-        }
-    }
+    Array2::from_shape_fn((atoms.n_channels, moments.len()), |(a, n)| {
+        totals[a] / volume * g0 * four_pi_sqrt * moments[n]
+    })
 }
 
 /// `f_n0(0) → f_n0(0) Y_00`: the `c_n00` coefficient of a potential centred on the centre.

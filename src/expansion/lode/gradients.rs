@@ -1,7 +1,7 @@
 //! LODE positions and strain gradients (conventions of `docs/gradients.md`): the Jacobian, row
 //! by row ([`LodeRows`], dense: every atom moves every centre), and the backward pass, both
-//! delegated to the route the planner chose for each structure (`route/`: the finite route
-//! today). A structure whose route has no gradients yet is refused with an error naming the
+//! delegated to the route the planner chose for each structure (`route/`: the finite and the
+//! reciprocal routes today). A structure whose route has no gradients yet is refused with an error naming the
 //! route.
 
 use ndarray::{s, ArrayView4};
@@ -118,10 +118,10 @@ impl LodeCalculator {
                 if !has_gradients(&plan.route) {
                     crate::bail_param!(
                         "structure {s}: LODE gradients are not implemented yet on the {:?} route \
-                         this periodic structure is planned on (method={:?}); today LODE \
-                         gradients exist for finite systems (pbc all False, the \"real-space\" \
-                         route) and, positions only, for periodic ones with \
-                         method=\"reciprocal\"; the other routes get theirs in a next step",
+                         this structure is planned on (method={:?}); today LODE gradients exist \
+                         for finite systems (pbc all False) and for fully periodic ones on every \
+                         route (\"reciprocal\", \"ewald\", \"mesh\", \"pairs\"; positions \
+                         and strain), not yet for slabs (pbc with one False direction)",
                         plan.route.name(),
                         self.common.hypers.method.name()
                     );
@@ -184,14 +184,14 @@ impl RowJacobian for LodeRows<'_> {
 
 #[cfg(test)]
 #[allow(clippy::needless_range_loop)] // index notation, as in the formulas
-mod tests {
+pub(super) mod tests {
     use ndarray::{Array2, Array4};
 
     use super::*;
     use crate::expansion::gradients::DEFAULT_JACOBIAN_MEMORY;
     use crate::expansion::{LodeHypers, Method, SpeciesMap};
 
-    fn calculator(exponent: u32, method: Method) -> LodeCalculator {
+    pub(in crate::expansion::lode) fn calculator(exponent: u32, method: Method) -> LodeCalculator {
         LodeCalculator::new(LodeHypers {
             cutoff: 3.0,
             smearing: 1.0,
@@ -223,7 +223,7 @@ mod tests {
     }
 
     /// Values `(N, C, n_max, n_lm)` of `system` with atom `j` moved by `delta` along `alpha`.
-    fn moved(
+    pub(in crate::expansion::lode) fn moved(
         calc: &LodeCalculator,
         system: &System,
         channels: Channels<'_>,
@@ -249,7 +249,13 @@ mod tests {
     /// while a sign or factor-2 error is of order max|J|); every row sums to zero over the
     /// atoms; the backward pass equals Jᵀv for a deterministic v to 1e-12 relative and its
     /// forces sum to zero; 1 and 2 threads agree bitwise (Jacobian and backward pass).
-    fn check_positions(calc: &LodeCalculator, system: &System, channels: Channels<'_>, what: &str) {
+    pub(in crate::expansion::lode) fn check_positions(
+        calc: &LodeCalculator,
+        system: &System,
+        channels: Channels<'_>,
+        what: &str,
+        periodic: bool,
+    ) {
         let n = system.size();
         let request = GradientRequest::from_names(&["positions"], DEFAULT_JACOBIAN_MEMORY).unwrap();
         let systems = std::slice::from_ref(system);
@@ -297,7 +303,7 @@ mod tests {
             (((i * 31 + a * 17 + k * 7 + l * 3) % 23) as f64 / 11.0) - 1.0
         });
         let back = calc.backward(systems, channels, v.view(), 1).unwrap();
-        assert!(back.strain[0].is_none());
+        assert_eq!(back.strain[0].is_some(), periodic);
         let mut expected = Array2::<f64>::zeros((n, 3));
         for i in 0..n {
             let vi = v.slice(s![i, .., .., ..]);
@@ -353,13 +359,13 @@ mod tests {
         for p in 1..=6 {
             let calc = calculator(p, Method::Auto);
             for channels in [Channels::Species(&species), Channels::Charges(&charges)] {
-                check_positions(&calc, &system, channels, &format!("finite, p = {p}"));
+                check_positions(&calc, &system, channels, &format!("finite, p = {p}"), false);
             }
         }
     }
 
     /// A triclinic cell with 5 atoms.
-    fn triclinic() -> System {
+    pub(in crate::expansion::lode) fn triclinic() -> System {
         System::new(
             vec![
                 [0.3, 0.2, 0.1],
@@ -376,75 +382,219 @@ mod tests {
     }
 
     /// Reciprocal route, positions, p = 1…6 (neutral charges for p ≤ 3), species and charge
-    /// channels ([`check_positions`]); a strain Jacobian is refused.
+    /// channels ([`check_positions`]) and strain ([`check_strain`]).
     #[test]
-    fn reciprocal_route_position_gradients() {
+    fn reciprocal_route_gradients() {
         let system = triclinic();
         let species = SpeciesMap::new(&[1, 8]).unwrap();
         let charges = vec![vec![0.4, -0.8, 0.3, -0.5, 0.6]];
         for p in 1..=6 {
             let calc = calculator(p, Method::Reciprocal);
             for channels in [Channels::Species(&species), Channels::Charges(&charges)] {
-                check_positions(&calc, &system, channels, &format!("reciprocal, p = {p}"));
+                let what = format!("reciprocal, p = {p}");
+                check_positions(&calc, &system, channels, &what, true);
+                check_strain(&calc, &system, channels, &what);
             }
         }
-        let calc = calculator(1, Method::Reciprocal);
-        let strain = GradientRequest::from_names(&["strain"], 1e9).unwrap();
-        let e = calc
-            .compute_gradients(&[system], Channels::Species(&species), &strain, 1)
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(
-            e.contains("strain") && e.contains("\"positions\" only"),
-            "{e}"
-        );
     }
 
-    /// Periodic structures on routes without gradients, and strain of a finite structure, are
-    /// refused with errors that name the route (or the structure) and the way out.
+    /// A cubic cell (the values take the shells engine) and a cell smaller than the basis
+    /// (many images), with `center_weight` 0.3.
     #[test]
-    fn unsupported_requests_are_refused() {
+    fn reciprocal_route_gradients_cubic_and_small_cells() {
         let species = SpeciesMap::new(&[1, 8]).unwrap();
-        let length = 8.0;
-        let periodic = System::new(
-            vec![[0.0; 3], [1.5, 2.0, 2.5], [4.0, 5.0, 1.0], [6.0, 1.0, 7.0]],
+        let cubic = System::new(
+            vec![
+                [0.3, 0.2, 0.1],
+                [1.9, 2.4, 0.8],
+                [4.1, 1.0, 3.3],
+                [2.2, 4.6, 4.9],
+            ],
             vec![1, 8, 1, 8],
-            [[length, 0.0, 0.0], [0.0, length, 0.0], [0.0, 0.0, length]],
+            [[6.0, 0.0, 0.0], [0.0, 6.0, 0.0], [0.0, 0.0, 6.0]],
             [true; 3],
         )
         .unwrap();
-        let positions = GradientRequest::from_names(&["positions"], 1e9).unwrap();
-        for (method, name) in [(Method::Ewald, "\"ewald\""), (Method::Mesh, "\"mesh\"")] {
-            let calc = calculator(1, method);
-            let systems = [molecule(), periodic.clone()];
-            let e = calc
-                .compute_gradients(&systems, Channels::Species(&species), &positions, 1)
-                .err()
-                .unwrap()
-                .to_string();
-            assert!(e.contains("structure 1") && e.contains(name), "{e}");
-            assert!(e.contains("finite systems"), "{e}");
-            let v = Array4::zeros((9, 2, 3, 9));
-            let e = calc
-                .backward(&systems, Channels::Species(&species), v.view(), 1)
-                .err()
-                .unwrap()
-                .to_string();
-            assert!(e.contains(name), "{e}");
+        let small = System::new(
+            vec![[0.3, 0.2, 0.1], [1.2, 1.4, 0.8], [0.4, 1.9, 1.3]],
+            vec![1, 8, 8],
+            [[2.5, 0.0, 0.0], [0.4, 2.6, 0.0], [-0.3, 0.2, 2.4]],
+            [true; 3],
+        )
+        .unwrap();
+        for p in [1, 3, 4] {
+            let calc = LodeCalculator::new(LodeHypers {
+                cutoff: 3.0,
+                smearing: 1.0,
+                n_max: 3,
+                l_max: 2,
+                exponent: p,
+                method: Method::Reciprocal,
+                accuracy: 1e-7,
+                center_weight: 0.3,
+                ..LodeHypers::default()
+            })
+            .unwrap();
+            for (system, name) in [(&cubic, "cubic"), (&small, "small")] {
+                let what = format!("{name}, p = {p}");
+                check_positions(&calc, system, Channels::Species(&species), &what, true);
+                check_strain(&calc, system, Channels::Species(&species), &what);
+            }
         }
-        let calc = calculator(0, Method::Auto);
-        let e = calc
-            .backward(
-                &[periodic],
-                Channels::Species(&species),
-                Array4::zeros((4, 2, 3, 9)).view(),
-                1,
-            )
-            .err()
+    }
+
+    /// Values `(N, C, n_max, n_lm)` of `system` deformed by `x → (1 + h e_a e_bᵀ) x` (positions
+    /// and cell rows).
+    fn strained(
+        calc: &LodeCalculator,
+        system: &System,
+        channels: Channels<'_>,
+        a: usize,
+        b: usize,
+        h: f64,
+    ) -> Array4<f64> {
+        let deform = |r: [f64; 3]| {
+            let mut out = r;
+            out[a] += h * r[b];
+            out
+        };
+        let positions = system.positions().iter().map(|&r| deform(r)).collect();
+        let cell = system.cell();
+        let matrix = cell.matrix().map(deform);
+        let moved = System::new(positions, system.numbers().to_vec(), matrix, cell.pbc()).unwrap();
+        calc.compute(&[moved], channels, 1).unwrap().values
+    }
+
+    /// The strain Jacobian equals central differences of the values under a homogeneous
+    /// deformation of positions and cell (step 1e-5, tolerance 1e-6 × max|J|: truncation
+    /// ~1e-9 of the scale, a sign or factor-2 error ~max|J|); the `l = 0` blocks (ν = 1,
+    /// rotation invariant) and the ν = 2 combinations `Σ_m ∂(c_nlm c_n'lm)` are symmetric in
+    /// `ab` (1e-10 of their scale) while the `l > 0` coefficients are not; the backward pass's
+    /// strain equals `Σ_i v_i · ∂c_i/∂ε` to 1e-12 relative; 1 and 2 threads agree bitwise.
+    pub(in crate::expansion::lode) fn check_strain(
+        calc: &LodeCalculator,
+        system: &System,
+        channels: Channels<'_>,
+        what: &str,
+    ) {
+        let n = system.size();
+        let request = GradientRequest::from_names(&["strain"], DEFAULT_JACOBIAN_MEMORY).unwrap();
+        let systems = std::slice::from_ref(system);
+        let jac = calc
+            .compute_gradients(systems, channels, &request, 1)
             .unwrap()
-            .to_string();
-        assert!(e.contains("\"pairs\""), "{e}");
+            .strain
+            .unwrap();
+        let values = calc.compute(systems, channels, 1).unwrap().values;
+        let (c, n_max, n_lm) = (values.shape()[1], values.shape()[2], values.shape()[3]);
+        let scale = jac.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        assert!(scale > 1e-3, "{what}: a strain Jacobian to test");
+        let h = 1e-5;
+        for a in 0..3 {
+            for b in 0..3 {
+                let fd = (strained(calc, system, channels, a, b, h)
+                    - strained(calc, system, channels, a, b, -h))
+                    / (2.0 * h);
+                let analytic = jac.slice(s![.., a, b, .., .., ..]);
+                let worst = analytic
+                    .iter()
+                    .zip(&fd)
+                    .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+                assert!(
+                    worst < 1e-6 * scale,
+                    "{what}, strain {a}{b}: {worst:e} (scale {scale:e})"
+                );
+            }
+        }
+        // symmetry of rotation-invariant combinations; l > 0 coefficients are not symmetric
+        let mut asymmetry_l0: f64 = 0.0;
+        let mut asymmetry_nu2: f64 = 0.0;
+        let mut asymmetry_l1: f64 = 0.0;
+        for i in 0..n {
+            for ch in 0..c {
+                for n1 in 0..n_max {
+                    for a in 0..3 {
+                        for b in 0..3 {
+                            let d = jac[[i, a, b, ch, n1, 0]] - jac[[i, b, a, ch, n1, 0]];
+                            asymmetry_l0 = asymmetry_l0.max(d.abs());
+                            let d1 = jac[[i, a, b, ch, n1, 1]] - jac[[i, b, a, ch, n1, 1]];
+                            asymmetry_l1 = asymmetry_l1.max(d1.abs());
+                            for n2 in 0..n_max {
+                                let nu2 = |a: usize, b: usize| {
+                                    (0..n_lm)
+                                        .map(|lm| {
+                                            jac[[i, a, b, ch, n1, lm]] * values[[i, ch, n2, lm]]
+                                                + values[[i, ch, n1, lm]]
+                                                    * jac[[i, a, b, ch, n2, lm]]
+                                        })
+                                        .sum::<f64>()
+                                };
+                                asymmetry_nu2 = asymmetry_nu2.max((nu2(a, b) - nu2(b, a)).abs());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let value_scale = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        assert!(asymmetry_l0 < 1e-10 * scale, "{what}: {asymmetry_l0:e}");
+        assert!(
+            asymmetry_nu2 < 1e-10 * scale * value_scale * n_lm as f64,
+            "{what}: {asymmetry_nu2:e}"
+        );
+        assert!(
+            asymmetry_l1 > 1e-4 * scale,
+            "{what}: l = 1 should not be symmetric"
+        );
+        // backward = Σ_i v_i · J_i, threads bitwise
+        let v = Array4::from_shape_fn((n, c, n_max, n_lm), |(i, a, k, l)| {
+            (((i * 29 + a * 13 + k * 5 + l * 3) % 19) as f64 / 9.0) - 1.0
+        });
+        let back = calc.backward(systems, channels, v.view(), 1).unwrap();
+        let virial = back.strain[0].expect("a periodic structure has a strain gradient");
+        let mut size: f64 = 0.0;
+        let mut expected = [[0.0; 3]; 3];
+        for a in 0..3 {
+            for b in 0..3 {
+                expected[a][b] = (&jac.slice(s![.., a, b, .., .., ..]) * &v).sum();
+                size = size.max(expected[a][b].abs());
+            }
+        }
+        assert!(size > 1e-3, "{what}");
+        for a in 0..3 {
+            for b in 0..3 {
+                assert!(
+                    (virial[a][b] - expected[a][b]).abs() < 1e-12 * size,
+                    "{what}, {a}{b}: {} vs {}",
+                    virial[a][b],
+                    expected[a][b]
+                );
+            }
+        }
+        let two = calc.backward(systems, channels, v.view(), 2).unwrap();
+        let virial2 = two.strain[0].unwrap();
+        assert!(virial
+            .iter()
+            .flatten()
+            .zip(virial2.iter().flatten())
+            .all(|(x, y)| x.to_bits() == y.to_bits()));
+        let jac2 = calc
+            .compute_gradients(systems, channels, &request, 2)
+            .unwrap()
+            .strain
+            .unwrap();
+        assert!(jac2
+            .iter()
+            .zip(&jac)
+            .all(|(x, y)| x.to_bits() == y.to_bits()));
+    }
+
+    /// Strain of a finite structure is refused with an error that names the structure and the
+    /// way out (every route has gradients today).
+    #[test]
+    fn unsupported_requests_are_refused() {
+        let species = SpeciesMap::new(&[1, 8]).unwrap();
+        let calc = calculator(0, Method::Auto);
         let strain = GradientRequest::from_names(&["strain"], 1e9).unwrap();
         let e = calc
             .compute_gradients(&[molecule()], Channels::Species(&species), &strain, 1)

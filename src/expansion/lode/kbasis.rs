@@ -6,10 +6,10 @@
 //! `A_lm = Y_lm(k̂)`,
 //!
 //! with `φ_l = (−1)^{l/2}` (even l), `(−1)^{(l+1)/2}` (odd l) the real sign that pairs `i^l`
-//! with the cosine (even l) or sine (odd l) sums (`docs/math.md` §3b, §8.2). A gradient will add the
-//! derivatives `dR/d|k|` and `∇_k A` here, once for all three engines.
+//! with the cosine (even l) or sine (odd l) sums (`docs/math.md` §3b, §8.2), and the derivatives
+//! `dR/d|k|` and `∇_k A` the gradients of all three engines use (`docs/math.md` §13).
 
-use ndarray::ArrayViewMut2;
+use ndarray::{Array2, ArrayViewMut2};
 
 use crate::kspace::SeparableBasis;
 use crate::math::power_law::PowerLaw;
@@ -99,6 +99,28 @@ impl SeparableBasis for LodeBasis<'_> {
     /// `A_lm = Y_lm(k̂)`.
     fn angular(&self, k: Vec3, out: &mut [f64]) {
         self.harmonics.compute(k, out);
+    }
+
+    /// `dR[n, l]/d|k| = (4π/V) φ_l (ĝ'(|k|) Ĩ_nl(|k|) + ĝ(|k|) Ĩ'_nl(|k|))`.
+    fn radial_derivative(&self, norm: f64, mut out: ArrayViewMut2<'_, f64>) {
+        let prefactor = 4.0 * std::f64::consts::PI / self.volume;
+        let (g, dg) = (
+            self.kernel.fourier(norm),
+            self.kernel.fourier_derivative(norm),
+        );
+        let mut values = Array2::zeros(out.raw_dim());
+        self.radial
+            .compute(norm, values.view_mut(), Some(out.view_mut()));
+        for (mut row, values) in out.outer_iter_mut().zip(values.outer_iter()) {
+            for (l, (d, v)) in row.iter_mut().zip(values).enumerate() {
+                *d = prefactor * phase(l) * (dg * v + g * *d);
+            }
+        }
+    }
+
+    /// `Y_lm(k̂)` and its Cartesian gradient in `k` (tangent to the sphere, `∝ 1/|k|`).
+    fn angular_with_gradient(&self, k: Vec3, values: &mut [f64], gradients: &mut [Vec3]) {
+        self.harmonics.compute_with_gradients(k, values, gradients);
     }
 }
 

@@ -26,6 +26,8 @@ mod constant_terms;
 mod gradients;
 mod hypers;
 mod kbasis;
+#[cfg(test)]
+mod periodic_gradient_tests;
 mod plan;
 mod real_space;
 mod route;

@@ -4,18 +4,26 @@
 //! `out[i, a] += Σ_{j∈a, j≠i (or image)} w_j f_nl(d_ij) Y_lm(r̂_ij)`; the centre's own term
 //! (`d = 0`) is added by the caller. Parallel over centres; each centre's sum runs in a fixed
 //! order, so results do not depend on the number of threads.
+//!
+//! Gradients of both pair sums ([`pair_jacobian_row`], [`pair_backward`]): every pair is a term
+//! `w_j f_nl(d) Y_lm(r̂)` of [`crate::expansion::pair_gradients`] with a constant weight
+//! (`w' = 0`); its derivative goes to atom `j` (+) and to the centre (−), and `∂/∂r ⊗ r` to
+//! the strain (the image vector `r = r_j + S·M − r_i` deforms with the cell). The pairs of a
+//! centre are produced by the route: all pairs ([`finite_pairs_into`]) or the images within
+//! a neighbour search ([`listed_pairs_into`]).
 
-use ndarray::{Array3, Axis};
+use ndarray::{Array3, ArrayView3, Axis};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::expansion::pair_gradients::{reduce_in_order, Contributions, PairGradients};
 use crate::expansion::pairs::PairSum;
 use crate::kspace::Sources;
 use crate::math::spherical_harmonics::SphericalHarmonics;
 use crate::neighbors::{NeighborSearch, Pair};
-use crate::radial::RadialIntegral;
-use crate::systems::System;
+use crate::radial::{LodeRadialTable, RadialIntegral};
 use crate::systems::OVERLAP_DISTANCE;
+use crate::systems::{Mat3, System, Vec3};
 
 /// Sources of one structure: channel and weight of every atom.
 pub(super) struct AtomChannels<'a> {
@@ -72,19 +80,10 @@ pub(super) fn finite_pairs(
         .try_for_each_init(
             || scratch(n_max, l_max),
             |s, (i, mut block)| {
-                let ri = positions[i];
                 s.sum.clear();
-                for (j, rj) in positions.iter().enumerate() {
-                    if j == i {
-                        continue;
-                    }
-                    let v = [rj[0] - ri[0], rj[1] - ri[1], rj[2] - ri[2]];
-                    let d = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
-                    if d < OVERLAP_DISTANCE {
-                        return Err(overlap(structure, i, j, d));
-                    }
+                each_finite_pair(system, structure, i, |d, v, j| {
                     s.sum.push(d, v, atoms.channel[j], atoms.weight(j));
-                }
+                })?;
                 let block = block.as_slice_mut().expect("contiguous centre block");
                 s.sum.add_to(radial, harmonics, block);
                 Ok(())
@@ -134,6 +133,177 @@ pub(super) fn listed_pairs(
             },
         );
     out
+}
+
+/// Buffers of the pair gradients of one centre; one per thread.
+pub(super) struct PairScratch {
+    pub gradients: PairGradients,
+    pub pairs: Vec<Pair>,
+}
+
+impl PairScratch {
+    pub fn new(n_max: usize, l_max: usize) -> PairScratch {
+        PairScratch {
+            gradients: PairGradients::new(n_max, l_max),
+            pairs: Vec::new(),
+        }
+    }
+}
+
+/// Every pair `j ≠ i` of centre `i` of a finite system (no images) into `scratch` (target
+/// `j`, weight `w_j`); an overlap is an error.
+pub(super) fn finite_pairs_into(
+    system: &System,
+    atoms: &AtomChannels<'_>,
+    structure: usize,
+    i: usize,
+    scratch: &mut PairScratch,
+) -> Result<()> {
+    scratch.gradients.clear();
+    each_finite_pair(system, structure, i, |d, v, j| {
+        let gradients = &mut scratch.gradients;
+        gradients.push(d, v, atoms.channel[j], j, atoms.weight(j), 0.0);
+    })
+}
+
+/// `pair(d, r_j − r_i, j)` for every atom `j ≠ i` of a finite system, in order; two atoms
+/// closer than [`OVERLAP_DISTANCE`] are an error.
+fn each_finite_pair(
+    system: &System,
+    structure: usize,
+    i: usize,
+    mut pair: impl FnMut(f64, Vec3, usize),
+) -> Result<()> {
+    let positions = system.positions();
+    let ri = positions[i];
+    for (j, rj) in positions.iter().enumerate() {
+        if j == i {
+            continue;
+        }
+        let v = [rj[0] - ri[0], rj[1] - ri[1], rj[2] - ri[2]];
+        let d = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+        if d < OVERLAP_DISTANCE {
+            return Err(overlap(structure, i, j, d));
+        }
+        pair(d, v, j);
+    }
+    Ok(())
+}
+
+/// The pairs of centre `i` within `search` (periodic images included, in the order of
+/// [`listed_pairs`]) into `scratch` (target: the neighbour atom, weight `w_j`).
+pub(super) fn listed_pairs_into(
+    search: &NeighborSearch<'_>,
+    atoms: &AtomChannels<'_>,
+    i: usize,
+    scratch: &mut PairScratch,
+) {
+    search.pairs_of(i, &mut scratch.pairs);
+    scratch.gradients.clear();
+    for pair in &scratch.pairs {
+        let j = pair.second;
+        scratch.gradients.push(
+            pair.distance,
+            pair.vector,
+            atoms.channel[j],
+            j,
+            atoms.weight(j),
+            0.0,
+        );
+    }
+}
+
+/// Add the Jacobian of centre `i`'s pair sum into zeroed buffers: `positions`
+/// `(N, 3, n_channels, n_max·n_lm)`, `strain` `(3, 3, n_channels, n_max·n_lm)`; `push` fills
+/// the centre's pairs.
+pub(super) fn pair_jacobian_row(
+    radial: &dyn RadialIntegral,
+    harmonics: &SphericalHarmonics,
+    n_channels: usize,
+    i: usize,
+    push: impl FnOnce(&mut PairScratch) -> Result<()>,
+    positions: Option<&mut [f64]>,
+    strain: Option<&mut [f64]>,
+) -> Result<()> {
+    let mut scratch = PairScratch::new(radial.n_max(), radial.l_max());
+    push(&mut scratch)?;
+    scratch
+        .gradients
+        .add_jacobian(radial, harmonics, n_channels, i, positions, strain);
+    Ok(())
+}
+
+/// Backward pass of a pair sum over the `n` centres of one structure, for a cotangent
+/// `(n, n_channels, n_max·n_lm)`: `∂(Σ g·c)/∂r_j` for every atom and the strain gradient
+/// (the pairs' virial); `push(scratch, i)` fills centre `i`'s pairs. Bitwise independent of
+/// the number of threads ([`reduce_in_order`]).
+pub(super) fn pair_backward<F>(
+    radial: &dyn RadialIntegral,
+    harmonics: &SphericalHarmonics,
+    cotangent: ArrayView3<f64>,
+    push: F,
+) -> Result<(Vec<Vec3>, Mat3)>
+where
+    F: Fn(&mut PairScratch, usize) -> Result<()> + Sync + Send,
+{
+    let n = cotangent.shape()[0];
+    let cotangent = cotangent.as_standard_layout();
+    let (forces, virials) = reduce_in_order(
+        n,
+        n,
+        1,
+        || PairScratch::new(radial.n_max(), radial.l_max()),
+        |scratch: &mut PairScratch, i, out: &mut Contributions| {
+            push(scratch, i)?;
+            let g = cotangent.index_axis(Axis(0), i);
+            let g = g.as_slice().expect("standard layout");
+            scratch
+                .gradients
+                .backward_into(radial, harmonics, g, i, 0, out);
+            Ok(())
+        },
+    )?;
+    Ok((forces, virials[0]))
+}
+
+/// [`pair_jacobian_row`] of the periodic pair sum of `table` (images within its reach).
+pub(super) fn listed_pair_jacobian_row(
+    system: &System,
+    atoms: &AtomChannels<'_>,
+    table: &LodeRadialTable,
+    harmonics: &SphericalHarmonics,
+    i: usize,
+    positions: Option<&mut [f64]>,
+    strain: Option<&mut [f64]>,
+) -> Result<()> {
+    let search = NeighborSearch::new(system, table.reach())?;
+    pair_jacobian_row(
+        table,
+        harmonics,
+        atoms.n_channels,
+        i,
+        |scratch| {
+            listed_pairs_into(&search, atoms, i, scratch);
+            Ok(())
+        },
+        positions,
+        strain,
+    )
+}
+
+/// [`pair_backward`] of the periodic pair sum of `table` (images within its reach).
+pub(super) fn listed_pair_backward(
+    system: &System,
+    atoms: &AtomChannels<'_>,
+    table: &LodeRadialTable,
+    harmonics: &SphericalHarmonics,
+    cotangent: ArrayView3<f64>,
+) -> Result<(Vec<Vec3>, Mat3)> {
+    let search = NeighborSearch::new(system, table.reach())?;
+    pair_backward(table, harmonics, cotangent, |scratch, i| {
+        listed_pairs_into(&search, atoms, i, scratch);
+        Ok(())
+    })
 }
 
 #[cfg(test)]

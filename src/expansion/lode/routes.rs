@@ -317,25 +317,22 @@ impl LodeCalculator {
                 common,
                 table: self.finite.table(common)?,
             }),
-            Route::Reciprocal { k_cutoff } => Box::new(ReciprocalRoute {
+            Route::Reciprocal { k_cutoff } => Box::new(ReciprocalRoute::new(common, *k_cutoff)),
+            Route::Ewald(split) => Box::new(EwaldRoute::new(
                 common,
-                k_cutoff: *k_cutoff,
-            }),
-            Route::Ewald(split) => Box::new(EwaldRoute {
-                common,
-                part: self.ewald.part(common, split.step)?,
-            }),
+                self.ewald.part(common, split.step)?,
+            )?),
             Route::Mesh {
                 split,
                 spline_order,
                 mesh,
                 ..
-            } => Box::new(MeshRoute {
+            } => Box::new(MeshRoute::new(
                 common,
-                part: self.ewald.part(common, split.step)?,
-                dims: *mesh,
-                order: *spline_order,
-            }),
+                self.ewald.part(common, split.step)?,
+                *mesh,
+                *spline_order,
+            )?),
             Route::Slab { length, inner } => Box::new(SlabRoute {
                 common,
                 inner: self.prepare_route(inner, structure)?,

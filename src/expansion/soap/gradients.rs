@@ -149,17 +149,14 @@ impl SoapCalculator {
                 }
                 let g = cotangent.index_axis(Axis(0), row);
                 let g = g.as_slice().expect("standard layout");
-                let mut virial = [[0.0; 3]; 3];
-                let total = scratch.gradients.backward(
+                scratch.gradients.backward_into(
                     &self.radial,
                     &self.harmonics,
                     g,
-                    &mut out.forces,
-                    &mut virial,
+                    offsets[s] + i,
+                    s,
+                    out,
                 );
-                out.forces
-                    .push((offsets[s] + i, [-total[0], -total[1], -total[2]]));
-                out.virials.push((s, virial));
                 Ok(())
             },
         )?;

@@ -19,8 +19,10 @@
 //! - `symmetry.rs`: the degeneracy expected from the lattice's symmetry, before any k-vector
 //!   exists (for the route choice);
 //! - `sum.rs`: the algorithm ([`shell_sum`]);
-//! - `kernels.rs`: the SIMD lane kernels it runs per tile of centres.
+//! - `kernels.rs`: the SIMD lane kernels it runs per tile of centres;
+//! - `adjoint.rs`: its backward pass (positions and strain, [`shell_backward`]).
 
+mod adjoint;
 mod kernels;
 mod sum;
 mod symmetry;
@@ -30,6 +32,7 @@ use std::ops::Range;
 use super::contraction::K_BLOCK;
 use super::k_vectors::KVectors;
 
+pub use adjoint::shell_backward;
 pub use sum::shell_sum;
 pub use symmetry::symmetry_degeneracy;
 

@@ -7,23 +7,34 @@
 //! Widths are tried on the grid `η = σ 2^{m/4}`, `m = 1..=`[`EWALD_STEPS`]; the planner picks
 //! the cheapest ([`pair_cost`] + the long range's k-space cost); each width's tables are built
 //! once and cached here ([`EwaldTables`]), and the mesh route shares them.
+//!
+//! Gradients (positions and strain): the short range's pairs over images
+//! ([`super::super::real_space::listed_pair_jacobian_row`], `listed_pair_backward`), the long
+//! range as the reciprocal route with kernel width `η` ([`ReciprocalRoute::with_kernel`]: the
+//! dense k-space engine's adjoint, its `k = 0` term for `p ≥ 4`), and the split's `k = 0`
+//! correction (`p = 1, 2, 3`) through `1/V` only.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use ndarray::Array3;
+use ndarray::{Array2, Array3, ArrayView3};
 
 use super::super::calculator::Common;
-use super::super::constant_terms::{add_self, coefficient_of_self, subtract_ewald_k0};
-use super::super::real_space::{listed_pairs, AtomChannels};
-use super::reciprocal::{check_memory, k_cutoff_for};
+use super::super::constant_terms::{
+    add_self, add_volume_term_strain_backward, add_volume_term_strain_row, coefficient_of_self,
+    ewald_k0, subtract_ewald_k0,
+};
+use super::super::real_space::{
+    listed_pair_backward, listed_pair_jacobian_row, listed_pairs, AtomChannels,
+};
+use super::reciprocal::{check_memory, k_cutoff_for, ReciprocalRoute};
 use super::LodeRoute;
 use crate::cost::LODE_PAIR_COST_PER_COLUMN;
 use crate::error::{Error, Result};
 use crate::math::power_law::PowerLaw;
 use crate::neighbors::NeighborSearch;
 use crate::radial::{LodeKernel, LodeRadialTable};
-use crate::systems::System;
+use crate::systems::{Mat3, System, Vec3};
 
 /// Ewald widths tried: η = σ · 2^{m/4}, m = 1..=EWALD_STEPS (up to 64σ).
 pub(in crate::expansion::lode) const EWALD_STEPS: i32 = 24;
@@ -162,6 +173,25 @@ pub(in crate::expansion::lode) fn short_range(
 pub(in crate::expansion::lode) struct EwaldRoute<'a> {
     pub common: &'a Common,
     pub part: Arc<EwaldPart>,
+    /// The long range: the reciprocal route with kernel width `η` and cutoff `part.k_cutoff`.
+    long: ReciprocalRoute<'a>,
+}
+
+impl<'a> EwaldRoute<'a> {
+    pub fn new(common: &'a Common, part: Arc<EwaldPart>) -> Result<Self> {
+        let long = ReciprocalRoute::with_kernel(common, part.long_range()?, part.k_cutoff);
+        Ok(EwaldRoute { common, part, long })
+    }
+
+    /// The split's `k = 0` correction (`p = 1, 2, 3`), `(n_channels, n_max)` as it enters the
+    /// values (negative), or `None`.
+    fn correction(&self, system: &System, atoms: &AtomChannels<'_>) -> Option<Array2<f64>> {
+        let (common, part) = (self.common, &*self.part);
+        (part.k0_correction != 0.0).then(|| {
+            let volume = system.cell().volume();
+            -ewald_k0(&common.basis, atoms, volume, part.k0_correction)
+        })
+    }
 }
 
 impl LodeRoute for EwaldRoute<'_> {
@@ -172,15 +202,76 @@ impl LodeRoute for EwaldRoute<'_> {
     fn values(&self, system: &System, atoms: &AtomChannels<'_>) -> Result<Array3<f64>> {
         let (common, part) = (self.common, &*self.part);
         let mut out = short_range(common, system, atoms, part)?;
-        out += &common.kspace(&part.long_range()?).compute(
-            system,
-            &atoms.sources(system)?,
-            part.k_cutoff,
-        )?;
+        out += &self.long.values(system, atoms)?;
         if part.k0_correction != 0.0 {
             let volume = system.cell().volume();
             subtract_ewald_k0(&mut out, &common.basis, atoms, volume, part.k0_correction);
         }
         Ok(out)
+    }
+
+    /// Short-range pairs over images, the long range's reciprocal route (its `k = 0` term
+    /// included), and the split's `k = 0` correction (`∝ 1/V`: strain only).
+    fn jacobian_row(
+        &self,
+        system: &System,
+        atoms: &AtomChannels<'_>,
+        i: usize,
+        mut positions: Option<&mut [f64]>,
+        mut strain: Option<&mut [f64]>,
+    ) -> Result<()> {
+        let table = &self.part.short_range;
+        let harmonics = &self.common.harmonics;
+        listed_pair_jacobian_row(
+            system,
+            atoms,
+            table,
+            harmonics,
+            i,
+            positions.as_deref_mut(),
+            strain.as_deref_mut(),
+        )?;
+        self.long
+            .jacobian_row(system, atoms, i, positions, strain.as_deref_mut())?;
+        if let (Some(out), Some(term)) = (strain, self.correction(system, atoms)) {
+            add_volume_term_strain_row(out, &term, self.common.n_lm());
+        }
+        Ok(())
+    }
+
+    fn backward(
+        &self,
+        system: &System,
+        atoms: &AtomChannels<'_>,
+        cotangent: ArrayView3<f64>,
+    ) -> Result<(Vec<Vec3>, Option<Mat3>)> {
+        let harmonics = &self.common.harmonics;
+        let table = &self.part.short_range;
+        let (mut forces, mut virial) =
+            listed_pair_backward(system, atoms, table, harmonics, cotangent)?;
+        let long = self.long.backward(system, atoms, cotangent)?;
+        add_gradients(&mut forces, &mut virial, long);
+        if let Some(term) = self.correction(system, atoms) {
+            let n_lm = self.common.n_lm();
+            add_volume_term_strain_backward(&mut virial, cotangent, &term, n_lm);
+        }
+        Ok((forces, Some(virial)))
+    }
+}
+
+/// `forces[j] += more.0[j]`, `virial += more.1` (a part of a backward pass with strain).
+pub(in crate::expansion::lode) fn add_gradients(
+    forces: &mut [Vec3],
+    virial: &mut Mat3,
+    more: (Vec<Vec3>, Option<Mat3>),
+) {
+    for (f, m) in forces.iter_mut().zip(&more.0) {
+        for alpha in 0..3 {
+            f[alpha] += m[alpha];
+        }
+    }
+    let more = more.1.expect("a part with strain");
+    for (v, m) in virial.iter_mut().flatten().zip(more.iter().flatten()) {
+        *v += m;
     }
 }

@@ -10,17 +10,18 @@
 
 use std::sync::{Arc, OnceLock};
 
-use ndarray::{Array3, ArrayView3, Axis};
+use ndarray::{Array3, ArrayView3};
 
 use super::super::calculator::Common;
 use super::super::constant_terms::add_self;
-use super::super::real_space::{finite_pairs, overlap, AtomChannels};
+use super::super::real_space::{
+    finite_pairs, finite_pairs_into, pair_backward, pair_jacobian_row, AtomChannels,
+};
 use super::LodeRoute;
 use crate::cost::LODE_PAIR_COST_PER_COLUMN;
 use crate::error::{Error, Result};
-use crate::expansion::pair_gradients::{reduce_in_order, Contributions, PairGradients};
 use crate::radial::LodeRadialTable;
-use crate::systems::{Mat3, System, Vec3, OVERLAP_DISTANCE};
+use crate::systems::{Mat3, System, Vec3};
 
 /// The pair table of the full kernel `g_p` (width σ), built once.
 #[derive(Default)]
@@ -69,37 +70,6 @@ pub(in crate::expansion::lode) struct FiniteRoute<'a> {
     pub structure: usize,
 }
 
-impl FiniteRoute<'_> {
-    /// Every pair `j ≠ i` of centre `i` into `gradients`, target `j`, weight `w_j`.
-    fn push_pairs(
-        &self,
-        system: &System,
-        atoms: &AtomChannels<'_>,
-        i: usize,
-        gradients: &mut PairGradients,
-    ) -> Result<()> {
-        let positions = system.positions();
-        let ri = positions[i];
-        gradients.clear();
-        for (j, rj) in positions.iter().enumerate() {
-            if j == i {
-                continue;
-            }
-            let v = [rj[0] - ri[0], rj[1] - ri[1], rj[2] - ri[2]];
-            let d = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
-            if d < OVERLAP_DISTANCE {
-                return Err(overlap(self.structure, i, j, d));
-            }
-            gradients.push(d, v, atoms.channel[j], j, atoms.weight(j), 0.0);
-        }
-        Ok(())
-    }
-
-    fn scratch(&self) -> PairGradients {
-        PairGradients::new(self.common.hypers.n_max, self.common.hypers.l_max)
-    }
-}
-
 impl LodeRoute for FiniteRoute<'_> {
     fn check_memory(&self, _system: &System, _n_channels: usize) -> Result<()> {
         Ok(())
@@ -128,17 +98,15 @@ impl LodeRoute for FiniteRoute<'_> {
         positions: Option<&mut [f64]>,
         strain: Option<&mut [f64]>,
     ) -> Result<()> {
-        let mut gradients = self.scratch();
-        self.push_pairs(system, atoms, i, &mut gradients)?;
-        gradients.add_jacobian(
+        pair_jacobian_row(
             self.table.as_ref(),
             &self.common.harmonics,
             atoms.n_channels,
             i,
+            |scratch| finite_pairs_into(system, atoms, self.structure, i, scratch),
             positions,
             strain,
-        );
-        Ok(())
+        )
     }
 
     fn backward(
@@ -147,29 +115,12 @@ impl LodeRoute for FiniteRoute<'_> {
         atoms: &AtomChannels<'_>,
         cotangent: ArrayView3<f64>,
     ) -> Result<(Vec<Vec3>, Option<Mat3>)> {
-        let cotangent = cotangent.as_standard_layout();
-        let (forces, virials) = reduce_in_order(
-            system.size(),
-            system.size(),
-            1,
-            || self.scratch(),
-            |gradients: &mut PairGradients, i, out: &mut Contributions| {
-                self.push_pairs(system, atoms, i, gradients)?;
-                let g = cotangent.index_axis(Axis(0), i);
-                let g = g.as_slice().expect("standard layout");
-                let mut virial = [[0.0; 3]; 3];
-                let total = gradients.backward(
-                    self.table.as_ref(),
-                    &self.common.harmonics,
-                    g,
-                    &mut out.forces,
-                    &mut virial,
-                );
-                out.forces.push((i, [-total[0], -total[1], -total[2]]));
-                out.virials.push((0, virial));
-                Ok(())
-            },
+        let (forces, virial) = pair_backward(
+            self.table.as_ref(),
+            &self.common.harmonics,
+            cotangent,
+            |scratch, i| finite_pairs_into(system, atoms, self.structure, i, scratch),
         )?;
-        Ok((forces, Some(virials[0])))
+        Ok((forces, Some(virial)))
     }
 }

@@ -8,16 +8,25 @@
 //! handling, same basis [`super::super::kbasis::LodeBasis`]), with `i^l = φ_l` (even l) or
 //! `−iφ_l` (odd l). The short range and the Ewald tables are the Ewald route's; the mesh
 //! spacing comes from the error model of [`super::mesh_spacing`], cached per (width, order).
+//!
+//! Gradients: the backward pass is exact for the mesh values (positions and strain): the
+//! short range's pairs, the smooth-PME adjoint of the long range
+//! ([`crate::mesh::separable_mesh_backward`]) and the `k = 0` terms through `1/V`. The
+//! Jacobian rows are the Ewald route's of the same split (same `η`, same `k_c`): they differ
+//! from the derivatives of the mesh values by the mesh's discretisation error (within the
+//! requested accuracy) and cost `O(N N_k)` per row.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use ndarray::Array3;
+use ndarray::{Array3, ArrayView3};
 
 use super::super::calculator::Common;
-use super::super::constant_terms::{add_k0_term, subtract_ewald_k0};
-use super::super::real_space::AtomChannels;
-use super::ewald::{eta, short_range, EwaldPart, EwaldTables};
+use super::super::constant_terms::{
+    add_k0_term, add_volume_term_strain_backward, ewald_k0, k0_term, subtract_ewald_k0,
+};
+use super::super::real_space::{listed_pair_backward, AtomChannels};
+use super::ewald::{add_gradients, eta, short_range, EwaldPart, EwaldRoute, EwaldTables};
 use super::mesh_spacing::{spacing_for, Envelope, MESH_SHARE};
 use super::reciprocal::{estimated_k_count, KspaceSum};
 use super::LodeRoute;
@@ -25,8 +34,8 @@ use crate::cost::{MESH_FFT_COST, MESH_STENCIL_COST};
 use crate::error::Result;
 use crate::kspace::Sources;
 use crate::math::power_law::PowerLaw;
-use crate::mesh::{separable_mesh_sum, MeshModes};
-use crate::systems::System;
+use crate::mesh::{separable_mesh_backward, separable_mesh_sum, MeshModes};
+use crate::systems::{Mat3, System, Vec3};
 
 /// The mesh route's cached tables: the envelope of the radial integrals for the error model,
 /// and the spacing it chose for each (Ewald step, spline order).
@@ -142,6 +151,25 @@ pub(in crate::expansion::lode) struct MeshRoute<'a> {
     pub part: Arc<EwaldPart>,
     pub dims: [usize; 3],
     pub order: usize,
+    /// The Ewald route of the same split: its Jacobian rows are the mesh route's.
+    ewald: EwaldRoute<'a>,
+}
+
+impl<'a> MeshRoute<'a> {
+    pub fn new(
+        common: &'a Common,
+        part: Arc<EwaldPart>,
+        dims: [usize; 3],
+        order: usize,
+    ) -> Result<Self> {
+        Ok(MeshRoute {
+            common,
+            ewald: EwaldRoute::new(common, part.clone())?,
+            part,
+            dims,
+            order,
+        })
+    }
 }
 
 impl LodeRoute for MeshRoute<'_> {
@@ -200,5 +228,51 @@ impl LodeRoute for MeshRoute<'_> {
             subtract_ewald_k0(&mut out, &common.basis, atoms, volume, part.k0_correction);
         }
         Ok(out)
+    }
+
+    /// The Ewald route's rows (same `η`, same `k_c`, the long range summed over k-vectors
+    /// instead of on the mesh): they differ from the derivatives of the mesh values by the
+    /// mesh's discretisation error, within the requested accuracy. Cost `O(N N_k)` per row
+    /// (the planner picks the mesh for large `N`, where the backward pass is the tool).
+    fn jacobian_row(
+        &self,
+        system: &System,
+        atoms: &AtomChannels<'_>,
+        i: usize,
+        positions: Option<&mut [f64]>,
+        strain: Option<&mut [f64]>,
+    ) -> Result<()> {
+        self.ewald.jacobian_row(system, atoms, i, positions, strain)
+    }
+
+    /// The exact backward pass of the mesh values: short-range pairs, the smooth-PME adjoint
+    /// of the long range ([`separable_mesh_backward`]), and the `k = 0` terms through `1/V`.
+    fn backward(
+        &self,
+        system: &System,
+        atoms: &AtomChannels<'_>,
+        cotangent: ArrayView3<f64>,
+    ) -> Result<(Vec<Vec3>, Option<Mat3>)> {
+        let (common, part) = (self.common, &*self.part);
+        let harmonics = &common.harmonics;
+        let (mut forces, mut virial) =
+            listed_pair_backward(system, atoms, &part.short_range, harmonics, cotangent)?;
+        let kspace = common.kspace(&part.long_range()?);
+        let sources = atoms.sources(system)?;
+        let cell = system.cell();
+        let volume = cell.volume();
+        let modes = MeshModes::new(cell, self.dims, self.order, part.k_cutoff)?;
+        let basis = kspace.separable(volume);
+        let long = separable_mesh_backward(cell, &sources, &modes, &basis, cotangent, true)?;
+        add_gradients(&mut forces, &mut virial, long);
+        let n_lm = common.n_lm();
+        if let Some(term) = k0_term(&kspace.kernel, kspace.radial, &sources, volume) {
+            add_volume_term_strain_backward(&mut virial, cotangent, &term, n_lm);
+        }
+        if part.k0_correction != 0.0 {
+            let term = -ewald_k0(&common.basis, atoms, volume, part.k0_correction);
+            add_volume_term_strain_backward(&mut virial, cotangent, &term, n_lm);
+        }
+        Ok((forces, Some(virial)))
     }
 }

@@ -13,11 +13,13 @@
 //! Wires (one periodic direction) are refused by the calculator.
 //!
 //! Gradients: each route's Jacobian and backward pass (vector–Jacobian product) belong beside
-//! its [`LodeRoute::values`], as further methods of [`LodeRoute`] (today the finite route, and
-//! the positions of the reciprocal route: [`has_gradients`]): the pair routes by one more
-//! pass over the same pairs, the k-space routes through the adjoint of their engine
-//! (`crate::kspace` for the dense and shell sums, `crate::mesh` for the mesh), the terms of
-//! [`super::constant_terms`] through `V` only.
+//! its [`LodeRoute::values`], as further methods of [`LodeRoute`] (every route but the slab
+//! route: [`has_gradients`]; strain on the periodic ones; the reciprocal route with either
+//! engine): the pair routes by one more pass over the
+//! same pairs, the k-space routes through the adjoint of their engine (`crate::kspace` for the
+//! dense and shell sums, `crate::mesh` for the mesh), the terms of
+//! [`super::constant_terms`] through `V` only. The mesh route's Jacobian rows are the Ewald
+//! route's of the same split ([`mesh`]).
 
 pub(super) mod ewald;
 pub(super) mod finite;
@@ -35,10 +37,17 @@ use super::real_space::AtomChannels;
 use crate::error::{Error, Result};
 use crate::systems::{Mat3, System, Vec3};
 
-/// Whether `route` has a positions Jacobian and backward pass (today: the finite route, and
-/// positions of the reciprocal route).
+/// Whether `route` has a Jacobian and backward pass: every route but the slab route
+/// (positions; strain on the periodic ones).
 pub(super) fn has_gradients(route: &Route) -> bool {
-    matches!(route, Route::Finite | Route::Reciprocal { .. })
+    matches!(
+        route,
+        Route::Finite
+            | Route::Pairs
+            | Route::Reciprocal { .. }
+            | Route::Ewald(_)
+            | Route::Mesh { .. }
+    )
 }
 
 /// The error of a gradient asked from a route without one (the calculator checks

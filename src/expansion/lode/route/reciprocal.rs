@@ -9,22 +9,28 @@
 //! The basis is [`LodeBasis`]; the engine is the dense contraction or the sum by shells,
 //! whichever [`KspaceSum::cost_per_k`] says is cheaper for the cell.
 //!
-//! Gradients (positions; strain not yet): the Jacobian row and the backward pass of the dense
-//! engine ([`crate::kspace::dense_jacobian_row`], [`crate::kspace::dense_backward`]), whichever
-//! engine the values used; the `k = 0` and centre terms do not move with the atoms.
+//! Gradients (positions and strain, `docs/math.md` §13): Jacobian rows by the dense engine
+//! ([`crate::kspace::DenseJacobian`], whichever engine the values used), the backward pass by
+//! the values' engine ([`crate::kspace::dense_backward`], [`crate::kspace::shell_backward`]:
+//! [`KspaceSum::backward`]); the `k = 0` term (`∝ 1/V`) adds `−δ_ab` times itself to the
+//! strain, the centre term (a constant) nothing.
+
+use std::sync::OnceLock;
 
 use ndarray::{Array2, Array3, ArrayView3};
 
 use super::super::calculator::Common;
-use super::super::constant_terms::add_k0_term;
+use super::super::constant_terms::{
+    add_k0_term, add_volume_term_strain_backward, add_volume_term_strain_row, k0_term,
+};
 use super::super::kbasis::LodeBasis;
 use super::super::real_space::AtomChannels;
 use super::LodeRoute;
 use crate::cost::{DENSE_PER_K, SHELL_MULTIPLY_ADD, SHELL_PER_K};
 use crate::error::Result;
 use crate::kspace::{
-    dense_backward, dense_jacobian_row, dense_sum, k_vectors, shell_sum, symmetry_degeneracy,
-    Shells, Sources,
+    dense_backward, dense_sum, k_vectors, shell_backward, shell_sum, symmetry_degeneracy,
+    DenseJacobian, Shells, Sources,
 };
 use crate::math::power_law::PowerLaw;
 use crate::math::spherical_harmonics::SphericalHarmonics;
@@ -102,6 +108,38 @@ impl KspaceSum<'_> {
             system.cell().volume(),
         );
         Ok(out)
+    }
+}
+
+impl KspaceSum<'_> {
+    /// Backward pass of [`Self::compute`] (the same engine: shells or dense): for a cotangent
+    /// `(N, n_channels, n_max·n_lm)`, `∂(Σ g·c)/∂r_j` of every atom and, when `strain`,
+    /// `∂(Σ g·c)/∂ε`, the `k = 0` term's `−δ_ab` share included (`docs/math.md` §13).
+    pub fn backward(
+        &self,
+        system: &System,
+        sources: &Sources<'_>,
+        k_cutoff: f64,
+        cotangent: ArrayView3<f64>,
+        strain: bool,
+    ) -> Result<(Vec<Vec3>, Option<Mat3>)> {
+        let kv = k_vectors(system.cell(), k_cutoff)?;
+        let shells = Shells::new(&kv);
+        let (_, use_shells) = self.cost_per_k(sources.n_channels(), shells.degeneracy());
+        let volume = system.cell().volume();
+        let basis = self.separable(volume);
+        let (forces, mut virial) = if use_shells {
+            shell_backward(sources, &shells, &basis, cotangent, strain)
+        } else {
+            dense_backward(sources, &kv, &basis, cotangent, strain)
+        };
+        if let (Some(virial), Some(term)) = (
+            virial.as_mut(),
+            k0_term(&self.kernel, self.radial, sources, volume),
+        ) {
+            add_volume_term_strain_backward(virial, cotangent, &term, self.n_lm());
+        }
+        Ok((forces, virial))
     }
 }
 
@@ -192,10 +230,31 @@ pub(in crate::expansion::lode) fn check_memory(
     Ok(())
 }
 
-/// The plain reciprocal route with kernel width σ and cutoff `k_cutoff`.
+/// The plain reciprocal route with kernel width σ and cutoff `k_cutoff` (or the long range of
+/// the Ewald split: kernel width η, [`ReciprocalRoute::with_kernel`]).
 pub(in crate::expansion::lode) struct ReciprocalRoute<'a> {
     pub common: &'a Common,
+    pub kernel: PowerLaw,
     pub k_cutoff: f64,
+    /// The basis tabulated for the Jacobian rows of this structure, without and with strain
+    /// (built by the first row that needs it).
+    jacobian: [OnceLock<DenseJacobian>; 2],
+}
+
+impl<'a> ReciprocalRoute<'a> {
+    pub fn new(common: &'a Common, k_cutoff: f64) -> Self {
+        Self::with_kernel(common, common.kernel, k_cutoff)
+    }
+
+    /// The k-space sum of `kernel` below `k_cutoff`, `k = 0` term included.
+    pub fn with_kernel(common: &'a Common, kernel: PowerLaw, k_cutoff: f64) -> Self {
+        ReciprocalRoute {
+            common,
+            kernel,
+            k_cutoff,
+            jacobian: [OnceLock::new(), OnceLock::new()],
+        }
+    }
 }
 
 impl LodeRoute for ReciprocalRoute<'_> {
@@ -206,29 +265,36 @@ impl LodeRoute for ReciprocalRoute<'_> {
     fn values(&self, system: &System, atoms: &AtomChannels<'_>) -> Result<Array3<f64>> {
         let common = self.common;
         common
-            .kspace(&common.kernel)
+            .kspace(&self.kernel)
             .compute(system, &atoms.sources(system)?, self.k_cutoff)
     }
 
-    /// Positions only: the `k = 0` and centre terms do not depend on the positions. The
-    /// gradients use the dense engine whichever engine the values used (same sum).
+    /// The k-space sum by the dense engine whichever engine the values used (same sum); the
+    /// `k = 0` term (`∝ 1/V`) adds `−δ_ab` times itself to the strain block, the centre term
+    /// nothing.
     fn jacobian_row(
         &self,
         system: &System,
         atoms: &AtomChannels<'_>,
         i: usize,
         positions: Option<&mut [f64]>,
-        strain: Option<&mut [f64]>,
+        mut strain: Option<&mut [f64]>,
     ) -> Result<()> {
-        if strain.is_some() {
-            return Err(no_strain());
-        }
-        if let Some(out) = positions {
-            let common = self.common;
-            let kv = k_vectors(system.cell(), self.k_cutoff)?;
-            let sum = common.kspace(&common.kernel);
-            let basis = sum.separable(system.cell().volume());
-            dense_jacobian_row(&atoms.sources(system)?, &kv, &basis, i, out);
+        let common = self.common;
+        let sum = common.kspace(&self.kernel);
+        let volume = system.cell().volume();
+        let with_strain = strain.is_some();
+        let table = self.jacobian[usize::from(with_strain)].get_or_init(|| {
+            // k_vectors succeeded for the values of this structure: it succeeds here
+            let kv = k_vectors(system.cell(), self.k_cutoff).expect("k-vectors of the values");
+            DenseJacobian::new(&kv, &sum.separable(volume), with_strain)
+        });
+        let sources = atoms.sources(system)?;
+        table.row(&sources, i, positions, strain.as_deref_mut());
+        if let (Some(out), Some(term)) =
+            (strain, k0_term(&sum.kernel, sum.radial, &sources, volume))
+        {
+            add_volume_term_strain_row(out, &term, sum.n_lm());
         }
         Ok(())
     }
@@ -240,22 +306,14 @@ impl LodeRoute for ReciprocalRoute<'_> {
         cotangent: ArrayView3<f64>,
     ) -> Result<(Vec<Vec3>, Option<Mat3>)> {
         let common = self.common;
-        let kv = k_vectors(system.cell(), self.k_cutoff)?;
-        let sum = common.kspace(&common.kernel);
-        let basis = sum.separable(system.cell().volume());
-        let forces = dense_backward(&atoms.sources(system)?, &kv, &basis, cotangent);
-        // the strain gradient is not implemented yet
-        Ok((forces, None))
+        common.kspace(&self.kernel).backward(
+            system,
+            &atoms.sources(system)?,
+            self.k_cutoff,
+            cotangent,
+            true,
+        )
     }
-}
-
-/// Strain gradients of the reciprocal route are not implemented yet.
-fn no_strain() -> crate::error::Error {
-    crate::error::Error::InvalidParameter(
-        "strain gradients of the LODE \"reciprocal\" route are not implemented yet: ask for \
-         \"positions\" only"
-            .into(),
-    )
 }
 
 /// Smallest `k_c` such that the tail bound `(2/π) ∫_{k_c}^∞ k² |ĝ(k)| max_nl |Ĩ_nl(k)| dk`
