@@ -102,6 +102,9 @@ pub fn dense_backward<B: SeparableBasis>(
     let parts: Vec<Vec<Vec3>> = (0..n_chunks)
         .into_par_iter()
         .map(|chunk| {
+            if crate::threads::check_cancelled().is_err() {
+                return Vec::new(); // the caller's check_cancelled reports it
+            }
             let start = chunk * CHUNK;
             let end = (start + CHUNK).min(kvectors.len());
             let mut b = Array2::zeros((end - start, n_cols));

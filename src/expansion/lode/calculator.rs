@@ -175,6 +175,7 @@ impl LodeCalculator {
         atoms: &AtomChannels<'_>,
         s: usize,
     ) -> Result<Array3<f64>> {
+        crate::threads::check_cancelled()?;
         let periodic = system.cell().is_periodic();
         if periodic {
             check_overlaps(&neighbor_list(system, OVERLAP_DISTANCE)?, s)?;
@@ -183,6 +184,8 @@ impl LodeCalculator {
         let route = self.prepare(&plan, s)?;
         route.check_memory(system, atoms.n_channels)?;
         let mut out = route.values(system, atoms)?;
+        // loops without a Result stop early when cancelled: never return their partial sums
+        crate::threads::check_cancelled()?;
         // periodic routes contain the full self term: keep a fraction center_weight of it
         let w = self.common.hypers.center_weight;
         if periodic && w != 1.0 {

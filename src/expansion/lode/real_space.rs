@@ -72,8 +72,16 @@ pub(super) fn finite_pairs(
         .try_for_each_init(
             || scratch(n_max, l_max),
             |s, (i, mut block)| {
+                crate::threads::check_cancelled()?;
                 let ri = positions[i];
                 s.sum.clear();
+                s.sum.try_reserve(n - 1).map_err(|_| {
+                    Error::InvalidParameter(format!(
+                        "structure {structure}: could not allocate the pair buffers of atom {i} \
+                         ({} pairs): use fewer threads, or compute a smaller structure",
+                        n - 1
+                    ))
+                })?;
                 for (j, rj) in positions.iter().enumerate() {
                     if j == i {
                         continue;
@@ -100,26 +108,113 @@ pub(super) fn overlap(structure: usize, i: usize, j: usize, d: f64) -> Error {
     ))
 }
 
+/// Bytes held per pair of the centre in hand: its neighbour-list entry and its [`PairSum`]
+/// columns (the finite route holds only the latter; counted the same, an upper bound).
+pub(super) const BYTES_PER_PAIR: usize = std::mem::size_of::<Pair>() + PairSum::BYTES_PER_PAIR;
+
+/// Memory of a streamed pair loop: each thread of the current pool holds the pairs of one
+/// centre at a time, `per_centre` of them on average (`ρ 4π/3 reach³` over periodic images,
+/// `N − 1` for a finite structure).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PairMemory {
+    pub per_centre: f64,
+    pub reach: f64,
+    pub threads: usize,
+}
+
+impl PairMemory {
+    /// The pairs within `reach` (periodic images included; every other atom when `system` is
+    /// not periodic, `reach` infinite).
+    pub fn of(system: &System, reach: f64) -> PairMemory {
+        let n = system.size() as f64;
+        let cell = system.cell();
+        let per_centre = if cell.is_periodic() {
+            n / cell.volume() * 4.0 / 3.0 * std::f64::consts::PI * reach.powi(3)
+        } else {
+            (n - 1.0).max(0.0)
+        };
+        PairMemory {
+            per_centre,
+            reach,
+            threads: rayon::current_num_threads(),
+        }
+    }
+
+    /// Estimated bytes of the pair buffers of every thread.
+    pub fn bytes(&self) -> f64 {
+        self.threads as f64 * self.per_centre * BYTES_PER_PAIR as f64
+    }
+
+    /// Refuse the route when `fixed` bytes (its coefficient arrays and tables) and the pair
+    /// buffers exceed `max_memory`, with an error that names the parts and what to change.
+    pub fn check(&self, route: &str, system: &System, fixed: f64, max_memory: f64) -> Result<()> {
+        let total = fixed + self.bytes();
+        if total.is_nan() || total > max_memory {
+            let gib = 2f64.powi(30);
+            crate::bail_param!(
+                "the {route} route of this structure ({} atoms) would need about {:.2} GiB: \
+                 {:.2} GiB of coefficients and tables, and {} threads × {:.3e} pairs per centre \
+                 (within {:.1} Å) × {BYTES_PER_PAIR} bytes, above max_memory = {:.2} GiB: use \
+                 fewer threads, method=\"reciprocal\", a looser accuracy or a smaller smearing \
+                 (a shorter reach), or raise max_memory",
+                system.size(),
+                total / gib,
+                fixed / gib,
+                self.threads,
+                self.per_centre,
+                self.reach,
+                max_memory / gib
+            );
+        }
+        Ok(())
+    }
+
+    /// The most pairs one centre may hold: what `max_memory` leaves after `fixed`, shared by
+    /// the threads (at least the estimated mean, which [`check`](Self::check) admitted).
+    pub fn max_pairs(&self, fixed: f64, max_memory: f64) -> usize {
+        let per_thread = (max_memory - fixed) / self.threads as f64 / BYTES_PER_PAIR as f64;
+        per_thread.max(self.per_centre.ceil()).min(usize::MAX as f64) as usize
+    }
+}
+
+/// The error of a centre whose pairs exceed the cap of [`PairMemory::max_pairs`] (or whose
+/// pair buffers could not be allocated).
+fn too_many_pairs(center: usize, max_pairs: usize, reach: f64) -> Error {
+    Error::InvalidParameter(format!(
+        "atom {center} has more than {max_pairs} pairs within the pair route's reach {reach:.1} Å \
+         (or their buffers could not be allocated), more than max_memory allows for each \
+         thread: use fewer threads, method=\"reciprocal\", or raise max_memory"
+    ))
+}
+
 /// Periodic short range: the pairs within the search's cutoff (all images), streamed centre by
-/// centre so that no pair list is stored.
+/// centre so that no pair list is stored; at most `max_pairs` per centre
+/// ([`PairMemory::max_pairs`]), allocated fallibly. Errors: a centre above the cap,
+/// `Interrupted`.
 pub(super) fn listed_pairs(
     system: &System,
     search: &NeighborSearch<'_>,
     atoms: &AtomChannels<'_>,
     radial: &dyn RadialIntegral,
     harmonics: &SphericalHarmonics,
-) -> Array3<f64> {
+    max_pairs: usize,
+) -> Result<Array3<f64>> {
     let (n_max, l_max) = (radial.n_max(), radial.l_max());
     let n_lm = (l_max + 1) * (l_max + 1);
     let mut out = Array3::zeros((system.size(), atoms.n_channels, n_max * n_lm));
     out.axis_iter_mut(Axis(0))
         .into_par_iter()
         .enumerate()
-        .for_each_init(
+        .try_for_each_init(
             || scratch(n_max, l_max),
             |s, (i, mut block)| {
-                search.pairs_of(i, &mut s.pairs);
+                crate::threads::check_cancelled()?;
+                let over = |_| too_many_pairs(i, max_pairs, search.cutoff());
+                search
+                    .pairs_of_bounded(i, &mut s.pairs, max_pairs)
+                    .map_err(over)?;
                 s.sum.clear();
+                s.sum.try_reserve(s.pairs.len()).map_err(over)?;
                 for pair in &s.pairs {
                     let j = pair.second;
                     s.sum.push(
@@ -131,9 +226,10 @@ pub(super) fn listed_pairs(
                 }
                 let block = block.as_slice_mut().expect("contiguous centre block");
                 s.sum.add_to(radial, harmonics, block);
+                Ok(())
             },
-        );
-    out
+        )?;
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -225,8 +321,9 @@ mod tests {
                 let expected = reference(&system, &search, &atoms, &table, &harmonics);
                 for threads in [1, 2] {
                     let out = crate::threads::with_threads(threads, || {
-                        listed_pairs(&system, &search, &atoms, &table, &harmonics)
+                        listed_pairs(&system, &search, &atoms, &table, &harmonics, usize::MAX)
                     })
+                    .unwrap()
                     .unwrap();
                     assert!(
                         out.iter()
@@ -302,7 +399,7 @@ mod tests {
                     reference(system, search, &atoms, &table, &harmonics)
                 });
                 let new = time(&|system, search| {
-                    listed_pairs(system, search, &atoms, &table, &harmonics)
+                    listed_pairs(system, search, &atoms, &table, &harmonics, usize::MAX).unwrap()
                 });
                 println!(
                     "ns per pair: search {search_only:.1}, reference {old:.1}, listed_pairs {new:.1}"

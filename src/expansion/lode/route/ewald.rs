@@ -152,8 +152,17 @@ pub(in crate::expansion::lode) fn short_range(
     atoms: &AtomChannels<'_>,
     part: &EwaldPart,
 ) -> Result<Array3<f64>> {
-    let search = NeighborSearch::new(system, part.short_range.reach())?;
-    let mut out = listed_pairs(system, &search, atoms, &part.short_range, &common.harmonics);
+    let reach = part.short_range.reach();
+    let search = NeighborSearch::new(system, reach)?;
+    let cap = super::pairs::max_pairs(common, system, reach, atoms.n_channels);
+    let mut out = listed_pairs(
+        system,
+        &search,
+        atoms,
+        &part.short_range,
+        &common.harmonics,
+        cap,
+    )?;
     add_self(&mut out, atoms, &part.self_term, 1.0, common.n_lm());
     Ok(out)
 }
@@ -166,7 +175,9 @@ pub(in crate::expansion::lode) struct EwaldRoute<'a> {
 
 impl LodeRoute for EwaldRoute<'_> {
     fn check_memory(&self, system: &System, n_channels: usize) -> Result<()> {
-        check_memory(self.common, system, self.part.k_cutoff, n_channels)
+        check_memory(self.common, system, self.part.k_cutoff, n_channels)?;
+        let reach = self.part.short_range.reach();
+        super::pairs::check_pair_memory(self.common, system, "ewald", reach, n_channels)
     }
 
     fn values(&self, system: &System, atoms: &AtomChannels<'_>) -> Result<Array3<f64>> {

@@ -14,7 +14,7 @@ use ndarray::{Array3, ArrayView3, Axis};
 
 use super::super::calculator::Common;
 use super::super::constant_terms::add_self;
-use super::super::real_space::{finite_pairs, overlap, AtomChannels};
+use super::super::real_space::{finite_pairs, overlap, AtomChannels, PairMemory};
 use super::LodeRoute;
 use crate::cost::LODE_PAIR_COST_PER_COLUMN;
 use crate::error::{Error, Result};
@@ -53,7 +53,8 @@ pub(in crate::expansion::lode) fn cost(common: &Common, n: f64) -> f64 {
 }
 
 /// Estimated bytes of the finite route: the coefficient array, twice (the structure's block
-/// and the joined output). Not checked against `max_memory`: pairs are streamed.
+/// and the joined output); the pair buffers ([`PairMemory`], `N − 1` pairs per thread) are
+/// checked beside it.
 pub(in crate::expansion::lode) fn memory(
     common: &Common,
     system: &System,
@@ -101,8 +102,14 @@ impl FiniteRoute<'_> {
 }
 
 impl LodeRoute for FiniteRoute<'_> {
-    fn check_memory(&self, _system: &System, _n_channels: usize) -> Result<()> {
-        Ok(())
+    fn check_memory(&self, system: &System, n_channels: usize) -> Result<()> {
+        let fixed = memory(self.common, system, n_channels);
+        PairMemory::of(system, f64::INFINITY).check(
+            "real-space",
+            system,
+            fixed,
+            self.common.hypers.max_memory,
+        )
     }
 
     fn values(&self, system: &System, atoms: &AtomChannels<'_>) -> Result<Array3<f64>> {

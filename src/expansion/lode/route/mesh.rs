@@ -177,7 +177,8 @@ impl LodeRoute for MeshRoute<'_> {
                 max_memory / 2f64.powi(30)
             );
         }
-        Ok(())
+        let reach = self.part.short_range.reach();
+        super::pairs::check_pair_memory(common, system, "mesh", reach, n_channels)
     }
 
     fn values(&self, system: &System, atoms: &AtomChannels<'_>) -> Result<Array3<f64>> {
