@@ -43,6 +43,30 @@ pub const MESH_FFT_COST: f64 = 7.0;
 /// LODE mesh route: cost per atom and stencil point, per spread or interpolation.
 pub const MESH_STENCIL_COST: f64 = 35.0;
 
+/// LODE tables: one node of the exact pair integral's k-quadrature for one `(n, l)` (a step of
+/// the spherical Bessel recurrence and its multiply-adds), in k-space multiply-adds. Measured
+/// with `LodeRadialTable::estimated_work` (ignored test `build_cost_sweep`): about 4 ns per
+/// node-column against 0.04 ns per multiply-add.
+pub const TABLE_NODE_COST: f64 = 100.0;
+
+/// LODE tables are built once per calculator and reused by every later structure: the planner
+/// adds `1/TABLE_REUSE` of a table's cost to the route that needs it (a calculator is assumed
+/// to compute at least this many structures of a kind), up to [`MAX_TABLE_COST`].
+pub const TABLE_REUSE: f64 = 100.0;
+
+/// Table cost (k-space multiply-adds, about a quarter of a second on one core) beyond which a
+/// table is charged in full to the structure that needs it ([`table_charge`]): the first call
+/// of a calculator then never builds a large table unless that one structure pays for it.
+/// Without it, a sparse box (1 atom in 1 000 Å) chose η = 64σ, whose table took seconds.
+pub const MAX_TABLE_COST: f64 = 6e9;
+
+/// The share of a table costing `cost` that the planner adds to a route needing it:
+/// `cost / TABLE_REUSE + max(0, cost − MAX_TABLE_COST)` (amortised below the bound, in full
+/// above it; continuous).
+pub fn table_charge(cost: f64) -> f64 {
+    cost / TABLE_REUSE + (cost - MAX_TABLE_COST).max(0.0)
+}
+
 /// `method = "auto"` considers the mesh only from this many atoms (smaller cells never gain
 /// from it, and the error model's first evaluation costs a few tenths of a second).
 pub const MESH_MIN_ATOMS: f64 = 1000.0;

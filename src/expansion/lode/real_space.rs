@@ -150,20 +150,19 @@ impl PairMemory {
     pub fn check(&self, route: &str, system: &System, fixed: f64, max_memory: f64) -> Result<()> {
         let total = fixed + self.bytes();
         if total.is_nan() || total > max_memory {
-            let gib = 2f64.powi(30);
             crate::bail_param!(
-                "the {route} route of this structure ({} atoms) would need about {:.2} GiB: \
-                 {:.2} GiB of coefficients and tables, and {} threads × {:.3e} pairs per centre \
-                 (within {:.1} Å) × {BYTES_PER_PAIR} bytes, above max_memory = {:.2} GiB: use \
-                 fewer threads, method=\"reciprocal\", a looser accuracy or a smaller smearing \
-                 (a shorter reach), or raise max_memory",
+                "the {route} route of this structure ({} atoms) would need about {}: {} of \
+                 coefficients and tables, and {} threads × {:.3e} pairs per centre (within \
+                 {:.1} Å) × {BYTES_PER_PAIR} bytes, above max_memory = {}: use fewer threads, \
+                 method=\"reciprocal\", a looser accuracy or a smaller smearing (a shorter \
+                 reach), or raise max_memory",
                 system.size(),
-                total / gib,
-                fixed / gib,
+                bytes(total),
+                bytes(fixed),
                 self.threads,
                 self.per_centre,
                 self.reach,
-                max_memory / gib
+                bytes(max_memory)
             );
         }
         Ok(())
@@ -174,6 +173,15 @@ impl PairMemory {
     pub fn max_pairs(&self, fixed: f64, max_memory: f64) -> usize {
         let per_thread = (max_memory - fixed) / self.threads as f64 / BYTES_PER_PAIR as f64;
         per_thread.max(self.per_centre.ceil()).min(usize::MAX as f64) as usize
+    }
+}
+
+/// A size in MB (below 0.1 GiB) or GiB.
+fn bytes(x: f64) -> String {
+    if x < 0.1 * 2f64.powi(30) {
+        format!("{:.3} MB", x / 1e6)
+    } else {
+        format!("{:.2} GiB", x / 2f64.powi(30))
     }
 }
 
@@ -334,6 +342,58 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A centre with more pairs than the cap is refused with an error naming it and the fix;
+    /// a cap at the largest centre's count gives the unbounded result bitwise; the estimate of
+    /// [`PairMemory`] is the mean count of the gas (within 30 %: a uniform random gas).
+    #[test]
+    fn pair_cap_and_estimate() {
+        let basis = GtoBasis::new(3, 3.0).unwrap();
+        let table = LodeRadialTable::ewald_short_range(&basis, 2, 1, 1.0, 1.5, 1e-6).unwrap();
+        let harmonics = SphericalHarmonics::new(2).unwrap();
+        let system = gas(&mut StdRng::seed_from_u64(3), 40, 14.0);
+        let search = NeighborSearch::new(&system, table.reach()).unwrap();
+        let channel = vec![0; 40];
+        let atoms = AtomChannels {
+            channel: &channel,
+            weight: None,
+            n_channels: 1,
+        };
+        let mut pairs = Vec::new();
+        let counts: Vec<usize> = (0..40)
+            .map(|i| {
+                search.pairs_of(i, &mut pairs);
+                pairs.len()
+            })
+            .collect();
+        let largest = *counts.iter().max().unwrap();
+        let mean = counts.iter().sum::<usize>() as f64 / 40.0;
+        let estimate = PairMemory::of(&system, table.reach()).per_centre;
+        assert!((estimate / mean - 1.0).abs() < 0.3, "{estimate} vs {mean}");
+        let run = |cap| listed_pairs(&system, &search, &atoms, &table, &harmonics, cap);
+        let full = run(usize::MAX).unwrap();
+        assert_eq!(run(largest).unwrap(), full);
+        let error = run(largest - 1).unwrap_err().to_string();
+        assert!(
+            error.contains(&format!("more than {} pairs", largest - 1))
+                && error.contains("max_memory"),
+            "{error}"
+        );
+        // the check: refused when the pairs of every thread do not fit beside `fixed`
+        let memory = PairMemory {
+            per_centre: mean,
+            reach: table.reach(),
+            threads: 2,
+        };
+        let need = memory.bytes();
+        assert!(memory.check("pairs", &system, 1e5, 1e5 + need).is_ok());
+        let error = memory
+            .check("pairs", &system, 1e5, 1e5 + 0.9 * need)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("2 threads") && error.contains("max_memory"), "{error}");
+        assert_eq!(memory.max_pairs(1e5, 1e5 + need), mean.ceil() as usize);
     }
 
     /// Time of the new and the reference loop on the LODE benchmark set (100 gases of 64 atoms

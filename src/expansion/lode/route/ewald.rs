@@ -18,7 +18,7 @@ use super::super::constant_terms::{add_self, coefficient_of_self, subtract_ewald
 use super::super::real_space::{listed_pairs, AtomChannels};
 use super::reciprocal::{check_memory, k_cutoff_for};
 use super::LodeRoute;
-use crate::cost::LODE_PAIR_COST_PER_COLUMN;
+use crate::cost::{LODE_PAIR_COST_PER_COLUMN, TABLE_NODE_COST};
 use crate::error::{Error, Result};
 use crate::math::power_law::PowerLaw;
 use crate::neighbors::NeighborSearch;
@@ -69,10 +69,22 @@ pub(in crate::expansion::lode) fn pair_cost(
     n * density * 4.0 / 3.0 * std::f64::consts::PI * reach.powi(3) * per_pair
 }
 
-/// The Ewald tables of a calculator, built on first use per width and cached.
+/// Estimated cost of building the short-range table of Ewald step `step`
+/// ([`LodeRadialTable::estimated_work`] × [`TABLE_NODE_COST`]), in units of one k-space
+/// multiply-add.
+pub(in crate::expansion::lode) fn table_cost(common: &Common, step: i32) -> Result<f64> {
+    let h = &common.hypers;
+    let kernel = LodeKernel::ewald_short_range(h.exponent, h.smearing, eta(common, step))?;
+    let work =
+        LodeRadialTable::estimated_work(&common.basis, h.l_max, &kernel, EWALD_SHARE * h.accuracy);
+    Ok(TABLE_NODE_COST * work)
+}
+
+/// The Ewald tables of a calculator, built on first use per width and cached (a failure too:
+/// asking again returns the same error without building again).
 #[derive(Default)]
 pub(in crate::expansion::lode) struct EwaldTables {
-    parts: Mutex<HashMap<i32, Arc<EwaldPart>>>,
+    parts: Mutex<HashMap<i32, Result<Arc<EwaldPart>>>>,
     /// Long-range k-cutoff of each Ewald width (step).
     long_range_cutoffs: Mutex<HashMap<i32, f64>>,
 }
@@ -91,7 +103,7 @@ impl EwaldTables {
         let long = PowerLaw::new(common.hypers.exponent, eta(common, step))?;
         let k = k_cutoff_for(
             &long,
-            &common.kspace_radial,
+            &common.kspace_radial.spline,
             EWALD_SHARE * common.hypers.accuracy,
         )
         .min(common.k_max);
@@ -102,11 +114,21 @@ impl EwaldTables {
         Ok(k)
     }
 
-    /// The tables of Ewald step `step`.
+    /// The tables of Ewald step `step` (built without holding the cache's lock: a build runs
+    /// parallel loops, whose thread may meanwhile take another structure's planning).
     pub fn part(&self, common: &Common, step: i32) -> Result<Arc<EwaldPart>> {
         if let Some(part) = self.parts.lock().expect("ewald cache").get(&step) {
-            return Ok(part.clone());
+            return part.clone();
         }
+        let part = self.build(common, step);
+        self.parts
+            .lock()
+            .expect("ewald cache")
+            .insert(step, part.clone());
+        part
+    }
+
+    fn build(&self, common: &Common, step: i32) -> Result<Arc<EwaldPart>> {
         let sigma = common.hypers.smearing;
         let eta = eta(common, step);
         let p = common.hypers.exponent;
@@ -129,18 +151,13 @@ impl EwaldTables {
             0.0
         };
         let self_term = coefficient_of_self(short_range.self_term());
-        let part = Arc::new(EwaldPart {
+        Ok(Arc::new(EwaldPart {
             eta,
             short_range,
             k_cutoff,
             k0_correction,
             self_term,
-        });
-        self.parts
-            .lock()
-            .expect("ewald cache")
-            .insert(step, part.clone());
-        Ok(part)
+        }))
     }
 }
 

@@ -29,20 +29,23 @@ pub(in crate::expansion::lode) struct FiniteTables {
 }
 
 impl FiniteTables {
-    /// The table, built on first use.
+    /// The table, built on first use (a failure is kept too). Built outside the `OnceLock`:
+    /// the build runs parallel loops, whose thread may meanwhile take another structure's
+    /// planning and ask for the table again (a re-entrant `get_or_init` would deadlock);
+    /// concurrent first calls may build it twice, the first result is kept.
     pub fn table(&self, common: &Common) -> Result<Arc<LodeRadialTable>> {
-        self.table
-            .get_or_init(|| {
-                LodeRadialTable::finite(
-                    &common.basis,
-                    common.hypers.l_max,
-                    common.hypers.exponent,
-                    common.hypers.smearing,
-                    common.hypers.accuracy,
-                )
-                .map(Arc::new)
-            })
-            .clone()
+        if let Some(table) = self.table.get() {
+            return table.clone();
+        }
+        let table = LodeRadialTable::finite(
+            &common.basis,
+            common.hypers.l_max,
+            common.hypers.exponent,
+            common.hypers.smearing,
+            common.hypers.accuracy,
+        )
+        .map(Arc::new);
+        self.table.get_or_init(|| table).clone()
     }
 }
 

@@ -60,7 +60,7 @@ impl MeshTables {
         }
         let envelope = self
             .envelope
-            .get_or_init(|| Envelope::new(&common.kspace_radial, common.k_max));
+            .get_or_init(|| Envelope::new(&common.kspace_radial.spline, common.k_max));
         let long = PowerLaw::new(common.hypers.exponent, eta(common, step))?;
         let h = spacing_for(
             envelope,
