@@ -37,17 +37,25 @@ pub const SHELL_PER_K: f64 = 60.0;
 /// LODE dense contraction: the other work per (centre, k-vector) (phases, `F` terms).
 pub const DENSE_PER_K: f64 = 20.0;
 
+/// LODE k-space sums: the work per k-vector that does not depend on the number of centres
+/// (enumeration, sorting into shells, the basis row), per output column. Measured: 1.1 µs per
+/// k-vector for 64 columns, the k-space work of about 60 centres (1 to 256 atoms in a 200 Å
+/// cube, `k_c = 0.8 Å⁻¹`, one thread); without it the planner chose `η = 9.5σ` for 1 atom in
+/// a 1 000 Å box, a 3 s k-space sum estimated at a few milliseconds.
+pub const KSPACE_PER_VECTOR_COLUMN: f64 = 120.0;
+
 /// LODE mesh route: cost per mesh point and log₂ of the mesh size, per transform.
 pub const MESH_FFT_COST: f64 = 7.0;
 
 /// LODE mesh route: cost per atom and stencil point, per spread or interpolation.
 pub const MESH_STENCIL_COST: f64 = 35.0;
 
-/// LODE tables: one node of the exact pair integral's k-quadrature for one `(n, l)` (a step of
-/// the spherical Bessel recurrence and its multiply-adds), in k-space multiply-adds. Measured
-/// with `LodeRadialTable::estimated_work` (ignored test `build_cost_sweep`): about 4 ns per
-/// node-column against 0.04 ns per multiply-add.
-pub const TABLE_NODE_COST: f64 = 100.0;
+/// LODE tables: one node of the exact pair integral's k-quadrature for one `(n, l)` (its share
+/// of the spherical Bessel functions and the multiply-adds), in k-space multiply-adds: about
+/// 6 ns against 0.04 ns. Measured with `LodeRadialTable::estimated_work` (ignored test
+/// `build_cost_sweep`, `n_max` 4 and 8): 5–40 ns per node-column on a loaded machine, the
+/// spread being mostly the estimate's (within a factor of 3 of the measured time).
+pub const TABLE_NODE_COST: f64 = 150.0;
 
 /// LODE tables are built once per calculator and reused by every later structure: the planner
 /// adds `1/TABLE_REUSE` of a table's cost to the route that needs it (a calculator is assumed

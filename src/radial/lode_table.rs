@@ -50,8 +50,9 @@ const EXTENT_TOLERANCE: f64 = 1e-16;
 const REACH_WIDTHS: f64 = 10.0;
 
 /// Spline intervals per Å of a short-range table, per `σ_min⁻¹` and `accuracy^{-1/4}` (the
-/// Hermite error falls as `h⁴`): measured 0.22–0.39 for `n_max` 4, `l_max` 3, `σ = 1 Å`,
-/// `η = 1.2–64 Å`, accuracies `2.5e-5 … 2.5e-11` (ignored test `build_cost_sweep`).
+/// Hermite error falls as `h⁴`): measured 0.17–0.40 for `n_max` 4, `l_max` 3 and 0.09–0.19
+/// for `n_max` 8, `l_max` 6 (`σ = 1 Å`, `η = 1.2–16 Å`, accuracies `2.5e-5 … 2.5e-11`;
+/// ignored test `build_cost_sweep`).
 const SPLINE_DENSITY: f64 = 0.3;
 
 /// Tables built by this process (all kinds, failures included): a probe for tests of the
@@ -191,8 +192,9 @@ impl LodeRadialTable {
     /// reach scan, `(d_scan − d_reach) / step` evaluations with `d_scan = R + 10 w`, `step =
     /// min(σ, σ_0)/4` and `d_reach ≈ R_acc + w √(2 ln(1/accuracy))`, plus the spline's `≈ 2 N`
     /// evaluations for `N ≈ 0.3 d_reach / min(σ, σ_0) · accuracy^{-1/4}` intervals, each
-    /// evaluation [`estimated_nodes`] × `n_max (l_max + 1)`. Within a factor of about 2 of the
-    /// measured time (ignored test `build_cost_sweep`); planners weigh it against run costs.
+    /// evaluation [`estimated_nodes`] × `n_max (l_max + 1)`. Proportional to the measured time
+    /// within a factor of about 3 (ignored test `build_cost_sweep`); planners weigh it against
+    /// run costs.
     pub fn estimated_work(basis: &GtoBasis, l_max: usize, kernel: &LodeKernel, accuracy: f64) -> f64 {
         let width = (basis.n_max() * (l_max + 1)) as f64;
         let extent = basis_extent(basis, EXTENT_TOLERANCE);
