@@ -40,8 +40,10 @@ pub const DENSE_PER_K: f64 = 20.0;
 /// LODE k-space sums: the work per k-vector that does not depend on the number of centres
 /// (enumeration, sorting into shells, the basis row), per output column. Measured: 1.1 µs per
 /// k-vector for 64 columns, the k-space work of about 60 centres (1 to 256 atoms in a 200 Å
-/// cube, `k_c = 0.8 Å⁻¹`, one thread); without it the planner chose `η = 9.5σ` for 1 atom in
-/// a 1 000 Å box, a 3 s k-space sum estimated at a few milliseconds.
+/// cube, `k_c = 0.8 Å⁻¹`, one thread). The planner takes the larger of this and the centres'
+/// work (a lower bound of their sum, within 2×), so that structures with many centres keep the
+/// routes calibrated on them; without it the planner chose `η = 9.5σ` for 1 atom in a
+/// 1 000 Å box, a 3 s k-space sum estimated at a few milliseconds.
 pub const KSPACE_PER_VECTOR_COLUMN: f64 = 120.0;
 
 /// LODE mesh route: cost per mesh point and log₂ of the mesh size, per transform.
@@ -57,22 +59,18 @@ pub const MESH_STENCIL_COST: f64 = 35.0;
 /// spread being mostly the estimate's (within a factor of 3 of the measured time).
 pub const TABLE_NODE_COST: f64 = 150.0;
 
-/// LODE tables are built once per calculator and reused by every later structure: the planner
-/// adds `1/TABLE_REUSE` of a table's cost to the route that needs it (a calculator is assumed
-/// to compute at least this many structures of a kind), up to [`MAX_TABLE_COST`].
-pub const TABLE_REUSE: f64 = 100.0;
-
-/// Table cost (k-space multiply-adds, about a quarter of a second on one core) beyond which a
-/// table is charged in full to the structure that needs it ([`table_charge`]): the first call
-/// of a calculator then never builds a large table unless that one structure pays for it.
-/// Without it, a sparse box (1 atom in 1 000 Å) chose η = 64σ, whose table took seconds.
+/// Table cost (k-space multiply-adds, about a quarter of a second on one core) up to which a
+/// LODE table is free for the planner: it is built once per calculator and amortised over its
+/// structures. Beyond it the excess is charged in full to the structure that needs it
+/// ([`table_charge`]), so the first call never builds a large table unless that one structure
+/// pays for it. Without it, a sparse box (1 atom in 1 000 Å) chose η = 64σ, whose table took
+/// seconds; below it the routes are those of the run costs alone (every feature of the
+/// benchmark sets unchanged).
 pub const MAX_TABLE_COST: f64 = 6e9;
 
-/// The share of a table costing `cost` that the planner adds to a route needing it:
-/// `cost / TABLE_REUSE + max(0, cost − MAX_TABLE_COST)` (amortised below the bound, in full
-/// above it; continuous).
+/// What the planner adds for a table costing `cost`: `max(0, cost − MAX_TABLE_COST)`.
 pub fn table_charge(cost: f64) -> f64 {
-    cost / TABLE_REUSE + (cost - MAX_TABLE_COST).max(0.0)
+    (cost - MAX_TABLE_COST).max(0.0)
 }
 
 /// `method = "auto"` considers the mesh only from this many atoms (smaller cells never gain

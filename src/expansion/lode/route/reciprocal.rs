@@ -126,7 +126,8 @@ pub(in crate::expansion::lode) fn cost_per_k(
 }
 
 /// Estimated cost of the k-space sum below `k_cutoff` over `n` centres, `per_k` per (centre,
-/// k-vector) and `per_vector` per k-vector: `N_k · (n · per_k + per_vector)`.
+/// k-vector) and `per_vector` per k-vector: `N_k · max(n · per_k, per_vector)` (see
+/// [`KSPACE_PER_VECTOR_COLUMN`]).
 pub(in crate::expansion::lode) fn kspace_cost(
     n: f64,
     volume: f64,
@@ -134,7 +135,7 @@ pub(in crate::expansion::lode) fn kspace_cost(
     per_k: f64,
     per_vector: f64,
 ) -> f64 {
-    estimated_k_count(volume, k_cutoff) * (n * per_k + per_vector)
+    estimated_k_count(volume, k_cutoff) * (n * per_k).max(per_vector)
 }
 
 /// Estimated cost per k-vector that does not depend on the centres
