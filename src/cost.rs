@@ -38,13 +38,13 @@ pub const SHELL_PER_K: f64 = 60.0;
 pub const DENSE_PER_K: f64 = 20.0;
 
 /// LODE k-space sums: the work per k-vector that does not depend on the number of centres
-/// (enumeration, sorting into shells, the basis row), per output column. Measured: 1.1 µs per
-/// k-vector for 64 columns, the k-space work of about 60 centres (1 to 256 atoms in a 200 Å
-/// cube, `k_c = 0.8 Å⁻¹`, one thread). The planner takes the larger of this and the centres'
-/// work (a lower bound of their sum, within 2×), so that structures with many centres keep the
-/// routes calibrated on them; without it the planner chose `η = 9.5σ` for 1 atom in a
-/// 1 000 Å box, a 3 s k-space sum estimated at a few milliseconds.
-pub const KSPACE_PER_VECTOR_COLUMN: f64 = 120.0;
+/// (enumeration, sorting into shells, the basis row), in centres' worth of the per-(centre,
+/// k-vector) cost. Measured: 1.1 µs per k-vector for 64 columns, the k-space work of about 60
+/// centres (1 to 256 atoms in a 200 Å cube, `k_c = 0.8 Å⁻¹`, one thread). The planner counts
+/// `max(N, KSPACE_VECTOR_CENTRES)` centres (a lower bound of the sum, within 2×), so that
+/// structures of 60 atoms and more keep the routes calibrated on them; without it the planner
+/// chose `η = 9.5σ` for 1 atom in a 1 000 Å box, a 3 s k-space sum estimated at milliseconds.
+pub const KSPACE_VECTOR_CENTRES: f64 = 60.0;
 
 /// LODE mesh route: cost per mesh point and log₂ of the mesh size, per transform.
 pub const MESH_FFT_COST: f64 = 7.0;

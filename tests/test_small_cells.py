@@ -107,7 +107,7 @@ def grid():
 # Before the lattice sums, three sampled cases missed: the reciprocal route in a 3 Å cube
 # (σ = 2 Å, p = 1, 1e-4: 4.5×, its k-cutoff from the continuum estimate; now from the lattice
 # sum, docs/math.md §7) and a 6 Å cube with σ = 2 Å, p = 2, 1e-8 on the Ewald (1.2×) and mesh
-# (1.4×) routes (the dropped images allowed 4× the accuracy; now 1×). They are plain cases now.
+# (1.4×) routes (the dropped images allowed 4× the accuracy; now 2×). They are plain cases now.
 @pytest.mark.parametrize("case", list(grid()))
 def test_small_cell_grid(case):
     length, smearing, p, accuracy, method = case

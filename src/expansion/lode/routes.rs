@@ -33,8 +33,9 @@ const PAIRS_TAIL_SHARE: f64 = 4.0;
 /// Share of the accuracy for the images an Ewald or mesh short range drops beyond its reach:
 /// tighter than the pair route's, since the split's two parts already spend half the budget
 /// (at 4×, a 6 Å cube with σ = 2 Å, p = 2, 1e-8 measured 1.2× the request, the images alone
-/// 0.9×; at 1× every sampled cell is within the request, `tests/test_small_cells.py`).
-const EWALD_TAIL_SHARE: f64 = 1.0;
+/// 0.9×; at 2× every sampled cell is within the request, `tests/test_small_cells.py`, and the
+/// dense 4.3 Å cells of `tests/test_lode.py` keep their Ewald route at 1e-10).
+const EWALD_TAIL_SHARE: f64 = 2.0;
 
 /// Error per unit source of a pair route with `table` in `system`'s cell from the images
 /// beyond the table's reach: the rigorous bound of [`LodeRadialTable::lattice_tail_bound`],
@@ -154,9 +155,8 @@ impl LodeCalculator {
         let volume = system.cell().volume();
         let n = system.size() as f64;
         let per_k = reciprocal::cost_per_k(common, system, n_channels);
-        let per_vector = reciprocal::cost_per_vector(common);
         let k_rec = self.reciprocal_cutoff(system)?;
-        let reciprocal_cost = kspace_cost(n, volume, k_rec, per_k, per_vector);
+        let reciprocal_cost = kspace_cost(n, volume, k_rec, per_k);
         if h.k_cutoff.is_some() || h.method == Method::Reciprocal {
             return Ok((Choice::Reciprocal(k_rec), reciprocal_cost));
         }
@@ -224,8 +224,7 @@ impl LodeCalculator {
         let n = system.size() as f64;
         let density = n / volume;
         let per_k = reciprocal::cost_per_k(common, system, n_channels);
-        let per_vector = reciprocal::cost_per_vector(common);
-        let reciprocal_cost = kspace_cost(n, volume, k_rec, per_k, per_vector);
+        let reciprocal_cost = kspace_cost(n, volume, k_rec, per_k);
         let log_acc = (1.0 / h.accuracy).ln();
         let mut ewald: Option<(f64, i32)> = None;
         let mut best_mesh: Option<(f64, Choice)> = None;
@@ -246,7 +245,7 @@ impl LodeCalculator {
                 let eta = eta(common, step);
                 let k_cut = ((2.0 * log_acc).sqrt() / eta).min(common.k_cutoff);
                 let cost = pair_cost(common, n, density, eta)
-                    + kspace_cost(n, volume, k_cut, per_k, per_vector)
+                    + kspace_cost(n, volume, k_cut, per_k)
                     + table;
                 if ewald.is_none_or(|(c, _)| cost < c) {
                     ewald = Some((cost, step));

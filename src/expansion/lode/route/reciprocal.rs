@@ -20,7 +20,7 @@ use super::super::constant_terms::add_k0_term;
 use super::super::kbasis::LodeBasis;
 use super::super::real_space::AtomChannels;
 use super::LodeRoute;
-use crate::cost::{DENSE_PER_K, KSPACE_PER_VECTOR_COLUMN, SHELL_MULTIPLY_ADD, SHELL_PER_K};
+use crate::cost::{DENSE_PER_K, KSPACE_VECTOR_CENTRES, SHELL_MULTIPLY_ADD, SHELL_PER_K};
 use crate::error::Result;
 use crate::kspace::{
     dense_backward, dense_jacobian_row, dense_sum, k_vectors, shell_sum, symmetry_degeneracy,
@@ -126,22 +126,15 @@ pub(in crate::expansion::lode) fn cost_per_k(
 }
 
 /// Estimated cost of the k-space sum below `k_cutoff` over `n` centres, `per_k` per (centre,
-/// k-vector) and `per_vector` per k-vector: `N_k · max(n · per_k, per_vector)` (see
-/// [`KSPACE_PER_VECTOR_COLUMN`]).
+/// k-vector): `N_k · max(n, KSPACE_VECTOR_CENTRES) · per_k` (the work per k-vector that does
+/// not depend on the centres, [`KSPACE_VECTOR_CENTRES`]).
 pub(in crate::expansion::lode) fn kspace_cost(
     n: f64,
     volume: f64,
     k_cutoff: f64,
     per_k: f64,
-    per_vector: f64,
 ) -> f64 {
-    estimated_k_count(volume, k_cutoff) * (n * per_k).max(per_vector)
-}
-
-/// Estimated cost per k-vector that does not depend on the centres
-/// ([`KSPACE_PER_VECTOR_COLUMN`] per output column).
-pub(in crate::expansion::lode) fn cost_per_vector(common: &Common) -> f64 {
-    KSPACE_PER_VECTOR_COLUMN * common.n_cols() as f64
+    estimated_k_count(volume, k_cutoff) * n.max(KSPACE_VECTOR_CENTRES) * per_k
 }
 
 /// Estimated bytes of a k-space sum below `k_cutoff` (`0` for none) and of the coefficient
