@@ -195,13 +195,18 @@ impl LodeRadialTable {
     /// evaluation [`estimated_nodes`] × `n_max (l_max + 1)`. Proportional to the measured time
     /// within a factor of about 3 (ignored test `build_cost_sweep`); planners weigh it against
     /// run costs.
-    pub fn estimated_work(basis: &GtoBasis, l_max: usize, kernel: &LodeKernel, accuracy: f64) -> f64 {
+    pub fn estimated_work(
+        basis: &GtoBasis,
+        l_max: usize,
+        kernel: &LodeKernel,
+        accuracy: f64,
+    ) -> f64 {
         let width = (basis.n_max() * (l_max + 1)) as f64;
         let extent = basis_extent(basis, EXTENT_TOLERANCE);
         let w = kernel.widest();
         let d_scan = extent + REACH_WIDTHS * w;
-        let reach = (basis_extent(basis, accuracy) + w * (2.0 * (1.0 / accuracy).ln()).sqrt())
-            .min(d_scan);
+        let reach =
+            (basis_extent(basis, accuracy) + w * (2.0 * (1.0 / accuracy).ln()).sqrt()).min(d_scan);
         let sigma_min = kernel.smearing().min(basis.sigmas()[0]);
         let scan = (d_scan - reach) / (0.25 * sigma_min);
         let spline = 2.0 * SPLINE_DENSITY * reach / sigma_min * accuracy.powf(-0.25);
@@ -696,7 +701,8 @@ mod tests {
                     for m in [1, 4, 8, 12, 16] {
                         let eta = 2f64.powf(m as f64 / 4.0);
                         let kernel = LodeKernel::ewald_short_range(1, 1.0, eta).unwrap();
-                        let work = LodeRadialTable::estimated_work(&basis, l_max, &kernel, accuracy);
+                        let work =
+                            LodeRadialTable::estimated_work(&basis, l_max, &kernel, accuracy);
                         let start = Instant::now();
                         let table = LodeRadialTable::new(&basis, l_max, kernel, accuracy);
                         let elapsed = start.elapsed().as_secs_f64();

@@ -148,7 +148,11 @@ impl PairMemory {
     /// Budgeted bytes of the pair buffers of every thread (the margin included; a finite
     /// structure's count is exact).
     pub fn bytes(&self) -> f64 {
-        let margin = if self.reach.is_finite() { PAIR_MARGIN } else { 1.0 };
+        let margin = if self.reach.is_finite() {
+            PAIR_MARGIN
+        } else {
+            1.0
+        };
         self.threads as f64 * margin * self.per_centre * BYTES_PER_PAIR as f64
     }
 
@@ -187,7 +191,9 @@ impl PairMemory {
     /// its margin).
     pub fn max_pairs(&self, fixed: f64, max_memory: f64) -> usize {
         let per_thread = (max_memory - fixed) / self.threads as f64 / BYTES_PER_PAIR as f64;
-        per_thread.max(self.per_centre.ceil()).min(usize::MAX as f64) as usize
+        per_thread
+            .max(self.per_centre.ceil())
+            .min(usize::MAX as f64) as usize
     }
 }
 
@@ -407,7 +413,10 @@ mod tests {
             .check("pairs", &system, 1e5, 1e5 + 0.9 * need)
             .unwrap_err()
             .to_string();
-        assert!(error.contains("2 threads") && error.contains("max_memory"), "{error}");
+        assert!(
+            error.contains("2 threads") && error.contains("max_memory"),
+            "{error}"
+        );
         // the budget admitted covers centres up to the margin × the mean
         assert_eq!(
             memory.max_pairs(1e5, 1e5 + need),

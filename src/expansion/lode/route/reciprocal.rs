@@ -370,11 +370,16 @@ mod tests {
         let basis = GtoBasis::new(4, 3.0).unwrap();
         let radial = KspaceRadialIntegral::new(&basis, 3).unwrap();
         let kernel = PowerLaw::new(1, 2.0).unwrap();
-        let cube = |a: f64| crate::systems::Cell::new([[a, 0.0, 0.0], [0.0, a, 0.0], [0.0, 0.0, a]], [true; 3]).unwrap();
+        let cube = |a: f64| {
+            crate::systems::Cell::new([[a, 0.0, 0.0], [0.0, a, 0.0], [0.0, 0.0, a]], [true; 3])
+                .unwrap()
+        };
         let cell = cube(3.0);
         let accuracy = 1e-4;
         let continuum = k_cutoff_for(&kernel, &radial, accuracy);
-        let lattice = lattice_k_cutoff(&kernel, &radial, &cell, accuracy).unwrap().unwrap();
+        let lattice = lattice_k_cutoff(&kernel, &radial, &cell, accuracy)
+            .unwrap()
+            .unwrap();
         let tail = |k_c: f64| -> f64 {
             let kv = k_vectors(&cell, 6.0).unwrap();
             let mut values = Array2::zeros((4, 4));
@@ -388,8 +393,15 @@ mod tests {
                 })
                 .sum()
         };
-        assert!(tail(continuum) > accuracy, "{continuum}: {}", tail(continuum));
-        assert!(lattice > continuum && tail(lattice) <= accuracy, "{lattice}");
+        assert!(
+            tail(continuum) > accuracy,
+            "{continuum}: {}",
+            tail(continuum)
+        );
+        assert!(
+            lattice > continuum && tail(lattice) <= accuracy,
+            "{lattice}"
+        );
         // minimal: cutting below the last shell kept breaks the bound
         let kept = k_vectors(&cell, lattice).unwrap();
         let last = kept.norms().iter().fold(0.0_f64, |m, &k| m.max(k));
