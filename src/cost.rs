@@ -37,11 +37,41 @@ pub const SHELL_PER_K: f64 = 60.0;
 /// LODE dense contraction: the other work per (centre, k-vector) (phases, `F` terms).
 pub const DENSE_PER_K: f64 = 20.0;
 
+/// LODE k-space sums: the work per k-vector that does not depend on the number of centres
+/// (enumeration, sorting into shells, the basis row), in centres' worth of the per-(centre,
+/// k-vector) cost. Measured: 1.1 µs per k-vector for 64 columns, the k-space work of about 60
+/// centres (1 to 256 atoms in a 200 Å cube, `k_c = 0.8 Å⁻¹`, one thread). The planner counts
+/// `max(N, KSPACE_VECTOR_CENTRES)` centres (a lower bound of the sum, within 2×), so that
+/// structures of 60 atoms and more keep the routes calibrated on them; without it the planner
+/// chose `η = 9.5σ` for 1 atom in a 1 000 Å box, a 3 s k-space sum estimated at milliseconds.
+pub const KSPACE_VECTOR_CENTRES: f64 = 60.0;
+
 /// LODE mesh route: cost per mesh point and log₂ of the mesh size, per transform.
 pub const MESH_FFT_COST: f64 = 7.0;
 
 /// LODE mesh route: cost per atom and stencil point, per spread or interpolation.
 pub const MESH_STENCIL_COST: f64 = 35.0;
+
+/// LODE tables: one node of the exact pair integral's k-quadrature for one `(n, l)` (its share
+/// of the spherical Bessel functions and the multiply-adds), in k-space multiply-adds: about
+/// 6 ns against 0.04 ns. Measured with `LodeRadialTable::estimated_work` (ignored test
+/// `build_cost_sweep`, `n_max` 4 and 8): 5–40 ns per node-column on a loaded machine, the
+/// spread being mostly the estimate's (within a factor of 3 of the measured time).
+pub const TABLE_NODE_COST: f64 = 150.0;
+
+/// Table cost (k-space multiply-adds, about a quarter of a second on one core) up to which a
+/// LODE table is free for the planner: it is built once per calculator and amortised over its
+/// structures. Beyond it the excess is charged in full to the structure that needs it
+/// ([`table_charge`]), so the first call never builds a large table unless that one structure
+/// pays for it. Without it, a sparse box (1 atom in 1 000 Å) chose η = 64σ, whose table took
+/// seconds; below it the routes are those of the run costs alone (every feature of the
+/// benchmark sets unchanged).
+pub const MAX_TABLE_COST: f64 = 6e9;
+
+/// What the planner adds for a table costing `cost`: `max(0, cost − MAX_TABLE_COST)`.
+pub fn table_charge(cost: f64) -> f64 {
+    (cost - MAX_TABLE_COST).max(0.0)
+}
 
 /// `method = "auto"` considers the mesh only from this many atoms (smaller cells never gain
 /// from it, and the error model's first evaluation costs a few tenths of a second).

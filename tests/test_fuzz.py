@@ -13,9 +13,9 @@ every LODE exponent and route, accuracies 1e-3–1e-8). For each example:
   LODE: to the requested accuracy per unit source);
 * a periodic LODE result agrees with the reciprocal route, computed 100× more accurately, to
   the requested accuracy per unit source: ``|Δ| ≤ accuracy × max(1, Σ_j |w_j|)`` per channel.
-  Cells whose face distance is below 2σ are exempt from this last check: there the Ewald,
-  mesh and pair routes are known to miss the request (issue #14, item 1; the cases reported
-  there are the xfail tests below, to be turned into passes by its fix).
+  Small cells are checked too (issue #14, item 1: the routes missed the request there before;
+  the cases reported in the issue and found by the fuzzer are the tests below). An explicit
+  ``ewald``/``mesh`` may refuse a cell too small for its real-space half (a clean error).
 
 CI runs ``LODE_RS_FUZZ_EXAMPLES`` (default 40) examples per calculator with a fixed seed
 (derandomized, reproducible); set it to thousands for a deeper local run.
@@ -195,8 +195,7 @@ def test_lode_fuzz(structure, cutoff, smearing, n_max, l_max, exponent, method, 
     if values is None or not pbc.all():
         return
     if _min_face_distance(cell) < 2 * smearing:
-        event("accuracy check skipped: face distance < 2 sigma (item 1)")
-        return  # issue #14 item 1: the routes' small-cell accuracy is not yet guaranteed
+        event("small cell: face distance < 2 sigma")
     try:
         reference = make("reciprocal", max(accuracy * 1e-2, 1e-10)).compute(_system(structure))
     except CLEAN_ERRORS:
@@ -211,7 +210,8 @@ def test_lode_fuzz(structure, cutoff, smearing, n_max, l_max, exponent, method, 
 
 
 # The small-cell accuracy failures reported in issue #14 (item 1): the cell is not much
-# larger than the smearing. Strict xfail: fixing item 1 turns them into passes to un-mark.
+# larger than the smearing. Each now meets the request, or (explicit ewald/mesh) is refused
+# with the documented error naming the fix.
 ITEM_1_CASES = [
     # (atoms, box Å, smearing, exponent, method, accuracy, cutoff)
     pytest.param(4, 2.0, 2.0, 0, "auto", 1e-6, 3.0, id="2A-cube-sigma2-p0-auto"),
@@ -222,7 +222,16 @@ ITEM_1_CASES = [
 ]
 
 
-@pytest.mark.xfail(strict=False, reason="issue #14 item 1: small cells (face distance < 2σ)")
+def _compute_or_refuse(kw, accuracy, system):
+    """Values, or None when an explicit ewald/mesh refuses the cell (documented)."""
+    try:
+        return lode_rs.LodeExpansion(**kw, accuracy=accuracy).compute(system).values
+    except lode_rs.InvalidParameterError as error:
+        assert kw["method"] in ("ewald", "mesh"), error
+        assert 'use method="reciprocal" or "auto"' in str(error), error
+        return None
+
+
 @pytest.mark.parametrize(
     ("n", "box", "smearing", "exponent", "method", "accuracy", "cutoff"), ITEM_1_CASES
 )
@@ -233,15 +242,16 @@ def test_item_1_small_cells(n, box, smearing, exponent, method, accuracy, cutoff
         positions=positions, numbers=[11, 17] * (n // 2), cell=box * np.eye(3), pbc=True
     )
     kw = dict(cutoff=cutoff, smearing=smearing, n_max=4, l_max=3, exponent=exponent)
-    values = lode_rs.LodeExpansion(**kw, method=method, accuracy=accuracy).compute(system).values
+    values = _compute_or_refuse(dict(kw, method=method), accuracy, system)
+    if values is None:
+        return
     reference = lode_rs.LodeExpansion(**kw, method="reciprocal", accuracy=accuracy * 1e-2)
     error = np.abs(values - reference.compute(system).values).max()
     assert error <= accuracy * n / 2
 
 
-# Found by the fuzzer beyond item 1's bound (face distance ≥ 2σ): the request is missed by
-# 1.1–1.3× of the allowance accuracy × (sources per channel). Kept as xfail for the fix of
-# item 1 (its "face distance / σ below about 2" understates where the routes start to miss).
+# Found by the fuzzer beyond item 1's bound (face distance ≥ 2σ): the request was missed by
+# 1.1–1.3× of the allowance accuracy × (sources per channel); now met, or refused (mesh).
 BEYOND_ITEM_1 = [
     pytest.param(
         dict(cutoff=1.0, smearing=0.5, n_max=1, l_max=0, exponent=0, method="auto"),
@@ -271,11 +281,12 @@ BEYOND_ITEM_1 = [
 ]
 
 
-@pytest.mark.xfail(strict=False, reason="issue #14 item 1: found by the fuzzer above 2σ")
 @pytest.mark.parametrize(("kw", "accuracy", "cell", "positions"), BEYOND_ITEM_1)
 def test_found_route_accuracy_failures(kw, accuracy, cell, positions):
     system = lode_rs.System(positions=positions, numbers=[1] * len(positions), cell=cell, pbc=True)
-    values = lode_rs.LodeExpansion(**kw, accuracy=accuracy).compute(system).values
+    values = _compute_or_refuse(kw, accuracy, system)
+    if values is None:
+        return
     reference = lode_rs.LodeExpansion(**{**kw, "method": "reciprocal"}, accuracy=accuracy * 1e-2)
     error = np.abs(values - reference.compute(system).values).max()
     assert error <= accuracy * len(positions)

@@ -76,6 +76,90 @@ def test_sigint_stops_soap_within_two_seconds(tmp_path):
     assert np.array_equal(np.load(after), soap.compute(small).values)
 
 
+# LODE on each route family: a long call (many seconds uninterrupted on two cores), repeated so
+# the signal lands inside Rust however fast the machine is; the small call after it must equal
+# a fresh process's result. Routes: the reciprocal sum by shells (cubic cell) and dense
+# (triclinic), the Ewald split (streamed pairs + dense k-space), the p = 0 pair route, the
+# mesh, and the finite (all pairs) route.
+LODE_CHILD = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import lode_rs
+
+    route = sys.argv[2]
+    rng = np.random.default_rng(1)
+    kw = dict(cutoff=3.0, smearing=1.0, n_max=6, l_max=4, species=[11])
+    if route == "real-space":
+        n, box, pbc = 6000, 60.0, False
+    elif route in ("reciprocal-shells", "reciprocal-dense"):
+        n, box, pbc = 2000, 40.0, True
+        kw.update(method="reciprocal", smearing=0.5)
+    elif route == "pairs":
+        n, box, pbc = 20000, 60.0, True
+        kw.update(exponent=0, smearing=2.0)
+    else:
+        n, box, pbc = 20000, 60.0, True
+        kw.update(method=route)
+    cell = np.eye(3) * box
+    if route == "reciprocal-dense":
+        cell = cell + np.array([[0, 0, 0], [3.1, 0, 0], [1.7, 2.3, 0]])
+    frame = lode_rs.System(positions=rng.uniform(0, box, (n, 3)), numbers=np.full(n, 11),
+                           cell=cell, pbc=pbc)
+    small = lode_rs.System(positions=rng.uniform(0, 10, (8, 3)), numbers=np.full(8, 11),
+                           cell=np.eye(3) * 10, pbc=True)
+    calc = lode_rs.LodeExpansion(**kw)
+    assert calc.routes(frame)[0]["route"] == route.removesuffix("-shells").removesuffix("-dense")
+    calc.routes(small)
+    print("ready", flush=True)
+    try:
+        for _ in range(300):
+            calc.compute(frame)
+        print("finished", flush=True)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+    np.save(sys.argv[1], calc.compute(small).values)
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "route",
+    ["reciprocal-shells", "reciprocal-dense", "ewald", "mesh", "pairs", "real-space"],
+)
+def test_sigint_stops_lode_within_two_seconds(tmp_path, route):
+    after = tmp_path / "after.npy"
+    child = subprocess.Popen(
+        [sys.executable, "-c", LODE_CHILD, str(after), route],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert child.stdout.readline().strip() == "ready"
+    time.sleep(1.0)
+    child.send_signal(signal.SIGINT)
+    sent = time.perf_counter()
+    line = child.stdout.readline().strip()
+    stopped = time.perf_counter() - sent
+    child.wait(timeout=60)
+    assert line == "interrupted", line
+    assert stopped < 2.0, f"{route}: stopped {stopped:.2f} s after SIGINT"
+    assert child.returncode == 0
+    kw = dict(cutoff=3.0, smearing=1.0, n_max=6, l_max=4, species=[11])
+    if route.startswith("reciprocal"):
+        kw.update(method="reciprocal", smearing=0.5)
+    elif route == "pairs":
+        kw.update(exponent=0, smearing=2.0)
+    elif route != "real-space":
+        kw.update(method=route)
+    rng = np.random.default_rng(1)
+    n = {"real-space": 6000, "reciprocal-shells": 2000, "reciprocal-dense": 2000}.get(route, 20000)
+    rng.uniform(0, 1, (n, 3))
+    small = lode_rs.System(
+        positions=rng.uniform(0, 10, (8, 3)), numbers=np.full(8, 11), cell=np.eye(3) * 10, pbc=True
+    )
+    assert np.array_equal(np.load(after), lode_rs.LodeExpansion(**kw).compute(small).values)
+
 def _gas(seed: int) -> lode_rs.System:
     rng = np.random.default_rng(seed)
     grid = np.stack(np.meshgrid(*[np.arange(3)] * 3), axis=-1).reshape(-1, 3)[:10]

@@ -382,6 +382,7 @@ where
         let parts: Vec<Result<Contributions>> = (first..last)
             .into_par_iter()
             .map_init(&init, |scratch, task| {
+                crate::threads::check_cancelled()?;
                 let mut out = Contributions::default();
                 let begin = task * ROWS_PER_TASK;
                 for r in begin..(begin + ROWS_PER_TASK).min(n_rows) {

@@ -438,6 +438,9 @@ pub(super) fn backward_blocks<A: BlockAdjoint + Send>(
     let longest = K_BLOCK.min(kvectors.len());
     let mut phases = Array2::<f64>::zeros((n, 2 * longest));
     for range in ranges {
+        if crate::threads::check_cancelled().is_err() {
+            break; // partial sums: the caller's check_cancelled reports it
+        }
         let len = range.len();
         if phases.ncols() < 2 * len {
             phases = Array2::zeros((n, 2 * len));

@@ -116,6 +116,7 @@ where
                     });
             });
     });
+    crate::threads::check_cancelled()?;
     Ok(parity.ungroup(&grouped, n_channels))
 }
 
@@ -221,6 +222,9 @@ pub(super) fn for_each_block<F>(
     let mut b_block = Array2::<f64>::zeros((block, n_cols));
     let mut phases = Array2::<f64>::zeros((n_centres, 2 * block));
     for start in (0..n_k).step_by(K_BLOCK) {
+        if crate::threads::check_cancelled().is_err() {
+            return; // the caller's check_cancelled reports it
+        }
         let end = (start + K_BLOCK).min(n_k);
         let len = end - start;
         let mut b = b_block.slice_mut(s![..len, ..]);

@@ -268,6 +268,9 @@ pub fn phases_into(
         .into_par_iter()
         .zip(positions.par_chunks(ROW_CHUNK))
         .for_each(|(mut rows, chunk)| {
+            if crate::threads::check_cancelled().is_err() {
+                return; // partial phases: the caller's check_cancelled reports it
+            }
             let mut re = [len[0], len[1], len[2]].map(|n| vec![0.0; n]);
             let mut im = re.clone();
             let mut cos = vec![0.0; nk];

@@ -381,6 +381,9 @@ where
                 )
             },
             |(spectrum, meshes, factor, work), task| {
+                if crate::threads::check_cancelled().is_err() {
+                    return Vec::new(); // reported after the loop
+                }
                 let (a, first) = (
                     task / batches_per_channel,
                     (task % batches_per_channel) * BATCH,
@@ -414,6 +417,7 @@ where
             },
         )
         .collect();
+    crate::threads::check_cancelled()?;
 
     for (task, values) in batches.iter().enumerate() {
         let (a, first) = (

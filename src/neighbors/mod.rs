@@ -260,6 +260,11 @@ impl<'a> NeighborSearch<'a> {
         Ok(())
     }
 
+    /// The cutoff (Å) of the search.
+    pub fn cutoff(&self) -> f64 {
+        self.cutoff
+    }
+
     /// The estimated number of pairs of the whole structure (counting periodic images), as
     /// used for the [`MAX_PAIRS`] guard; divide by the number of atoms for the mean per centre.
     pub fn estimated_pairs(&self) -> f64 {

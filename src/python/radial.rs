@@ -136,7 +136,18 @@ fn hyp1f1<'py>(
     Ok(values.into_pyarray(py))
 }
 
+/// lode_table_builds()
+/// --
+///
+/// Number of LODE real-space radial tables built (or attempted) by this process so far: a
+/// probe of the planner's table caching for tests.
+#[pyfunction]
+fn lode_table_builds() -> usize {
+    crate::radial::table_builds()
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(lode_table_builds, m)?)?;
     m.add_function(wrap_pyfunction!(gto_basis, m)?)?;
     m.add_function(wrap_pyfunction!(soap_radial_integral, m)?)?;
     m.add_function(wrap_pyfunction!(kspace_radial_integral, m)?)?;

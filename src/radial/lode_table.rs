@@ -31,8 +31,10 @@
 
 use ndarray::{Array2, ArrayViewMut2};
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use super::lode_kernel::LodeKernel;
-use super::lode_pair::{basis_extent, LodePairRadialIntegral};
+use super::lode_pair::{basis_extent, estimated_nodes, LodePairRadialIntegral};
 use super::multipole_tail::{MultipoleTail, MAX_TAIL_TERMS};
 use super::{GtoBasis, RadialIntegral, SplinedRadialIntegral};
 use crate::bail_param;
@@ -46,6 +48,21 @@ const TAIL_STEP: f64 = 1.05;
 const EXTENT_TOLERANCE: f64 = 1e-16;
 /// Scan range of the reach beyond the basis extent, in kernel widths.
 const REACH_WIDTHS: f64 = 10.0;
+
+/// Spline intervals per Å of a short-range table, per `σ_min⁻¹` and `accuracy^{-1/4}` (the
+/// Hermite error falls as `h⁴`): measured 0.17–0.40 for `n_max` 4, `l_max` 3 and 0.09–0.19
+/// for `n_max` 8, `l_max` 6 (`σ = 1 Å`, `η = 1.2–16 Å`, accuracies `2.5e-5 … 2.5e-11`;
+/// ignored test `build_cost_sweep`).
+const SPLINE_DENSITY: f64 = 0.3;
+
+/// Tables built by this process (all kinds, failures included): a probe for tests of the
+/// planner's caching ([`table_builds`]).
+static TABLE_BUILDS: AtomicUsize = AtomicUsize::new(0);
+
+/// Number of [`LodeRadialTable::new`] calls so far in this process.
+pub fn table_builds() -> usize {
+    TABLE_BUILDS.load(Ordering::Relaxed)
+}
 
 /// The splined LODE pair integral with its far-field continuation; see the module documentation.
 #[derive(Debug, Clone)]
@@ -124,6 +141,7 @@ impl LodeRadialTable {
     /// invalid parameters, an accuracy the exact integral or the spline cannot reach, or a kernel
     /// that does not decay within the scanned range.
     pub fn new(basis: &GtoBasis, l_max: usize, kernel: LodeKernel, accuracy: f64) -> Result<Self> {
+        TABLE_BUILDS.fetch_add(1, Ordering::Relaxed);
         kernel.validate()?;
         if !(accuracy.is_finite() && accuracy > 0.0) {
             bail_param!("the LODE table accuracy must be positive and finite, got {accuracy}");
@@ -167,6 +185,34 @@ impl LodeRadialTable {
             envelope,
             envelope_step,
         })
+    }
+
+    /// Estimated work of [`LodeRadialTable::new`] for a short-ranged `kernel` (without building
+    /// it), in k-quadrature node-columns (one node of the exact integral for one `(n, l)`): the
+    /// reach scan, `(d_scan − d_reach) / step` evaluations with `d_scan = R + 10 w`, `step =
+    /// min(σ, σ_0)/4` and `d_reach ≈ R_acc + w √(2 ln(1/accuracy))`, plus the spline's `≈ 2 N`
+    /// evaluations for `N ≈ 0.3 d_reach / min(σ, σ_0) · accuracy^{-1/4}` intervals, each
+    /// evaluation [`estimated_nodes`] × `n_max (l_max + 1)`. Proportional to the measured time
+    /// within a factor of about 3 (ignored test `build_cost_sweep`); planners weigh it against
+    /// run costs.
+    pub fn estimated_work(
+        basis: &GtoBasis,
+        l_max: usize,
+        kernel: &LodeKernel,
+        accuracy: f64,
+    ) -> f64 {
+        let width = (basis.n_max() * (l_max + 1)) as f64;
+        let extent = basis_extent(basis, EXTENT_TOLERANCE);
+        let w = kernel.widest();
+        let d_scan = extent + REACH_WIDTHS * w;
+        let reach =
+            (basis_extent(basis, accuracy) + w * (2.0 * (1.0 / accuracy).ln()).sqrt()).min(d_scan);
+        let sigma_min = kernel.smearing().min(basis.sigmas()[0]);
+        let scan = (d_scan - reach) / (0.25 * sigma_min);
+        let spline = 2.0 * SPLINE_DENSITY * reach / sigma_min * accuracy.powf(-0.25);
+        width
+            * (scan * estimated_nodes(basis, kernel, d_scan)
+                + spline * estimated_nodes(basis, kernel, reach))
     }
 
     /// Bound on the error per unit source of a pair sum over the periodic images of a lattice
@@ -640,6 +686,48 @@ mod tests {
 
     /// The sizes the calculator will see (r_c 3 Å, σ 1 Å, n_max 6, l_max 4, accuracy 1e-8);
     /// run with `--ignored --nocapture` (timings are meaningful in release mode).
+    #[test]
+    #[ignore]
+    /// Build time of short-range tables against [`LodeRadialTable::estimated_work`] (one
+    /// thread; `n_max` 4 and 8, `σ = 1 Å`, `η = 1.2–64 Å`, accuracies `2.5e-5 … 2.5e-11`), and
+    /// the spline intervals per Å behind `SPLINE_DENSITY`:
+    /// `cargo test --release build_cost_sweep -- --ignored --nocapture`.
+    fn build_cost_sweep() {
+        crate::threads::with_threads(1, || {
+            for (n_max, l_max) in [(4, 3), (8, 6)] {
+                let basis = GtoBasis::new(n_max, 3.0).unwrap();
+                let sigma_min = basis.sigmas()[0].min(1.0);
+                for accuracy in [2.5e-5, 2.5e-7, 2.5e-9, 2.5e-11] {
+                    for m in [1, 4, 8, 12, 16] {
+                        let eta = 2f64.powf(m as f64 / 4.0);
+                        let kernel = LodeKernel::ewald_short_range(1, 1.0, eta).unwrap();
+                        let work =
+                            LodeRadialTable::estimated_work(&basis, l_max, &kernel, accuracy);
+                        let start = Instant::now();
+                        let table = LodeRadialTable::new(&basis, l_max, kernel, accuracy);
+                        let elapsed = start.elapsed().as_secs_f64();
+                        let Ok(table) = table else {
+                            println!("n_max {n_max} accuracy {accuracy:e} η {eta:.2}: refused");
+                            continue;
+                        };
+                        let density = table.spline().n_intervals() as f64 * sigma_min
+                            / table.reach()
+                            * accuracy.powf(0.25);
+                        println!(
+                            "n_max {n_max} accuracy {accuracy:e} η {eta:6.2}: reach {:6.1} Å, \
+                             {:5} intervals (density {density:.2}), {elapsed:.3} s, estimate \
+                             {work:.2e}, {:.2} ns per node-column",
+                            table.reach(),
+                            table.spline().n_intervals(),
+                            elapsed * 1e9 / work
+                        );
+                    }
+                }
+            }
+        })
+        .unwrap();
+    }
+
     #[test]
     #[ignore]
     fn typical_sizes() {

@@ -33,7 +33,7 @@ pub use kspace::KspaceRadialIntegral;
 pub use lode_kernel::LodeKernel;
 pub(crate) use lode_pair::basis_extent;
 pub use lode_pair::LodePairRadialIntegral;
-pub use lode_table::LodeRadialTable;
+pub use lode_table::{table_builds, LodeRadialTable};
 pub use multipole_tail::{MultipoleTail, MAX_TAIL_TERMS};
 pub use soap::SoapRadialIntegral;
 pub use splined::{SplinedRadialIntegral, INITIAL_INTERVALS, MAX_INTERVALS, MAX_TABLE_SIZE};

@@ -2,7 +2,7 @@
 //! structures. The route of each structure is chosen by the planner (`routes.rs`) and computed
 //! by its module (`route/`).
 
-use ndarray::{Array3, Axis};
+use ndarray::{Array3, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
 use super::constant_terms::{add_self, self_projection};
@@ -17,7 +17,7 @@ use crate::expansion::{centers_of, check_overlaps, Expansion, SpeciesMap};
 use crate::math::power_law::PowerLaw;
 use crate::math::spherical_harmonics::SphericalHarmonics;
 use crate::neighbors::neighbor_list;
-use crate::radial::{GtoBasis, KspaceRadialIntegral, SplinedRadialIntegral};
+use crate::radial::{GtoBasis, KspaceRadialIntegral, RadialIntegral, SplinedRadialIntegral};
 use crate::systems::{System, OVERLAP_DISTANCE};
 use crate::threads::with_threads;
 
@@ -33,6 +33,33 @@ pub enum Channels<'a> {
 /// Accuracy of the splined k-space radial integral, relative to its largest value.
 const KSPACE_SPLINE_ACCURACY: f64 = 1e-10;
 
+/// `Ĩ_nl(k)` for the k-space sums: the spline on `[0, k_max]` (every route's hot path), the
+/// exact integral beyond (reached only by the reciprocal route of a small cell, whose lattice
+/// sum asks for a k-cutoff above the continuum estimate's, `docs/math.md` §7).
+pub(super) struct KspaceRadial {
+    pub spline: SplinedRadialIntegral,
+    exact: KspaceRadialIntegral,
+    k_max: f64,
+}
+
+impl RadialIntegral for KspaceRadial {
+    fn n_max(&self) -> usize {
+        self.spline.n_max()
+    }
+
+    fn l_max(&self) -> usize {
+        self.spline.l_max()
+    }
+
+    fn compute(&self, k: f64, values: ArrayViewMut2<f64>, gradients: Option<ArrayViewMut2<f64>>) {
+        if k <= self.k_max {
+            self.spline.compute(k, values, gradients)
+        } else {
+            self.exact.compute(k, values, gradients)
+        }
+    }
+}
+
 /// What every route shares: the validated hyper-parameters, the basis and harmonics, the
 /// kernel of width σ, the k-space radial integrals splined once, and the centre's own term.
 pub(super) struct Common {
@@ -40,8 +67,8 @@ pub(super) struct Common {
     pub basis: GtoBasis,
     pub harmonics: SphericalHarmonics,
     pub kernel: PowerLaw,
-    /// `Ĩ_nl(k)` splined on `[0, k_max]`.
-    pub kspace_radial: SplinedRadialIntegral,
+    /// `Ĩ_nl(k)` splined on `[0, k_max]`, exact beyond.
+    pub kspace_radial: KspaceRadial,
     pub k_max: f64,
     /// k-cutoff of the plain reciprocal route for the requested accuracy (or the given one).
     pub k_cutoff: f64,
@@ -96,7 +123,11 @@ impl LodeCalculator {
             None => k_cutoff_for(&kernel, &exact, hypers.accuracy),
         };
         let k_max = k_cutoff * 1.0001;
-        let kspace_radial = SplinedRadialIntegral::new(&exact, k_max, KSPACE_SPLINE_ACCURACY)?;
+        let kspace_radial = KspaceRadial {
+            spline: SplinedRadialIntegral::new(&exact, k_max, KSPACE_SPLINE_ACCURACY)?,
+            exact,
+            k_max,
+        };
         let self_term = self_projection(&basis, &kernel);
         let basis_extent = crate::radial::basis_extent(&basis, hypers.accuracy);
         Ok(LodeCalculator {
@@ -175,6 +206,7 @@ impl LodeCalculator {
         atoms: &AtomChannels<'_>,
         s: usize,
     ) -> Result<Array3<f64>> {
+        crate::threads::check_cancelled()?;
         let periodic = system.cell().is_periodic();
         if periodic {
             check_overlaps(&neighbor_list(system, OVERLAP_DISTANCE)?, s)?;
@@ -183,6 +215,8 @@ impl LodeCalculator {
         let route = self.prepare(&plan, s)?;
         route.check_memory(system, atoms.n_channels)?;
         let mut out = route.values(system, atoms)?;
+        // loops without a Result stop early when cancelled: never return their partial sums
+        crate::threads::check_cancelled()?;
         // periodic routes contain the full self term: keep a fraction center_weight of it
         let w = self.common.hypers.center_weight;
         if periodic && w != 1.0 {

@@ -86,6 +86,7 @@ impl LodeCalculator {
                     .to_shape((n, set.n_channels, h.n_max * n_lm))
                     .expect("any layout reshapes");
                 let (f, v) = route.backward(system, &set.atoms(s), g.view())?;
+                crate::threads::check_cancelled()?;
                 forces.extend(f);
                 virials.push(v);
                 start += n;
@@ -171,6 +172,7 @@ impl RowJacobian for LodeRows<'_> {
         positions: Option<&mut [f64]>,
         strain: Option<&mut [f64]>,
     ) -> Result<()> {
+        crate::threads::check_cancelled()?;
         let (s, i) = self.center(row);
         let system = &self.systems[s];
         assert!(

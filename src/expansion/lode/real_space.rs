@@ -80,7 +80,15 @@ pub(super) fn finite_pairs(
         .try_for_each_init(
             || scratch(n_max, l_max),
             |s, (i, mut block)| {
+                crate::threads::check_cancelled()?;
                 s.sum.clear();
+                s.sum.try_reserve(n - 1).map_err(|_| {
+                    Error::InvalidParameter(format!(
+                        "structure {structure}: could not allocate the pair buffers of atom {i} \
+                         ({} pairs): use fewer threads, or compute a smaller structure",
+                        n - 1
+                    ))
+                })?;
                 each_finite_pair(system, structure, i, |d, v, j| {
                     s.sum.push(d, v, atoms.channel[j], atoms.weight(j));
                 })?;
@@ -99,26 +107,142 @@ pub(super) fn overlap(structure: usize, i: usize, j: usize, d: f64) -> Error {
     ))
 }
 
+/// Bytes held per pair of the centre in hand: its neighbour-list entry and its [`PairSum`]
+/// columns (the finite route holds only the latter; counted the same, an upper bound).
+pub(super) const BYTES_PER_PAIR: usize = std::mem::size_of::<Pair>() + PairSum::BYTES_PER_PAIR;
+
+/// Centres may hold this many times the mean number of pairs before the cap of
+/// [`PairMemory::max_pairs`] refuses them (a uniform gas fluctuates by a few √mean; the budget
+/// is checked for it).
+const PAIR_MARGIN: f64 = 2.0;
+
+/// Memory of a streamed pair loop: each thread of the current pool holds the pairs of one
+/// centre at a time, `per_centre` of them on average (`ρ 4π/3 reach³` over periodic images,
+/// `N − 1` for a finite structure), budgeted for [`PAIR_MARGIN`] times that.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PairMemory {
+    pub per_centre: f64,
+    pub reach: f64,
+    pub threads: usize,
+}
+
+impl PairMemory {
+    /// The pairs within `reach` (periodic images included; every other atom when `system` is
+    /// not periodic, `reach` infinite).
+    pub fn of(system: &System, reach: f64) -> PairMemory {
+        let n = system.size() as f64;
+        let cell = system.cell();
+        let per_centre = if cell.is_periodic() {
+            n / cell.volume() * 4.0 / 3.0 * std::f64::consts::PI * reach.powi(3)
+        } else {
+            (n - 1.0).max(0.0)
+        };
+        PairMemory {
+            per_centre,
+            reach,
+            threads: rayon::current_num_threads(),
+        }
+    }
+
+    /// Budgeted bytes of the pair buffers of every thread (the margin included; a finite
+    /// structure's count is exact).
+    pub fn bytes(&self) -> f64 {
+        let margin = if self.reach.is_finite() {
+            PAIR_MARGIN
+        } else {
+            1.0
+        };
+        self.threads as f64 * margin * self.per_centre * BYTES_PER_PAIR as f64
+    }
+
+    /// Refuse the route when `fixed` bytes (its coefficient arrays and tables) and the pair
+    /// buffers exceed `max_memory`, with an error that names the parts and what to change.
+    pub fn check(&self, route: &str, system: &System, fixed: f64, max_memory: f64) -> Result<()> {
+        let total = fixed + self.bytes();
+        if total.is_nan() || total > max_memory {
+            let within = if self.reach.is_finite() {
+                format!(
+                    "within {:.1} Å, budgeted at {PAIR_MARGIN}× the mean",
+                    self.reach
+                )
+            } else {
+                "every other atom".to_string()
+            };
+            crate::bail_param!(
+                "the {route} route of this structure ({} atoms) would need about {}: {} of \
+                 coefficients and tables, and {} threads × {:.3e} pairs per centre ({within}) \
+                 × {BYTES_PER_PAIR} bytes, above max_memory = {}: use fewer threads, \
+                 method=\"reciprocal\", a looser accuracy or a smaller smearing (a shorter \
+                 reach), or raise max_memory",
+                system.size(),
+                bytes(total),
+                bytes(fixed),
+                self.threads,
+                self.per_centre,
+                bytes(max_memory)
+            );
+        }
+        Ok(())
+    }
+
+    /// The most pairs one centre may hold: what `max_memory` leaves after `fixed`, shared by
+    /// the threads (at least the estimated mean, which [`check`](Self::check) admitted with
+    /// its margin).
+    pub fn max_pairs(&self, fixed: f64, max_memory: f64) -> usize {
+        let per_thread = (max_memory - fixed) / self.threads as f64 / BYTES_PER_PAIR as f64;
+        per_thread
+            .max(self.per_centre.ceil())
+            .min(usize::MAX as f64) as usize
+    }
+}
+
+/// A size in MB (below 0.1 GiB) or GiB.
+fn bytes(x: f64) -> String {
+    if x < 0.1 * 2f64.powi(30) {
+        format!("{:.3} MB", x / 1e6)
+    } else {
+        format!("{:.2} GiB", x / 2f64.powi(30))
+    }
+}
+
+/// The error of a centre whose pairs exceed the cap of [`PairMemory::max_pairs`] (or whose
+/// pair buffers could not be allocated).
+fn too_many_pairs(center: usize, max_pairs: usize, reach: f64) -> Error {
+    Error::InvalidParameter(format!(
+        "atom {center} has more than {max_pairs} pairs within the pair route's reach {reach:.1} Å \
+         (or their buffers could not be allocated), more than max_memory allows for each \
+         thread: use fewer threads, method=\"reciprocal\", or raise max_memory"
+    ))
+}
+
 /// Periodic short range: the pairs within the search's cutoff (all images), streamed centre by
-/// centre so that no pair list is stored.
+/// centre so that no pair list is stored; at most `max_pairs` per centre
+/// ([`PairMemory::max_pairs`]), allocated fallibly. Errors: a centre above the cap,
+/// `Interrupted`.
 pub(super) fn listed_pairs(
     system: &System,
     search: &NeighborSearch<'_>,
     atoms: &AtomChannels<'_>,
     radial: &dyn RadialIntegral,
     harmonics: &SphericalHarmonics,
-) -> Array3<f64> {
+    max_pairs: usize,
+) -> Result<Array3<f64>> {
     let (n_max, l_max) = (radial.n_max(), radial.l_max());
     let n_lm = (l_max + 1) * (l_max + 1);
     let mut out = Array3::zeros((system.size(), atoms.n_channels, n_max * n_lm));
     out.axis_iter_mut(Axis(0))
         .into_par_iter()
         .enumerate()
-        .for_each_init(
+        .try_for_each_init(
             || scratch(n_max, l_max),
             |s, (i, mut block)| {
-                search.pairs_of(i, &mut s.pairs);
+                crate::threads::check_cancelled()?;
+                let over = |_| too_many_pairs(i, max_pairs, search.cutoff());
+                search
+                    .pairs_of_bounded(i, &mut s.pairs, max_pairs)
+                    .map_err(over)?;
                 s.sum.clear();
+                s.sum.try_reserve(s.pairs.len()).map_err(over)?;
                 for pair in &s.pairs {
                     let j = pair.second;
                     s.sum.push(
@@ -130,9 +254,10 @@ pub(super) fn listed_pairs(
                 }
                 let block = block.as_slice_mut().expect("contiguous centre block");
                 s.sum.add_to(radial, harmonics, block);
+                Ok(())
             },
-        );
-    out
+        )?;
+    Ok(out)
 }
 
 /// Buffers of the pair gradients of one centre; one per thread.
@@ -395,8 +520,9 @@ mod tests {
                 let expected = reference(&system, &search, &atoms, &table, &harmonics);
                 for threads in [1, 2] {
                     let out = crate::threads::with_threads(threads, || {
-                        listed_pairs(&system, &search, &atoms, &table, &harmonics)
+                        listed_pairs(&system, &search, &atoms, &table, &harmonics, usize::MAX)
                     })
+                    .unwrap()
                     .unwrap();
                     assert!(
                         out.iter()
@@ -407,6 +533,65 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A centre with more pairs than the cap is refused with an error naming it and the fix;
+    /// a cap at the largest centre's count gives the unbounded result bitwise; the estimate of
+    /// [`PairMemory`] is the mean count of the gas (within 30 %: a uniform random gas).
+    #[test]
+    fn pair_cap_and_estimate() {
+        let basis = GtoBasis::new(3, 3.0).unwrap();
+        let table = LodeRadialTable::ewald_short_range(&basis, 2, 1, 1.0, 1.5, 1e-6).unwrap();
+        let harmonics = SphericalHarmonics::new(2).unwrap();
+        let system = gas(&mut StdRng::seed_from_u64(3), 40, 14.0);
+        let search = NeighborSearch::new(&system, table.reach()).unwrap();
+        let channel = vec![0; 40];
+        let atoms = AtomChannels {
+            channel: &channel,
+            weight: None,
+            n_channels: 1,
+        };
+        let mut pairs = Vec::new();
+        let counts: Vec<usize> = (0..40)
+            .map(|i| {
+                search.pairs_of(i, &mut pairs);
+                pairs.len()
+            })
+            .collect();
+        let largest = *counts.iter().max().unwrap();
+        let mean = counts.iter().sum::<usize>() as f64 / 40.0;
+        let estimate = PairMemory::of(&system, table.reach()).per_centre;
+        assert!((estimate / mean - 1.0).abs() < 0.3, "{estimate} vs {mean}");
+        let run = |cap| listed_pairs(&system, &search, &atoms, &table, &harmonics, cap);
+        let full = run(usize::MAX).unwrap();
+        assert_eq!(run(largest).unwrap(), full);
+        let error = run(largest - 1).unwrap_err().to_string();
+        assert!(
+            error.contains(&format!("more than {} pairs", largest - 1))
+                && error.contains("max_memory"),
+            "{error}"
+        );
+        // the check: refused when the pairs of every thread do not fit beside `fixed`
+        let memory = PairMemory {
+            per_centre: mean,
+            reach: table.reach(),
+            threads: 2,
+        };
+        let need = memory.bytes();
+        assert!(memory.check("pairs", &system, 1e5, 1e5 + need).is_ok());
+        let error = memory
+            .check("pairs", &system, 1e5, 1e5 + 0.9 * need)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("2 threads") && error.contains("max_memory"),
+            "{error}"
+        );
+        // the budget admitted covers centres up to the margin × the mean
+        assert_eq!(
+            memory.max_pairs(1e5, 1e5 + need),
+            (PAIR_MARGIN * mean).floor() as usize
+        );
     }
 
     /// Time of the new and the reference loop on the LODE benchmark set (100 gases of 64 atoms
@@ -472,7 +657,7 @@ mod tests {
                     reference(system, search, &atoms, &table, &harmonics)
                 });
                 let new = time(&|system, search| {
-                    listed_pairs(system, search, &atoms, &table, &harmonics)
+                    listed_pairs(system, search, &atoms, &table, &harmonics, usize::MAX).unwrap()
                 });
                 println!(
                     "ns per pair: search {search_only:.1}, reference {old:.1}, listed_pairs {new:.1}"

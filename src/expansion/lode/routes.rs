@@ -12,16 +12,16 @@
 use super::calculator::LodeCalculator;
 use super::hypers::Method;
 use super::plan::{EwaldSplit, Plan, Route};
-use super::route::ewald::{eta, pair_cost, EwaldRoute, EWALD_STEPS};
+use super::route::ewald::{eta, pair_cost, table_cost, EwaldRoute, EWALD_STEPS};
 use super::route::finite::FiniteRoute;
 use super::route::mesh::MeshRoute;
 use super::route::mesh_spacing::{mesh_dims, AUTO_ORDERS};
 use super::route::pairs::PairsRoute;
-use super::route::reciprocal::{kspace_cost, ReciprocalRoute};
+use super::route::reciprocal::{kspace_cost, lattice_k_cutoff, ReciprocalRoute};
 use super::route::slab::SlabRoute;
 use super::route::{finite, mesh, pairs, reciprocal, slab, LodeRoute};
 use crate::bail_param;
-use crate::cost::MESH_MIN_ATOMS;
+use crate::cost::{table_charge, MESH_MIN_ATOMS};
 use crate::error::Result;
 use crate::radial::LodeRadialTable;
 use crate::systems::{SlabGeometry, System};
@@ -31,8 +31,12 @@ use crate::systems::{SlabGeometry, System};
 /// distance with unit harmonics and signs, so it overestimates the measured error 10× or more
 /// (`docs/math.md` §7): a pair route is kept while the estimate is at most 4× the accuracy.
 const PAIRS_TAIL_SHARE: f64 = 4.0;
-/// Share of the accuracy for the images an Ewald or mesh short range drops beyond its reach.
-const EWALD_TAIL_SHARE: f64 = 4.0;
+/// Share of the accuracy for the images an Ewald or mesh short range drops beyond its reach:
+/// tighter than the pair route's, since the split's two parts already spend half the budget
+/// (at 4×, a 6 Å cube with σ = 2 Å, p = 2, 1e-8 measured 1.2× the request, the images alone
+/// 0.9×; at 2× every sampled cell is within the request, `tests/test_small_cells.py`, and the
+/// dense 4.3 Å cells of `tests/test_lode.py` keep their Ewald route at 1e-10).
+const EWALD_TAIL_SHARE: f64 = 2.0;
 
 /// Error per unit source of a pair route with `table` in `system`'s cell from the images
 /// beyond the table's reach: the rigorous bound of [`LodeRadialTable::lattice_tail_bound`],
@@ -145,6 +149,23 @@ impl LodeCalculator {
         })
     }
 
+    /// k-cutoff of the reciprocal route in `system`'s cell: the given `k_cutoff`, else the
+    /// continuum estimate, raised in a small cell to the lattice sum's
+    /// ([`lattice_k_cutoff`], `docs/math.md` §7) where that is larger.
+    fn reciprocal_cutoff(&self, system: &System) -> Result<f64> {
+        let common = &self.common;
+        if common.hypers.k_cutoff.is_some() {
+            return Ok(common.k_cutoff);
+        }
+        let lattice = lattice_k_cutoff(
+            &common.kernel,
+            &common.kspace_radial,
+            system.cell(),
+            common.hypers.accuracy,
+        )?;
+        Ok(lattice.map_or(common.k_cutoff, |k| k.max(common.k_cutoff)))
+    }
+
     fn split(&self, step: i32) -> Result<EwaldSplit> {
         Ok(EwaldSplit {
             eta: eta(&self.common, step),
@@ -165,9 +186,10 @@ impl LodeCalculator {
         let volume = system.cell().volume();
         let n = system.size() as f64;
         let per_k = reciprocal::cost_per_k(common, system, n_channels);
-        let reciprocal_cost = kspace_cost(n, volume, common.k_cutoff, per_k);
+        let k_rec = self.reciprocal_cutoff(system)?;
+        let reciprocal_cost = kspace_cost(n, volume, k_rec, per_k);
         if h.k_cutoff.is_some() || h.method == Method::Reciprocal {
-            return Ok((Choice::Reciprocal(common.k_cutoff), reciprocal_cost));
+            return Ok((Choice::Reciprocal(k_rec), reciprocal_cost));
         }
         if h.exponent == 0 {
             // the Gaussian density is short ranged: real space over images is exact and cheap,
@@ -178,12 +200,12 @@ impl LodeCalculator {
                 let density = n / volume;
                 return Ok((Choice::Pairs, pairs::cost(common, n, density)));
             }
-            return Ok((Choice::Reciprocal(common.k_cutoff), reciprocal_cost));
+            return Ok((Choice::Reciprocal(k_rec), reciprocal_cost));
         }
         let mut max_step = EWALD_STEPS;
         let mut worst_tail = 0.0_f64;
         while max_step > 0 {
-            let (choice, cost) = self.cheapest_periodic(system, n_channels, max_step)?;
+            let (choice, cost) = self.cheapest_periodic(system, n_channels, max_step, k_rec)?;
             let step = match choice {
                 Choice::Ewald(step) | Choice::Mesh { step, .. } => step,
                 Choice::Reciprocal(_) => return Ok((choice, cost)),
@@ -198,7 +220,7 @@ impl LodeCalculator {
             max_step = step - 1;
         }
         if h.method == Method::Auto {
-            return Ok((Choice::Reciprocal(common.k_cutoff), reciprocal_cost));
+            return Ok((Choice::Reciprocal(k_rec), reciprocal_cost));
         }
         let cell = system.cell();
         bail_param!(
@@ -217,12 +239,15 @@ impl LodeCalculator {
     }
 
     /// The cheapest route for `p ≥ 1` among the reciprocal route (`auto` only) and the Ewald
-    /// and mesh steps `1..=max_step` the method allows, by estimated cost.
+    /// and mesh steps `1..=max_step` the method allows, by estimated cost. A step's cost
+    /// includes the charge for building its short-range table ([`table_cost`],
+    /// [`table_charge`]: amortised over many structures when cheap, in full when large).
     fn cheapest_periodic(
         &self,
         system: &System,
         n_channels: usize,
         max_step: i32,
+        k_rec: f64,
     ) -> Result<(Choice, f64)> {
         let common = &self.common;
         let h = &common.hypers;
@@ -230,7 +255,7 @@ impl LodeCalculator {
         let n = system.size() as f64;
         let density = n / volume;
         let per_k = reciprocal::cost_per_k(common, system, n_channels);
-        let reciprocal_cost = kspace_cost(n, volume, common.k_cutoff, per_k);
+        let reciprocal_cost = kspace_cost(n, volume, k_rec, per_k);
         let log_acc = (1.0 / h.accuracy).ln();
         let mut ewald: Option<(f64, i32)> = None;
         let mut best_mesh: Option<(f64, Choice)> = None;
@@ -240,12 +265,19 @@ impl LodeCalculator {
             _ => false,
         };
         let try_ewald = matches!(h.method, Method::Ewald | Method::Auto);
+        // the charge for each step's table
+        let tables = (1..=max_step)
+            .map(|step| Ok(table_charge(table_cost(common, step)?)))
+            .collect::<Result<Vec<f64>>>()?;
+        let table = |step: i32| tables[step as usize - 1];
         if try_ewald {
             for step in 1..=max_step {
+                let table = table(step);
                 let eta = eta(common, step);
                 let k_cut = ((2.0 * log_acc).sqrt() / eta).min(common.k_cutoff);
-                let cost =
-                    pair_cost(common, n, density, eta) + kspace_cost(n, volume, k_cut, per_k);
+                let cost = pair_cost(common, n, density, eta)
+                    + kspace_cost(n, volume, k_cut, per_k)
+                    + table;
                 if ewald.is_none_or(|(c, _)| cost < c) {
                     ewald = Some((cost, step));
                 }
@@ -258,7 +290,7 @@ impl LodeCalculator {
             bound = bound.min(reciprocal_cost);
         }
         for step in 1..=max_step {
-            let pairs = pair_cost(common, n, density, eta(common, step));
+            let pairs = pair_cost(common, n, density, eta(common, step)) + table(step);
             if try_mesh && pairs < bound {
                 let orders: &[usize] = match h.spline_order {
                     Some(ref p) => std::slice::from_ref(p),
@@ -282,7 +314,7 @@ impl LodeCalculator {
                 }
             }
         }
-        let mut best = (reciprocal_cost, Choice::Reciprocal(common.k_cutoff));
+        let mut best = (reciprocal_cost, Choice::Reciprocal(k_rec));
         if h.method != Method::Auto {
             best.0 = f64::INFINITY;
         }

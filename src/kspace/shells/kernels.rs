@@ -136,6 +136,9 @@ pub(super) fn lane_structure_factors(
     let chunks: Vec<Vec<f64>> = offsets
         .par_chunks(FACTOR_CHUNK)
         .map(|chunk| {
+            if crate::threads::check_cancelled().is_err() {
+                return Vec::new(); // the caller's check_cancelled reports it
+            }
             let mut task = FactorTask {
                 tables,
                 weights: &weights,

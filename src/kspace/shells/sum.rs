@@ -156,6 +156,9 @@ pub fn shell_sum<B: SeparableBasis>(
             |scratch, (t, out)| {
                 let tables = centre_tables.tile(t);
                 for (block, members) in &blocks {
+                    if crate::threads::check_cancelled().is_err() {
+                        return; // reported after the loop
+                    }
                     let data = BlockData {
                         offsets: &offsets[block.clone()],
                         factors: &factors,
@@ -177,6 +180,7 @@ pub fn shell_sum<B: SeparableBasis>(
             },
         );
 
+    crate::threads::check_cancelled()?;
     // centres back from the lanes and columns back from parity order, in one copy
     let mut out = Array3::<f64>::zeros((n_centres, n_channels, n_radial * n_ang));
     for (i, mut out_i) in out.outer_iter_mut().enumerate() {

@@ -29,7 +29,7 @@ use super::super::real_space::{
 };
 use super::reciprocal::{check_memory, k_cutoff_for, ReciprocalRoute};
 use super::LodeRoute;
-use crate::cost::LODE_PAIR_COST_PER_COLUMN;
+use crate::cost::{LODE_PAIR_COST_PER_COLUMN, TABLE_NODE_COST};
 use crate::error::{Error, Result};
 use crate::math::power_law::PowerLaw;
 use crate::neighbors::NeighborSearch;
@@ -80,10 +80,22 @@ pub(in crate::expansion::lode) fn pair_cost(
     n * density * 4.0 / 3.0 * std::f64::consts::PI * reach.powi(3) * per_pair
 }
 
-/// The Ewald tables of a calculator, built on first use per width and cached.
+/// Estimated cost of building the short-range table of Ewald step `step`
+/// ([`LodeRadialTable::estimated_work`] × [`TABLE_NODE_COST`]), in units of one k-space
+/// multiply-add.
+pub(in crate::expansion::lode) fn table_cost(common: &Common, step: i32) -> Result<f64> {
+    let h = &common.hypers;
+    let kernel = LodeKernel::ewald_short_range(h.exponent, h.smearing, eta(common, step))?;
+    let work =
+        LodeRadialTable::estimated_work(&common.basis, h.l_max, &kernel, EWALD_SHARE * h.accuracy);
+    Ok(TABLE_NODE_COST * work)
+}
+
+/// The Ewald tables of a calculator, built on first use per width and cached (a failure too:
+/// asking again returns the same error without building again).
 #[derive(Default)]
 pub(in crate::expansion::lode) struct EwaldTables {
-    parts: Mutex<HashMap<i32, Arc<EwaldPart>>>,
+    parts: Mutex<HashMap<i32, Result<Arc<EwaldPart>>>>,
     /// Long-range k-cutoff of each Ewald width (step).
     long_range_cutoffs: Mutex<HashMap<i32, f64>>,
 }
@@ -102,7 +114,7 @@ impl EwaldTables {
         let long = PowerLaw::new(common.hypers.exponent, eta(common, step))?;
         let k = k_cutoff_for(
             &long,
-            &common.kspace_radial,
+            &common.kspace_radial.spline,
             EWALD_SHARE * common.hypers.accuracy,
         )
         .min(common.k_max);
@@ -113,11 +125,21 @@ impl EwaldTables {
         Ok(k)
     }
 
-    /// The tables of Ewald step `step`.
+    /// The tables of Ewald step `step` (built without holding the cache's lock: a build runs
+    /// parallel loops, whose thread may meanwhile take another structure's planning).
     pub fn part(&self, common: &Common, step: i32) -> Result<Arc<EwaldPart>> {
         if let Some(part) = self.parts.lock().expect("ewald cache").get(&step) {
-            return Ok(part.clone());
+            return part.clone();
         }
+        let part = self.build(common, step);
+        self.parts
+            .lock()
+            .expect("ewald cache")
+            .insert(step, part.clone());
+        part
+    }
+
+    fn build(&self, common: &Common, step: i32) -> Result<Arc<EwaldPart>> {
         let sigma = common.hypers.smearing;
         let eta = eta(common, step);
         let p = common.hypers.exponent;
@@ -140,18 +162,13 @@ impl EwaldTables {
             0.0
         };
         let self_term = coefficient_of_self(short_range.self_term());
-        let part = Arc::new(EwaldPart {
+        Ok(Arc::new(EwaldPart {
             eta,
             short_range,
             k_cutoff,
             k0_correction,
             self_term,
-        });
-        self.parts
-            .lock()
-            .expect("ewald cache")
-            .insert(step, part.clone());
-        Ok(part)
+        }))
     }
 }
 
@@ -163,8 +180,17 @@ pub(in crate::expansion::lode) fn short_range(
     atoms: &AtomChannels<'_>,
     part: &EwaldPart,
 ) -> Result<Array3<f64>> {
-    let search = NeighborSearch::new(system, part.short_range.reach())?;
-    let mut out = listed_pairs(system, &search, atoms, &part.short_range, &common.harmonics);
+    let reach = part.short_range.reach();
+    let search = NeighborSearch::new(system, reach)?;
+    let cap = super::pairs::max_pairs(common, system, reach, atoms.n_channels);
+    let mut out = listed_pairs(
+        system,
+        &search,
+        atoms,
+        &part.short_range,
+        &common.harmonics,
+        cap,
+    )?;
     add_self(&mut out, atoms, &part.self_term, 1.0, common.n_lm());
     Ok(out)
 }
@@ -196,7 +222,9 @@ impl<'a> EwaldRoute<'a> {
 
 impl LodeRoute for EwaldRoute<'_> {
     fn check_memory(&self, system: &System, n_channels: usize) -> Result<()> {
-        check_memory(self.common, system, self.part.k_cutoff, n_channels)
+        check_memory(self.common, system, self.part.k_cutoff, n_channels)?;
+        let reach = self.part.short_range.reach();
+        super::pairs::check_pair_memory(self.common, system, "ewald", reach, n_channels)
     }
 
     fn values(&self, system: &System, atoms: &AtomChannels<'_>) -> Result<Array3<f64>> {

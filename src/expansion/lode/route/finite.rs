@@ -15,7 +15,7 @@ use ndarray::{Array3, ArrayView3};
 use super::super::calculator::Common;
 use super::super::constant_terms::add_self;
 use super::super::real_space::{
-    finite_pairs, finite_pairs_into, pair_backward, pair_jacobian_row, AtomChannels,
+    finite_pairs, finite_pairs_into, pair_backward, pair_jacobian_row, AtomChannels, PairMemory,
 };
 use super::LodeRoute;
 use crate::cost::LODE_PAIR_COST_PER_COLUMN;
@@ -30,20 +30,23 @@ pub(in crate::expansion::lode) struct FiniteTables {
 }
 
 impl FiniteTables {
-    /// The table, built on first use.
+    /// The table, built on first use (a failure is kept too). Built outside the `OnceLock`:
+    /// the build runs parallel loops, whose thread may meanwhile take another structure's
+    /// planning and ask for the table again (a re-entrant `get_or_init` would deadlock);
+    /// concurrent first calls may build it twice, the first result is kept.
     pub fn table(&self, common: &Common) -> Result<Arc<LodeRadialTable>> {
-        self.table
-            .get_or_init(|| {
-                LodeRadialTable::finite(
-                    &common.basis,
-                    common.hypers.l_max,
-                    common.hypers.exponent,
-                    common.hypers.smearing,
-                    common.hypers.accuracy,
-                )
-                .map(Arc::new)
-            })
-            .clone()
+        if let Some(table) = self.table.get() {
+            return table.clone();
+        }
+        let table = LodeRadialTable::finite(
+            &common.basis,
+            common.hypers.l_max,
+            common.hypers.exponent,
+            common.hypers.smearing,
+            common.hypers.accuracy,
+        )
+        .map(Arc::new);
+        self.table.get_or_init(|| table).clone()
     }
 }
 
@@ -54,7 +57,8 @@ pub(in crate::expansion::lode) fn cost(common: &Common, n: f64) -> f64 {
 }
 
 /// Estimated bytes of the finite route: the coefficient array, twice (the structure's block
-/// and the joined output). Not checked against `max_memory`: pairs are streamed.
+/// and the joined output); the pair buffers ([`PairMemory`], `N − 1` pairs per thread) are
+/// checked beside it.
 pub(in crate::expansion::lode) fn memory(
     common: &Common,
     system: &System,
@@ -71,8 +75,14 @@ pub(in crate::expansion::lode) struct FiniteRoute<'a> {
 }
 
 impl LodeRoute for FiniteRoute<'_> {
-    fn check_memory(&self, _system: &System, _n_channels: usize) -> Result<()> {
-        Ok(())
+    fn check_memory(&self, system: &System, n_channels: usize) -> Result<()> {
+        let fixed = memory(self.common, system, n_channels);
+        PairMemory::of(system, f64::INFINITY).check(
+            "real-space",
+            system,
+            fixed,
+            self.common.hypers.max_memory,
+        )
     }
 
     fn values(&self, system: &System, atoms: &AtomChannels<'_>) -> Result<Array3<f64>> {

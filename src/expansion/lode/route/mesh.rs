@@ -69,7 +69,7 @@ impl MeshTables {
         }
         let envelope = self
             .envelope
-            .get_or_init(|| Envelope::new(&common.kspace_radial, common.k_max));
+            .get_or_init(|| Envelope::new(&common.kspace_radial.spline, common.k_max));
         let long = PowerLaw::new(common.hypers.exponent, eta(common, step))?;
         let h = spacing_for(
             envelope,
@@ -205,7 +205,8 @@ impl LodeRoute for MeshRoute<'_> {
                 max_memory / 2f64.powi(30)
             );
         }
-        Ok(())
+        let reach = self.part.short_range.reach();
+        super::pairs::check_pair_memory(common, system, "mesh", reach, n_channels)
     }
 
     fn values(&self, system: &System, atoms: &AtomChannels<'_>) -> Result<Array3<f64>> {

@@ -26,7 +26,7 @@ use super::super::constant_terms::{
 use super::super::kbasis::LodeBasis;
 use super::super::real_space::AtomChannels;
 use super::LodeRoute;
-use crate::cost::{DENSE_PER_K, SHELL_MULTIPLY_ADD, SHELL_PER_K};
+use crate::cost::{DENSE_PER_K, KSPACE_VECTOR_CENTRES, SHELL_MULTIPLY_ADD, SHELL_PER_K};
 use crate::error::Result;
 use crate::kspace::{
     dense_backward, dense_sum, k_vectors, shell_backward, shell_sum, symmetry_degeneracy,
@@ -164,14 +164,15 @@ pub(in crate::expansion::lode) fn cost_per_k(
 }
 
 /// Estimated cost of the k-space sum below `k_cutoff` over `n` centres, `per_k` per (centre,
-/// k-vector): `n · N_k · per_k`.
+/// k-vector): `N_k · max(n, KSPACE_VECTOR_CENTRES) · per_k` (the work per k-vector that does
+/// not depend on the centres, [`KSPACE_VECTOR_CENTRES`]).
 pub(in crate::expansion::lode) fn kspace_cost(
     n: f64,
     volume: f64,
     k_cutoff: f64,
     per_k: f64,
 ) -> f64 {
-    n * estimated_k_count(volume, k_cutoff) * per_k
+    estimated_k_count(volume, k_cutoff) * n.max(KSPACE_VECTOR_CENTRES) * per_k
 }
 
 /// Estimated bytes of a k-space sum below `k_cutoff` (`0` for none) and of the coefficient
@@ -355,10 +356,119 @@ pub(in crate::expansion::lode) fn k_cutoff_for(
     h
 }
 
+/// Cells with at most this many (half-space) k-vectors below `12/σ` are small: the planner
+/// bounds their truncation by the lattice sum ([`lattice_k_cutoff`]) instead of only the
+/// continuum estimate.
+pub(in crate::expansion::lode) const SMALL_CELL_K_VECTORS: f64 = 4000.0;
+
+/// The truncation bound of [`k_cutoff_for`] on the lattice of `cell` instead of its continuum
+/// limit (`docs/math.md` §7): the smallest k-cutoff, placed between two shells of lattice
+/// norms, with
+///
+/// `(4π/V) Σ_{k ∈ L*, |k| > k_c} |ĝ(|k|)| max_nl |Ĩ_nl(|k|)| ≤ accuracy`
+///
+/// over the whole lattice (`±k`) up to `12/σ` (beyond, the integrand is below `e^{−72}`).
+/// `None` in cells that are not small ([`SMALL_CELL_K_VECTORS`]): there the lattice has many
+/// vectors near `k_c` and the continuum estimate holds. `radial` must be valid up to `12/σ`.
+pub(in crate::expansion::lode) fn lattice_k_cutoff(
+    kernel: &PowerLaw,
+    radial: &dyn RadialIntegral,
+    cell: &crate::systems::Cell,
+    accuracy: f64,
+) -> Result<Option<f64>> {
+    let k_top = 12.0 / kernel.smearing();
+    let volume = cell.volume();
+    if estimated_k_count(volume, k_top) > SMALL_CELL_K_VECTORS {
+        return Ok(None);
+    }
+    let kv = k_vectors(cell, k_top)?;
+    let mut norms = kv.norms().to_vec();
+    norms.sort_by(f64::total_cmp);
+    let mut values = Array2::zeros((radial.n_max(), radial.l_max() + 1));
+    let mut term = |k: f64| {
+        radial.compute(k, values.view_mut(), None);
+        let largest = values.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+        // ±k: two lattice vectors per half-space vector
+        2.0 * 4.0 * std::f64::consts::PI / volume * kernel.fourier(k).abs() * largest
+    };
+    // from the top down: the tail beyond each shell boundary
+    let mut tail = 0.0;
+    let mut i = norms.len();
+    while i > 0 {
+        let shell = norms[i - 1];
+        let mut j = i;
+        while j > 0 && norms[j - 1] >= shell * (1.0 - 1e-12) {
+            j -= 1;
+        }
+        let with_shell = tail + (i - j) as f64 * term(shell);
+        if with_shell > accuracy {
+            // the shell must be kept: cut between it and the next one up
+            return Ok(Some(match norms.get(i) {
+                Some(&next) => 0.5 * (shell + next),
+                None => k_top,
+            }));
+        }
+        tail = with_shell;
+        i = j;
+    }
+    Ok(Some(0.5 * norms.first().copied().unwrap_or(k_top)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::radial::{GtoBasis, KspaceRadialIntegral};
+
+    /// In a 3 Å cube with σ = 2 Å the lattice tail beyond the continuum k-cutoff exceeds the
+    /// accuracy (the continuum estimate misses the first shells' discreteness): the lattice
+    /// cutoff is larger, and its own tail, summed by brute force, is within the accuracy while
+    /// the next shell down is not; in a 12 Å cube with σ = 1 Å the cell is not small.
+    #[test]
+    fn lattice_cutoff_in_a_small_cell() {
+        let basis = GtoBasis::new(4, 3.0).unwrap();
+        let radial = KspaceRadialIntegral::new(&basis, 3).unwrap();
+        let kernel = PowerLaw::new(1, 2.0).unwrap();
+        let cube = |a: f64| {
+            crate::systems::Cell::new([[a, 0.0, 0.0], [0.0, a, 0.0], [0.0, 0.0, a]], [true; 3])
+                .unwrap()
+        };
+        let cell = cube(3.0);
+        let accuracy = 1e-4;
+        let continuum = k_cutoff_for(&kernel, &radial, accuracy);
+        let lattice = lattice_k_cutoff(&kernel, &radial, &cell, accuracy)
+            .unwrap()
+            .unwrap();
+        let tail = |k_c: f64| -> f64 {
+            let kv = k_vectors(&cell, 6.0).unwrap();
+            let mut values = Array2::zeros((4, 4));
+            kv.norms()
+                .iter()
+                .filter(|&&k| k > k_c)
+                .map(|&k| {
+                    radial.compute(k, values.view_mut(), None);
+                    let largest = values.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+                    2.0 * 4.0 * std::f64::consts::PI / 27.0 * kernel.fourier(k).abs() * largest
+                })
+                .sum()
+        };
+        assert!(
+            tail(continuum) > accuracy,
+            "{continuum}: {}",
+            tail(continuum)
+        );
+        assert!(
+            lattice > continuum && tail(lattice) <= accuracy,
+            "{lattice}"
+        );
+        // minimal: cutting below the last shell kept breaks the bound
+        let kept = k_vectors(&cell, lattice).unwrap();
+        let last = kept.norms().iter().fold(0.0_f64, |m, &k| m.max(k));
+        assert!(tail(last * (1.0 - 1e-9)) > accuracy);
+        assert_eq!(
+            lattice_k_cutoff(&PowerLaw::new(1, 1.0).unwrap(), &radial, &cube(12.0), 1e-6).unwrap(),
+            None
+        );
+    }
 
     /// The tail bound decreases with k_c, and tighter accuracy needs a larger k_c.
     #[test]
