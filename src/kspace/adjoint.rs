@@ -550,28 +550,17 @@ fn backward_tile<A: BlockAdjoint>(
             let (e, o) = (e.to_slice(), o.to_slice());
             let mut tr = t.row_mut(r);
             let tr = tr.as_slice_mut().expect("contiguous");
+            for k in 0..len {
+                let (c, s_, cf, sf, e, o) = (c[k], s_[k], ca[k], sa[k], e[k], o[k]);
+                tr[k] += e * (c * sf - s_ * cf) + o * (c * cf + s_ * sf);
+                x[k] += e * c + o * s_;
+                y[k] += e * s_ - o * c;
+            }
             if strain {
-                let mut fe_r = fe.row_mut(r);
-                let mut fo_r = fo.row_mut(r);
-                let (fe_r, fo_r) = (
-                    fe_r.as_slice_mut().expect("contiguous"),
-                    fo_r.as_slice_mut().expect("contiguous"),
-                );
                 for k in 0..len {
-                    let (c, s_, cf, sf, e, o) = (c[k], s_[k], ca[k], sa[k], e[k], o[k]);
-                    let (even, odd) = (c * cf + s_ * sf, s_ * cf - c * sf);
-                    tr[k] += o * even - e * odd;
-                    x[k] += e * c + o * s_;
-                    y[k] += e * s_ - o * c;
-                    fe_r[k] = 2.0 * even;
-                    fo_r[k] = 2.0 * odd;
-                }
-            } else {
-                for k in 0..len {
-                    let (c, s_, cf, sf, e, o) = (c[k], s_[k], ca[k], sa[k], e[k], o[k]);
-                    tr[k] += e * (c * sf - s_ * cf) + o * (c * cf + s_ * sf);
-                    x[k] += e * c + o * s_;
-                    y[k] += e * s_ - o * c;
+                    let (c, s_, cf, sf) = (c[k], s_[k], ca[k], sa[k]);
+                    fe[[r, k]] = 2.0 * (c * cf + s_ * sf);
+                    fo[[r, k]] = 2.0 * (s_ * cf - c * sf);
                 }
             }
         }

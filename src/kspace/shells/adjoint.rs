@@ -41,41 +41,38 @@ impl BlockAdjoint for ShellBlock {
         self.angular.nrows()
     }
 
-    /// Per shell `s` of the block, `(rows, width)` with `width = n_ang` (no strain) or
-    /// `2 n_ang` (strain): `g̃[i, p] = Σ_r g[i, r n_ang + p] R_s[r, p]` and
-    /// `g̃'[i, p]` (the same with `R'`), laid out per row as `[g̃_even | g̃'_even | g̃_odd |
-    /// g̃'_odd]` (without strain `[g̃_even | g̃_odd]`), in one pass over `g`.
+    /// `scratch[(s, f)] = (rows, n_ang)`: `Σ_r g[i, r n_ang + p] R_s[r, p]` for every shell `s`
+    /// of the block, `f = 0` with `R`, `f = 1` with `R'` (with strain), in one pass over `g`.
     fn prepare(&self, g: ArrayView2<'_, f64>, strain: bool, scratch: &mut Vec<f64>) {
         let n_ang = self.angular.ncols();
-        let (ne, rows) = (self.n_even, g.nrows());
-        let width = if strain { 2 * n_ang } else { n_ang };
-        let size = rows * width;
+        let rows = g.nrows();
+        let factors = if strain { 2 } else { 1 };
+        let size = rows * n_ang;
         scratch.clear();
-        scratch.resize(self.shells.len() * size, 0.0);
+        scratch.resize(self.shells.len() * factors * size, 0.0);
         let g = g.as_standard_layout();
         let g = g.as_slice().expect("standard layout");
         let n_cols = g.len() / rows.max(1);
-        // destination of angular column p: g̃ and g̃'
-        let place = |p: usize| -> (usize, usize) {
-            match (strain, p < ne) {
-                (false, _) => (p, usize::MAX),
-                (true, true) => (p, ne + p),
-                (true, false) => (ne + p, n_ang + p),
-            }
-        };
-        let places: Vec<(usize, usize)> = (0..n_ang).map(place).collect();
         for (s, (_, radial, derivative)) in self.shells.iter().enumerate() {
             let radial = radial.as_slice().expect("contiguous");
-            let derivative = derivative.as_slice().unwrap_or(&[]);
-            let base = s * size;
+            let base = s * factors * size;
             for (i, g_i) in g.chunks_exact(n_cols).enumerate() {
-                let out = &mut scratch[base + i * width..base + (i + 1) * width];
-                for (q, (&x, &w)) in g_i.iter().zip(radial).enumerate() {
-                    out[places[q % n_ang].0] += x * w;
+                let out = &mut scratch[base + i * n_ang..base + (i + 1) * n_ang];
+                for (g_r, rad) in g_i.chunks_exact(n_ang).zip(radial.chunks_exact(n_ang)) {
+                    for ((o, x), w) in out.iter_mut().zip(g_r).zip(rad) {
+                        *o += x * w;
+                    }
                 }
-                if strain {
-                    for (q, (&x, &w)) in g_i.iter().zip(derivative).enumerate() {
-                        out[places[q % n_ang].1] += x * w;
+            }
+            if strain {
+                let derivative = derivative.as_slice().expect("contiguous");
+                let base = base + size;
+                for (i, g_i) in g.chunks_exact(n_cols).enumerate() {
+                    let out = &mut scratch[base + i * n_ang..base + (i + 1) * n_ang];
+                    for (g_r, der) in g_i.chunks_exact(n_ang).zip(derivative.chunks_exact(n_ang)) {
+                        for ((o, x), w) in out.iter_mut().zip(g_r).zip(der) {
+                            *o += x * w;
+                        }
                     }
                 }
             }
@@ -90,17 +87,15 @@ impl BlockAdjoint for ShellBlock {
         go: &mut Array2<f64>,
     ) {
         let n_ang = self.angular.ncols();
-        let (ne, rows) = (self.n_even, g.nrows());
-        let width = scratch.len() / (self.shells.len() * rows).max(1);
-        let odd_start = if width == n_ang { ne } else { 2 * ne };
-        let size = rows * width;
+        let size = g.nrows() * n_ang;
+        let factors = scratch.len() / (self.shells.len() * size).max(1);
         for (s, (range, _, _)) in self.shells.iter().enumerate() {
-            let folded = ArrayView2::from_shape((rows, width), &scratch[s * size..(s + 1) * size])
-                .expect("(rows, width)");
+            let base = s * factors * size;
+            let folded = ArrayView2::from_shape((g.nrows(), n_ang), &scratch[base..base + size])
+                .expect("(rows, n_ang)");
             let a = self.angular.slice(s![range.clone(), ..]);
-            let (a_even, a_odd) = a.split_at(Axis(1), ne);
-            let f_even = folded.slice(s![.., ..ne]);
-            let f_odd = folded.slice(s![.., odd_start..odd_start + (n_ang - ne)]);
+            let (a_even, a_odd) = a.split_at(Axis(1), self.n_even);
+            let (f_even, f_odd) = folded.split_at(Axis(1), self.n_even);
             let mut e = ge.slice_mut(s![.., range.clone()]);
             general_mat_mul(1.0, &f_even, &a_even.t(), 0.0, &mut e);
             let mut o = go.slice_mut(s![.., range.clone()]);
@@ -108,8 +103,6 @@ impl BlockAdjoint for ShellBlock {
         }
     }
 
-    /// The accumulator's row `k`: `[E_even | E'_even | E_odd | E'_odd]` (the layout of
-    /// [`prepare`](Self::prepare)).
     fn strain_shape(&self) -> (usize, usize) {
         (self.len(), 2 * self.angular.ncols())
     }
@@ -123,52 +116,37 @@ impl BlockAdjoint for ShellBlock {
         acc: &mut Array2<f64>,
     ) {
         let n_ang = self.angular.ncols();
-        let (ne, rows) = (self.n_even, g.nrows());
-        let width = 2 * n_ang;
-        let size = rows * width;
+        let ne = self.n_even;
+        let size = g.nrows() * n_ang;
         for (s, (range, _, _)) in self.shells.iter().enumerate() {
-            let folded = ArrayView2::from_shape((rows, width), &scratch[s * size..(s + 1) * size])
-                .expect("(rows, 2 n_ang)");
-            let (f_even, f_odd) = folded.split_at(Axis(1), 2 * ne);
-            let (mut e, mut o) = acc
-                .slice_mut(s![range.clone(), ..])
-                .split_at(Axis(1), 2 * ne);
-            general_mat_mul(
-                1.0,
-                &fe.slice(s![.., range.clone()]).t(),
-                &f_even,
-                1.0,
-                &mut e,
+            let (fe_s, fo_s) = (
+                fe.slice(s![.., range.clone()]),
+                fo.slice(s![.., range.clone()]),
             );
-            general_mat_mul(
-                1.0,
-                &fo.slice(s![.., range.clone()]).t(),
-                &f_odd,
-                1.0,
-                &mut o,
-            );
+            // [g̃ | g̃'] side by side: (rows, 2, n_ang) → one product per parity and factor
+            for f in 0..2 {
+                let base = (2 * s + f) * size;
+                let folded =
+                    ArrayView2::from_shape((g.nrows(), n_ang), &scratch[base..base + size])
+                        .expect("(rows, n_ang)");
+                let (f_even, f_odd) = folded.split_at(Axis(1), ne);
+                let offset = f * n_ang;
+                let mut e = acc.slice_mut(s![range.clone(), offset..offset + ne]);
+                general_mat_mul(1.0, &fe_s.t(), &f_even, 1.0, &mut e);
+                let mut o = acc.slice_mut(s![range.clone(), offset + ne..offset + n_ang]);
+                general_mat_mul(1.0, &fo_s.t(), &f_odd, 1.0, &mut o);
+            }
         }
     }
 
     fn virial(&self, acc: &Array2<f64>) -> Mat3 {
         let n_ang = self.angular.ncols();
-        let ne = self.n_even;
         let mut virial = [[0.0; 3]; 3];
         for k in 0..self.len() {
-            let row = acc.row(k);
-            // E_p and E'_p of angular column p (parity order)
-            let (e, e1): (Vec<f64>, Vec<f64>) = (0..n_ang)
-                .map(|p| {
-                    if p < ne {
-                        (row[p], row[ne + p])
-                    } else {
-                        (row[ne + p], row[n_ang + p])
-                    }
-                })
-                .unzip();
+            let (e, e1) = (acc.slice(s![k, ..n_ang]), acc.slice(s![k, n_ang..]));
             let a = self.angular.row(k);
-            let s0: f64 = a.iter().zip(&e).map(|(a, e)| a * e).sum();
-            let s1: f64 = a.iter().zip(&e1).map(|(a, e)| a * e).sum();
+            let s0: f64 = a.iter().zip(e).map(|(a, e)| a * e).sum();
+            let s1: f64 = a.iter().zip(e1).map(|(a, e)| a * e).sum();
             let mut v = [0.0; 3];
             for (p, e) in e.iter().enumerate() {
                 for (b, vb) in v.iter_mut().enumerate() {
