@@ -16,7 +16,8 @@ class LodeCalculator(Calculator):
 
     Args:
         potential: a fitted potential (e.g. ``lode_rs.load_potential("pot.npz")``).
-        stress: compute the stress with the forces (default: when the atoms are periodic).
+        stress: compute the stress with the forces (default: when the atoms are periodic and
+            every feature block has the strain derivative; always when ASE asks for it).
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
@@ -39,7 +40,12 @@ class LodeCalculator(Calculator):
                 "stress is defined for fully periodic structures only (these atoms have "
                 f"pbc={self.atoms.pbc.tolist()})"
             )
-        stress = periodic if self._stress is None else (self._stress or "stress" in properties)
+        # asked for: required (an error names a feature block without strain derivative);
+        # otherwise computed along with the forces when the features provide it
+        if "stress" in properties or self._stress:
+            stress = True
+        else:
+            stress = None if self._stress is None and periodic else False
         energies, forces, stresses = self.potential.predict(
             [self.atoms], forces=True, stress=stress
         )

@@ -47,7 +47,7 @@ def _example(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from .experiments import point_charges, water, water_tensor
+    from .experiments import molten_nacl, point_charges, water, water_tensor
 
     out = Path(args.out)
     start = time.perf_counter()
@@ -57,6 +57,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         "point-charges": point_charges,
         "water": water,
         "water-tensor": water_tensor,
+        "molten-nacl": molten_nacl,
     }[args.experiment]
     stem = args.experiment.replace("-", "_")
     experiment.run(
@@ -409,7 +410,7 @@ def _parser() -> argparse.ArgumentParser:
     reproduce = sub.add_parser("reproduce", help="run one of the paper's experiments")
     reproduce.add_argument(
         "experiment",
-        choices=["point-charges", "dimers", "water", "water-tensor"],
+        choices=["point-charges", "dimers", "water", "water-tensor", "molten-nacl"],
         help="the experiment to run",
     )
     reproduce.add_argument("--quick", action="store_true", help="reduced run (minutes)")

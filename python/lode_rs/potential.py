@@ -250,8 +250,10 @@ class Potential:
 
         Args:
             forces: compute forces (one backward pass).
-            stress: compute the stress (default: when every structure is periodic; asking
-                for it with a finite structure is an error).
+            stress: compute the stress (default: when every structure is periodic and every
+                feature block has the strain derivative — a LODE route without strain
+                gradients gives ``None``; ``stress=True`` then raises an error naming the
+                block and the route, as it does for a finite structure).
             return_variance: also return the predictive variance of each energy (eV²): the
                 posterior variance of the linear-in-θ model, ``a·(RᵀR)⁻¹·a``.
 
@@ -263,8 +265,6 @@ class Potential:
             raise NotFittedError("this Potential is not fitted; call fit() first")
         frames = as_frame_list(frames)
         periodic = [bool(np.all(a.pbc)) for a in frames]
-        if stress is None:
-            stress = all(periodic)
         if stress and not all(periodic):
             i = periodic.index(False)
             raise InvalidInputError(
@@ -282,11 +282,15 @@ class Potential:
         energies = np.bincount(values.structure, per_row, minlength=len(frames))
         energies = energies + self._composition(frames) @ self.offsets_
         out_forces = out_stress = None
+        required = bool(stress)
+        stress = all(periodic) if stress is None else required
         if forces or stress:
             cot = self.basis_.cotangent(values.values, values.species, self.theta_)
-            grads = recipe.backward(self.blocks, frames, cot)
+            grads = recipe.backward(self.blocks, frames, cot, strain=required)
             if forces:
                 out_forces = [-g for g in grads.positions]
+            # by default, no stress when a block has no strain derivative (a LODE route)
+            stress = stress and all(s is not None for s in grads.strain)
             if stress:
                 out_stress = []
                 for atoms, s in zip(frames, grads.strain, strict=True):

@@ -35,6 +35,14 @@ class RadialSpectrum:
         """Same as ``lode_rs.invariants.radial_backward(calculator, frames, cotangent)``."""
         return radial_backward(self.first, frames, cotangent)
 
+    @property
+    def calculators(self) -> list:
+        """The expansion this block is built from."""
+        return [self.first]
+
+    def __repr__(self) -> str:
+        return f"RadialSpectrum({self.first!r})"
+
 
 def _calculator_to_dict(calculator) -> dict[str, Any]:
     if isinstance(calculator, SoapExpansion):
@@ -178,8 +186,16 @@ def compute(blocks: list[Block], frames, gradients: Sequence[str] = ()) -> Featu
     return batch
 
 
-def backward(blocks: list[Block], frames, cotangent: np.ndarray) -> Backward:
-    """Backward pass of the weighted features for a cotangent ``(n_rows, F)``."""
+def backward(
+    blocks: list[Block], frames, cotangent: np.ndarray, *, strain: bool = False
+) -> Backward:
+    """Backward pass of the weighted features for a cotangent ``(n_rows, F)``.
+
+    With ``strain=True`` every periodic structure must get its strain derivative from every
+    block; a block whose expansion has none yet (a LODE route without strain gradients) is an
+    ``InvalidParameterError`` naming the block, the structure and the route. Without it, such
+    structures have ``strain`` ``None``.
+    """
     total = None
     start = 0
     for b in blocks:
@@ -188,5 +204,26 @@ def backward(blocks: list[Block], frames, cotangent: np.ndarray) -> Backward:
         part = b.weight * cotangent[:, start : start + b.n_features]
         start += b.n_features
         out = b.invariant.backward(frames, np.ascontiguousarray(part))
+        if strain:
+            _check_strain(b, frames, out)
         total = out if total is None else total + out
     return total
+
+
+def _check_strain(block: Block, frames, out: Backward) -> None:
+    for i, (atoms, s) in enumerate(zip(frames, out.strain, strict=True)):
+        if s is None and bool(np.all(atoms.pbc)):
+            raise InvalidParameterError(
+                f"no stress: the feature block {block.invariant!r} has no strain derivative "
+                f"for structure {i}{_route_note(block, atoms)}; predict with stress=False "
+                "(forces are available), or use a LODE method whose route has strain gradients"
+            )
+
+
+def _route_note(block: Block, atoms) -> str:
+    """`` (LODE route "x")`` for the first LODE expansion of ``block``, else ``""``."""
+    for calculator in block.invariant.calculators:
+        if isinstance(calculator, LodeExpansion):
+            route = calculator.routes([atoms])[0]["route"]
+            return f' (its LODE expansion is computed on the "{route}" route)'
+    return ""
