@@ -122,6 +122,22 @@ def test_generator_on_a_tiny_dimer():
     # the isolated monomer's energy does not depend on its random orientation
     reference, _ = generator.xtb_energy(library[0].numbers, library[0].positions, 1)
     assert dimer.energy_a == pytest.approx(reference, abs=1e-6)
+    # forces of every curve point, −∂E/∂r by central differences of the xTB energy (h = 1e-3 Å:
+    # truncation ~h² × third derivative ≲ 1e-5 eV/Å, SCF noise ≲ 1e-5 eV/Å; tolerance 1e-3 eV/Å
+    # against forces of ~1 eV/Å catches a sign, unit (Hartree/Bohr) or ordering error)
+    n = len(dimer.numbers)
+    assert dimer.forces.shape == (13, n, 3)
+    positions = dimer.positions(2)
+    h = 1e-3
+    for atom, axis in [(0, 0), (n - 1, 2)]:
+        energies = []
+        for sign in (1, -1):
+            moved = positions.copy()
+            moved[atom, axis] += sign * h
+            energies.append(generator.xtb_energy(dimer.numbers, moved, 1)[0])
+        fd = -(energies[0] - energies[1]) / (2 * h)
+        assert dimer.forces[2][atom, axis] == pytest.approx(fd, abs=1e-3)
+    assert np.abs(dimer.forces).max() > 0.1
 
 
 def test_shipped_energies_match_the_generator(shipped):

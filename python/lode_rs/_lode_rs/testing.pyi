@@ -16,6 +16,7 @@ __all__ = [
     "soap_radial_integral",
     "kspace_radial_integral",
     "hyp1f1",
+    "pools_built",
 ]
 
 _F64 = NDArray[np.float64]
@@ -47,3 +48,4 @@ def kspace_radial_integral(
     n_max: int, l_max: int, cutoff: float, k: NDArray[np.float64], n_threads: int = 0
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
 def hyp1f1(a: float, b: float, z: _F64, scaled: bool = False) -> _F64: ...
+def pools_built() -> int: ...
