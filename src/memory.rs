@@ -2,6 +2,15 @@
 //! allows it (Linux, `madvise` mode), so that first touching a Jacobian of hundreds of MB costs
 //! a few hundred page faults instead of tens of thousands (measured: the 4 KiB faults were half
 //! the time of a SOAP power-spectrum Jacobian). Elsewhere, plain zeroed vectors.
+//!
+//! Fresh memory still costs its first touch: the kernel zeroes every page (measured on a shared
+//! VM: 60 % of a SOAP power-spectrum Jacobian, whose kernel writes the 85 MB output once). So
+//! the Python bindings hand the buffer of a large output back when numpy frees the array
+//! ([`give_back`]), and the next large output of a kernel that writes every element takes it
+//! ([`reusable`]): one spare at a time, at most 1 GiB, kept resident until replaced (advising it
+//! `MADV_FREE` let the kernel drop a quarter of its pages even without memory pressure).
+
+use std::sync::Mutex;
 
 /// Below this many bytes a buffer is allocated plainly.
 const HUGE_PAGE_THRESHOLD: usize = 8 << 20;
@@ -25,6 +34,49 @@ pub fn zeroed(len: usize) -> Vec<f64> {
         advise_huge_pages(pointer as usize, bytes);
         Vec::from_raw_parts(pointer, len, len)
     }
+}
+
+/// Largest spare kept (bytes): a larger output is freed as usual.
+const SPARE_MAX_BYTES: usize = 1 << 30;
+
+/// The spare buffer (see the module documentation).
+static SPARE: Mutex<Option<Vec<f64>>> = Mutex::new(None);
+
+/// A vector of `len` values with **unspecified contents** (initialised numbers, possibly those
+/// of an earlier output): for kernels that write every element. Takes the spare buffer when
+/// its capacity is between `len` and `2 len`, else a fresh [`zeroed`] one.
+pub fn reusable(len: usize) -> Vec<f64> {
+    if len * std::mem::size_of::<f64>() >= HUGE_PAGE_THRESHOLD {
+        let mut spare = SPARE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if spare
+            .as_ref()
+            .is_some_and(|v| v.capacity() >= len && v.capacity() <= 2 * len)
+        {
+            let mut v = spare.take().expect("checked");
+            v.resize(len, 0.0);
+            return v;
+        }
+    }
+    zeroed(len)
+}
+
+/// Keep `buffer` (an output no longer used) as the spare for [`reusable`], replacing the
+/// previous spare; small buffers are simply dropped.
+pub fn give_back(mut buffer: Vec<f64>) {
+    if buffer.capacity() * std::mem::size_of::<f64>() < HUGE_PAGE_THRESHOLD {
+        return;
+    }
+    // the whole capacity becomes initialised values (outputs have no spare capacity anyway)
+    let capacity = buffer.capacity();
+    if capacity * std::mem::size_of::<f64>() > SPARE_MAX_BYTES {
+        return;
+    }
+    buffer.resize(capacity, 0.0);
+    let old = SPARE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .replace(buffer);
+    drop(old);
 }
 
 #[cfg(target_os = "linux")]
@@ -52,6 +104,26 @@ mod tests {
             let v = super::zeroed(len);
             assert_eq!(v.len(), len);
             assert!(v.iter().all(|&x| x == 0.0));
+        }
+    }
+
+    /// A buffer given back is the next large reusable one (same memory) when its size fits;
+    /// a much smaller request gets a fresh buffer.
+    #[test]
+    fn spare_buffer_is_reused() {
+        let len = (8 << 20) / 8 + 100;
+        let mut v = super::zeroed(len);
+        v[7] = 3.0;
+        let pointer = v.as_ptr();
+        super::give_back(v);
+        let again = super::reusable(len - 50);
+        assert_eq!(again.len(), len - 50);
+        assert!(again.iter().all(|x| x.is_finite()));
+        if again.as_ptr() == pointer {
+            // not taken by a concurrent test in between
+            super::give_back(again);
+            let small = super::reusable(len / 3);
+            assert!(small.as_ptr() != pointer && small.iter().all(|&x| x == 0.0));
         }
     }
 }

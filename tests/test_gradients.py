@@ -272,9 +272,6 @@ def test_bad_requests():
     c = calc.compute(molecule)
     with pytest.raises(ValueError, match="not computed"):
         c.gradient("positions")
-    lode = lode_rs.LodeExpansion(cutoff=3.0, smearing=1.0, n_max=3, l_max=2, species=SPECIES)
-    with pytest.raises(NotImplementedError, match="invariants built from LODE"):
-        lode_rs.PowerSpectrum(calc, lode).compute(molecule, gradients=["positions"])
 
 def ionic(seed, periodic=True):
     rng = np.random.default_rng(seed)

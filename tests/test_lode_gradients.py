@@ -121,5 +121,3 @@ def test_pairs_route_and_strain_are_refused():
         lode(1).compute(molecule(), gradients=["strain"])
     with pytest.raises(lode_rs.InvalidParameterError, match="backward pass"):
         lode(1).compute(molecule(), gradients=["positions"], max_memory=1000)
-    with pytest.raises(NotImplementedError, match="invariants built from LODE"):
-        lode_rs.PowerSpectrum(lode(1)).compute(molecule(), gradients=["positions"])

@@ -157,8 +157,8 @@ class _Calculator:
     def _backward(self, systems, channels, cotangent, threads):
         raise NotImplementedError(f"{type(self).__name__} has no backward pass")
 
-    def _gradient_core(self):
-        """The core calculator that invariants differentiate row by row."""
+    def _gradient_core(self, frames) -> tuple:
+        """``(core calculator, charges | None)``: what invariants differentiate row by row."""
         raise NotImplementedError(f"{type(self).__name__} has no gradients")
 
     def _channels(self, frames, systems) -> tuple[dict, list[int]]:
@@ -243,8 +243,8 @@ class SoapExpansion(_Calculator):
 
     _jacobian_function = staticmethod(_lode_rs.soap_gradients)
 
-    def _gradient_core(self):
-        return self._core
+    def _gradient_core(self, frames) -> tuple:
+        return self._core, None
 
     def _backward(self, systems, channels, cotangent, threads):
         return _lode_rs.soap_backward(
@@ -327,12 +327,8 @@ class LodeExpansion(_Calculator):
             self._core, systems, cotangent=cotangent, n_threads=threads, **channels
         )
 
-    def _gradient_core(self):
-        raise NotImplementedError(
-            "gradients of invariants built from LODE expansions are not implemented yet: "
-            "LodeExpansion.compute(gradients=...) and .backward give the expansion's own "
-            "gradients (finite systems today)"
-        )
+    def _gradient_core(self, frames) -> tuple:
+        return self._core, (charges_of(frames) if self.charges else None)
 
     def _channels(self, frames, systems) -> tuple[dict, list[int]]:
         if self.charges:

@@ -40,6 +40,13 @@ def _as_rows(gradient: np.ndarray, leading: int) -> np.ndarray:
     return np.ascontiguousarray(gradient).reshape((-1,) + gradient.shape[leading:])
 
 
+def _invariant_expansion(calculator, frames, expansion: Expansion) -> tuple:
+    """``(core, channel labels, values, charges | None)``: one expansion of an invariant as
+    the core's Jacobian contraction takes it."""
+    core, charges = calculator._gradient_core(frames)
+    return core, expansion.species, expansion.values, charges
+
+
 def radial(
     calculator,
     frames,
@@ -125,8 +132,8 @@ class PowerSpectrum:
         out = {}
         if names:
             systems = as_system_list(frames)
-            first = (self.first._gradient_core(), a.species, a.values)
-            second = None if b is None else (self.second._gradient_core(), b.species, b.values)
+            first = _invariant_expansion(self.first, frames, a)
+            second = None if b is None else _invariant_expansion(self.second, frames, b)
             samples, positions, strain = _lode_rs.power_spectrum_gradients(
                 systems, first, names, second, max_memory=max_memory, n_threads=threads
             )

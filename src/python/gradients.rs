@@ -20,6 +20,43 @@ use crate::invariants::{
 };
 use crate::threads::with_threads;
 
+/// Owner of a large output handed to numpy ([`reusable_to_py`]): when numpy frees the array,
+/// its buffer becomes the spare of [`crate::memory::reusable`].
+#[pyclass]
+struct OutputBuffer {
+    data: Vec<f64>,
+}
+
+impl Drop for OutputBuffer {
+    fn drop(&mut self) {
+        crate::memory::give_back(std::mem::take(&mut self.data));
+    }
+}
+
+/// `array` as a numpy array whose buffer returns to [`crate::memory::give_back`] when freed
+/// (for outputs of kernels that write every element: [`crate::memory::reusable`]).
+fn reusable_to_py<D: ndarray::Dimension>(
+    py: Python<'_>,
+    array: ndarray::Array<f64, D>,
+) -> PyResult<Bound<'_, numpy::PyArray<f64, D>>> {
+    if !array.is_standard_layout() {
+        return Ok(array.into_pyarray(py));
+    }
+    let shape = array.raw_dim();
+    let (data, offset) = array.into_raw_vec_and_offset();
+    if offset.unwrap_or(0) != 0 {
+        let array = ndarray::Array::from_shape_vec(shape, data).expect("same shape");
+        return Ok(array.into_pyarray(py));
+    }
+    let owner = Bound::new(py, OutputBuffer { data })?;
+    let borrowed = owner.borrow();
+    let view = ndarray::ArrayView::from_shape(shape, &borrowed.data).expect("same shape");
+    // SAFETY: `owner` keeps the buffer alive as the array's base and never touches it before
+    // it is dropped (with the array); the buffer is never reallocated
+    let out = unsafe { numpy::PyArray::borrow_from_array(&view, owner.clone().into_any()) };
+    Ok(out)
+}
+
 type JacobianArrays<'py> = (
     Option<Bound<'py, PyArray2<i64>>>,
     Option<Bound<'py, PyArray5<f64>>>,
@@ -205,23 +242,83 @@ fn soap_backward<'py>(
     Ok(backward_to_py(py, result))
 }
 
-type Expansion<'py> = (Bound<'py, PyAny>, Vec<i32>, PyReadonlyArray4<'py, f64>);
+/// One expansion of an invariant: `(core calculator, channel labels, values, charges | None)`;
+/// `charges` (one array per structure) for a LODE calculator with one charge channel.
+type Expansion<'py> = (
+    Bound<'py, PyAny>,
+    Vec<i32>,
+    PyReadonlyArray4<'py, f64>,
+    Option<Vec<PyReadonlyArrayDyn<'py, f64>>>,
+);
 
-/// The SOAP calculator behind a core calculator object, or `NotImplementedError`.
-fn soap_of<'py>(calculator: &Bound<'py, PyAny>) -> PyResult<PyRef<'py, PySoapCalculator>> {
-    calculator
-        .extract::<PyRef<'py, PySoapCalculator>>()
-        .map_err(|_| {
-            pyo3::exceptions::PyNotImplementedError::new_err(
-                "gradients of invariants need SOAP expansions for now: the LODE routes get \
-             gradients in a next step",
-            )
-        })
+/// The core calculator of an [`Expansion`] and its channels.
+enum Core<'py> {
+    Soap(PyRef<'py, PySoapCalculator>, SpeciesMap),
+    Lode(PyRef<'py, PyLodeCalculator>, LodeChannels),
 }
 
-/// ν = 2 Jacobians straight from the expansions, row by row (the expansions' Jacobians are
-/// never stored): `(samples (n, 3) | None, positions (n, 3, F) | None,
-/// strain (n_rows, 3, 3, F) | None)`. `first`/`second`: `(core calculator, species, values)`.
+/// [`Core`] without the Python references, to make row Jacobians with the GIL released.
+enum Inner<'a> {
+    Soap(&'a crate::expansion::SoapCalculator, &'a SpeciesMap),
+    Lode(&'a crate::expansion::LodeCalculator, &'a LodeChannels),
+}
+
+impl<'py> Core<'py> {
+    /// The calculator, its channel labels and (LODE) charges of an [`Expansion`]; the values
+    /// stay with the caller.
+    fn new(
+        calculator: &Bound<'py, PyAny>,
+        species: &[i32],
+        charges: Option<Vec<PyReadonlyArrayDyn<'py, f64>>>,
+    ) -> PyResult<Core<'py>> {
+        if let Ok(soap) = calculator.extract::<PyRef<'py, PySoapCalculator>>() {
+            if charges.is_some() {
+                return Err(to_py(crate::Error::InvalidParameter(
+                    "SOAP expansions have species channels only, not charges".into(),
+                )));
+            }
+            return Ok(Core::Soap(soap, SpeciesMap::new(species).map_err(to_py)?));
+        }
+        if let Ok(lode) = calculator.extract::<PyRef<'py, PyLodeCalculator>>() {
+            let channels = match charges {
+                Some(q) => lode_channels(None, Some(q))?,
+                None => lode_channels(Some(species.to_vec()), None)?,
+            };
+            return Ok(Core::Lode(lode, channels));
+        }
+        Err(pyo3::exceptions::PyTypeError::new_err(
+            "an invariant's expansion must be a SoapCalculator or a LodeCalculator",
+        ))
+    }
+
+    fn inner(&self) -> Inner<'_> {
+        match self {
+            Core::Soap(calc, species) => Inner::Soap(&calc.inner, species),
+            Core::Lode(calc, channels) => Inner::Lode(&calc.inner, channels),
+        }
+    }
+}
+
+impl Inner<'_> {
+    /// The row Jacobian of `systems` (planned in the current rayon pool).
+    fn rows<'a>(
+        &'a self,
+        systems: &'a [crate::systems::System],
+        request: &GradientRequest,
+    ) -> crate::Result<Box<dyn RowJacobian + 'a>> {
+        Ok(match self {
+            Inner::Soap(calc, species) => Box::new(calc.row_jacobian(systems, species, request)?),
+            Inner::Lode(calc, (map, charges)) => {
+                Box::new(calc.row_jacobian(systems, channels_of(map, charges), request)?)
+            }
+        })
+    }
+}
+
+/// ν = 2 Jacobians straight from the expansions (SOAP or LODE, species or charge channels),
+/// row by row (the expansions' Jacobians are never stored): `(samples (n, 3) | None,
+/// positions (n, 3, F) | None, strain (n_rows, 3, 3, F) | None)`. `first`/`second`: see
+/// [`Expansion`].
 #[pyfunction]
 #[pyo3(signature = (systems, first, gradients, second=None, max_memory=None, n_threads=0))]
 #[allow(clippy::type_complexity)]
@@ -243,36 +340,34 @@ fn power_spectrum_gradients<'py>(
         GradientRequest::from_names(&gradients, max_memory.unwrap_or(DEFAULT_JACOBIAN_MEMORY))
             .map_err(to_py)?;
     let n_threads = super::errors::n_threads(n_threads)?;
-    let first_calc = soap_of(&first.0)?;
-    let first_species = SpeciesMap::new(&first.1).map_err(to_py)?;
-    let second_calc = match &second {
-        Some(s) => Some((soap_of(&s.0)?, SpeciesMap::new(&s.1).map_err(to_py)?)),
-        None => None,
+    let (calc1, species1, values1, charges1) = first;
+    let core1 = Core::new(&calc1, &species1, charges1)?;
+    let (c1, sp1) = (values1.as_array(), species1.as_slice());
+    let (second, core2) = match second {
+        Some((calc, species, values, charges)) => {
+            let core = Core::new(&calc, &species, charges)?;
+            (Some((values, species)), Some(core))
+        }
+        None => (None, None),
     };
-    let (c1, sp1) = (first.2.as_array(), first.1.as_slice());
-    let c2 = second.as_ref().map(|s| (s.2.as_array(), s.1.as_slice()));
-    let calc1 = &first_calc.inner;
-    let calc2 = second_calc.as_ref().map(|(c, s)| (&c.inner, s));
+    let c2 = second.as_ref().map(|(v, s)| (v.as_array(), s.as_slice()));
+    let (inner1, inner2) = (core1.inner(), core2.as_ref().map(Core::inner));
+    let (core1, core2) = (&inner1, inner2.as_ref());
     let (positions, strain) = run_detached_on(py, n_threads, || {
         let systems = validate_all(raw)?;
         with_threads(n_threads, || {
-            let rows1 = calc1.row_jacobian(&systems, &first_species, &request)?;
-            let rows2 = match calc2 {
-                Some((calc, species)) => Some(calc.row_jacobian(&systems, species, &request)?),
-                None => None,
-            };
-            let second = rows2
-                .as_ref()
-                .zip(c2)
-                .map(|(r, (c, s))| (r as &dyn RowJacobian, c, s));
-            power_spectrum_jacobians((&rows1, c1, sp1), second, &request)
+            let rows1 = core1.rows(&systems, &request)?;
+            let rows2 = core2.map(|c| c.rows(&systems, &request)).transpose()?;
+            let second = rows2.as_deref().zip(c2).map(|(r, (c, s))| (r, c, s));
+            power_spectrum_jacobians((rows1.as_ref(), c1, sp1), second, &request)
         })?
     })?;
     let (samples, positions) = match positions {
-        Some((s, p)) => (Some(s.into_pyarray(py)), Some(p.into_pyarray(py))),
+        Some((s, p)) => (Some(s.into_pyarray(py)), Some(reusable_to_py(py, p)?)),
         None => (None, None),
     };
-    Ok((samples, positions, strain.map(|s| s.into_pyarray(py))))
+    let strain = strain.map(|s| reusable_to_py(py, s)).transpose()?;
+    Ok((samples, positions, strain))
 }
 
 /// ν = 2 backward pass: the coefficients' cotangents `(first, second | None)`.

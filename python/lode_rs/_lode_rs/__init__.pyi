@@ -147,11 +147,13 @@ def lode_backward(
     charges: list[_F64] | None = None,
     n_threads: int = 0,
 ) -> tuple[list[_F64], list[_F64 | None]]: ...
+_InvariantExpansion = tuple[SoapCalculator | LodeCalculator, list[int], _F64, list[_F64] | None]
+
 def power_spectrum_gradients(
     systems: list[_SystemTuple],
-    first: tuple[SoapCalculator, list[int], _F64],
+    first: _InvariantExpansion,
     gradients: list[str],
-    second: tuple[SoapCalculator, list[int], _F64] | None = None,
+    second: _InvariantExpansion | None = None,
     max_memory: float | None = None,
     n_threads: int = 0,
 ) -> tuple[_I64 | None, _F64 | None, _F64 | None]: ...
