@@ -2,10 +2,11 @@
 step, for a SOAP or a SOAP + LODE recipe.
 
 Recipes (``--recipe``): ``soap`` — SOAP power spectrum (cutoff 4 Å, σ 0.5 Å, n_max 6, l_max 4);
-``soap+lode`` — the same plus LODE ν = 1 (p = 1, cutoff 3 Å, σ 1 Å, n_max 4, l_max 0, route
-``method="reciprocal"``, the periodic route with LODE Jacobians today). Sparse GPR ζ = 2 on ``--n-sparse`` environments,
-fitted on the Ewald energies and forces of ``--train`` 64-atom Na/Cl gases (fit time, the size
-of the force design matrix, peak memory of the process), then timed on one gas of each size in
+``soap+lode`` — the same plus LODE ν = 1 (p = 1, cutoff 3 Å, σ 1 Å, n_max 4, l_max 0,
+``method="reciprocal"``: the periodic route with LODE Jacobians today). Sparse GPR ζ = 2 on
+``--n-sparse`` environments, fitted on the Ewald energies and forces of ``--train`` 64-atom
+Na/Cl gases (fit time, the size of the force design matrix, peak memory of the process), then
+timed on one gas of each size in
 ``--atoms`` (the 64-atom density): ``predict`` with energies only, with energies + forces (the
 backward pass), and one velocity-Verlet step of ASE with the potential's calculator (forces
 only, as MD asks), with the LODE block computed by each method of ``--methods`` (the fitted

@@ -60,6 +60,10 @@ def _fit(periodic: bool, recipe: str):
         # LODE ν = 1 alone, normalised kernel ζ = 2: the forces are LODE's only
         blocks = [RadialSpectrum(_lode(periodic))]
         fit_forces = forces
+    elif recipe == "mixed-forces":
+        # SOAP ⊗ LODE fitted on energies and forces (Jacobians of the mixed invariant)
+        blocks = [lode_rs.PowerSpectrum(_soap(), _lode(periodic))]
+        fit_forces = forces
     else:
         # SOAP ⊗ LODE fitted on energies: its forces come from the backward pass alone
         blocks = [lode_rs.PowerSpectrum(_soap(), _lode(periodic))]
@@ -73,7 +77,7 @@ def _fit(periodic: bool, recipe: str):
     return pot.fit(frames, energy=energies, forces=fit_forces)
 
 
-CASES = [(p, r) for r in ("radial", "lode", "mixed") for p in (True, False)]
+CASES = [(p, r) for r in ("radial", "lode", "mixed", "mixed-forces") for p in (True, False)]
 
 
 @pytest.fixture(scope="module", params=CASES, ids=lambda c: f"{'pbc' if c[0] else 'finite'}-{c[1]}")

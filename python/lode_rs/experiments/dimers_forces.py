@@ -180,6 +180,13 @@ def _binding(dimers, forces_of):
 def table(results: dict) -> str:
     ks = (0, 2, 4, 8, 12)
     lines = [
+        "# Charged dimers with forces",
+        "",
+        "Command: `python -m lode_rs.experiments.dimers_forces --data FILE` (FILE written by "
+        "`python -m lode_rs.datasets.dimer_generator`, which records GFN2-xTB forces).",
+        "",
+        "![intermolecular force errors](dimers_forces.png)",
+        "",
         f"{results['n_train_dimers']} training dimers ({results['n_train_structures']} structures: "
         f"the {results['n_train_separations']} closest points and the two monomers), "
         f"{results['n_test_dimers']} test dimers (all 13 points); sparse GPR ζ = 2, "
