@@ -104,7 +104,7 @@ def run(
     for d in train:
         curve, monomers = frames_of(d)
         train_frames += curve[:n_train_separations] + monomers
-    n_sparse = 400 if quick else 1500
+    n_sparse = 400 if quick else 500
     results: dict = {
         "data": str(data),
         "n_train_dimers": len(train),
