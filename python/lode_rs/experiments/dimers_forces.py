@@ -64,12 +64,18 @@ def frames_of(dimer: generator.Dimer) -> tuple[list, list]:
 
 
 def recipes(n_threads: int) -> dict:
+    """Name → (feature blocks, kernel, weight of the LODE block relative to equal RMS norms)."""
     common = {"n_max": 4, "n_threads": n_threads}
     soap = SoapExpansion(cutoff=3.0, smearing=0.3, l_max=3, species=SPECIES, **common)
     lode = LodeExpansion(cutoff=3.0, smearing=1.0, l_max=0, exponent=1, charges=True, **common)
+    both = [PowerSpectrum(soap), RadialSpectrum(lode)]
+    normalised, raw = PolynomialKernel(zeta=2), PolynomialKernel(zeta=2, normalize=False)
     return {
-        "SOAP": [PowerSpectrum(soap)],
-        "SOAP + LODE ν=1": [PowerSpectrum(soap), RadialSpectrum(lode)],
+        "SOAP": ([PowerSpectrum(soap)], normalised, 1.0),
+        "SOAP + LODE ν=1": (both, normalised, 1.0),
+        "SOAP + LODE ν=1, LODE weight 0.3": (both, normalised, 0.3),
+        # (x·x_m)² on raw features holds (s·s_m)(l·l_m): LODE linear, scaled by SOAP similarity
+        "SOAP + LODE ν=1, raw-feature kernel": (both, raw, 1.0),
     }
 
 
@@ -86,8 +92,10 @@ def run(
     seed: int = 0,
     n_threads: int = 0,
     n_train_separations: int = 9,
+    only=None,
 ) -> dict:
-    """Fit, evaluate, write ``dimers_forces.{md,json,png}`` in ``out``."""
+    """Fit, evaluate, write ``dimers_forces.{md,json,png}`` in ``out``; ``only``: names of the
+    models to (re)run, the others kept from an earlier run's JSON in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     dimers, description = generator.load(data)
     dimers = [d for d in dimers if d.forces.size and d.monomer_forces.size]
@@ -116,11 +124,18 @@ def run(
     }
     n_sep = len(test[0].separations)
     reference = _binding(test, lambda frames: [f.arrays["forces"] for f in frames])
-    for name, blocks in recipes(n_threads).items():
+    models = recipes(n_threads)
+    if only:
+        previous = out / "dimers_forces.json"
+        if previous.exists():
+            results["models"] = {
+                k: v for k, v in json.loads(previous.read_text())["models"].items() if k not in only
+            }
+        models = {k: v for k, v in models.items() if k in only}
+    for name, (blocks, kernel, lode_weight) in models.items():
         weights = [1.0 / _rms_norm(b, train_frames[:200]) for b in blocks]
-        pot = Potential(
-            blocks, SparseGPR(kernel=PolynomialKernel(zeta=2), n_sparse=n_sparse), weights=weights
-        )
+        weights[1:] = [lode_weight * w for w in weights[1:]]
+        pot = Potential(blocks, SparseGPR(kernel=kernel, n_sparse=n_sparse), weights=weights)
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -239,5 +254,6 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default="lode-rs-results")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--only", nargs="+", help="models to (re)run")
     args = parser.parse_args()
-    run(Path(args.data), Path(args.out), quick=args.quick, n_threads=args.threads)
+    run(Path(args.data), Path(args.out), quick=args.quick, n_threads=args.threads, only=args.only)
