@@ -37,6 +37,7 @@ pub fn zeroed(len: usize) -> Vec<f64> {
 }
 
 /// Largest spare kept (bytes): a larger output is freed as usual.
+#[cfg_attr(not(feature = "python"), allow(dead_code))]
 const SPARE_MAX_BYTES: usize = 1 << 30;
 
 /// The spare buffer (see the module documentation).
@@ -47,7 +48,9 @@ static SPARE: Mutex<Option<Vec<f64>>> = Mutex::new(None);
 /// its capacity is between `len` and `2 len`, else a fresh [`zeroed`] one.
 pub fn reusable(len: usize) -> Vec<f64> {
     if len * std::mem::size_of::<f64>() >= HUGE_PAGE_THRESHOLD {
-        let mut spare = SPARE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut spare = SPARE
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if spare
             .as_ref()
             .is_some_and(|v| v.capacity() >= len && v.capacity() <= 2 * len)
@@ -62,6 +65,7 @@ pub fn reusable(len: usize) -> Vec<f64> {
 
 /// Keep `buffer` (an output no longer used) as the spare for [`reusable`], replacing the
 /// previous spare; small buffers are simply dropped.
+#[cfg_attr(not(feature = "python"), allow(dead_code))]
 pub fn give_back(mut buffer: Vec<f64>) {
     if buffer.capacity() * std::mem::size_of::<f64>() < HUGE_PAGE_THRESHOLD {
         return;

@@ -19,6 +19,7 @@ use ndarray::{Array2, Array3, Array4, ArrayView2, ArrayView4, ArrayView5, ArrayV
 use rayon::prelude::*;
 
 use super::power_spectrum::{check_species, l_max_of, Layout, Plan};
+use super::row_kernel::RowKernel;
 use crate::error::{Error, Result};
 use crate::expansion::{GradientRequest, RowJacobian};
 use crate::math::simd::with_avx2;
@@ -556,18 +557,13 @@ pub fn power_spectrum_jacobians(
         .try_for_each_init(
             || {
                 (
-                    EntryKernel::new(layout),
+                    RowKernel::new(&plan),
                     [Vec::new(), Vec::new()],
                     [Vec::new(), Vec::new()],
                 )
             },
             |(kernel, jacobians, strains), (row, (out, out_strain))| -> Result<()> {
                 let atoms = &samples[row];
-                kernel.set_row(
-                    layout,
-                    &c1[row * block1..(row + 1) * block1],
-                    &c2[row * block2..(row + 1) * block2],
-                );
                 for (e, (rows, _)) in expansions.iter().enumerate() {
                     let block = if e == 0 { block1 } else { block2 };
                     let jacobian = &mut jacobians[e];
@@ -590,23 +586,17 @@ pub fn power_spectrum_jacobians(
                         request.strain.then_some(&mut strain[..]),
                     )?;
                 }
-                let entries =
-                    |kernel: &mut EntryKernel, buffers: &[Vec<f64>; 2], out: &mut [f64]| {
-                        with_avx2(
-                            #[inline(always)]
-                            || {
-                                for (k, out) in out.chunks_exact_mut(n_features).enumerate() {
-                                    // the buffer may hold an earlier output: every element
-                                    // is written (zeros, then the touched columns)
-                                    out.fill(0.0);
-                                    let d1 = Some(&buffers[0][k * block1..(k + 1) * block1]);
-                                    let d2 = (!plan.same)
-                                        .then(|| Some(&buffers[1][k * block2..(k + 1) * block2]));
-                                    kernel.entry(&plan, d1, d2, out);
-                                }
-                            },
-                        )
-                    };
+                let (a, b) = (
+                    &c1[row * block1..(row + 1) * block1],
+                    &c2[row * block2..(row + 1) * block2],
+                );
+                // every output element is written (the buffer may hold an earlier output)
+                let entries = |kernel: &mut RowKernel, buffers: &[Vec<f64>; 2], out: &mut [f64]| {
+                    with_avx2(
+                        #[inline(always)]
+                        || kernel.row(&plan, a, b, &buffers[0], &buffers[1], out),
+                    )
+                };
                 if request.positions {
                     entries(kernel, jacobians, out);
                 }
@@ -880,9 +870,10 @@ mod two_routes {
     use crate::expansion::{SoapCalculator, SoapHypers, SpeciesMap};
     use crate::systems::System;
 
-    /// The row-by-row ν = 2 Jacobians equal those built from the stored SOAP Jacobians (same
-    /// kernel, so to rounding: 1e-13 of the largest entry), one expansion and two with
-    /// different cutoffs (merged samples), positions and strain.
+    /// The row-by-row ν = 2 Jacobians (the batched kernel of `row_kernel`) equal those built
+    /// from the stored SOAP Jacobians entry by entry: bitwise for positions (the same products
+    /// summed in the same order), to 1e-13 of the largest entry for strain; one expansion and
+    /// two with different cutoffs (merged samples).
     #[test]
     fn row_by_row_equals_stored_jacobians() {
         let hypers = |cutoff: f64| SoapHypers {
@@ -936,8 +927,9 @@ mod two_routes {
             .unwrap();
             assert_eq!(samples, stored_samples);
             let scale = stored.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+            assert!(scale > 0.0);
             for (a, b) in positions.iter().zip(stored.iter()) {
-                assert!((a - b).abs() <= 1e-13 * scale, "{a} vs {b}");
+                assert_eq!(a.to_bits(), b.to_bits(), "{a} vs {b}");
             }
             let s1 = g1.strain.as_ref().unwrap();
             let s2 = g2.strain.as_ref().unwrap();
@@ -962,7 +954,7 @@ mod lode_rows {
     use crate::systems::System;
 
     /// LODE rows (dense: every atom of the structure) through the row-by-row ν = 2 contraction
-    /// equal the contraction of LODE's stored Jacobian (1e-13 of the largest entry), for LODE
+    /// equal the entry-by-entry contraction of LODE's stored Jacobian bitwise, for LODE
     /// with itself and SOAP ⊗ LODE (whose sparse SOAP samples merge into the dense ones), on a
     /// finite molecule and a periodic cell on the reciprocal route.
     #[test]

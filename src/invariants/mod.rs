@@ -11,6 +11,7 @@ mod gradients;
 mod power_spectrum;
 #[cfg(test)]
 pub(crate) mod rotations;
+mod row_kernel;
 
 pub use equivariant::{
     equivariant_power_spectrum, flop_count as equivariant_flop_count, EquivariantBlock,
