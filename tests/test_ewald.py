@@ -219,10 +219,10 @@ def test_threads_give_identical_bits():
 
 def test_bad_input():
     atoms = rock_salt_conventional(5.64)[0]
-    with pytest.raises(InvalidInputError, match="slabs"):
-        slab = atoms.copy()
-        slab.pbc = [True, True, False]
-        electrostatic_energy(slab)
+    with pytest.raises(InvalidInputError, match="wires"):
+        wire = atoms.copy()
+        wire.pbc = [True, False, False]
+        electrostatic_energy(wire)
     with pytest.raises(InvalidInputError, match="7 charges for 8 atoms"):
         electrostatic_energy(atoms, charges=np.ones(7))
     with pytest.raises(InvalidInputError, match="not finite"):

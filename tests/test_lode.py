@@ -250,10 +250,10 @@ class TestBadInput:
         with pytest.raises(lode_rs.InvalidInputError, match="sum to"):
             lode_rs.LodeExpansion(**BASIS, charges=True).compute(atoms)
 
-    def test_slab_is_refused(self):
+    def test_wire_is_refused(self):
         atoms = random_periodic(0, n_atoms=4, species=(1, 8))
-        atoms.pbc = [True, True, False]
-        with pytest.raises(lode_rs.InvalidInputError, match="slab"):
+        atoms.pbc = [True, False, False]
+        with pytest.raises(lode_rs.InvalidInputError, match="wires"):
             lode().compute(atoms)
 
     def test_unknown_species_and_overlap(self):

@@ -304,7 +304,9 @@ class LodeExpansion(_Calculator):
         """The plan ``compute`` follows for each structure of ``frames``, one dict each.
 
         ``"route"`` is ``"real-space"`` (finite systems), ``"pairs"`` (periodic ``p = 0``),
-        ``"reciprocal"``, ``"ewald"`` or ``"mesh"``; beside it the route's parameters:
+        ``"reciprocal"``, ``"ewald"``, ``"mesh"`` or ``"slab"`` (two periodic directions: then
+        ``"length"``, the vacuum cell's height in Å, ``"inner_route"``, the periodic route of
+        that cell, and its parameters; docs/math.md §15); beside it the route's parameters:
         ``"k_cutoff"`` (Å⁻¹; the long-range one for Ewald and mesh), ``"eta"`` (Å, Ewald width),
         ``"spline_order"``, ``"mesh_spacing"`` (Å) and ``"mesh"`` (points per lattice vector);
         and the estimated ``"cost"`` (multiply-adds of the k-space contraction, the unit the

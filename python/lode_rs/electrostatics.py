@@ -4,7 +4,9 @@ Conventions (see the Rust module ``electrostatics``): energies in eV with
 ``k_e = 14.399645 eV·Å/e²``; charges in e, lengths in Å. Fully periodic cells are summed by
 Ewald (tinfoil boundary conditions, no surface dipole term); a non-zero total charge ``Q`` is
 compensated by a uniform background ``-Q/V`` whose energy is included. Finite systems (``pbc``
-all false) use the pair sum over ``i < j``. Slabs and wires are refused.
+all false) use the pair sum over ``i < j``. Slabs (two periodic directions, any open axis) are
+summed exactly over their in-plane images (docs/math.md §15.3; neutral slabs only, energies
+only); wires are refused.
 """
 
 from __future__ import annotations

@@ -19,8 +19,10 @@
 //!   dipole term). A non-zero total charge `Q = Σ q_i` is compensated by a uniform
 //!   neutralising background of density `−Q/V`, whose energy is included (the term
 //!   `−π η² Q²/V` of [`ewald`]; the result is then independent of the splitting width η).
-//! * Slabs and wires (periodic along one or two directions) are refused: they need a
-//!   different summation (e.g. Yeh–Berkowitz or Lekner) which is not implemented.
+//! * Slabs (periodic along two directions, open along the third): the Ewald energy of a
+//!   vacuum cell plus the exact correction of its `k_∥ = 0` line ([`slab`]); the slab must be
+//!   neutral. Wires (one periodic direction) are refused. Forces and stress of slabs are not
+//!   implemented ([`coulomb_gradients`] refuses them).
 //!
 //! # Accuracy
 //!
@@ -40,6 +42,7 @@
 pub mod direct;
 pub mod ewald;
 pub mod gradients;
+pub mod slab;
 
 use rayon::prelude::*;
 
@@ -55,9 +58,14 @@ pub const COULOMB_CONSTANT: f64 = 14.399645;
 /// Default relative accuracy of the Ewald summation.
 pub const DEFAULT_ACCURACY: f64 = 1e-10;
 
-/// Check that the periodicity is one we can sum: all or nothing.
+/// Check that the periodicity is one the gradients can sum: all or nothing.
 fn check_periodicity(system: &System) -> Result<()> {
-    system.cell().check_periodicity("Coulomb energies")
+    system.cell().check_periodicity("Coulomb forces and stress")
+}
+
+/// Check that the periodicity is one the energy can sum: all, none, or a slab.
+fn check_energy_periodicity(system: &System) -> Result<()> {
+    system.cell().check_not_wire("Coulomb energies")
 }
 
 /// Validate `accuracy`: finite, in `[1e-16, 1)`.
@@ -72,19 +80,23 @@ fn check_accuracy(accuracy: f64) -> Result<()> {
 }
 
 /// Coulomb energy (eV) of one structure with per-atom `charges` (e), by Ewald summation when
-/// the cell is fully periodic and by the direct pair sum when it is not periodic at all.
+/// the cell is fully periodic, by [`slab::slab_energy`] for a slab, and by the direct pair sum
+/// when it is not periodic at all.
 ///
-/// Runs in the current rayon pool. Errors: `InvalidInput` for a slab or wire, a charge count
+/// Runs in the current rayon pool. Errors: `InvalidInput` for a wire, a charged slab, a charge count
 /// that differs from the atom count, non-finite charges, two charged atoms closer than
 /// [`OVERLAP_DISTANCE`](crate::systems::OVERLAP_DISTANCE); `InvalidParameter` for an accuracy outside `[1e-16, 1)` or a request
 /// too large for the neighbour or k-vector budgets.
 pub fn coulomb_energy(system: &System, charges: &[f64], accuracy: f64) -> Result<f64> {
     check_accuracy(accuracy)?;
     check_structure_charges(system, charges)?;
-    check_periodicity(system)?;
-    let energy = if system.cell().is_fully_periodic() {
+    check_energy_periodicity(system)?;
+    let cell = system.cell();
+    let energy = if cell.is_fully_periodic() {
         let parameters = EwaldParameters::for_accuracy(system, accuracy)?;
         ewald::ewald_energy(system, charges, &parameters)?
+    } else if cell.is_periodic() {
+        slab::slab_energy(system, charges, accuracy)?
     } else {
         direct::direct_energy(system.positions(), charges)?
     };
@@ -111,7 +123,7 @@ where
         other => other,
     };
     for (s, system) in systems.iter().enumerate() {
-        check_periodicity(system).map_err(|e| name(s, e))?;
+        check_energy_periodicity(system).map_err(|e| name(s, e))?;
     }
     let results: Vec<Result<f64>> = crate::threads::with_threads(n_threads, || {
         systems

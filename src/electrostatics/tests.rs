@@ -164,7 +164,17 @@ fn bad_input_is_refused() {
         [true, true, false],
     )
     .unwrap();
-    assert!(input(coulomb_energy(&slab, &[1.0, -1.0], 1e-10)));
+    // slabs: a charged one is refused, a neutral one summed; wires are refused
+    assert!(input(coulomb_energy(&slab, &[1.0, 1.0], 1e-10)));
+    assert!(coulomb_energy(&slab, &[1.0, -1.0], 1e-10).is_ok());
+    let wire = System::new(
+        vec![[0.0; 3], [1.0; 3]],
+        vec![1, 1],
+        cubic(5.0),
+        [true, false, false],
+    )
+    .unwrap();
+    assert!(input(coulomb_energy(&wire, &[1.0, -1.0], 1e-10)));
     for pbc in [[true; 3], [false; 3]] {
         let overlap = System::new(vec![[1.0; 3], [1.0; 3]], vec![1, 1], cubic(5.0), pbc).unwrap();
         assert!(input(coulomb_energy(&overlap, &[1.0, -1.0], 1e-10)));

@@ -46,8 +46,9 @@ impl PyLodeCalculator {
     }
 
     /// The plan `compute` follows for each structure (with `n_channels` channels), one dict
-    /// each: `route` (`"real-space"`, `"pairs"`, `"reciprocal"`, `"ewald"`, `"mesh"`), the
-    /// route's parameters (`k_cutoff`, `eta`, `spline_order`, `mesh_spacing`, `mesh`), and the
+    /// each: `route` (`"real-space"`, `"pairs"`, `"reciprocal"`, `"ewald"`, `"mesh"`, `"slab"`),
+    /// the route's parameters (`k_cutoff`, `eta`, `spline_order`, `mesh_spacing`, `mesh`; a
+    /// slab's `length`, `inner_route` and its inner route's parameters), and the
     /// estimated `cost` (k-space multiply-adds) and `memory` (bytes).
     #[pyo3(signature = (systems, n_channels=1))]
     fn routes<'py>(
@@ -107,7 +108,16 @@ impl PyLodeCalculator {
 fn plan_to_dict<'py>(py: Python<'py>, plan: &Plan) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("route", plan.route.name())?;
-    match &plan.route {
+    route_parameters(&d, &plan.route)?;
+    d.set_item("cost", plan.cost)?;
+    d.set_item("memory", plan.memory)?;
+    Ok(d)
+}
+
+/// The parameters of `route` into `d`; a slab's own (`length`, `inner_route`) and its inner
+/// route's.
+fn route_parameters(d: &Bound<'_, PyDict>, route: &Route) -> PyResult<()> {
+    match route {
         Route::Finite | Route::Pairs => {}
         Route::Reciprocal { k_cutoff } => d.set_item("k_cutoff", k_cutoff)?,
         Route::Ewald(split) => {
@@ -126,10 +136,13 @@ fn plan_to_dict<'py>(py: Python<'py>, plan: &Plan) -> PyResult<Bound<'py, PyDict
             d.set_item("mesh_spacing", mesh_spacing)?;
             d.set_item("mesh", mesh.to_vec())?;
         }
+        Route::Slab { length, inner } => {
+            d.set_item("length", length)?;
+            d.set_item("inner_route", inner.name())?;
+            route_parameters(d, inner)?;
+        }
     }
-    d.set_item("cost", plan.cost)?;
-    d.set_item("memory", plan.memory)?;
-    Ok(d)
+    Ok(())
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -171,6 +171,21 @@ impl Cell {
         Ok(())
     }
 
+    /// Refuse wires (one periodic direction): `InvalidInput`. For the calculations that sum
+    /// slabs exactly (LODE, Coulomb energies: `docs/math.md` §15) and refuse only wires.
+    pub fn check_not_wire(&self, what: &str) -> Result<()> {
+        if self.pbc.iter().filter(|&&p| p).count() == 1 {
+            crate::bail_input!(
+                "{what} supports cells periodic in all three directions, slabs (two periodic \
+                 directions) and finite systems, got pbc = {:?}: wires (one periodic direction) \
+                 are not supported; for a wire, make its cell periodic in three directions with \
+                 enough vacuum, or treat a long finite piece as a finite system",
+                self.pbc
+            );
+        }
+        Ok(())
+    }
+
     /// Like [`Cell::check_periodicity`], and also refuse a finite system: for the k-space pieces
     /// that only exist for a fully periodic cell (k-vectors, the mesh, Ewald sums).
     pub fn require_fully_periodic(&self, what: &str) -> Result<()> {

@@ -5,8 +5,10 @@
 //! into the cell along periodic directions (fractional coordinates in `[0, 1)`).
 
 mod cell;
+mod slab;
 
 pub use cell::{Cell, Mat3, Vec3};
+pub use slab::SlabGeometry;
 
 use crate::error::{Error, Result};
 

@@ -234,10 +234,11 @@ impl LodeCalculator {
         };
         for (s, system) in systems.iter().enumerate() {
             let cell = system.cell();
-            cell.check_periodicity(&format!("structure {s}: LODE"))?;
+            cell.check_not_wire(&format!("structure {s}: LODE"))?;
+            // slabs keep any total charge: their k_∥ = 0 convention has no background (§15.1)
             if let (Some(w), true) = (
                 weight[s],
-                cell.is_periodic() && (1..=3).contains(&hypers.exponent),
+                cell.is_fully_periodic() && (1..=3).contains(&hypers.exponent),
             ) {
                 let total: f64 = w.iter().sum();
                 let scale: f64 = w.iter().map(|x| x.abs()).sum();

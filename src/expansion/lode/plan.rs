@@ -38,10 +38,19 @@ pub enum Route {
         /// Mesh points along each lattice vector.
         mesh: [usize; 3],
     },
+    /// Slab (two periodic directions): `inner` on the vacuum cell of height `length` (Å) plus
+    /// the exact `k_∥ = 0` line (`"slab"`, `docs/math.md` §15).
+    Slab {
+        /// Height (Å) of the vacuum cell along the normal: the slab's thickness plus the gap.
+        length: f64,
+        /// The fully periodic route of the vacuum cell.
+        inner: Box<Route>,
+    },
 }
 
 impl Route {
-    /// The route's name: `"real-space"`, `"pairs"`, `"reciprocal"`, `"ewald"` or `"mesh"`.
+    /// The route's name: `"real-space"`, `"pairs"`, `"reciprocal"`, `"ewald"`, `"mesh"` or
+    /// `"slab"`.
     pub fn name(&self) -> &'static str {
         match self {
             Route::Finite => "real-space",
@@ -49,6 +58,7 @@ impl Route {
             Route::Reciprocal { .. } => "reciprocal",
             Route::Ewald(_) => "ewald",
             Route::Mesh { .. } => "mesh",
+            Route::Slab { .. } => "slab",
         }
     }
 }

@@ -18,12 +18,13 @@ use super::route::mesh::MeshRoute;
 use super::route::mesh_spacing::{mesh_dims, AUTO_ORDERS};
 use super::route::pairs::PairsRoute;
 use super::route::reciprocal::{kspace_cost, ReciprocalRoute};
-use super::route::{finite, mesh, pairs, reciprocal, LodeRoute};
+use super::route::slab::SlabRoute;
+use super::route::{finite, mesh, pairs, reciprocal, slab, LodeRoute};
 use crate::bail_param;
 use crate::cost::MESH_MIN_ATOMS;
 use crate::error::Result;
 use crate::radial::LodeRadialTable;
-use crate::systems::System;
+use crate::systems::{SlabGeometry, System};
 
 /// Share of the accuracy for the images the `p = 0` pair route drops beyond its table's reach.
 /// The envelope behind [`lattice_tail`] takes the largest `|f_nl|` or `|f'_nl|` at each
@@ -59,8 +60,9 @@ enum Choice {
 
 impl LodeCalculator {
     /// The plan `compute` follows for `system` with `n_channels` channels: the route, its
-    /// parameters, and its estimated cost and memory. Finite (and mixed-periodicity) systems
-    /// get the real-space route (`compute` refuses mixed periodicity).
+    /// parameters, and its estimated cost and memory. Finite systems get the real-space route,
+    /// slabs the slab route around the cheapest periodic route of their vacuum cell; wires are
+    /// refused.
     pub fn plan(&self, system: &System, n_channels: usize) -> Result<Plan> {
         self.choose(system, n_channels)
     }
@@ -68,13 +70,47 @@ impl LodeCalculator {
     /// The route of one structure and its parameters (see [`Self::plan`]).
     pub(super) fn choose(&self, system: &System, n_channels: usize) -> Result<Plan> {
         let common = &self.common;
+        let cell = system.cell();
+        if cell.is_periodic() && !cell.is_fully_periodic() {
+            return self.choose_slab(system, n_channels);
+        }
         let n = system.size() as f64;
-        let (choice, cost) = if !system.cell().is_fully_periodic() {
+        let (choice, cost) = if !cell.is_fully_periodic() {
             (Choice::Finite, finite::cost(common, n))
         } else {
             self.choose_periodic(system, n_channels)?
         };
-        let (route, memory) = match choice {
+        let (route, memory) = self.resolve(choice, system, n_channels)?;
+        Ok(Plan {
+            route,
+            cost,
+            memory,
+        })
+    }
+
+    /// A slab (`docs/math.md` §15): the vacuum cell's height from the accuracy, the cheapest
+    /// periodic route of that cell, and the line correction's cost on top.
+    fn choose_slab(&self, system: &System, n_channels: usize) -> Result<Plan> {
+        let geometry = SlabGeometry::new(system)?;
+        let length = slab::vacuum_length(&self.common, &geometry)?;
+        let vacuum = geometry.vacuum_system(system, length)?;
+        let (choice, cost) = self.choose_periodic(&vacuum, n_channels)?;
+        let (inner, memory) = self.resolve(choice, &vacuum, n_channels)?;
+        let n = system.size() as f64;
+        Ok(Plan {
+            route: Route::Slab {
+                length,
+                inner: Box::new(inner),
+            },
+            cost: cost + slab::line_cost(&self.common, n, n_channels),
+            memory,
+        })
+    }
+
+    /// The route of a choice, its parameters resolved, and its estimated memory.
+    fn resolve(&self, choice: Choice, system: &System, n_channels: usize) -> Result<(Route, f64)> {
+        let common = &self.common;
+        Ok(match choice {
             Choice::Finite => (Route::Finite, finite::memory(common, system, n_channels)),
             Choice::Pairs => (
                 Route::Pairs,
@@ -106,11 +142,6 @@ impl LodeCalculator {
                 };
                 (route, memory)
             }
-        };
-        Ok(Plan {
-            route,
-            cost,
-            memory,
         })
     }
 
@@ -271,8 +302,12 @@ impl LodeCalculator {
     /// The route of `plan`, its tables built or taken from the cache; `structure` names the
     /// structure in error messages.
     pub(super) fn prepare(&self, plan: &Plan, structure: usize) -> Result<Box<dyn LodeRoute + '_>> {
+        self.prepare_route(&plan.route, structure)
+    }
+
+    fn prepare_route(&self, route: &Route, structure: usize) -> Result<Box<dyn LodeRoute + '_>> {
         let common = &self.common;
-        Ok(match &plan.route {
+        Ok(match route {
             Route::Finite => Box::new(FiniteRoute {
                 common,
                 table: self.finite.table(common)?,
@@ -300,6 +335,11 @@ impl LodeCalculator {
                 part: self.ewald.part(common, split.step)?,
                 dims: *mesh,
                 order: *spline_order,
+            }),
+            Route::Slab { length, inner } => Box::new(SlabRoute {
+                common,
+                inner: self.prepare_route(inner, structure)?,
+                length: *length,
             }),
         })
     }
@@ -387,6 +427,31 @@ mod tests {
         .unwrap();
         let plan = calculator(Method::Ewald, 1).plan(&finite, 1).unwrap();
         assert_eq!(plan.route, Route::Finite);
+    }
+
+    /// A slab gets the slab route around the method's periodic route for its vacuum cell,
+    /// taller than the slab; a wire is refused.
+    #[test]
+    fn slabs_plan_a_vacuum_cell_and_wires_are_refused() {
+        let cell = gas(0.2).cell().matrix().to_owned();
+        let positions = gas(0.2).positions().to_vec();
+        let slab = System::new(positions.clone(), vec![1; 24], cell, [true, true, false]).unwrap();
+        for method in [Method::Reciprocal, Method::Ewald, Method::Auto] {
+            let plan = calculator(method, 1).plan(&slab, 1).unwrap();
+            let Route::Slab { length, inner } = &plan.route else {
+                panic!("{plan:?}")
+            };
+            assert!(*length > 12.0, "{plan:?}");
+            if method == Method::Reciprocal {
+                assert!(matches!(**inner, Route::Reciprocal { .. }), "{plan:?}");
+            }
+            if method == Method::Ewald {
+                assert!(matches!(**inner, Route::Ewald(_)), "{plan:?}");
+            }
+            assert_eq!(plan.route.name(), "slab");
+        }
+        let wire = System::new(positions, vec![1; 24], cell, [false, true, false]).unwrap();
+        assert!(calculator(Method::Auto, 1).plan(&wire, 1).is_err());
     }
 
     /// In a 2 Å cube with σ = 1 Å the images beyond the pair tables' reach add up: `auto`

@@ -8,10 +8,9 @@
 //! | [`reciprocal`] | periodic: the k-space sum, dense or by shells (§3b) | `"reciprocal"` |
 //! | [`ewald`] | periodic: short-range pairs + long-range k-space sum (§3c) | `"ewald"` |
 //! | [`mesh`] | periodic: the Ewald split with the long range on a particle mesh | `"mesh"` |
+//! | [`slab`] | slabs: a periodic route on a vacuum cell + the exact `k_∥ = 0` line (§15) | `"slab"` |
 //!
-//! A slab route (2D periodicity) would be one more module here, a variant of
-//! [`super::plan::Route`] and one arm in the planner (`super::routes`); mixed periodicity is
-//! refused by the calculator until then.
+//! Wires (one periodic direction) are refused by the calculator.
 //!
 //! Gradients: each route's Jacobian and backward pass (vector–Jacobian product) belong beside
 //! its [`LodeRoute::values`], as further methods of [`LodeRoute`] (today the finite route, and
@@ -26,6 +25,8 @@ pub(super) mod mesh;
 pub(super) mod mesh_spacing;
 pub(super) mod pairs;
 pub(super) mod reciprocal;
+pub(super) mod slab;
+pub(super) mod slab_line;
 
 use ndarray::{Array3, ArrayView3};
 
