@@ -1,16 +1,28 @@
-"""Cost of a SOAP potential: fitting with forces, and a force call against an energy-only call.
+"""Cost of a potential: fitting with forces, a force call against an energy-only call, and an MD
+step, for a SOAP or a SOAP + LODE recipe.
 
-A :class:`lode_rs.Potential` (SOAP power spectrum, cutoff 4 Å, σ 0.5 Å, n_max 6, l_max 4,
-sparse GPR ζ = 2 on ``--n-sparse`` environments) is fitted on the Ewald energies and forces of
-``--train`` 64-atom Na/Cl gases (fit time and the size of the force design matrix), then
-timed on one gas of each size in ``--atoms`` (the 64-atom density): ``predict`` with energies
-only, and with energies + forces (the backward pass). Best of ``--repeat`` after a warm-up; one
-thread unless ``--threads``. Prints a Markdown table. Run: ``python benches/potential.py``.
+Recipes (``--recipe``): ``soap`` — SOAP power spectrum (cutoff 4 Å, σ 0.5 Å, n_max 6, l_max 4);
+``soap+lode`` — the same plus LODE ν = 1 (p = 1, cutoff 3 Å, σ 1 Å, n_max 4, l_max 0,
+``method="reciprocal"``: the periodic route with LODE Jacobians today). Sparse GPR ζ = 2 on
+``--n-sparse`` environments, fitted on the Ewald energies and forces of ``--train`` 64-atom
+Na/Cl gases (fit time, the size of the force design matrix, peak memory of the process), then
+timed on one gas of each size in
+``--atoms`` (the 64-atom density): ``predict`` with energies only, with energies + forces (the
+backward pass), and one velocity-Verlet step of ASE with the potential's calculator (forces
+only, as MD asks), with the LODE block computed by each method of ``--methods`` (the fitted
+weights are kept: routes agree to the accuracy; the reciprocal sum, O(N²), is skipped above
+``--max-reciprocal`` atoms). Best of ``--repeat`` after a warm-up; one thread unless
+``--threads``. A route without gradients yet is reported as such. Prints Markdown tables.
+
+Run: ``python benches/potential.py [--recipe soap+lode] [--atoms 1000 10000 100000]``;
+``--fit-only`` skips the timings (the 1 000-structure fit), ``--no-fit`` fits on energies of
+ten gases only (the timings do not depend on the fitted weights).
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 
 import numpy as np
@@ -28,48 +40,132 @@ def best(work, repeat: int) -> float:
     return min(times)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--train", type=int, default=100)
-    parser.add_argument("--n-sparse", type=int, default=500)
-    parser.add_argument("--atoms", type=int, nargs="+", default=[1000, 10000])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--quick", action="store_true", help="--test-sized run")
-    parser.add_argument("--test", action="store_true", help="smoke run (CI)")
-    args = parser.parse_args()
-    if args.quick or args.test:
-        args.train, args.n_sparse, args.atoms, args.repeat = 10, 100, [512], 1
-    frames = lode_rs.datasets.random_ionic_gas(args.train, seed=0)
-    energies, forces, _ = lode_rs.electrostatic_energy(frames, forces=True)
-    soap = lode_rs.SoapExpansion(
-        cutoff=4.0, smearing=0.5, n_max=6, l_max=4, species=[11, 17], n_threads=args.threads
+def peak_memory_mib() -> float:
+    """Peak resident memory of this process so far (MiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def lode_expansion(threads: int, method: str):
+    return lode_rs.LodeExpansion(
+        cutoff=3.0,
+        smearing=1.0,
+        n_max=4,
+        l_max=0,
+        species=[11, 17],
+        method=method,
+        n_threads=threads,
     )
+
+
+def recipe(name: str, threads: int) -> list:
+    soap = lode_rs.SoapExpansion(
+        cutoff=4.0, smearing=0.5, n_max=6, l_max=4, species=[11, 17], n_threads=threads
+    )
+    blocks = [lode_rs.PowerSpectrum(soap)]
+    if name == "soap+lode":
+        blocks.append(lode_rs.potential.RadialSpectrum(lode_expansion(threads, "reciprocal")))
+    return blocks
+
+
+def fit(args) -> lode_rs.Potential:
+    n_train = 10 if args.no_fit else args.train
+    frames = lode_rs.datasets.random_ionic_gas(n_train, seed=0)
+    energies, forces, _ = lode_rs.electrostatic_energy(frames, forces=True)
     pot = lode_rs.Potential(
-        lode_rs.PowerSpectrum(soap),
+        recipe(args.recipe, args.threads),
         lode_rs.models.SparseGPR(
             kernel=lode_rs.models.PolynomialKernel(zeta=2), n_sparse=args.n_sparse
         ),
         regularizers={"energy": 1e-3, "forces": 1e-2},
     )
+    before = peak_memory_mib()
     start = time.perf_counter()
-    pot.fit(frames, energy=energies, forces=forces)
-    fit = time.perf_counter() - start
-    rows = 3 * 64 * args.train
+    pot.fit(frames, energy=energies, forces=None if args.no_fit else forces)
+    seconds = time.perf_counter() - start
+    if args.no_fit:
+        print(f"fitted on the energies of {n_train} gases ({seconds:.1f} s)")
+        return pot
+    rows = 3 * 64 * n_train
     print(
-        f"fit on {args.train} gases of 64 atoms (energies + {rows} force components, "
-        f"{args.n_sparse} active environments): {fit:.1f} s; force design "
-        f"{rows * args.n_sparse * 8 / 2**20:.0f} MiB"
+        f"{args.recipe}: fit on {n_train} gases of 64 atoms (energies + {rows} force components, "
+        f"{args.n_sparse} active environments): {seconds:.1f} s; force design "
+        f"{rows * args.n_sparse * 8 / 2**20:.0f} MiB; peak memory {peak_memory_mib():.0f} MiB "
+        f"(before fitting {before:.0f} MiB)",
+        flush=True,
     )
-    print("| atoms | energy only (s) | energy + forces (s) | ratio |")
-    print("|---|---|---|---|")
+    return pot
+
+
+def md_step(pot, atoms, repeat: int) -> float:
+    from ase import units
+    from ase.md.verlet import VelocityVerlet
+
+    atoms = atoms.copy()
+    atoms.calc = pot.calculator()
+    rng = np.random.default_rng(0)
+    atoms.set_velocities(0.01 * rng.standard_normal((len(atoms), 3)))
+    dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs)
+    return best(lambda: dyn.run(1), repeat)
+
+
+def timings(pot, args) -> None:
+    print(f"\n{args.recipe}, {args.threads} thread(s)")
+    print("| atoms | LODE route | energy only (s) | energy + forces (s) | ratio | MD step (s) |")
+    print("|---|---|---|---|---|---|")
+    lode_block = next(
+        (b for b in pot.blocks if isinstance(b.invariant, lode_rs.potential.RadialSpectrum)), None
+    )
+    methods = args.methods if lode_block is not None else ["–"]
     for n_atoms in args.atoms:
         box = 16.0 * (n_atoms / 64) ** (1 / 3)
         (big,) = lode_rs.datasets.random_ionic_gas(1, n_atoms=n_atoms, box_range=(box, box), seed=1)
-        energy = best(lambda big=big: pot.predict([big], forces=False, stress=False), args.repeat)
-        both = best(lambda big=big: pot.predict([big], forces=True, stress=False), args.repeat)
-        print(f"| {n_atoms} | {energy:.3f} | {both:.3f} | {both / energy:.2f} |")
-    assert np.isfinite(fit)
+        for method in methods:
+            route = "–"
+            if lode_block is not None:
+                if method == "reciprocal" and n_atoms > args.max_reciprocal:
+                    continue
+                lode_block.invariant.first = lode_expansion(args.threads, method)
+                route = lode_block.invariant.first.routes([big])[0]["route"]
+            energy = best(
+                lambda big=big: pot.predict([big], forces=False, stress=False), args.repeat
+            )
+            try:
+                both = best(
+                    lambda big=big: pot.predict([big], forces=True, stress=False), args.repeat
+                )
+            except lode_rs.InvalidParameterError as error:
+                reason = str(error).split(";")[0]
+                print(f"| {n_atoms} | {route} | {energy:.3f} | {reason} | – | – |", flush=True)
+                continue
+            step = md_step(pot, big, args.repeat)
+            print(
+                f"| {n_atoms} | {route} | {energy:.3f} | {both:.3f} | {both / energy:.2f} | "
+                f"{step:.3f} |",
+                flush=True,
+            )
+    print(f"peak memory {peak_memory_mib():.0f} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--recipe", choices=["soap", "soap+lode"], default="soap+lode")
+    parser.add_argument("--methods", nargs="+", default=["reciprocal", "auto"])
+    parser.add_argument("--max-reciprocal", type=int, default=10000)
+    parser.add_argument("--train", type=int, default=100)
+    parser.add_argument("--n-sparse", type=int, default=500)
+    parser.add_argument("--atoms", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--fit-only", action="store_true")
+    parser.add_argument("--no-fit", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="--test-sized run")
+    parser.add_argument("--test", action="store_true", help="smoke run (CI)")
+    args = parser.parse_args()
+    if args.quick or args.test:
+        args.train, args.n_sparse, args.atoms, args.repeat = 4, 100, [512], 1
+    pot = fit(args)
+    if not args.fit_only:
+        timings(pot, args)
 
 
 if __name__ == "__main__":

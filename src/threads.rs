@@ -64,6 +64,14 @@ fn idle_pools() -> &'static Mutex<HashMap<usize, Vec<ThreadPool>>> {
     POOLS.get_or_init(Default::default)
 }
 
+static POOLS_BUILT: AtomicUsize = AtomicUsize::new(0);
+
+/// Number of thread pools this process has built so far: [`lease`] builds one only when no
+/// idle pool of the requested size is free, so consecutive calls leave it unchanged.
+pub fn pools_built() -> usize {
+    POOLS_BUILT.load(Ordering::Relaxed)
+}
+
 /// Exclusive use of a pool of `n` threads, returned to the idle pools when dropped.
 pub struct PoolLease {
     n: usize,
@@ -101,11 +109,17 @@ pub fn lease(n_threads: usize) -> Result<PoolLease> {
         .and_then(Vec::pop);
     let pool = match idle {
         Some(pool) => pool,
-        None => rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .thread_name(move |i| format!("lode_rs-{n}-{i}"))
-            .build()
-            .map_err(|e| Error::Internal(format!("could not start a pool of {n} threads: {e}")))?,
+        None => {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .thread_name(move |i| format!("lode_rs-{n}-{i}"))
+                .build()
+                .map_err(|e| {
+                    Error::Internal(format!("could not start a pool of {n} threads: {e}"))
+                })?;
+            POOLS_BUILT.fetch_add(1, Ordering::Relaxed);
+            pool
+        }
     };
     Ok(PoolLease {
         n,
@@ -199,8 +213,10 @@ mod tests {
         let first = lease(n).unwrap();
         let ids = threads(&first);
         drop(first);
+        let built = pools_built();
         let again = lease(n).unwrap();
         assert_eq!(threads(&again), ids, "the idle pool is reused");
+        assert!(pools_built() >= built, "the counter only grows");
         let concurrent = lease(n).unwrap();
         assert_eq!(concurrent.pool().current_num_threads(), n);
         assert!(threads(&concurrent).iter().all(|id| !ids.contains(id)));

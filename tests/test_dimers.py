@@ -122,6 +122,22 @@ def test_generator_on_a_tiny_dimer():
     # the isolated monomer's energy does not depend on its random orientation
     reference, _ = generator.xtb_energy(library[0].numbers, library[0].positions, 1)
     assert dimer.energy_a == pytest.approx(reference, abs=1e-6)
+    # forces of every curve point, −∂E/∂r by central differences of the xTB energy (h = 1e-3 Å:
+    # truncation ~h² × third derivative ≲ 1e-5 eV/Å, SCF noise ≲ 1e-5 eV/Å; tolerance 1e-3 eV/Å
+    # against forces of ~1 eV/Å catches a sign, unit (Hartree/Bohr) or ordering error)
+    n = len(dimer.numbers)
+    assert dimer.forces.shape == (13, n, 3)
+    positions = dimer.positions(2)
+    h = 1e-3
+    for atom, axis in [(0, 0), (n - 1, 2)]:
+        energies = []
+        for sign in (1, -1):
+            moved = positions.copy()
+            moved[atom, axis] += sign * h
+            energies.append(generator.xtb_energy(dimer.numbers, moved, 1)[0])
+        fd = -(energies[0] - energies[1]) / (2 * h)
+        assert dimer.forces[2][atom, axis] == pytest.approx(fd, abs=1e-3)
+    assert np.abs(dimer.forces).max() > 0.1
 
 
 def test_shipped_energies_match_the_generator(shipped):
@@ -200,3 +216,49 @@ def test_cli_reproduce_dimers_on_the_public_dimers(tmp_path, capsys):
     assert main(["reproduce", "dimers", "--quick", "--data", "bfdb", "--out", str(tmp_path)]) == 0
     assert "SOAP + LODE ν=1" in capsys.readouterr().out
     assert (tmp_path / "dimers.png").exists()
+
+
+def test_dimers_forces_frames_and_binding_forces(tmp_path):
+    # the plumbing of the dimers-with-forces experiment on a synthetic dimer (no xTB): frames
+    # carry the curve's energies and forces and the monomers' own, charges spread per monomer;
+    # binding forces are F(AB) − F(A) ⊕ F(B) and the intermolecular force sums them over B
+    from lode_rs.experiments import dimers_forces
+
+    rng = np.random.default_rng(0)
+    n_a, n_b, n_sep = 2, 3, 13
+    dimer = generator.Dimer(
+        index=0,
+        name_a="a",
+        name_b="b",
+        numbers_a=np.array([7, 1]),
+        numbers_b=np.array([8, 1, 1]),
+        positions_a=rng.standard_normal((n_a, 3)),
+        positions_b=rng.standard_normal((n_b, 3)) + [4.0, 0, 0],
+        charge_a=1,
+        charge_b=-1,
+        direction=np.array([1.0, 0, 0]),
+        separations=4.0 + 0.3 * np.arange(n_sep),
+        energy=rng.standard_normal(n_sep),
+        energy_a=-1.0,
+        energy_b=-2.0,
+        transfer=np.zeros(n_sep),
+        forces=rng.standard_normal((n_sep, n_a + n_b, 3)),
+        monomer_forces=rng.standard_normal((n_a + n_b, 3)),
+    )
+    curve, (a, b) = dimers_forces.frames_of(dimer)
+    assert len(curve) == n_sep and len(a) == n_a and len(b) == n_b
+    np.testing.assert_array_equal(curve[5].positions, dimer.positions(5))
+    np.testing.assert_array_equal(curve[5].arrays["forces"], dimer.forces[5])
+    np.testing.assert_array_equal(b.positions, dimer.positions_b)
+    assert curve[5].info["energy"] == dimer.energy[5] and b.info["energy"] == -2.0
+    np.testing.assert_allclose(curve[0].get_initial_charges(), [0.5, 0.5, -1 / 3, -1 / 3, -1 / 3])
+    np.testing.assert_allclose(b.get_initial_charges(), [-1 / 3] * 3)
+    per_sep, inter = dimers_forces._binding([dimer], lambda fs: [f.arrays["forces"] for f in fs])
+    expected = dimer.forces[7] - dimer.monomer_forces
+    np.testing.assert_allclose(per_sep[7], expected)
+    np.testing.assert_allclose(inter[0, 7], expected[n_a:].sum(axis=0))
+    # the stored file keeps the forces (extxyz info arrays, full precision)
+    generator.save(tmp_path / "d.xyz.xz", [dimer], {"settings": {}})
+    (loaded,), _ = generator.load(tmp_path / "d.xyz.xz")
+    np.testing.assert_array_equal(loaded.forces, dimer.forces)
+    np.testing.assert_array_equal(loaded.monomer_forces, dimer.monomer_forces)

@@ -103,6 +103,9 @@ class Potential:
             cross-validation (grouped by structure).
         delta: the prior's energy scale δ (eV); default: from the training targets.
         batch_size: structures whose Jacobians are held in memory at once while fitting.
+        species_resolved: with ``Ridge``, one weight vector per centre species
+            (``ε(x_i) = w_{Z_i}·x_i``, as ``lode_rs.models.species_resolved`` features): e.g.
+            the Coulomb energy ``½ Σ q_i V(r_i)`` is linear in LODE ν = 1 features this way.
     """
 
     def __init__(
@@ -114,10 +117,18 @@ class Potential:
         regularizers: dict[str, float] | None = None,
         delta: float | None = None,
         batch_size: int = 16,
+        species_resolved: bool = False,
     ) -> None:
         self.blocks = recipe.as_blocks(features, weights)
         model = SparseGPR(kernel=PolynomialKernel(zeta=2)) if model is None else model
         self.model = _model_spec(model)
+        if species_resolved:
+            if self.model["type"] != "Ridge":
+                raise InvalidParameterError(
+                    "species_resolved=True is a linear model with weights per centre species: "
+                    "use it with lode_rs.models.Ridge (kernel models match species already)"
+                )
+            self.model["species_resolved"] = True
         self.regularizers = _check_sigmas(regularizers)
         if delta is not None and (not np.isfinite(delta) or delta <= 0):
             raise InvalidParameterError(f"delta must be finite and > 0, got {delta}")
@@ -190,6 +201,8 @@ class Potential:
 
     def _make_basis(self, values: recipe.FeatureBatch) -> Basis:
         if self.model["type"] == "Ridge":
+            if self.model.get("species_resolved"):
+                return Basis.species_resolved(self.species_, values.values.shape[1])
             return Basis(None)
         kernel = kernel_from_dict(self.model["kernel"])
         match = self.model["match_species"]
@@ -211,7 +224,7 @@ class Potential:
         k_mm = self.basis_.kernel.pairwise(points, points)
         if self.basis_.species is not None:
             k_mm[self.basis_.species[:, None] != self.basis_.species[None, :]] = 0.0
-        return active_cholesky(k_mm, self.model["jitter"])
+        return active_cholesky(k_mm, self.model.get("jitter", 0.0))
 
     def _composition(self, frames) -> np.ndarray:
         out = np.zeros((len(frames), len(self.species_)))
@@ -368,7 +381,11 @@ def load_potential(path: str | os.PathLike, *, n_threads: int = 0) -> Potential:
     pot.species_ = np.asarray(metadata["species_"], dtype=np.int64)
     pot.n_features_ = int(metadata["n_features_"])
     if pot.model["type"] == "Ridge":
-        pot.basis_ = Basis(None)
+        pot.basis_ = (
+            Basis.species_resolved(pot.species_, pot.n_features_)
+            if pot.model.get("species_resolved")
+            else Basis(None)
+        )
     else:
         basis = Basis.__new__(Basis)
         basis.kernel = kernel_from_dict(pot.model["kernel"])

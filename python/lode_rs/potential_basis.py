@@ -45,6 +45,17 @@ class Basis:
             self.points = kernel.prepare(points)
             self.species = species
 
+    @staticmethod
+    def species_resolved(species: np.ndarray, n_features: int) -> Basis:
+        """The linear basis with one weight vector per centre species,
+        ``φ_{(Z,p)}(x_i) = δ_{Z Z_i} x_p``: the raw linear kernel ``x·x_m`` on the unit vectors
+        ``x_m = e_p`` of each species (so the prior ``K_MM`` is the identity, as for ridge)."""
+        species = np.asarray(species, dtype=np.int64)
+        points = np.tile(np.eye(n_features), (len(species), 1))
+        return Basis(
+            PolynomialKernel(zeta=1, normalize=False), points, np.repeat(species, n_features)
+        )
+
     def size(self, n_features: int) -> int:
         """Number of basis functions."""
         return n_features if self.kernel is None else self.points.shape[0]
@@ -88,11 +99,13 @@ class Basis:
         if self.kernel is None:
             return jac
         xh, inv = self._prepared(x)
+        # once per environment, not per Jacobian row (an environment has 3 rows per atom)
+        s_env, _, dk_env = self._similarity(xh, species)
         out = np.empty((jac.shape[0], self.points.shape[0]))
         for t0 in range(0, jac.shape[0], CHUNK):
             t1 = min(t0 + CHUNK, jac.shape[0])
             r = rows[t0:t1]
-            s, _, dk = self._similarity(xh[r], species[r])
+            s, dk = s_env[r], dk_env[r]
             jx = jac[t0:t1] @ self.points.T
             if self.kernel.normalize:
                 own = np.einsum("tf,tf->t", jac[t0:t1], xh[r])

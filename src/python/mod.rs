@@ -44,10 +44,21 @@ fn testing(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     neighbors::register(&testing)?;
     math::register(&testing)?;
     radial::register(&testing)?;
+    testing.add_function(wrap_pyfunction!(pools_built, &testing)?)?;
     // an extension submodule is not found by the import system: register it by its full name
     // so that `import lode_rs._lode_rs.testing` works as well as attribute access
     py.import("sys")?
         .getattr("modules")?
         .set_item(NAME, &testing)?;
     Ok(testing)
+}
+
+/// pools_built()
+/// --
+///
+/// Number of thread pools the core has built in this process so far (pools are built once per
+/// size and reused by later calls: a call that builds none leaves it unchanged).
+#[pyfunction]
+fn pools_built() -> usize {
+    crate::threads::pools_built()
 }

@@ -16,9 +16,10 @@ module builds a set of the same shape from scratch:
    van der Waals radii ``R`` (H 1.10, C 1.70, N 1.55, O 1.52 Å) — computed exactly: each pair's
    condition is a quadratic inequality in ``d``. The 13 rigid separations are
    ``d₀ + k × step`` for ``k = 0…12``.
-3. **Energies** (:func:`xtb_energy`): GFN2-xTB single points through ``tblite`` (one OpenMP
-   thread), the charge of each structure set to the sum of its formal charges, closed shell;
-   when the SCF does not converge the calculation is repeated with stronger mixer damping and
+3. **Energies and forces** (:func:`xtb_energy_forces`): GFN2-xTB single points through
+   ``tblite`` (one OpenMP thread; the forces are tblite's analytical gradient), the charge of
+   each structure set to the sum of its formal charges, closed shell; when the SCF does not
+   converge the calculation is repeated with stronger mixer damping and
    more iterations (:data:`SCF_RETRIES`); a dimer any of whose 15 calculations (13 separations
    and the two isolated monomers, in the same orientation) fails is dropped and recorded. A
    dimer is also dropped when, at any separation, the Mulliken charges of monomer A sum to more
@@ -179,6 +180,11 @@ class Dimer:
     energy_a: float = float("nan")
     energy_b: float = float("nan")
     transfer: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: GFN2-xTB forces ``(n_separations, n_atoms, 3)`` (eV/Å); empty in files written before
+    #: they were recorded
+    forces: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: forces on the isolated monomers ``(n_a + n_b, 3)`` (A's atoms first; eV/Å), same geometry
+    monomer_forces: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def positions(self, k: int) -> np.ndarray:
         """``(n_a + n_b, 3)`` positions (Å) of curve point ``k`` (A's atoms first)."""
@@ -320,6 +326,15 @@ def xtb_energy(numbers: np.ndarray, positions: np.ndarray, charge: int) -> tuple
     Raises:
         SCFError: when no entry of :data:`SCF_RETRIES` converges.
     """
+    energy, charges, _ = xtb_energy_forces(numbers, positions, charge)
+    return energy, charges
+
+
+def xtb_energy_forces(
+    numbers: np.ndarray, positions: np.ndarray, charge: int
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """As :func:`xtb_energy`, plus the GFN2-xTB forces ``−∂E/∂r`` (eV/Å, ``(n_atoms, 3)``) of
+    the same single point (tblite's analytical gradient)."""
     _single_thread()
     interface = _require("tblite.interface")
     last = None
@@ -336,14 +351,20 @@ def xtb_energy(numbers: np.ndarray, positions: np.ndarray, charge: int) -> tuple
         calc.set("max-iter", max_iter)
         try:
             result = calc.singlepoint()
-            return float(result.get("energy")) * HARTREE_EV, np.asarray(result.get("charges"))
+            forces = -np.asarray(result.get("gradient")) * (HARTREE_EV / BOHR_ANGSTROM)
+            return (
+                float(result.get("energy")) * HARTREE_EV,
+                np.asarray(result.get("charges")),
+                forces,
+            )
         except RuntimeError as error:  # TBLiteRuntimeError derives from RuntimeError
             last = error
     raise SCFError(f"GFN2-xTB SCF did not converge ({last})")
 
 
 def compute_energies(dimer: Dimer, max_transfer: float = 0.1) -> Dimer:
-    """Fill ``energy`` (13 points), ``energy_a``, ``energy_b`` (eV) and ``transfer`` of ``dimer``.
+    """Fill ``energy`` (13 points), ``energy_a``, ``energy_b`` (eV), ``forces`` (eV/Å, the 13
+    points), ``monomer_forces`` and ``transfer`` of ``dimer``.
 
     Raises:
         SCFError: an SCF did not converge.
@@ -351,15 +372,22 @@ def compute_energies(dimer: Dimer, max_transfer: float = 0.1) -> Dimer:
             charge by more than ``max_transfer`` (e).
     """
     total = dimer.charge_a + dimer.charge_b
-    dimer.energy_a = xtb_energy(dimer.numbers_a, dimer.positions_a, dimer.charge_a)[0]
-    dimer.energy_b = xtb_energy(dimer.numbers_b, dimer.positions_b, dimer.charge_b)[0]
+    dimer.energy_a, _, forces_a = xtb_energy_forces(
+        dimer.numbers_a, dimer.positions_a, dimer.charge_a
+    )
+    dimer.energy_b, _, forces_b = xtb_energy_forces(
+        dimer.numbers_b, dimer.positions_b, dimer.charge_b
+    )
+    dimer.monomer_forces = np.concatenate([forces_a, forces_b])
     n_a = len(dimer.numbers_a)
-    energy, transfer = [], []
+    energy, transfer, forces = [], [], []
     for k in range(len(dimer.separations)):
-        e, q = xtb_energy(dimer.numbers, dimer.positions(k), total)
+        e, q, f = xtb_energy_forces(dimer.numbers, dimer.positions(k), total)
         energy.append(e)
+        forces.append(f)
         transfer.append(float(q[:n_a].sum()) - dimer.charge_a)
     dimer.energy = np.array(energy)
+    dimer.forces = np.array(forces)
     dimer.transfer = np.array(transfer)
     worst = int(np.argmax(np.abs(dimer.transfer)))
     if abs(dimer.transfer[worst]) > max_transfer:
@@ -429,11 +457,16 @@ def generate(
 
 def to_charged_dimers(dimers: list[Dimer]) -> ChargedDimers:
     """The :class:`lode_rs.datasets.ChargedDimers` form of generated dimers (13 frames each;
-    ``info`` of every frame: ``name_a``, ``name_b``, ``generator_index``)."""
+    ``info`` of every frame: ``name_a``, ``name_b``, ``generator_index``; ``forces`` when every
+    dimer has them)."""
     import ase
 
     frames, rows = [], []
+    with_forces = bool(dimers) and all(d.forces.size for d in dimers)
+    forces = []
     for k, d in enumerate(dimers):
+        if with_forces:
+            forces.extend(d.forces)
         numbers = d.numbers
         for j, separation in enumerate(d.separations):
             atoms = ase.Atoms(numbers=numbers, positions=d.positions(j), pbc=False)
@@ -461,7 +494,7 @@ def to_charged_dimers(dimers: list[Dimer]) -> ChargedDimers:
         dimer=table[:, 0].astype(np.int64),
         distance=table[:, 1],
         monomer_charges=table[:, 5:7],
-        forces=None,
+        forces=forces if with_forces else None,
         n_atoms_a=table[:, 7].astype(np.int64),
         monomer_energies=monomer_energies,
     )
@@ -527,6 +560,9 @@ def save(path, dimers: list[Dimer], description: dict) -> None:
             monomer_energy_b=d.energy_b,
             transfer=d.transfer,
         )
+        if d.forces.size:
+            atoms.info["dimer_forces"] = d.forces.reshape(-1)
+            atoms.info["monomer_forces"] = d.monomer_forces.reshape(-1)
         frames.append(atoms)
     text = io.StringIO()
     ase.io.write(text, frames, format="extxyz")
@@ -568,6 +604,18 @@ def load(source) -> tuple[list[Dimer], dict]:
                 energy_a=float(info["monomer_energy_a"]),
                 energy_b=float(info["monomer_energy_b"]),
                 transfer=np.asarray(info["transfer"], dtype=float),
+                forces=(
+                    np.asarray(info["dimer_forces"], dtype=float).reshape(
+                        len(info["separations"]), len(numbers), 3
+                    )
+                    if "dimer_forces" in info
+                    else np.zeros(0)
+                ),
+                monomer_forces=(
+                    np.asarray(info["monomer_forces"], dtype=float).reshape(len(numbers), 3)
+                    if "monomer_forces" in info
+                    else np.zeros(0)
+                ),
             )
         )
     return dimers, description
