@@ -468,7 +468,7 @@ pub fn power_spectrum_strain_gradient(
 /// and the strain `(n_rows, 3, 3, n_features)` Jacobians requested; the output size is checked
 /// against `request.max_memory` first. Rows run in parallel in the current pool, each written
 /// by one task. Every output element is written, so the outputs take
-/// [`crate::memory::reusable`] buffers.
+/// `crate::memory::reusable` buffers.
 #[allow(clippy::type_complexity)]
 pub fn power_spectrum_jacobians(
     first: (&dyn RowJacobian, ArrayView4<f64>, &[i32]),

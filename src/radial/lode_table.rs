@@ -192,7 +192,7 @@ impl LodeRadialTable {
     /// reach scan, `(d_scan − d_reach) / step` evaluations with `d_scan = R + 10 w`, `step =
     /// min(σ, σ_0)/4` and `d_reach ≈ R_acc + w √(2 ln(1/accuracy))`, plus the spline's `≈ 2 N`
     /// evaluations for `N ≈ 0.3 d_reach / min(σ, σ_0) · accuracy^{-1/4}` intervals, each
-    /// evaluation [`estimated_nodes`] × `n_max (l_max + 1)`. Proportional to the measured time
+    /// evaluation `estimated_nodes` × `n_max (l_max + 1)`. Proportional to the measured time
     /// within a factor of about 3 (ignored test `build_cost_sweep`); planners weigh it against
     /// run costs.
     pub fn estimated_work(
