@@ -18,7 +18,13 @@ from scipy.spatial.transform import Rotation
 
 import lode_rs
 from test_equivariant import rotated, wigner_d
-from test_gradients import check_jacobians, dense_positions, jacobian_transpose, random_cotangent
+from test_gradients import (
+    FD_TOL,
+    check_jacobians,
+    dense_positions,
+    jacobian_transpose,
+    random_cotangent,
+)
 from test_lode_gradients import charged, molecule, periodic
 
 LODE = dict(cutoff=3.0, smearing=1.0, n_max=3, l_max=2, exponent=1, center_weight=0.7)
@@ -116,13 +122,23 @@ def test_strain_jacobian_and_backward_where_the_route_has_it(method, name):
     refusal = strain_refusal(compute, atoms)
     if refusal is not None:
         pytest.skip(refusal)
-    result = check_jacobians(compute, atoms, strain=True)
+    result = check_jacobians(compute, atoms, strain=True, tol=fd_tolerance(method))
     v = random_cotangent(result.values.shape, seed=1)
     out = backward(atoms, v)
     forces, strain = jacobian_transpose(result, v, len(atoms))
-    np.testing.assert_allclose(out.strain[0], strain, rtol=0, atol=1e-12 * np.max(np.abs(strain)))
+    # the mesh backward pass is the exact adjoint of the mesh values, its Jacobian the Ewald
+    # route's: they agree to the mesh error, not to rounding
+    transpose_tol = 1e-4 if method == "mesh" else 1e-12
+    np.testing.assert_allclose(
+        out.strain[0], strain, rtol=0, atol=transpose_tol * np.max(np.abs(strain))
+    )
     s = result.gradient("strain").values
-    np.testing.assert_allclose(s, np.swapaxes(s, 1, 2), rtol=0, atol=1e-10 * np.max(np.abs(s)))
+    # symmetric to rounding where the k-vector set is the Jacobian's own; the mesh route's
+    # rows (the Ewald route's, with the mesh's long-range cutoff) to its truncation, ~1e-7
+    symmetry_tol = 1e-6 if method == "mesh" else 1e-10
+    np.testing.assert_allclose(
+        s, np.swapaxes(s, 1, 2), rtol=0, atol=symmetry_tol * np.max(np.abs(s))
+    )
 
 
 @pytest.mark.parametrize("method", ["auto", "ewald", "mesh"])
@@ -138,7 +154,14 @@ def test_planner_routes_positions(method):
         if "not implemented" in str(error):
             pytest.skip(str(error))
         raise
-    check_jacobians(compute, atoms, strain=False)
+    check_jacobians(compute, atoms, strain=False, tol=fd_tolerance(method))
+
+
+def fd_tolerance(method: str) -> float:
+    """The mesh route's Jacobian rows are the Ewald route's of the same split, which differ from
+    the derivatives of the mesh values by the mesh discretisation error (docs/gradients.md:
+    ≤ 1e-4 of the largest entry); 1e-4 still catches a sign or factor-2 error. Elsewhere FD_TOL."""
+    return 1e-4 if method == "mesh" else FD_TOL
 
 
 @pytest.mark.parametrize("kind", ["molecule", "periodic"])
