@@ -12,11 +12,15 @@ backward pass), and one velocity-Verlet step of ASE with the potential's calcula
 only, as MD asks), with the LODE block computed by each method of ``--methods`` (the fitted
 weights are kept: routes agree to the accuracy; the reciprocal sum, O(N²), is skipped above
 ``--max-reciprocal`` atoms). Best of ``--repeat`` after a warm-up; one thread unless
-``--threads``. A route without gradients yet is reported as such. Prints Markdown tables.
+``--threads``. A route without gradients yet is reported as such. The MD step is timed with
+the LODE calculators' per-cell cache (plans, k-vectors, mesh modes kept while the cell is
+unchanged) and, in the same run, without it (``testing.set_cell_cache(False)``; ``--no-uncached``
+skips that). Prints Markdown tables, with the machine's load (``/proc/loadavg``).
 
 Run: ``python benches/potential.py [--recipe soap+lode] [--atoms 1000 10000 100000]``;
-``--fit-only`` skips the timings (the 1 000-structure fit), ``--no-fit`` fits on energies of
-ten gases only (the timings do not depend on the fitted weights).
+``--fit-only`` skips the timings (the 1 000-structure fit: ``--train 1000 --fit-only``; its
+LODE block on ``--fit-method``, default ``auto``), ``--no-fit`` fits on energies of ten gases
+only (the timings do not depend on the fitted weights).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import time
 import numpy as np
 
 import lode_rs
+from lode_rs._lode_rs import testing
 
 
 def best(work, repeat: int) -> float:
@@ -57,13 +62,19 @@ def lode_expansion(threads: int, method: str):
     )
 
 
-def recipe(name: str, threads: int) -> list:
+def load() -> str:
+    """The 1, 5 and 15 minute load averages."""
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def recipe(name: str, threads: int, method: str = "reciprocal") -> list:
     soap = lode_rs.SoapExpansion(
         cutoff=4.0, smearing=0.5, n_max=6, l_max=4, species=[11, 17], n_threads=threads
     )
     blocks = [lode_rs.PowerSpectrum(soap)]
     if name == "soap+lode":
-        blocks.append(lode_rs.potential.RadialSpectrum(lode_expansion(threads, "reciprocal")))
+        blocks.append(lode_rs.potential.RadialSpectrum(lode_expansion(threads, method)))
     return blocks
 
 
@@ -72,7 +83,7 @@ def fit(args) -> lode_rs.Potential:
     frames = lode_rs.datasets.random_ionic_gas(n_train, seed=0)
     energies, forces, _ = lode_rs.electrostatic_energy(frames, forces=True)
     pot = lode_rs.Potential(
-        recipe(args.recipe, args.threads),
+        recipe(args.recipe, args.threads, args.fit_method),
         lode_rs.models.SparseGPR(
             kernel=lode_rs.models.PolynomialKernel(zeta=2), n_sparse=args.n_sparse
         ),
@@ -90,13 +101,13 @@ def fit(args) -> lode_rs.Potential:
         f"{args.recipe}: fit on {n_train} gases of 64 atoms (energies + {rows} force components, "
         f"{args.n_sparse} active environments): {seconds:.1f} s; force design "
         f"{rows * args.n_sparse * 8 / 2**20:.0f} MiB; peak memory {peak_memory_mib():.0f} MiB "
-        f"(before fitting {before:.0f} MiB)",
+        f"(before fitting {before:.0f} MiB); LODE on {args.fit_method}; load {load()}",
         flush=True,
     )
     return pot
 
 
-def md_step(pot, atoms, repeat: int) -> float:
+def md_step(pot, atoms, repeat: int, cache: bool = True) -> float:
     from ase import units
     from ase.md.verlet import VelocityVerlet
 
@@ -105,13 +116,20 @@ def md_step(pot, atoms, repeat: int) -> float:
     rng = np.random.default_rng(0)
     atoms.set_velocities(0.01 * rng.standard_normal((len(atoms), 3)))
     dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs)
-    return best(lambda: dyn.run(1), repeat)
+    previous = testing.set_cell_cache(cache)
+    try:
+        return best(lambda: dyn.run(1), repeat)
+    finally:
+        testing.set_cell_cache(previous)
 
 
 def timings(pot, args) -> None:
-    print(f"\n{args.recipe}, {args.threads} thread(s)")
-    print("| atoms | LODE route | energy only (s) | energy + forces (s) | ratio | MD step (s) |")
-    print("|---|---|---|---|---|---|")
+    print(f"\n{args.recipe}, {args.threads} thread(s), load {load()}")
+    print(
+        "| atoms | LODE route | energy only (s) | energy + forces (s) | ratio | MD step (s) "
+        "| MD step, no cell cache (s) |"
+    )
+    print("|---|---|---|---|---|---|---|")
     lode_block = next(
         (b for b in pot.blocks if isinstance(b.invariant, lode_rs.potential.RadialSpectrum)), None
     )
@@ -135,15 +153,16 @@ def timings(pot, args) -> None:
                 )
             except lode_rs.InvalidParameterError as error:
                 reason = str(error).split(";")[0]
-                print(f"| {n_atoms} | {route} | {energy:.3f} | {reason} | – | – |", flush=True)
+                print(f"| {n_atoms} | {route} | {energy:.3f} | {reason} | – | – | – |", flush=True)
                 continue
             step = md_step(pot, big, args.repeat)
+            uncached = md_step(pot, big, args.repeat, cache=False) if args.uncached else None
             print(
                 f"| {n_atoms} | {route} | {energy:.3f} | {both:.3f} | {both / energy:.2f} | "
-                f"{step:.3f} |",
+                f"{step:.3f} | {'–' if uncached is None else f'{uncached:.3f}'} |",
                 flush=True,
             )
-    print(f"peak memory {peak_memory_mib():.0f} MiB")
+    print(f"peak memory {peak_memory_mib():.0f} MiB; load {load()}")
 
 
 def main() -> None:
@@ -156,6 +175,8 @@ def main() -> None:
     parser.add_argument("--atoms", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--fit-method", default="auto")
+    parser.add_argument("--no-uncached", dest="uncached", action="store_false")
     parser.add_argument("--fit-only", action="store_true")
     parser.add_argument("--no-fit", action="store_true")
     parser.add_argument("--quick", action="store_true", help="--test-sized run")

@@ -92,13 +92,25 @@ class Basis:
         return self._similarity(xh, species)[1]
 
     def contract(
-        self, jac: np.ndarray, rows: np.ndarray, x: np.ndarray, species: np.ndarray
+        self,
+        jac: np.ndarray,
+        rows: np.ndarray,
+        x: np.ndarray,
+        species: np.ndarray,
+        columns: slice | None = None,
     ) -> np.ndarray:
         """``(n, P)``: ``Σ_f jac[t, f] ∂φ_p(x[rows[t]])/∂x_f`` for Jacobian rows ``jac``
-        ``(n, F)`` (one direction of one sample each) of the environments ``rows``."""
+        ``(n, F)`` (one direction of one sample each) of the environments ``rows``; with
+        ``columns``, ``jac`` holds only those feature columns (the others are zero)."""
         if self.kernel is None:
-            return jac
+            if columns is None:
+                return jac
+            full = np.zeros((jac.shape[0], x.shape[1]))
+            full[:, columns] = jac
+            return full
         xh, inv = self._prepared(x)
+        points = self.points if columns is None else self.points[:, columns]
+        own_x = xh if columns is None else xh[:, columns]
         # once per environment, not per Jacobian row (an environment has 3 rows per atom)
         s_env, _, dk_env = self._similarity(xh, species)
         out = np.empty((jac.shape[0], self.points.shape[0]))
@@ -106,9 +118,9 @@ class Basis:
             t1 = min(t0 + CHUNK, jac.shape[0])
             r = rows[t0:t1]
             s, dk = s_env[r], dk_env[r]
-            jx = jac[t0:t1] @ self.points.T
+            jx = jac[t0:t1] @ points.T
             if self.kernel.normalize:
-                own = np.einsum("tf,tf->t", jac[t0:t1], xh[r])
+                own = np.einsum("tf,tf->t", jac[t0:t1], own_x[r])
                 out[t0:t1] = dk * (jx - s * own[:, None]) * inv[r][:, None]
             else:
                 out[t0:t1] = dk * jx

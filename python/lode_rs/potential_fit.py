@@ -55,6 +55,33 @@ def _spread(values: np.ndarray) -> float:
     return float(np.std(values)) if values.size > 1 else float(np.abs(values).max(initial=0.0))
 
 
+#: Jacobian samples contracted at once: bounds the temporary ``(3 samples, n_basis)`` rows
+SAMPLE_CHUNK = 2048
+
+
+def _add_force_rows(
+    local: np.ndarray, basis: Basis, batch: recipe.FeatureBatch, atom_offset: np.ndarray
+) -> None:
+    """``local[3 j + α] −= Σ_i (∂φ/∂x_i)·∂x_i/∂r_jα`` for the atoms ``j`` of one batch (``local``
+    its force rows, ``atom_offset`` the first row of each of its structures / 3): block by
+    block on each block's own Jacobian samples, :data:`SAMPLE_CHUNK` samples at a time, so the
+    temporaries stay ``O(SAMPLE_CHUNK · n_basis)`` whatever the batch and the blocks."""
+    for values, samples, columns in batch.position_parts:
+        for s0 in range(0, len(samples), SAMPLE_CHUNK):
+            part = samples[s0 : s0 + SAMPLE_CHUNK]
+            jac = values[s0 : s0 + SAMPLE_CHUNK]
+            rows = np.repeat(part[:, 0], 3)
+            d = basis.contract(
+                jac.reshape(-1, jac.shape[-1]), rows, batch.values, batch.species, columns
+            )
+            target = 3 * (atom_offset[part[:, 1]] + part[:, 2])
+            index = (target[:, None] + np.arange(3)[None, :]).reshape(-1)
+            # Σ over the rows of each target: sorted runs, one reduceat (np.add.at is slow)
+            order = np.argsort(index, kind="stable")
+            unique, first = np.unique(index[order], return_index=True)
+            local[unique] -= np.add.reduceat(d[order], first, axis=0)
+
+
 def build_design(
     blocks: list[recipe.Block],
     basis: Basis,
@@ -84,14 +111,10 @@ def build_design(
     stress_rows = np.zeros((n, 6, n_basis)) if targets["stress"] else None
     for start in range(0, n, batch_size):
         batch_frames = frames[start : start + batch_size]
-        batch = recipe.compute(blocks, batch_frames, gradients)
+        batch = recipe.compute(blocks, batch_frames, gradients, merge=False)
         if force_rows is not None:
-            jac, samples = batch.positions
-            rows = np.repeat(samples[:, 0], 3)
-            d = basis.contract(jac.reshape(-1, jac.shape[-1]), rows, batch.values, batch.species)
-            target = 3 * (atom_offset[start + samples[:, 1]] + samples[:, 2])
-            index = (target[:, None] + np.arange(3)[None, :]).reshape(-1)
-            np.add.at(force_rows, index, -d)
+            local = force_rows[3 * atom_offset[start] : 3 * atom_offset[start + len(batch_frames)]]
+            _add_force_rows(local, basis, batch, atom_offset[start:] - atom_offset[start])
         if stress_rows is not None:
             strain = batch.strain
             rows = np.repeat(np.arange(strain.shape[0]), 9)
