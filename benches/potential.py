@@ -12,7 +12,8 @@ backward pass), and one velocity-Verlet step of ASE with the potential's calcula
 only, as MD asks), with the LODE block computed by each method of ``--methods`` (the fitted
 weights are kept: routes agree to the accuracy; the reciprocal sum, O(N²), is skipped above
 ``--max-reciprocal`` atoms). Best of ``--repeat`` after a warm-up; one thread unless
-``--threads``. A route without gradients yet is reported as such. The MD step is timed with
+``--threads`` (``--repeat 0``: one call each, no warm-up and no MD step, for the largest
+sizes). A route without gradients yet is reported as such. The MD step is timed with
 the LODE calculators' per-cell cache (plans, k-vectors, mesh modes kept while the cell is
 unchanged) and, in the same run, without it (``testing.set_cell_cache(False)``; ``--no-uncached``
 skips that). Prints Markdown tables, with the machine's load (``/proc/loadavg``).
@@ -36,6 +37,12 @@ from lode_rs._lode_rs import testing
 
 
 def best(work, repeat: int) -> float:
+    """Best of ``repeat`` timed calls after a warm-up call; ``repeat = 0``: one timed call, the
+    warm-up included (for the largest sizes)."""
+    if repeat == 0:
+        start = time.perf_counter()
+        work()
+        return time.perf_counter() - start
     work()
     times = []
     for _ in range(repeat):
@@ -90,16 +97,16 @@ def fit(args) -> lode_rs.Potential:
         regularizers={"energy": 1e-3, "forces": 1e-2},
     )
     before = peak_memory_mib()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     pot.fit(frames, energy=energies, forces=None if args.no_fit else forces)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     if args.no_fit:
         print(f"fitted on the energies of {n_train} gases ({seconds:.1f} s)")
         return pot
     rows = 3 * 64 * n_train
     print(
         f"{args.recipe}: fit on {n_train} gases of 64 atoms (energies + {rows} force components, "
-        f"{args.n_sparse} active environments): {seconds:.1f} s; force design "
+        f"{args.n_sparse} active environments): {seconds:.1f} s ({cpu:.1f} s CPU); force design "
         f"{rows * args.n_sparse * 8 / 2**20:.0f} MiB; peak memory {peak_memory_mib():.0f} MiB "
         f"(before fitting {before:.0f} MiB); LODE on {args.fit_method}; load {load()}",
         flush=True,
@@ -107,7 +114,14 @@ def fit(args) -> lode_rs.Potential:
     return pot
 
 
-def md_step(pot, atoms, repeat: int, cache: bool = True) -> float:
+def md_steps(
+    pot, atoms, repeat: int, uncached: bool, cpu: bool = False
+) -> tuple[float, float | None]:
+    """Best time of one velocity-Verlet step with the cell cache and, when ``uncached``, without
+    it: the two interleaved step by step (``repeat`` each, after a warm-up step of each), so
+    that a change of the machine's load hits both alike; with ``cpu``, the process's CPU time
+    (the work of a one-thread run, whatever the load) instead of the elapsed time."""
+    clock = time.process_time if cpu else time.perf_counter
     from ase import units
     from ase.md.verlet import VelocityVerlet
 
@@ -116,18 +130,28 @@ def md_step(pot, atoms, repeat: int, cache: bool = True) -> float:
     rng = np.random.default_rng(0)
     atoms.set_velocities(0.01 * rng.standard_normal((len(atoms), 3)))
     dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs)
-    previous = testing.set_cell_cache(cache)
+    modes = [True, False] if uncached else [True]
+    times: dict[bool, list[float]] = {mode: [] for mode in modes}
+    previous = testing.set_cell_cache(True)
     try:
-        return best(lambda: dyn.run(1), repeat)
+        for r in range(repeat + 1):
+            for mode in modes:
+                testing.set_cell_cache(mode)
+                start = clock()
+                dyn.run(1)
+                if r > 0:
+                    times[mode].append(clock() - start)
     finally:
         testing.set_cell_cache(previous)
+    return min(times[True]), (min(times[False]) if uncached else None)
 
 
 def timings(pot, args) -> None:
     print(f"\n{args.recipe}, {args.threads} thread(s), load {load()}")
+    unit = "CPU s" if args.cpu_time else "s"
     print(
-        "| atoms | LODE route | energy only (s) | energy + forces (s) | ratio | MD step (s) "
-        "| MD step, no cell cache (s) |"
+        f"| atoms | LODE route | energy only (s) | energy + forces (s) | ratio | MD step ({unit}) "
+        f"| MD step, no cell cache ({unit}) |"
     )
     print("|---|---|---|---|---|---|---|")
     lode_block = next(
@@ -155,8 +179,11 @@ def timings(pot, args) -> None:
                 reason = str(error).split(";")[0]
                 print(f"| {n_atoms} | {route} | {energy:.3f} | {reason} | – | – | – |", flush=True)
                 continue
-            step = md_step(pot, big, args.repeat)
-            uncached = md_step(pot, big, args.repeat, cache=False) if args.uncached else None
+            if args.repeat == 0:
+                # one call each, no MD step (its first step computes the forces twice)
+                step, uncached = float("nan"), None
+            else:
+                step, uncached = md_steps(pot, big, args.repeat, args.uncached, args.cpu_time)
             print(
                 f"| {n_atoms} | {route} | {energy:.3f} | {both:.3f} | {both / energy:.2f} | "
                 f"{step:.3f} | {'–' if uncached is None else f'{uncached:.3f}'} |",
@@ -176,6 +203,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--fit-method", default="auto")
+    parser.add_argument(
+        "--cpu-time", action="store_true", help="MD steps in CPU time (one thread, loaded machine)"
+    )
     parser.add_argument("--no-uncached", dest="uncached", action="store_false")
     parser.add_argument("--fit-only", action="store_true")
     parser.add_argument("--no-fit", action="store_true")

@@ -51,9 +51,15 @@ pub fn counts() -> (usize, usize) {
     (HITS.load(Ordering::Relaxed), BUILDS.load(Ordering::Relaxed))
 }
 
+/// Whether the cell caches are enabled ([`set_enabled`]).
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
 /// Enable or disable every cell cache of this process (for tests and benchmarks comparing
 /// cached and uncached calls); returns the previous setting. Disabled, nothing is looked up or
-/// kept.
+/// kept, and the planner estimates the Ewald table costs on every call as well
+/// (`EwaldTables::table_cost`): every call prepares as if it were the first.
 pub fn set_enabled(enabled: bool) -> bool {
     ENABLED.swap(enabled, Ordering::Relaxed)
 }

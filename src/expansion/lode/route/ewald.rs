@@ -104,8 +104,12 @@ pub(in crate::expansion::lode) struct EwaldTables {
 
 impl EwaldTables {
     /// [`table_cost`] of Ewald step `step`, estimated once (it depends on the hyper-parameters
-    /// only, and the planner asks for every step on every new cell).
+    /// only, and the planner asks for every step on every new cell; estimated every time while
+    /// the cell caches are disabled, [`super::super::cell_cache::set_enabled`]).
     pub fn table_cost(&self, common: &Common, step: i32) -> Result<f64> {
+        if !super::super::cell_cache::enabled() {
+            return table_cost(common, step);
+        }
         if let Some(c) = self.table_costs.lock().expect("cost cache").get(&step) {
             return Ok(*c);
         }
