@@ -12,11 +12,12 @@ backward pass), and one velocity-Verlet step of ASE with the potential's calcula
 only, as MD asks), with the LODE block computed by each method of ``--methods`` (the fitted
 weights are kept: routes agree to the accuracy; the reciprocal sum, O(N²), is skipped above
 ``--max-reciprocal`` atoms). Best of ``--repeat`` after a warm-up; one thread unless
-``--threads`` (``--repeat 0``: one call each, no warm-up and no MD step, for the largest
-sizes). A route without gradients yet is reported as such. The MD step is timed with
-the LODE calculators' per-cell cache (plans, k-vectors, mesh modes kept while the cell is
-unchanged) and, in the same run, without it (``testing.set_cell_cache(False)``; ``--no-uncached``
-skips that). Prints Markdown tables, with the machine's load (``/proc/loadavg``).
+``--threads`` (``--repeat 0``: one energy call as the warm-up, then one timed call each and no
+MD step, for the largest sizes). A route without gradients yet is reported as such. The MD
+step is timed with the LODE calculators' per-cell cache (plans, k-vectors, mesh modes kept
+while the cell is unchanged) and, in the same run, without it (``set_cell_cache(False)``;
+``--no-uncached`` skips that), interleaved step by step; ``--cpu-time`` reports CPU times (the
+work of a one-thread run on a loaded machine). Prints Markdown tables, with the machine's load.
 
 Run: ``python benches/potential.py [--recipe soap+lode] [--atoms 1000 10000 100000]``;
 ``--fit-only`` skips the timings (the 1 000-structure fit: ``--train 1000 --fit-only``; its
@@ -36,19 +37,19 @@ import lode_rs
 from lode_rs._lode_rs import testing
 
 
-def best(work, repeat: int) -> float:
-    """Best of ``repeat`` timed calls after a warm-up call; ``repeat = 0``: one timed call, the
-    warm-up included (for the largest sizes)."""
+def best(work, repeat: int, clock=time.perf_counter) -> float:
+    """Best of ``repeat`` timed calls after a warm-up call; ``repeat = 0``: one timed call (the
+    caller warms up, for the largest sizes)."""
     if repeat == 0:
-        start = time.perf_counter()
+        start = clock()
         work()
-        return time.perf_counter() - start
+        return clock() - start
     work()
     times = []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start = clock()
         work()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return min(times)
 
 
@@ -150,7 +151,8 @@ def timings(pot, args) -> None:
     print(f"\n{args.recipe}, {args.threads} thread(s), load {load()}")
     unit = "CPU s" if args.cpu_time else "s"
     print(
-        f"| atoms | LODE route | energy only (s) | energy + forces (s) | ratio | MD step ({unit}) "
+        f"| atoms | LODE route | energy only ({unit}) | energy + forces ({unit}) | ratio "
+        f"| MD step ({unit}) "
         f"| MD step, no cell cache ({unit}) |"
     )
     print("|---|---|---|---|---|---|---|")
@@ -168,12 +170,18 @@ def timings(pot, args) -> None:
                     continue
                 lode_block.invariant.first = lode_expansion(args.threads, method)
                 route = lode_block.invariant.first.routes([big])[0]["route"]
+            clock = time.process_time if args.cpu_time else time.perf_counter
+            if args.repeat == 0:
+                # one untimed energy call builds the route's tables
+                pot.predict([big], forces=False, stress=False)
             energy = best(
-                lambda big=big: pot.predict([big], forces=False, stress=False), args.repeat
+                lambda big=big: pot.predict([big], forces=False, stress=False), args.repeat, clock
             )
             try:
                 both = best(
-                    lambda big=big: pot.predict([big], forces=True, stress=False), args.repeat
+                    lambda big=big: pot.predict([big], forces=True, stress=False),
+                    args.repeat,
+                    clock,
                 )
             except lode_rs.InvalidParameterError as error:
                 reason = str(error).split(";")[0]
@@ -204,7 +212,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--fit-method", default="auto")
     parser.add_argument(
-        "--cpu-time", action="store_true", help="MD steps in CPU time (one thread, loaded machine)"
+        "--cpu-time", action="store_true", help="CPU times (one thread, loaded machine)"
     )
     parser.add_argument("--no-uncached", dest="uncached", action="store_false")
     parser.add_argument("--fit-only", action="store_true")
