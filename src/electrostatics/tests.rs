@@ -240,14 +240,21 @@ fn slab_gradients_match_finite_differences() {
         let g = coulomb_gradients(&system, &q, 1e-12).unwrap();
         let strain = g.strain.expect("a slab has a strain derivative");
         let h = 1e-5;
-        let scale = g.positions.iter().flatten().fold(0.0f64, |m, x| m.max(x.abs()));
+        let scale = g
+            .positions
+            .iter()
+            .flatten()
+            .fold(0.0f64, |m, x| m.max(x.abs()));
         for atom in 0..6 {
             for alpha in 0..3 {
                 let (sp, _) = slab_system(open, None, Some((atom, alpha, h)));
                 let (sm, _) = slab_system(open, None, Some((atom, alpha, -h)));
                 let fd = (energy(&sp, &q) - energy(&sm, &q)) / (2.0 * h);
                 let got = g.positions[atom][alpha];
-                assert!((fd - got).abs() < 1e-6 * scale, "open {open}: {fd} vs {got}");
+                assert!(
+                    (fd - got).abs() < 1e-6 * scale,
+                    "open {open}: {fd} vs {got}"
+                );
             }
         }
         for alpha in 0..3 {
@@ -268,6 +275,10 @@ fn slab_gradients_match_finite_differences() {
             }
         }
         let trace = strain[0][0] + strain[1][1] + strain[2][2];
-        assert!((trace + g.energy).abs() < 1e-9 * g.energy.abs(), "{trace} vs {}", g.energy);
+        assert!(
+            (trace + g.energy).abs() < 1e-9 * g.energy.abs(),
+            "{trace} vs {}",
+            g.energy
+        );
     }
 }

@@ -89,9 +89,11 @@ impl LineGradients {
         let n_lm = common.n_lm();
         let mut harmonics = vec![0.0; n_lm];
         let mut harmonic_gradients = vec![[0.0; 3]; n_lm];
-        common
-            .harmonics
-            .compute_with_gradients(slab.normal, &mut harmonics, &mut harmonic_gradients);
+        common.harmonics.compute_with_gradients(
+            slab.normal,
+            &mut harmonics,
+            &mut harmonic_gradients,
+        );
         let n = slab.heights.len();
         let mut basis = vec![0.0; n * k];
         let mut slopes = vec![0.0; n * k];
@@ -419,7 +421,11 @@ impl LineGradients {
         for (j, d) in dz.iter_mut().enumerate() {
             let c = atoms.channel[j];
             let slopes = &self.slopes[j * k..(j + 1) * k];
-            let source: f64 = slopes.iter().zip(&r[c * k..(c + 1) * k]).map(|(s, x)| s * x).sum();
+            let source: f64 = slopes
+                .iter()
+                .zip(&r[c * k..(c + 1) * k])
+                .map(|(s, x)| s * x)
+                .sum();
             *d += atoms.weight(j) * source;
         }
         for (atom, m, hh) in self.ends() {
@@ -435,8 +441,8 @@ impl LineGradients {
         for a in 0..3 {
             for b in 0..3 {
                 let area = if a == b { 1.0 } else { 0.0 } - normal[a] * normal[b];
-                virial[a][b] = -area * plain - normal[a] * gradient[b]
-                    + normal[a] * normal[b] * scaling;
+                virial[a][b] =
+                    -area * plain - normal[a] * gradient[b] + normal[a] * normal[b] * scaling;
             }
         }
         Ok(virial)
@@ -445,8 +451,8 @@ impl LineGradients {
 
 #[cfg(test)]
 mod tests {
-    use crate::expansion::lode::gradients::tests::{check_positions, check_strain};
     use crate::expansion::lode::calculator::Channels;
+    use crate::expansion::lode::gradients::tests::{check_positions, check_strain};
     use crate::expansion::{LodeCalculator, LodeHypers, Method, SpeciesMap};
     use crate::systems::System;
 

@@ -150,14 +150,16 @@ impl LineKernel {
                 let mut slopes = ndarray::Array2::zeros((n_max, l_max + 1));
                 radial.compute(k, values.view_mut(), Some(slopes.view_mut()));
                 let eight_pi = 8.0 * std::f64::consts::PI;
-                let (g, dg) = (common.kernel.fourier(k), common.kernel.fourier_derivative(k));
+                let (g, dg) = (
+                    common.kernel.fourier(k),
+                    common.kernel.fourier_derivative(k),
+                );
                 let mut out = vec![0.0; n_cols];
                 for n in 0..n_max {
                     for l in 0..=l_max {
-                        out[n * (l_max + 1) + l] = eight_pi
-                            * phase(l)
-                            * (dg * values[[n, l]] + g * slopes[[n, l]])
-                            / length;
+                        out[n * (l_max + 1) + l] =
+                            eight_pi * phase(l) * (dg * values[[n, l]] + g * slopes[[n, l]])
+                                / length;
                     }
                 }
                 out
@@ -624,7 +626,11 @@ mod tests {
                 let scale = d.iter().chain(&a).fold(1e-3f64, |m, v| m.max(v.abs()));
                 for col in 0..n_cols {
                     let fd = (a[col] - b[col]) / 2e-4;
-                    assert!((fd - d[col]).abs() < 1e-7 * scale, "p {p} Δ {delta} {col}: {fd} {}", d[col]);
+                    assert!(
+                        (fd - d[col]).abs() < 1e-7 * scale,
+                        "p {p} Δ {delta} {col}: {fd} {}",
+                        d[col]
+                    );
                 }
                 plus.chi(delta, &mut a);
                 minus.chi(delta, &mut b);
@@ -632,7 +638,11 @@ mod tests {
                 let scale = d.iter().fold(1e-3f64, |m, v| m.max(v.abs()));
                 for col in 0..n_cols {
                     let fd = (a[col] - b[col]) / 2e-3;
-                    assert!((fd - d[col]).abs() < 1e-6 * scale, "p {p} Δ {delta} {col}: {fd} {}", d[col]);
+                    assert!(
+                        (fd - d[col]).abs() < 1e-6 * scale,
+                        "p {p} Δ {delta} {col}: {fd} {}",
+                        d[col]
+                    );
                 }
             }
         }
