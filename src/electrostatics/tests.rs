@@ -232,6 +232,7 @@ fn slab_system(
 /// in the dipole term is ~1e-1 of it), the forces sum to zero, and the virial theorem
 /// `tr ∂E/∂ε = −E` of a 1/r energy holds to 1e-9 — for the open direction at every index.
 #[test]
+#[allow(clippy::needless_range_loop)] // index notation, as in the formulas
 fn slab_gradients_match_finite_differences() {
     use crate::electrostatics::coulomb_gradients;
     let energy = |s: &System, q: &[f64]| coulomb_energy(s, q, 1e-12).unwrap();

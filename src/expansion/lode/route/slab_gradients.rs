@@ -554,12 +554,10 @@ mod tests {
     #[test]
     fn slab_gradients_on_the_ewald_route() {
         let species = SpeciesMap::new(&[1, 8]).unwrap();
-        for p in [1] {
-            let system = slab(2);
-            let calc = calculator(p, Method::Ewald, 0.3);
-            let what = format!("slab, ewald, p = {p}");
-            check_positions(&calc, &system, Channels::Species(&species), &what, true);
-            check_strain(&calc, &system, Channels::Species(&species), &what);
-        }
+        let system = slab(2);
+        let calc = calculator(1, Method::Ewald, 0.3);
+        let what = "slab, ewald, p = 1";
+        check_positions(&calc, &system, Channels::Species(&species), what, true);
+        check_strain(&calc, &system, Channels::Species(&species), what);
     }
 }

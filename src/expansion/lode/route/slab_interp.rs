@@ -230,8 +230,8 @@ mod tests {
     fn lagrange_interpolates_values_and_slopes() {
         let (nodes, weights) = chebyshev(16);
         let d = differentiation_matrix(&nodes, &weights);
-        let mut l = vec![0.0; 16];
-        let mut s = vec![0.0; 16];
+        let mut l = [0.0; 16];
+        let mut s = [0.0; 16];
         for x in [-1.0, 0.3, 0.99, 1.0, nodes[3], nodes[3] + 1e-12] {
             lagrange(&nodes, &weights, x, &mut l);
             let v: f64 = l.iter().zip(&nodes).map(|(a, n)| a * (0.3 * n).exp()).sum();
