@@ -135,3 +135,19 @@ def test_md_steps_on_a_fixed_cell_build_nothing():
     atoms.set_cell(np.array(atoms.cell) * 1.01, scale_atoms=True)
     atoms.get_forces()
     assert testing.cell_cache_counts()[1] > builds
+
+
+def test_slabs_reuse_their_vacuum_cell():
+    # a slab's plan depends on its positions (not kept); its inner route's k-vectors are the
+    # vacuum cell's, kept while that cell is unchanged: results equal a fresh calculator's
+    atoms = gas(0.0)
+    atoms.pbc = [True, True, False]
+    atoms.positions[:, 2] = 2.0 + 0.5 * (atoms.positions[:, 2] % 4.0)
+    calc = lode("ewald")
+    assert calc.routes([atoms])[0]["route"] == "slab"
+    everything(calc, atoms)
+    step = moved(atoms, 4)
+    hits, _ = testing.cell_cache_counts()
+    cached = everything(calc, step)
+    assert testing.cell_cache_counts()[0] > hits
+    assert_identical(cached, everything(lode("ewald"), step))
