@@ -324,7 +324,79 @@ impl PairGradients {
     }
 }
 
+/// One pair's derivative in factored form (see [`PairGradients::visit_factors`]):
+/// `∂T_p/∂r_α [n, lm] = a[n, l] Y_lm û_α + b[n, l] G_lm,α`, with `a = w' f_nl + w f'_nl` and
+/// `b = (w/d) f_nl` (`(n_max, l_max + 1)` each), `Y` the harmonics `((l_max+1)²)` and `G` their
+/// `|r|`-scaled gradients `(3, (l_max+1)²)`.
+pub struct PairFactors<'a> {
+    pub channel: usize,
+    pub target: usize,
+    /// `r_p` and `û = r_p/|r_p|`.
+    pub vector: Vec3,
+    pub unit: Vec3,
+    pub a: &'a [f64],
+    pub b: &'a [f64],
+    pub harmonics: &'a [f64],
+    pub gradients: &'a [f64],
+}
+
 impl PairGradients {
+    /// Visit every pair pushed, in order, with its derivative in factored form
+    /// ([`PairFactors`]): for kernels that contract `∂T_p/∂r` with other arrays instead of
+    /// forming it (`a`, `b`: `2 n_max (l_max+1)` products per pair instead of
+    /// `3 n_max (l_max+1)²`).
+    pub fn visit_factors(
+        &mut self,
+        radial: &dyn RadialIntegral,
+        harmonics: &SphericalHarmonics,
+        mut visit: impl FnMut(&PairFactors<'_>),
+    ) {
+        self.check(radial, harmonics);
+        let (n_max, l_max) = (self.n_max, self.l_max);
+        let n_lm = (l_max + 1) * (l_max + 1);
+        let width = n_max * (l_max + 1);
+        let mut a = vec![0.0; width];
+        let mut b = vec![0.0; width];
+        let mut y = vec![0.0; n_lm];
+        let mut g = vec![0.0; 3 * n_lm];
+        let mut start = 0;
+        while start < self.len() {
+            let end = (start + CHUNK).min(self.len());
+            let count = end - start;
+            self.evaluate(radial, harmonics, start, end);
+            for q in 0..count {
+                let p = start + q;
+                let d = self.distance[p];
+                let (w, dw) = (self.weight[p], self.weight_derivative[p]);
+                let f = &self.radial[q * width..(q + 1) * width];
+                let df = &self.radial_gradients[q * width..(q + 1) * width];
+                for k in 0..width {
+                    a[k] = dw * f[k] + w * df[k];
+                    b[k] = w / d * f[k];
+                }
+                for lm in 0..n_lm {
+                    y[lm] = self.harmonics[lm * count + q];
+                    for alpha in 0..3 {
+                        g[alpha * n_lm + lm] =
+                            self.harmonic_gradients[(alpha * n_lm + lm) * count + q];
+                    }
+                }
+                let vector = [self.x[p], self.y[p], self.z[p]];
+                visit(&PairFactors {
+                    channel: self.channel[p],
+                    target: self.target[p],
+                    vector,
+                    unit: [vector[0] / d, vector[1] / d, vector[2] / d],
+                    a: &a,
+                    b: &b,
+                    harmonics: &y,
+                    gradients: &g,
+                });
+            }
+            start = end;
+        }
+    }
+
     /// [`backward`](Self::backward) of centre `center` (an atom index) of structure
     /// `structure`, recorded in `out`: every pair's share to its target, minus their sum to
     /// the centre (Newton's third law), and the pairs' virial to the structure.
