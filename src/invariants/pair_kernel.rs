@@ -27,6 +27,7 @@ use super::power_spectrum::Plan;
 use super::row_kernel::stream_copy;
 use crate::error::Result;
 use crate::expansion::{PairFactors, PairRows};
+use crate::math::simd::with_avx2;
 
 /// Per-thread buffers of the kernel.
 pub(super) struct PairKernel {
@@ -37,6 +38,10 @@ pub(super) struct PairKernel {
     n_features: usize,
     /// `φ_l = (2l+1)^{-1/2}`.
     phi: Vec<f64>,
+    /// `φ_l c[Q, lm]` of the row, `[lm][Q]`.
+    ct: Vec<f64>,
+    /// `y` and `g_α` of a pair, `[l][Q]` (`y`) then `[α][l][Q]`.
+    sums: Vec<f64>,
     /// `y [Q][l]`, `û_α y [Q][l]`, `g [α][Q][l]`.
     y: Vec<f64>,
     yu: Vec<f64>,
@@ -73,6 +78,8 @@ impl PairKernel {
             phi: (0..big_l)
                 .map(|l| 1.0 / ((2 * l + 1) as f64).sqrt())
                 .collect(),
+            ct: vec![0.0; big_l * big_l * rows],
+            sums: vec![0.0; 4 * rows * big_l],
             y: vec![0.0; rows * big_l],
             yu: vec![0.0; rows * big_l],
             g: vec![0.0; 3 * rows * big_l],
@@ -133,6 +140,7 @@ impl PairKernel {
             self.strain.fill(0.0);
         }
         self.centre.fill(0.0);
+        self.transpose(c);
         let mut current: Option<usize> = None;
         pairs.visit_pairs(row, &mut |f: &PairFactors<'_>| {
             let first = current != Some(f.target);
@@ -143,47 +151,12 @@ impl PairKernel {
                 current = Some(f.target);
             }
             let to_positions = positions.is_some() && f.target != center;
-            if !(to_positions || with_strain) {
-                return;
-            }
-            self.project(c, f);
-            for alpha in 0..3 {
-                self.shares(f, alpha);
-                let range = alpha * self.n_features..(alpha + 1) * self.n_features;
-                if with_strain {
-                    let mut share = std::mem::take(&mut self.share);
-                    self.assemble::<false>(f.channel, &mut share[range.clone()]);
-                    self.share = share;
-                } else {
-                    let mut sample = std::mem::take(&mut self.sample);
-                    if first {
-                        self.assemble::<false>(f.channel, &mut sample[range]);
-                    } else {
-                        self.assemble::<true>(f.channel, &mut sample[range]);
-                    }
-                    self.sample = sample;
-                }
-            }
-            if with_strain {
-                let n_features = self.n_features;
-                for alpha in 0..3 {
-                    let share = &self.share[alpha * n_features..(alpha + 1) * n_features];
-                    for (beta, &r) in f.vector.iter().enumerate() {
-                        let at = (3 * alpha + beta) * n_features;
-                        for (o, &x) in self.strain[at..at + n_features].iter_mut().zip(share) {
-                            *o += x * r;
-                        }
-                    }
-                }
-                if to_positions {
-                    if first {
-                        self.sample.copy_from_slice(&self.share);
-                    } else {
-                        for (o, &x) in self.sample.iter_mut().zip(&self.share) {
-                            *o += x;
-                        }
-                    }
-                }
+            if to_positions || with_strain {
+                // the callback is compiled apart from the caller's `with_avx2`
+                with_avx2(
+                    #[inline(always)]
+                    || self.pair(f, first, to_positions, with_strain),
+                );
             }
         })?;
         if let Some(out) = positions {
@@ -199,6 +172,51 @@ impl PairKernel {
             stream_copy(out, &self.strain);
         }
         Ok(())
+    }
+
+    /// One pair's shares: into the atom's sum (`to_positions`; written when `first`, else
+    /// added) and, `with_strain`, times `r_β` into the strain derivative.
+    #[inline(always)]
+    fn pair(&mut self, f: &PairFactors<'_>, first: bool, to_positions: bool, with_strain: bool) {
+        let n_features = self.n_features;
+        self.project(f);
+        for alpha in 0..3 {
+            self.shares(f, alpha);
+            let range = alpha * n_features..(alpha + 1) * n_features;
+            if with_strain {
+                let mut share = std::mem::take(&mut self.share);
+                self.assemble::<false>(f.channel, &mut share[range]);
+                self.share = share;
+            } else {
+                let mut sample = std::mem::take(&mut self.sample);
+                if first {
+                    self.assemble::<false>(f.channel, &mut sample[range]);
+                } else {
+                    self.assemble::<true>(f.channel, &mut sample[range]);
+                }
+                self.sample = sample;
+            }
+        }
+        if with_strain {
+            for alpha in 0..3 {
+                let share = &self.share[alpha * n_features..(alpha + 1) * n_features];
+                for (beta, &r) in f.vector.iter().enumerate() {
+                    let at = (3 * alpha + beta) * n_features;
+                    for (o, &x) in self.strain[at..at + n_features].iter_mut().zip(share) {
+                        *o += x * r;
+                    }
+                }
+            }
+            if to_positions {
+                if first {
+                    self.sample.copy_from_slice(&self.share);
+                } else {
+                    for (o, &x) in self.sample.iter_mut().zip(&self.share) {
+                        *o += x;
+                    }
+                }
+            }
+        }
     }
 
     /// The shares of atom `t` are complete: write them to its sample and take them from the
@@ -217,30 +235,56 @@ impl PairKernel {
         stream_copy(&mut out[slot * width..(slot + 1) * width], &self.sample);
     }
 
-    /// `y`, `g` of one pair (with `φ_l`), and its radial factors repeated over `n'`.
-    #[allow(clippy::needless_range_loop)] // index notation, as in the formulas
+    /// The row's coefficients transposed, with `φ_l`: `ct [lm][Q] = φ_l c[Q, lm]`.
+    fn transpose(&mut self, c: &[f64]) {
+        let rows = self.species * self.n_max;
+        let n_lm = self.big_l * self.big_l;
+        for l in 0..self.big_l {
+            for lm in l * l..(l + 1) * (l + 1) {
+                for q in 0..rows {
+                    self.ct[lm * rows + q] = self.phi[l] * c[q * n_lm + lm];
+                }
+            }
+        }
+    }
+
+    /// `y`, `g` of one pair (`[Q][l]`, with `φ_l`), and its radial factors repeated over `n'`.
+    /// The sums over `m` run on `[l][Q]` buffers (vectors along `Q`), then are transposed.
     #[inline(always)]
-    fn project(&mut self, c: &[f64], f: &PairFactors<'_>) {
+    fn project(&mut self, f: &PairFactors<'_>) {
         let (n, big_l) = (self.n_max, self.big_l);
         let n_lm = big_l * big_l;
         let rows = self.species * n;
         let block = rows * big_l;
-        for q in 0..rows {
-            let cq = &c[q * n_lm..(q + 1) * n_lm];
-            for l in 0..big_l {
-                let (mut y, mut g0, mut g1, mut g2) = (0.0, 0.0, 0.0, 0.0);
-                for lm in l * l..(l + 1) * (l + 1) {
-                    let x = cq[lm];
-                    y += f.harmonics[lm] * x;
-                    g0 += f.gradients[lm] * x;
-                    g1 += f.gradients[n_lm + lm] * x;
-                    g2 += f.gradients[2 * n_lm + lm] * x;
+        self.sums.fill(0.0);
+        for l in 0..big_l {
+            let y = &mut self.sums[l * rows..(l + 1) * rows];
+            for lm in l * l..(l + 1) * (l + 1) {
+                let ct = &self.ct[lm * rows..(lm + 1) * rows];
+                let h = f.harmonics[lm];
+                for (o, &x) in y.iter_mut().zip(ct) {
+                    *o += h * x;
                 }
-                let phi = self.phi[l];
-                self.y[q * big_l + l] = phi * y;
-                self.g[q * big_l + l] = phi * g0;
-                self.g[block + q * big_l + l] = phi * g1;
-                self.g[2 * block + q * big_l + l] = phi * g2;
+            }
+            for alpha in 0..3 {
+                let at = (alpha + 1) * block + l * rows;
+                let g = &mut self.sums[at..at + rows];
+                for lm in l * l..(l + 1) * (l + 1) {
+                    let ct = &self.ct[lm * rows..(lm + 1) * rows];
+                    let h = f.gradients[alpha * n_lm + lm];
+                    for (o, &x) in g.iter_mut().zip(ct) {
+                        *o += h * x;
+                    }
+                }
+            }
+        }
+        for l in 0..big_l {
+            for q in 0..rows {
+                self.y[q * big_l + l] = self.sums[l * rows + q];
+                for alpha in 0..3 {
+                    self.g[alpha * block + q * big_l + l] =
+                        self.sums[(alpha + 1) * block + l * rows + q];
+                }
             }
         }
         for n1 in 0..n {
