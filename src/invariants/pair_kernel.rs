@@ -144,20 +144,22 @@ impl PairKernel {
         let mut current: Option<usize> = None;
         pairs.visit_pairs(row, &mut |f: &PairFactors<'_>| {
             let first = current != Some(f.target);
-            if first {
-                if let (Some(t), Some(out)) = (current, positions.as_deref_mut()) {
-                    self.finish(t, center, atoms, out);
-                }
-                current = Some(f.target);
-            }
             let to_positions = positions.is_some() && f.target != center;
-            if to_positions || with_strain {
-                // the callback is compiled apart from the caller's `with_avx2`
-                with_avx2(
-                    #[inline(always)]
-                    || self.pair(f, first, to_positions, with_strain),
-                );
-            }
+            // the callback is compiled apart from the caller's `with_avx2`
+            with_avx2(
+                #[inline(always)]
+                || {
+                    if first {
+                        if let (Some(t), Some(out)) = (current, positions.as_deref_mut()) {
+                            self.finish(t, center, atoms, out);
+                        }
+                    }
+                    if to_positions || with_strain {
+                        self.pair(f, first, to_positions, with_strain);
+                    }
+                },
+            );
+            current = Some(f.target);
         })?;
         if let Some(out) = positions {
             if let Some(t) = current {
@@ -221,6 +223,7 @@ impl PairKernel {
 
     /// The shares of atom `t` are complete: write them to its sample and take them from the
     /// centre's (pairs to the centre's own images are not summed at all).
+    #[inline(always)]
     fn finish(&mut self, t: usize, center: usize, atoms: &[usize], out: &mut [f64]) {
         if t == center {
             return;
@@ -288,10 +291,13 @@ impl PairKernel {
             }
         }
         for n1 in 0..n {
-            for n2 in 0..n {
-                let at = (n1 * n + n2) * big_l;
-                self.a_rep[at..at + big_l].copy_from_slice(&f.a[n1 * big_l..(n1 + 1) * big_l]);
-                self.b_rep[at..at + big_l].copy_from_slice(&f.b[n1 * big_l..(n1 + 1) * big_l]);
+            let (a, b) = (&f.a[n1 * big_l..][..big_l], &f.b[n1 * big_l..][..big_l]);
+            let span = n1 * n * big_l..(n1 + 1) * n * big_l;
+            let a_rep = self.a_rep[span.clone()].chunks_exact_mut(big_l);
+            let b_rep = self.b_rep[span].chunks_exact_mut(big_l);
+            for (ra, rb) in a_rep.zip(b_rep) {
+                ra.copy_from_slice(a);
+                rb.copy_from_slice(b);
             }
         }
     }
