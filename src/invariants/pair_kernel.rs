@@ -295,9 +295,12 @@ impl PairKernel {
             let span = n1 * n * big_l..(n1 + 1) * n * big_l;
             let a_rep = self.a_rep[span.clone()].chunks_exact_mut(big_l);
             let b_rep = self.b_rep[span].chunks_exact_mut(big_l);
+            // element by element: a `copy_from_slice` of `l_max + 1` values is a `memcpy` call
             for (ra, rb) in a_rep.zip(b_rep) {
-                ra.copy_from_slice(a);
-                rb.copy_from_slice(b);
+                for ((ra, rb), (&a, &b)) in ra.iter_mut().zip(rb.iter_mut()).zip(a.iter().zip(b)) {
+                    *ra = a;
+                    *rb = b;
+                }
             }
         }
     }
