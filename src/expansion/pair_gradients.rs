@@ -324,7 +324,7 @@ impl PairGradients {
     }
 }
 
-/// One pair's derivative in factored form (see [`PairGradients::visit_factors`]):
+/// One pair's derivative in factored form (as the pair sums of SOAP hand it to invariants):
 /// `∂T_p/∂r_α [n, lm] = a[n, l] Y_lm û_α + b[n, l] G_lm,α`, with `a = w' f_nl + w f'_nl` and
 /// `b = (w/d) f_nl` (`(n_max, l_max + 1)` each), `Y` the harmonics `((l_max+1)²)` and `G` their
 /// `|r|`-scaled gradients `(3, (l_max+1)²)`.

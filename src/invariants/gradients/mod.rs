@@ -472,9 +472,9 @@ pub fn power_spectrum_strain_gradient(
 /// `crate::memory::reusable` buffers.
 ///
 /// One expansion with itself whose rows are pair sums ([`RowJacobian::pair_rows`]: SOAP) takes
-/// the pair kernel ([`super::pair_kernel`]), which contracts each pair's derivative with the
+/// the pair kernel (`invariants/pair_kernel.rs`), which contracts each pair's derivative with the
 /// coefficients and never forms the coefficient Jacobian; the others, the row kernel
-/// ([`super::row_kernel`]) on each row's coefficient Jacobian.
+/// (`invariants/row_kernel.rs`) on each row's coefficient Jacobian.
 #[allow(clippy::type_complexity)]
 pub fn power_spectrum_jacobians(
     first: (&dyn RowJacobian, ArrayView4<f64>, &[i32]),
