@@ -634,6 +634,56 @@ mod tests {
         }
     }
 
+    /// The factored derivatives handed out by `visit_factors` rebuild the Jacobian that
+    /// `add_jacobian` accumulates (`a Y û_α + b G_α` per pair, summed per target, minus their
+    /// sum at the centre), to rounding; pairs come in the order pushed.
+    #[test]
+    fn factors_rebuild_the_jacobian() {
+        let s = setup();
+        let points = points();
+        let n_lm = (s.l_max + 1) * (s.l_max + 1);
+        let (big_l, block) = (s.l_max + 1, s.n_max * n_lm);
+        let mut pg = PairGradients::new(s.n_max, s.l_max);
+        for (p, r) in points.iter().enumerate() {
+            let d = (r[0] * r[0] + r[1] * r[1] + r[2] * r[2]).sqrt();
+            let (w, dw) = weight(d);
+            // several pairs per target, as images of one atom in a small cell
+            pg.push(d, *r, p % 2, 1 + p / 3, w, dw);
+        }
+        let n_targets = 1 + points.len().div_ceil(3);
+        let mut expected = vec![0.0; n_targets * 3 * 2 * block];
+        pg.add_jacobian(&s.radial, &s.harmonics, 2, 0, Some(&mut expected), None);
+        let mut rebuilt = vec![0.0; expected.len()];
+        let mut seen = Vec::new();
+        pg.visit_factors(&s.radial, &s.harmonics, |f| {
+            seen.push(f.target);
+            for alpha in 0..3 {
+                for n in 0..s.n_max {
+                    for l in 0..big_l {
+                        let (a, b) = (f.a[n * big_l + l], f.b[n * big_l + l]);
+                        for lm in l * l..(l + 1) * (l + 1) {
+                            let y = f.harmonics[lm];
+                            let g = f.gradients[alpha * n_lm + lm];
+                            let x = a * y * f.unit[alpha] + b * g;
+                            let k = (alpha * 2 + f.channel) * block + n * n_lm + lm;
+                            rebuilt[f.target * 3 * 2 * block + k] += x;
+                            rebuilt[k] -= x;
+                        }
+                    }
+                }
+            }
+        });
+        assert_eq!(
+            seen,
+            (0..points.len()).map(|p| 1 + p / 3).collect::<Vec<_>>()
+        );
+        let scale = expected.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        assert!(scale > 0.1);
+        for (x, y) in rebuilt.iter().zip(&expected) {
+            assert!((x - y).abs() <= 1e-13 * scale, "{x} vs {y}");
+        }
+    }
+
     fn points_component(r: Vec3, beta: usize) -> f64 {
         r[beta]
     }
