@@ -25,6 +25,7 @@ mod calculator;
 mod constant_terms;
 mod gradients;
 mod hypers;
+mod image_tail;
 mod kbasis;
 #[cfg(test)]
 mod periodic_gradient_tests;
