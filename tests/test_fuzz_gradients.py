@@ -19,6 +19,8 @@ of LODE and of SOAP ⊗ LODE, and ``invariants.radial`` of LODE. For each exampl
   ``1e-13 × max|values| × max|v|`` covers structures whose Jacobian vanishes (one atom);
 * the forces sum to zero (translation invariance), to the same tolerances;
 * a finite structure's strain gradient is refused (``InvalidInputError``, "not periodic");
+  ``test_bad_gradient_requests`` adds unknown and repeated names and ``max_memory`` for every
+  calculator kind;
 * cotangents with NaN or infinite entries, a wrong shape or a wrong number of dimensions are
   refused with ``InvalidInputError``.
 
@@ -213,3 +215,35 @@ PERIODICITIES = [(True,) * 3, (False,) * 3]
 def test_gradient_fuzz(kind, structure, data, seed):
     make, lode_kw = data.draw(calculators(kind))
     check_gradients(make, lode_kw, structure, seed)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_bad_gradient_requests(kind):
+    """Issue 15, "Bad input", for every calculator kind: an unknown or repeated gradient name
+    (``InvalidParameterError`` listing the names), strain of a finite structure
+    (``InvalidInputError``), a Jacobian above ``max_memory`` (its size and the backward pass)."""
+    lode_kw = dict(cutoff=3.0, smearing=1.0, n_max=2, l_max=1, exponent=1, method="auto",
+                   accuracy=1e-5, charges=False)
+    soap = lode_rs.SoapExpansion(cutoff=3.0, smearing=0.5, n_max=2, l_max=1)
+    lode = lode_rs.LodeExpansion(**lode_kw)
+    calculator = {
+        "soap": soap,
+        "lode": lode,
+        "power_spectrum_soap": lode_rs.PowerSpectrum(soap),
+        "power_spectrum_lode": lode_rs.PowerSpectrum(lode),
+        "mixed": lode_rs.PowerSpectrum(soap, lode),
+        "radial": Radial(lode),
+    }[kind]
+    rng = np.random.default_rng(3)
+    molecule = lode_rs.System(positions=rng.uniform(0, 3, (4, 3)), numbers=[1, 8, 1, 8])
+    crystal = lode_rs.System(
+        positions=rng.uniform(0, 5, (4, 3)), numbers=[1, 8, 1, 8], cell=5 * np.eye(3), pbc=True
+    )
+    with pytest.raises(lode_rs.InvalidParameterError, match='unknown gradient "cell"'):
+        calculator.compute(crystal, gradients=["cell"])
+    with pytest.raises(lode_rs.InvalidParameterError, match="requested twice"):
+        calculator.compute(crystal, gradients=["positions", "positions"])
+    with pytest.raises(lode_rs.InvalidInputError, match="not periodic"):
+        calculator.compute(molecule, gradients=["strain"])
+    with pytest.raises(lode_rs.InvalidParameterError, match="backward pass"):
+        calculator.compute(crystal, gradients=["positions", "strain"], max_memory=1000)
