@@ -388,11 +388,11 @@ impl LodeCalculator {
                 *mesh,
                 *spline_order,
             )?),
-            Route::Slab { length, inner } => Box::new(SlabRoute {
+            Route::Slab { length, inner } => Box::new(SlabRoute::new(
                 common,
-                inner: self.prepare_route(inner, structure)?,
-                length: *length,
-            }),
+                self.prepare_route(inner, structure)?,
+                *length,
+            )),
         })
     }
 }
