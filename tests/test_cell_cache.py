@@ -81,12 +81,16 @@ def test_cached_uncached_and_fresh_are_identical(method, skew):
     calc = lode(method)
     assert calc.routes([atoms])[0]["route"] == method
     everything(calc, atoms)
-    # new positions in the same cell: every preparation is a hit, nothing is built
+    # new positions in the same cell: every preparation is a hit, nothing is built — except, on
+    # the mesh route, the plan: its step sits at the edge of the small-cell image allowance,
+    # where the bound is summed over these atoms' pairs (docs/math.md §7), so the plan holds for
+    # these positions only and is made again on each of the four planning calls of everything()
     step = moved(atoms, 1)
     hits, builds = testing.cell_cache_counts()
     cached = everything(calc, step)
     after = testing.cell_cache_counts()
-    assert after[1] == builds and after[0] > hits, (hits, builds, after)
+    plans = 4 if method == "mesh" else 0
+    assert after[1] == builds + plans and after[0] > hits, (hits, builds, after)
     assert_identical(cached, everything(lode(method), step))
     previous = testing.set_cell_cache(False)
     try:
@@ -117,7 +121,8 @@ def test_a_new_cell_rebuilds(method):
     # back to the first cell: still cached (a few cells are kept), same results
     hits, builds = testing.cell_cache_counts()
     assert_identical(first, everything(calc, atoms))
-    assert testing.cell_cache_counts()[1] == builds
+    # (the mesh plan is made again: it holds for given positions only, see above)
+    assert testing.cell_cache_counts()[1] == builds + (4 if method == "mesh" else 0)
 
 
 def test_md_steps_on_a_fixed_cell_build_nothing():
@@ -151,3 +156,48 @@ def test_slabs_reuse_their_vacuum_cell():
     cached = everything(calc, step)
     assert testing.cell_cache_counts()[0] > hits
     assert_identical(cached, everything(lode("ewald"), step))
+
+
+def small_cell(scaled) -> "ase.Atoms":
+    import ase
+
+    return ase.Atoms("HOHO", scaled_positions=scaled, cell=np.eye(3) * 6.5, pbc=True)
+
+
+# Two 4-atom structures in the same 6.5 Å cube (σ 2 Å, p = 2, 1e-8), scaled positions drawn by
+# default_rng(0) (draws 12 and 20 of shape (4, 3)): the small-cell image bound summed over the
+# atoms' pairs (docs/math.md §7) accepts the Ewald route for the first and refuses it for the
+# second, whose closest pairs sit where more images crowd the reach.
+def _draw(k: int) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return [rng.random((4, 3)) for _ in range(k + 1)][k]
+
+
+ACCEPTED, REFUSED = _draw(12), _draw(20)
+
+
+def small_cell_lode(method: str):
+    return lode_rs.LodeExpansion(
+        cutoff=3.0, smearing=2.0, n_max=3, l_max=2, exponent=2, species=[1, 8],
+        method=method, accuracy=1e-8,
+    )
+
+
+def test_a_plan_decided_by_the_positions_is_not_reused():
+    """A plan whose small-cell image bound was summed over these atoms' pairs holds for these
+    positions only: the same calculator, having planned the first structure, still refuses
+    explicit Ewald on the second (as a fresh calculator does), and ``auto`` gives the second
+    structure bitwise what a fresh calculator gives."""
+    accepted, refused = small_cell(ACCEPTED), small_cell(REFUSED)
+    calc = small_cell_lode("ewald")
+    assert calc.routes(accepted)[0]["route"] == "ewald"
+    calc.compute(accepted)
+    with pytest.raises(lode_rs.InvalidParameterError, match="cannot reach accuracy"):
+        small_cell_lode("ewald").compute(refused)
+    with pytest.raises(lode_rs.InvalidParameterError, match="cannot reach accuracy"):
+        calc.compute(refused)
+    auto = small_cell_lode("auto")
+    auto.compute(accepted)
+    fresh = small_cell_lode("auto")
+    assert auto.routes(refused) == fresh.routes(refused)
+    assert_identical(everything(auto, refused), everything(fresh, refused))

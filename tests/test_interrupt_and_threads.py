@@ -160,6 +160,95 @@ def test_sigint_stops_lode_within_two_seconds(tmp_path, route):
     )
     assert np.array_equal(np.load(after), lode_rs.LodeExpansion(**kw).compute(small).values)
 
+# Gradients: a long Jacobian (dense LODE rows, sparse SOAP rows) or a long backward pass,
+# repeated as above; after the interruption, the small structure's Jacobian and backward pass
+# must equal a fresh process's bitwise.
+GRADIENT_CHILD = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import lode_rs
+
+    mode, route = sys.argv[2], sys.argv[3]
+    rng = np.random.default_rng(2)
+    if route == "soap":
+        calc = lode_rs.SoapExpansion(cutoff=4.0, smearing=0.3, n_max=4, l_max=3, species=[11])
+        n, box = (3000, 32.0) if mode == "jacobian" else (40000, 74.0)
+    else:
+        kw = dict(cutoff=3.0, smearing=1.0, species=[11], method=route)
+        if mode == "jacobian":
+            calc = lode_rs.LodeExpansion(n_max=2, l_max=1, **kw)
+            n, box = 400, 16.0
+        else:
+            calc = lode_rs.LodeExpansion(n_max=6, l_max=4, **kw)
+            n, box = 8000, 43.0
+    frame = lode_rs.System(positions=rng.uniform(0, box, (n, 3)), numbers=np.full(n, 11),
+                           cell=np.eye(3) * box, pbc=True)
+    small = lode_rs.System(positions=rng.uniform(0, 10, (8, 3)), numbers=np.full(8, 11),
+                           cell=np.eye(3) * 10, pbc=True)
+    v = np.ones(calc.compute(frame).values.shape) if mode == "backward" else None
+    calc.compute(small)
+    print("ready", flush=True)
+    try:
+        for _ in range(300):
+            if mode == "jacobian":
+                calc.compute(frame, gradients=["positions", "strain"])
+            else:
+                calc.backward(frame, v)
+        print("finished", flush=True)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+    result = calc.compute(small, gradients=["positions", "strain"])
+    out = calc.backward(small, np.ones(result.values.shape))
+    np.savez(sys.argv[1], jacobian=result.gradient("positions").values,
+             strain=result.gradient("strain").values, forces=out.positions[0],
+             virial=out.strain[0])
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("mode", "route"),
+    [
+        ("jacobian", "soap"),
+        ("backward", "soap"),
+        ("jacobian", "ewald"),
+        ("jacobian", "reciprocal"),
+        ("backward", "ewald"),
+        ("backward", "mesh"),
+        ("backward", "reciprocal"),
+    ],
+)
+def test_sigint_stops_gradients_within_two_seconds(tmp_path, mode, route):
+    after = tmp_path / "after.npz"
+    fresh = tmp_path / "fresh.npz"
+    child = subprocess.Popen(
+        [sys.executable, "-c", GRADIENT_CHILD, str(after), mode, route],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert child.stdout.readline().strip() == "ready"
+    time.sleep(1.0)
+    child.send_signal(signal.SIGINT)
+    sent = time.perf_counter()
+    line = child.stdout.readline().strip()
+    stopped = time.perf_counter() - sent
+    child.wait(timeout=120)
+    assert line == "interrupted", line
+    assert stopped < 2.0, f"{mode} {route}: stopped {stopped:.2f} s after SIGINT"
+    assert child.returncode == 0
+    # a fresh process that never runs the long call: the same small results, bitwise
+    script = GRADIENT_CHILD.replace("range(300)", "range(0)").replace(
+        'if mode == "backward" else None', "if False else None"
+    )
+    subprocess.run([sys.executable, "-c", script, str(fresh), mode, route], check=True,
+                   stdout=subprocess.DEVNULL, cwd=tmp_path, timeout=300)
+    with np.load(after) as a, np.load(fresh) as b:
+        for key in ("jacobian", "strain", "forces", "virial"):
+            assert np.array_equal(a[key], b[key]), key
+
+
 def _gas(seed: int) -> lode_rs.System:
     rng = np.random.default_rng(seed)
     grid = np.stack(np.meshgrid(*[np.arange(3)] * 3), axis=-1).reshape(-1, 3)[:10]

@@ -77,11 +77,23 @@ def radial(
     return _features(expansion, values, labels, RADIAL_LABELS, out)
 
 
+def _features_cotangent(cotangent) -> np.ndarray:
+    """``cotangent`` as a float64 array, refused unless it is 2-dimensional like the features
+    (its exact shape is checked by the core)."""
+    cotangent = np.ascontiguousarray(cotangent, dtype=np.float64)
+    if cotangent.ndim != 2:
+        raise _lode_rs.InvalidInputError(
+            "the cotangent must have the shape of the features (n_rows, n_features), "
+            f"got {cotangent.shape}"
+        )
+    return cotangent
+
+
 def radial_backward(calculator, frames, cotangent) -> Backward:
     """Backward pass of :func:`radial`: the gradient of ``sum(cotangent * values)`` with
     respect to positions and strain (see :meth:`lode_rs.SoapExpansion.backward`);
     ``cotangent`` is shaped like ``radial(calculator, frames).values``."""
-    cotangent = np.ascontiguousarray(cotangent, dtype=np.float64)
+    cotangent = _features_cotangent(cotangent)
     shape = calculator._values_shape(frames)
     bar = _lode_rs.radial_spectrum_backward(cotangent, list(shape))
     return calculator.backward(frames, bar)
@@ -149,7 +161,7 @@ class PowerSpectrum:
         coefficients, then each expansion's backward pass. ``cotangent`` is shaped like
         ``compute(frames).values``; returns a :class:`lode_rs.results.Backward`."""
         threads = self.first.n_threads
-        cotangent = np.ascontiguousarray(cotangent, dtype=np.float64)
+        cotangent = _features_cotangent(cotangent)
         a = self.first.compute(frames)
         if self.second is None:
             bar, _ = _lode_rs.power_spectrum_backward(

@@ -152,6 +152,7 @@ pub(crate) fn assemble(
     let samples: Vec<Vec<usize>> = (0..n_rows)
         .into_par_iter()
         .map(|row| {
+            crate::threads::check_cancelled()?;
             let mut atoms = Vec::new();
             if request.positions {
                 rows.samples(row, &mut atoms)?;
@@ -198,6 +199,8 @@ pub(crate) fn assemble(
         .zip(strain_slices.par_iter_mut())
         .enumerate()
         .try_for_each(|(row, (p, s))| {
+            // Ctrl-C between rows (SOAP rows do not check on their own)
+            crate::threads::check_cancelled()?;
             let p = request.positions.then_some(&mut **p);
             rows.jacobian(row, &samples[row], p, s.as_deref_mut())
         })?;

@@ -81,6 +81,11 @@ pub struct LodeRadialTable {
     /// below `d_reach`, from the exact integral beyond); empty for power laws.
     envelope: Vec<f64>,
     envelope_step: f64,
+    /// Short-ranged kernels: `G(t_i)`, a non-increasing envelope of the values alone weighted by
+    /// their largest harmonic, `max_nl |f_nl| √((2l + 1)/4π)` at `t ≥ t_i` (same grid and running
+    /// maximum as `envelope`): what one dropped image adds to any `c_nlm` of the values
+    /// ([`LodeRadialTable::image_size`]).
+    image_envelope: Vec<f64>,
 }
 
 /// Largest absolute difference of values and gradients between two integrals at `d`.
@@ -98,12 +103,27 @@ fn difference_at(a: &dyn RadialIntegral, b: &dyn RadialIntegral, d: f64) -> f64 
 
 /// Largest `|f_nl(d)|` and `|f'_nl(d)|`.
 fn size_at(integral: &dyn RadialIntegral, d: f64) -> f64 {
+    sizes_at(integral, d).0
+}
+
+/// `(max_nl |f_nl(d)|, |f'_nl(d)|;  max_nl |f_nl(d)| √((2l + 1)/4π))`: the reach scan's size
+/// and a dropped image's largest contribution to a value `f_nl Y_lm` (`√((2l + 1)/4π)` the
+/// largest `|Y_lm|` of degree `l`).
+fn sizes_at(integral: &dyn RadialIntegral, d: f64) -> (f64, f64) {
     let shape = (integral.n_max(), integral.l_max() + 1);
     let (mut v, mut g) = (Array2::zeros(shape), Array2::zeros(shape));
     integral.compute(d, v.view_mut(), Some(g.view_mut()));
-    v.iter()
+    let size = v
+        .iter()
         .chain(g.iter())
-        .fold(0.0_f64, |m, x| m.max(x.abs()))
+        .fold(0.0_f64, |m, x| m.max(x.abs()));
+    let image = v
+        .rows()
+        .into_iter()
+        .flat_map(|row| row.into_iter().enumerate())
+        .map(|(l, x)| x.abs() * ((2 * l + 1) as f64 / (4.0 * std::f64::consts::PI)).sqrt())
+        .fold(0.0_f64, f64::max);
+    (size, image)
 }
 
 impl LodeRadialTable {
@@ -165,9 +185,12 @@ impl LodeRadialTable {
                 )),
                 other => other,
             })?;
-        let (envelope, envelope_step) = match scan {
-            Some(scan) => (scan.envelope(&spline), scan.step),
-            None => (Vec::new(), 0.0),
+        let (envelope, image_envelope, envelope_step) = match scan {
+            Some(scan) => {
+                let (envelope, image_envelope) = scan.envelopes(&spline);
+                (envelope, image_envelope, scan.step)
+            }
+            None => (Vec::new(), Vec::new(), 0.0),
         };
         let mut values = Array2::zeros((basis.n_max(), l_max + 1));
         exact.compute(0.0, values.view_mut(), None);
@@ -184,6 +207,7 @@ impl LodeRadialTable {
             self_term,
             envelope,
             envelope_step,
+            image_envelope,
         })
     }
 
@@ -230,7 +254,22 @@ impl LodeRadialTable {
     /// the left end of each step), continued beyond the scan by `F(d_scan) e^{−(t − d_scan)/w}`
     /// (`w` the kernel's widest width). Zero for power laws (no reach).
     pub fn lattice_tail_bound(&self, volume: f64, rho: f64) -> f64 {
-        let Some(&last) = self.envelope.last() else {
+        let y_max = ((2 * self.l_max + 1) as f64 / (4.0 * std::f64::consts::PI)).sqrt();
+        y_max * self.tail_integral(&self.envelope, volume, rho)
+    }
+
+    /// [`Self::lattice_tail_bound`] for the values alone, with each `l`'s own largest harmonic:
+    /// `(4π / V) ∫_{R−2ρ}^∞ (t + ρ)² G(t) dt` with `G` the envelope of
+    /// [`Self::image_size`] (rigorous for `rho` the covering radius, the shift-averaged
+    /// continuum estimate for `rho = 0`). Zero for power laws.
+    pub fn image_tail_bound(&self, volume: f64, rho: f64) -> f64 {
+        self.tail_integral(&self.image_envelope, volume, rho)
+    }
+
+    /// `(4π / V) ∫_{R−2ρ}^∞ (t + ρ)² E(t) dt` for the step envelope `E` on the scan grid,
+    /// continued beyond the scan by `E(d_scan) e^{−(t − d_scan)/w}`.
+    fn tail_integral(&self, envelope: &[f64], volume: f64, rho: f64) -> f64 {
+        let Some(&last) = envelope.last() else {
             return 0.0;
         };
         let h = self.envelope_step;
@@ -238,18 +277,77 @@ impl LodeRadialTable {
         // ∫_a^b (t + ρ)² dt
         let moment = |a: f64, b: f64| ((b + rho).powi(3) - (a + rho).powi(3)) / 3.0;
         let mut sum = 0.0;
-        for (i, &f) in self.envelope.iter().enumerate() {
+        for (i, &f) in envelope.iter().enumerate() {
             let (a, b) = (i as f64 * h, (i + 1) as f64 * h);
-            if b > start && i + 1 < self.envelope.len() {
+            if b > start && i + 1 < envelope.len() {
                 sum += f * moment(a.max(start), b);
             }
         }
-        let d_scan = (self.envelope.len() - 1) as f64 * h;
+        let d_scan = (envelope.len() - 1) as f64 * h;
         let w = self.kernel.widest();
         let u = d_scan.max(start) + rho;
         sum += last * w * (u * u + 2.0 * w * u + 2.0 * w * w);
-        let y_max = ((2 * self.l_max + 1) as f64 / (4.0 * std::f64::consts::PI)).sqrt();
-        4.0 * std::f64::consts::PI * y_max * sum / volume
+        4.0 * std::f64::consts::PI * sum / volume
+    }
+
+    /// Upper bound of `max_nlm |f_nl(d) Y_lm|` over every `d' ≥ d` beyond [`Self::reach`] (zero
+    /// within it, and for power laws): the step envelope `G` of the reach scan (the value at
+    /// each step's left end, a running maximum from the outside), continued beyond the scan
+    /// range `d_scan` by `G(d_scan) e^{−(d − d_scan)/w}` (`w` the kernel's widest width; the
+    /// Gaussian tails there fall faster). One dropped image at distance `d` changes no
+    /// coefficient of the values by more than this per unit source.
+    pub fn image_size(&self, d: f64) -> f64 {
+        let Some(&last) = self.image_envelope.last() else {
+            return 0.0;
+        };
+        if d <= self.reach || d.is_nan() {
+            return 0.0;
+        }
+        let i = (d / self.envelope_step).floor() as usize;
+        match self.image_envelope.get(i) {
+            Some(&g) if i + 1 < self.image_envelope.len() => g,
+            _ => {
+                let d_scan = self.image_scan_end();
+                last * (-(d - d_scan).max(0.0) / self.kernel.widest()).exp()
+            }
+        }
+    }
+
+    /// End `d_scan` of the reach scan behind [`Self::image_size`] (0 for power laws).
+    pub fn image_scan_end(&self) -> f64 {
+        self.image_envelope.len().saturating_sub(1) as f64 * self.envelope_step
+    }
+
+    /// Bound on `Σ image_size(|y|)` over the images `y` of a lattice (cell volume `volume`,
+    /// covering radius `rho`) with `|y| > d`, `d ≥` [`Self::image_scan_end`]: in shells
+    /// `t_k = d + k w ≤ |y| < t_{k+1}` (`w` the kernel's widest width) every image owns a cell
+    /// within `ρ` of it, so a shell holds at most `(4π/3V) ((t_{k+1} + ρ)³ − (t_k − ρ)³)` images,
+    /// each at most `G(d_scan) e^{−(t_k − d_scan)/w}`; summed until the terms are `1e-30` of the
+    /// first.
+    pub fn image_continuation_bound(&self, volume: f64, rho: f64, d: f64) -> f64 {
+        let Some(&last) = self.image_envelope.last() else {
+            return 0.0;
+        };
+        let w = self.kernel.widest();
+        let d_scan = self.image_scan_end();
+        let shell = |k: f64| {
+            let (t0, t1) = (d + k * w, d + (k + 1.0) * w);
+            let count = 4.0 * std::f64::consts::PI / 3.0
+                * ((t1 + rho).powi(3) - (t0 - rho).max(0.0).powi(3))
+                / volume;
+            count * last * (-(t0 - d_scan).max(0.0) / w).exp()
+        };
+        let first = shell(0.0);
+        let mut sum = first;
+        let mut k = 1.0;
+        loop {
+            let term = shell(k);
+            sum += term;
+            if term <= 1e-30 * first || k > 1e4 {
+                return sum;
+            }
+            k += 1.0;
+        }
     }
 
     /// The kernel `φ`.
@@ -358,22 +456,30 @@ struct ReachScan {
     /// `max |f_nl|, |f'_nl|` of the exact integral at `i · step` for `i ≥ first`, up to `d_scan`.
     first: usize,
     sizes: Vec<f64>,
+    /// The values' sizes of [`sizes_at`] at the same points.
+    image_sizes: Vec<f64>,
 }
 
 impl ReachScan {
-    /// The non-increasing envelope on the whole grid `0, step, …, d_scan`: the scanned sizes
-    /// beyond `d_reach`, the spline's below, running maximum from the outside.
-    fn envelope(&self, spline: &SplinedRadialIntegral) -> Vec<f64> {
-        let mut sizes: Vec<f64> = (0..self.first)
-            .map(|i| size_at(spline, i as f64 * self.step))
+    /// The non-increasing envelopes on the whole grid `0, step, …, d_scan` (of the sizes, and of
+    /// the values' image sizes): the scanned sizes beyond `d_reach`, the spline's below,
+    /// running maximum from the outside.
+    fn envelopes(&self, spline: &SplinedRadialIntegral) -> (Vec<f64>, Vec<f64>) {
+        let below: Vec<(f64, f64)> = (0..self.first)
+            .map(|i| sizes_at(spline, i as f64 * self.step))
             .collect();
+        let mut sizes: Vec<f64> = below.iter().map(|s| s.0).collect();
+        let mut images: Vec<f64> = below.iter().map(|s| s.1).collect();
         sizes.extend_from_slice(&self.sizes);
-        let mut running = 0.0_f64;
-        for s in sizes.iter_mut().rev() {
-            running = running.max(*s);
-            *s = running;
+        images.extend_from_slice(&self.image_sizes);
+        for envelope in [&mut sizes, &mut images] {
+            let mut running = 0.0_f64;
+            for s in envelope.iter_mut().rev() {
+                running = running.max(*s);
+                *s = running;
+            }
         }
-        sizes
+        (sizes, images)
     }
 }
 
@@ -396,29 +502,35 @@ fn find_reach(
              ask for a looser accuracy"
         );
     }
-    let mut sizes = vec![size_at(&probe, d_scan)];
+    let (size, image) = sizes_at(&probe, d_scan);
+    let (mut sizes, mut image_sizes) = (vec![size], vec![image]);
     for i in (0..n_steps).rev() {
         if i % 64 == 0 {
             crate::threads::check_cancelled()?;
         }
-        let size = size_at(&probe, i as f64 * step);
+        let (size, image) = sizes_at(&probe, i as f64 * step);
         sizes.push(size);
+        image_sizes.push(image);
         if size > accuracy {
             sizes.reverse();
+            image_sizes.reverse();
             return Ok(ReachScan {
                 reach: (i + 1) as f64 * step,
                 step,
                 first: i,
                 sizes,
+                image_sizes,
             });
         }
     }
     sizes.reverse();
+    image_sizes.reverse();
     Ok(ReachScan {
         reach: step,
         step,
         first: 0,
         sizes,
+        image_sizes,
     })
 }
 

@@ -179,10 +179,10 @@ impl CellCache {
         &self,
         system: &System,
         n_channels: usize,
-        plan: impl FnOnce() -> Result<Plan>,
+        plan: impl FnOnce() -> Result<(Plan, bool)>,
     ) -> Result<Plan> {
         if !system.cell().is_fully_periodic() {
-            return plan();
+            return plan().map(|(plan, _)| plan);
         }
         let key = PlanKey {
             cell: CellKey::of(system.cell()),
@@ -190,7 +190,21 @@ impl CellCache {
             n_channels,
             threads: rayon::current_num_threads(),
         };
-        self.plans.get_or_build(key, plan, |_| 0.0)
+        // a plan decided by these positions (a small-cell image bound over the atoms' pairs) is
+        // used for this call only: kept as if it were too large
+        let cell_only = std::cell::Cell::new(true);
+        let build = || {
+            let (plan, holds) = plan()?;
+            cell_only.set(holds);
+            Ok(plan)
+        };
+        self.plans.get_or_build(key, build, |_| {
+            if cell_only.get() {
+                0.0
+            } else {
+                f64::INFINITY
+            }
+        })
     }
 
     /// The k-vectors of `cell` below `k_cutoff`.

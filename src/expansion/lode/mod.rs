@@ -27,6 +27,7 @@ pub mod cell_cache;
 mod constant_terms;
 mod gradients;
 mod hypers;
+mod image_tail;
 mod kbasis;
 #[cfg(test)]
 mod periodic_gradient_tests;

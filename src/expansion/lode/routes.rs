@@ -11,8 +11,9 @@
 
 use super::calculator::LodeCalculator;
 use super::hypers::Method;
+use super::image_tail::image_tail;
 use super::plan::{EwaldSplit, Plan, Route};
-use super::route::ewald::{eta, pair_cost, EwaldRoute, EWALD_STEPS};
+use super::route::ewald::{eta, pair_cost, EwaldRoute, EWALD_SHARE, EWALD_STEPS};
 use super::route::finite::FiniteRoute;
 use super::route::mesh::MeshRoute;
 use super::route::mesh_spacing::{mesh_dims, AUTO_ORDERS};
@@ -31,15 +32,17 @@ use crate::systems::{SlabGeometry, System};
 /// distance with unit harmonics and signs, so it overestimates the measured error 10× or more
 /// (`docs/math.md` §7): a pair route is kept while the estimate is at most 4× the accuracy.
 const PAIRS_TAIL_SHARE: f64 = 4.0;
-/// Share of the accuracy for the images an Ewald or mesh short range drops beyond its reach:
-/// tighter than the pair route's, since the split's two parts already spend half the budget
-/// (at 4×, a 6 Å cube with σ = 2 Å, p = 2, 1e-8 measured 1.2× the request, the images alone
-/// 0.9×; at 2× every sampled cell is within the request, `tests/test_small_cells.py`, and the
-/// dense 4.3 Å cells of `tests/test_lode.py` keep their Ewald route at 1e-10).
-const EWALD_TAIL_SHARE: f64 = 2.0;
+/// Share of the accuracy for the images an Ewald or mesh short range drops beyond its reach,
+/// bounded on the structure's own lattice ([`image_tail`], `docs/math.md` §7). The bound takes
+/// every harmonic and sign aligned (the measured image errors are about half of it), so it gets
+/// three quarters of the request beside the split's own bounds (a quarter each for the short
+/// and the long range, and for the mesh's aliasing): at 1/2 (Ewald) or 1/4 (mesh) the dense
+/// 12-atom cells of `tests/test_lode.py` (bounds up to 0.66× at `1e-10`) would be refused,
+/// while their measured errors are below 0.8× in total.
+const IMAGE_SHARE: f64 = 0.75;
 
-/// Error per unit source of a pair route with `table` in `system`'s cell from the images
-/// beyond the table's reach: the rigorous bound of [`LodeRadialTable::lattice_tail_bound`],
+/// Error per unit source of the `p = 0` pair route with `table` in `system`'s cell from the
+/// images beyond the table's reach: the rigorous bound of [`LodeRadialTable::lattice_tail_bound`],
 /// or, where smaller (always in practice: the envelope is steep over the `2ρ` the bound moves
 /// inwards), its continuum estimate, the average over the lattice's shift (`docs/math.md` §7).
 pub(super) fn lattice_tail(table: &LodeRadialTable, system: &System) -> f64 {
@@ -79,24 +82,27 @@ impl LodeCalculator {
         })
     }
 
-    fn choose_uncached(&self, system: &System, n_channels: usize) -> Result<Plan> {
+    /// The plan, and whether it holds for every positions in this cell (false when a small-cell
+    /// image bound summed over these atoms' pairs decided it: such a plan is not cached).
+    fn choose_uncached(&self, system: &System, n_channels: usize) -> Result<(Plan, bool)> {
         let common = &self.common;
         let cell = system.cell();
         if cell.is_periodic() && !cell.is_fully_periodic() {
-            return self.choose_slab(system, n_channels);
+            return Ok((self.choose_slab(system, n_channels)?, false));
         }
         let n = system.size() as f64;
-        let (choice, cost) = if !cell.is_fully_periodic() {
-            (Choice::Finite, finite::cost(common, n))
+        let (choice, cost, cell_only) = if !cell.is_fully_periodic() {
+            (Choice::Finite, finite::cost(common, n), false)
         } else {
             self.choose_periodic(system, n_channels)?
         };
         let (route, memory) = self.resolve(choice, system, n_channels)?;
-        Ok(Plan {
+        let plan = Plan {
             route,
             cost,
             memory,
-        })
+        };
+        Ok((plan, cell_only))
     }
 
     /// A slab (`docs/math.md` §15): the vacuum cell's height from the accuracy, the cheapest
@@ -105,7 +111,7 @@ impl LodeCalculator {
         let geometry = SlabGeometry::new(system)?;
         let length = slab::vacuum_length(&self.common, &geometry)?;
         let vacuum = geometry.vacuum_system(system, length)?;
-        let (choice, cost) = self.choose_periodic(&vacuum, n_channels)?;
+        let (choice, cost, _) = self.choose_periodic(&vacuum, n_channels)?;
         let (inner, memory) = self.resolve(choice, &vacuum, n_channels)?;
         let n = system.size() as f64;
         Ok(Plan {
@@ -132,7 +138,7 @@ impl LodeCalculator {
                 reciprocal::memory(common, system, k_cutoff, n_channels).0,
             ),
             Choice::Ewald(step) => {
-                let split = self.split(step)?;
+                let split = self.split(step, Some(system))?;
                 let memory = reciprocal::memory(common, system, split.k_cutoff, n_channels).0;
                 (Route::Ewald(split), memory)
             }
@@ -141,7 +147,7 @@ impl LodeCalculator {
                 order,
                 spacing,
             } => {
-                let split = self.split(step)?;
+                let split = self.split(step, None)?;
                 let dims = mesh_dims(system, spacing);
                 let memory =
                     mesh::memory(common, system, split.k_cutoff, dims, order, n_channels).0;
@@ -173,21 +179,41 @@ impl LodeCalculator {
         Ok(lattice.map_or(common.k_cutoff, |k| k.max(common.k_cutoff)))
     }
 
-    fn split(&self, step: i32) -> Result<EwaldSplit> {
+    /// The Ewald split of width `η(step)`. Its long-range k-cutoff is the continuum estimate for
+    /// a quarter of the accuracy, raised in a small cell (`system` given: the Ewald route) to
+    /// the lattice sum's ([`lattice_k_cutoff`] with the kernel of width `η`, `docs/math.md` §7)
+    /// where that is larger. (The mesh route keeps the continuum cutoff: its spacing, chosen
+    /// per calculator for that cutoff, resolves no mode beyond it.)
+    fn split(&self, step: i32, system: Option<&System>) -> Result<EwaldSplit> {
+        let common = &self.common;
+        let mut k_cutoff = self.ewald.long_range_cutoff(common, step)?;
+        if let Some(system) = system {
+            let long =
+                crate::math::power_law::PowerLaw::new(common.hypers.exponent, eta(common, step))?;
+            let lattice = lattice_k_cutoff(
+                &long,
+                &common.kspace_radial,
+                system.cell(),
+                EWALD_SHARE * common.hypers.accuracy,
+            )?;
+            k_cutoff = lattice.map_or(k_cutoff, |k| k.max(k_cutoff));
+        }
         Ok(EwaldSplit {
-            eta: eta(&self.common, step),
-            k_cutoff: self.ewald.long_range_cutoff(&self.common, step)?,
+            eta: eta(common, step),
+            k_cutoff,
             step,
         })
     }
 
-    /// Route and estimated cost for one fully periodic structure. A pair-based choice (the
-    /// `p = 0` pairs, an Ewald or mesh step) is kept only if its short-range table's lattice
-    /// tail ([`lattice_tail`]) is within its share of the accuracy; a failing Ewald step
-    /// excludes it and every wider one (their tails are longer) and the choice is repeated.
+    /// Route and estimated cost for one fully periodic structure. A pair-based choice is kept
+    /// only if the images its short-range table drops are within their share of the accuracy:
+    /// for the `p = 0` pairs the continuum estimate ([`lattice_tail`]), for an Ewald or mesh step
+    /// the bound on the structure's lattice ([`image_tail`]); a failing Ewald step excludes it
+    /// and every wider one (their tails are mostly longer) and the choice is repeated.
     /// `auto` falls back to the reciprocal route (always within the request); an explicit
-    /// `ewald` or `mesh` with no step left is refused.
-    fn choose_periodic(&self, system: &System, n_channels: usize) -> Result<(Choice, f64)> {
+    /// `ewald` or `mesh` with no step left is refused. The flag: whether the choice holds for
+    /// any positions in this cell (false when an image bound over these atoms' pairs was used).
+    fn choose_periodic(&self, system: &System, n_channels: usize) -> Result<(Choice, f64, bool)> {
         let common = &self.common;
         let h = &common.hypers;
         let volume = system.cell().volume();
@@ -196,7 +222,7 @@ impl LodeCalculator {
         let k_rec = self.reciprocal_cutoff(system)?;
         let reciprocal_cost = kspace_cost(n, volume, k_rec, per_k);
         if h.k_cutoff.is_some() || h.method == Method::Reciprocal {
-            return Ok((Choice::Reciprocal(k_rec), reciprocal_cost));
+            return Ok((Choice::Reciprocal(k_rec), reciprocal_cost, true));
         }
         if h.exponent == 0 {
             // the Gaussian density is short ranged: real space over images is exact and cheap,
@@ -205,43 +231,46 @@ impl LodeCalculator {
             let table = self.finite.table(common)?;
             if lattice_tail(&table, system) <= PAIRS_TAIL_SHARE * h.accuracy {
                 let density = n / volume;
-                return Ok((Choice::Pairs, pairs::cost(common, n, density)));
+                return Ok((Choice::Pairs, pairs::cost(common, n, density), true));
             }
-            return Ok((Choice::Reciprocal(k_rec), reciprocal_cost));
+            return Ok((Choice::Reciprocal(k_rec), reciprocal_cost, true));
         }
         let mut max_step = EWALD_STEPS;
-        let mut worst_tail = 0.0_f64;
+        let mut narrowest = (0.0_f64, 0.0_f64);
+        let mut cell_only = true;
         while max_step > 0 {
             let (choice, cost) = self.cheapest_periodic(system, n_channels, max_step, k_rec)?;
             let step = match choice {
                 Choice::Ewald(step) | Choice::Mesh { step, .. } => step,
-                Choice::Reciprocal(_) => return Ok((choice, cost)),
+                Choice::Reciprocal(_) => return Ok((choice, cost, cell_only)),
                 Choice::Finite | Choice::Pairs => unreachable!("not a p ≥ 1 periodic choice"),
             };
+            let allowance = IMAGE_SHARE * h.accuracy;
             let part = self.ewald.part(common, step)?;
-            let tail = lattice_tail(&part.short_range, system);
-            if tail <= EWALD_TAIL_SHARE * h.accuracy {
-                return Ok((choice, cost));
+            let (tail, from_positions) = image_tail(&part.short_range, system, allowance);
+            cell_only &= !from_positions;
+            if tail <= allowance {
+                return Ok((choice, cost, cell_only));
             }
-            worst_tail = worst_tail.max(tail);
+            narrowest = (tail, allowance);
             max_step = step - 1;
         }
         if h.method == Method::Auto {
-            return Ok((Choice::Reciprocal(k_rec), reciprocal_cost));
+            return Ok((Choice::Reciprocal(k_rec), reciprocal_cost, cell_only));
         }
         let cell = system.cell();
         bail_param!(
             "method=\"{}\" cannot reach accuracy {:e} in this cell (volume {:.3} Å³, covering \
              radius {:.3} Å, smearing {} Å): the periodic images beyond the short-range reach of \
-             every Ewald width add up to {:.2e} per unit source (allowed: {:.2e}); use \
+             the narrowest Ewald width may add up to {:.2e} per unit source (allowed: {:.2e}); use \
              method=\"reciprocal\" or \"auto\" for cells this small",
             h.method.name(),
             h.accuracy,
             volume,
             cell.covering_radius(),
             h.smearing,
-            worst_tail,
-            EWALD_TAIL_SHARE * h.accuracy
+            narrowest.0,
+            narrowest.1
         )
     }
 

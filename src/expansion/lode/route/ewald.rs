@@ -40,7 +40,7 @@ use crate::systems::{Mat3, System, Vec3};
 pub(in crate::expansion::lode) const EWALD_STEPS: i32 = 24;
 /// Fraction of the accuracy budget given to each part of the Ewald split (the splined short
 /// range and the truncated long range): their errors add, so each gets a quarter.
-const EWALD_SHARE: f64 = 0.25;
+pub(in crate::expansion::lode) const EWALD_SHARE: f64 = 0.25;
 
 /// Tables of one Ewald split.
 pub(in crate::expansion::lode) struct EwaldPart {
