@@ -117,14 +117,13 @@ impl LodeCalculator {
             _ => return Ok(plan),
         };
         let mut steps = (1..=EWALD_STEPS)
-            .map(|step| {
-                let table = table_charge(table_cost(common, step)?);
-                Ok((self.jacobian_cost(system, step)? + table, step))
-            })
+            .map(|step| Ok((self.jacobian_cost(system, step)?, step)))
             .collect::<Result<Vec<(f64, i32)>>>()?;
         steps.sort_by(|a, b| a.0.total_cmp(&b.0));
-        // the cheapest few steps that clear the gain, until one passes the tail check
+        // the cheapest few steps that clear the gain (with their table's charge, estimated only
+        // here: it takes longer than the rest), until one passes the tail check
         for &(cost, step) in steps.iter().take(4) {
+            let cost = cost + table_charge(table_cost(common, step)?);
             if cost * LODE_JACOBIAN_REPLAN_GAIN > current
                 || current - cost < LODE_JACOBIAN_MIN_SAVING
                 || matches!(&plan.route, Route::Ewald(split) if split.step == step)
