@@ -80,3 +80,28 @@ def test_jacobian_plan_of_a_64_atom_gas():
     assert np.array_equal(two.values, result.values)
     assert np.array_equal(two.gradient("positions").values, result.gradient("positions").values)
     assert np.array_equal(two.gradient("strain").values, result.gradient("strain").values)
+
+
+def test_power_spectrum_jacobian_on_the_jacobian_plan():
+    """ν = 2 of the re-planned gas: the invariant's values with gradients are those of the
+    Jacobian plan's coefficients (so they differ from the plain values, by less than 1e-6 of
+    their size: two accurate splits), and its positions Jacobian equals central differences of
+    them (H = 1e-5 Å, 1e-6 of the largest entry, one atom)."""
+    atoms = gas()
+    calc = lode_rs.LodeExpansion(**HYPERS, species=[11, 17], n_threads=1)
+    ps = lode_rs.PowerSpectrum(calc)
+    result = ps.compute(atoms, gradients=["positions"])
+    plain = ps.compute(atoms).values
+    difference = np.max(np.abs(result.values - plain))
+    assert 0 < difference < 1e-6 * np.max(np.abs(plain))
+    n = len(atoms)
+    dense = dense_positions(result.gradient("positions"), n, n)
+    size = np.max(np.abs(dense))
+    h = 1e-5
+
+    def values(frames):
+        return ps.compute(frames, gradients=["positions"]).values
+
+    for alpha in range(3):
+        fd = (values(moved(atoms, 5, alpha, h)) - values(moved(atoms, 5, alpha, -h))) / (2 * h)
+        np.testing.assert_allclose(dense[:, 5, alpha], fd, rtol=0, atol=1e-6 * size)

@@ -138,6 +138,17 @@ class _Calculator:
         """Options of the core's ``compute`` for the values returned with Jacobians."""
         return {}
 
+    def _values_for_jacobian(self, frames, n_threads: int) -> Expansion:
+        """``compute(frames)`` without Jacobians, but on the plan of the Jacobians (the values
+        they are the derivatives of; for the invariants' chain rule)."""
+        frames = as_frame_list(frames)
+        systems = as_system_list(frames)
+        channels, labels = self._channels(frames, systems)
+        values, structure, centers, center_species = self._core.compute(
+            systems, n_threads=n_threads, **channels, **self._jacobian_values_options()
+        )
+        return Expansion(values, structure, centers, center_species, labels, len(systems), {})
+
     #: the core's Jacobian function ``(core, systems, gradients=, max_memory=, n_threads=,
     #: **channels) -> (samples, positions, strain)``; None: no gradients
     _jacobian_function = None
