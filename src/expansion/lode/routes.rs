@@ -130,7 +130,7 @@ impl LodeCalculator {
         // the cheapest few steps that clear the gain (with their table's charge, estimated only
         // here: it takes longer than the rest), until one passes the tail check
         for &(cost, step) in steps.iter().take(4) {
-            let cost = cost + table_charge(table_cost(common, step)?);
+            let cost = cost + table_charge(self.ewald.table_cost(common, step)?);
             if cost * LODE_JACOBIAN_REPLAN_GAIN > current
                 || current - cost < LODE_JACOBIAN_MIN_SAVING
                 || matches!(&plan.route, Route::Ewald(split) if split.step == step)
