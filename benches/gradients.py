@@ -285,6 +285,10 @@ def soap_sections(args) -> list[str]:
 
 
 # ------------------------------------------------------------------------------- LODE (invgrad)
+def _plan_name(plan: dict) -> str:
+    return plan["route"] + (f" η {plan['eta']:.2f} Å" if "eta" in plan else "")
+
+
 def lode_calculator(frames):
     """A one-thread LODE expansion (p = 1) on the planner's route if it has gradients, else on
     the reciprocal route; and the name of the route used."""
@@ -301,7 +305,10 @@ def lode_calculator(frames):
                 raise
             continue
         routes = sorted({r["route"] for r in calc.routes(frames)})
-        return calc, f"method={method!r} ({', '.join(routes)} route)"
+        jacobian = sorted({_plan_name(r) for r in calc.routes(frames, gradients=True)})
+        return calc, (
+            f"method={method!r} ({', '.join(routes)} route; Jacobians: {', '.join(jacobian)})"
+        )
     raise RuntimeError("no LODE route with gradients")
 
 

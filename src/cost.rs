@@ -25,6 +25,27 @@ pub const COULOMB_PAIR_COST: f64 = 16.0;
 /// pair loop costs about 176 ns per pair on the NaCl gases, search included).
 pub const LODE_PAIR_COST_PER_COLUMN: f64 = 28.0;
 
+/// LODE Jacobian: one pair term of a positions (and strain) Jacobian row, per output column,
+/// in units of one k-space multiply-add: the radial and angular derivatives and the adds into
+/// the neighbour's and the centre's rows. Measured: about 0.9 µs per pair with 150 columns on
+/// the 64-atom NaCl gases (Ewald widths σ 2^{4/4}…2^{8/4}, one thread), against 0.05 ns per
+/// multiply-add of the k-space Jacobian's GEMM.
+pub const LODE_JACOBIAN_PAIR_COST_PER_COLUMN: f64 = 120.0;
+
+/// LODE Jacobian: the work per (row, atom, k-vector) of the k-space rows besides the GEMM's
+/// `3 n_cols` multiply-adds (the phase differences).
+pub const LODE_JACOBIAN_PER_K: f64 = 10.0;
+
+/// LODE Jacobian: an Ewald width other than the values' is taken for a Jacobian only when its
+/// estimated cost is at least this many times lower (the values of a gradient call then come
+/// from that width too: within the accuracy of the others, not bitwise equal).
+pub const LODE_JACOBIAN_REPLAN_GAIN: f64 = 1.5;
+
+/// LODE Jacobian: and only when it saves at least this much by estimate (about 10 ms on one
+/// core): small structures, whose Jacobians are cheap anyway, keep the values' plan, so that
+/// their Jacobian is the derivative of `compute`'s values to rounding.
+pub const LODE_JACOBIAN_MIN_SAVING: f64 = 2e8;
+
 /// LODE shell route: cost of one multiply-add of the shell kernel in units of one of the dense
 /// GEMM (it runs at about half the GEMM's rate). Measured on the NaCl gases (dense 7.8 ms,
 /// shells 4.2 ms per structure at accuracy 1e-6, 1 thread).

@@ -158,7 +158,7 @@ def test_slabs_reuse_their_vacuum_cell():
     assert_identical(cached, everything(lode("ewald"), step))
 
 
-def small_cell(scaled) -> "ase.Atoms":
+def small_cell(scaled):
     import ase
 
     return ase.Atoms("HOHO", scaled_positions=scaled, cell=np.eye(3) * 6.5, pbc=True)

@@ -84,8 +84,10 @@ class _Calculator:
         threads = self.n_threads if n_threads is None else int(n_threads)
         channels, labels = self._channels(frames, systems)
         names = _gradient_names(gradients, max_memory)
+        # with Jacobians, the values they are the derivatives of (LODE: the Jacobian's plan)
+        extra = self._jacobian_values_options() if names else {}
         values, structure, centers, center_species = self._core.compute(
-            systems, n_threads=threads, **channels
+            systems, n_threads=threads, **channels, **extra
         )
         jacobians = {}
         if names:
@@ -131,6 +133,21 @@ class _Calculator:
         h = self.hypers
         n_rows = sum(len(s[1]) for s in systems)
         return (n_rows, len(labels), h["n_max"], (h["l_max"] + 1) ** 2)
+
+    def _jacobian_values_options(self) -> dict:
+        """Options of the core's ``compute`` for the values returned with Jacobians."""
+        return {}
+
+    def _values_for_jacobian(self, frames, n_threads: int) -> Expansion:
+        """``compute(frames)`` without Jacobians, but on the plan of the Jacobians (the values
+        they are the derivatives of; for the invariants' chain rule)."""
+        frames = as_frame_list(frames)
+        systems = as_system_list(frames)
+        channels, labels = self._channels(frames, systems)
+        values, structure, centers, center_species = self._core.compute(
+            systems, n_threads=n_threads, **channels, **self._jacobian_values_options()
+        )
+        return Expansion(values, structure, centers, center_species, labels, len(systems), {})
 
     #: the core's Jacobian function ``(core, systems, gradients=, max_memory=, n_threads=,
     #: **channels) -> (samples, positions, strain)``; None: no gradients
@@ -300,8 +317,11 @@ class LodeExpansion(_Calculator):
         self.charges = bool(charges)
         self._core = _lode_rs.LodeCalculator(**hypers)
 
-    def routes(self, frames) -> list[dict]:
-        """The plan ``compute`` follows for each structure of ``frames``, one dict each.
+    def routes(self, frames, *, gradients: bool = False) -> list[dict]:
+        """The plan ``compute`` follows for each structure of ``frames``, one dict each
+        (``gradients=True``: the plan of ``compute(frames, gradients=[...])``, whose Ewald split
+        may be wider, chosen for the Jacobian's cost; its values then differ from those without
+        gradients within ``accuracy``; docs/gradients.md).
 
         ``"route"`` is ``"real-space"`` (finite systems), ``"pairs"`` (periodic ``p = 0``),
         ``"reciprocal"``, ``"ewald"``, ``"mesh"`` or ``"slab"`` (two periodic directions: then
@@ -315,7 +335,7 @@ class LodeExpansion(_Calculator):
         frames = as_frame_list(frames)
         systems = as_system_list(frames)
         n_channels = 1 if self.charges else len(self._species.resolve(systems))
-        return self._core.routes(systems, n_channels=n_channels)
+        return self._core.routes(systems, n_channels=n_channels, for_jacobian=gradients)
 
     @property
     def reciprocal_k_cutoff(self) -> float:
@@ -323,6 +343,9 @@ class LodeExpansion(_Calculator):
         return self._core.reciprocal_k_cutoff
 
     _jacobian_function = staticmethod(_lode_rs.lode_gradients)
+
+    def _jacobian_values_options(self) -> dict:
+        return {"for_jacobian": True}
 
     def _backward(self, systems, channels, cotangent, threads):
         return _lode_rs.lode_backward(

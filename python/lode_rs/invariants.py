@@ -132,12 +132,21 @@ class PowerSpectrum:
         threads = self.first.n_threads if n_threads is None else int(n_threads)
         frames = as_frame_list(frames)
         names = _gradient_names(gradients, max_memory)
-        a = self.first.compute(frames, threads)
+        # with Jacobians, the coefficients they differentiate (LODE: the Jacobian's plan)
+        a = (
+            self.first._values_for_jacobian(frames, threads)
+            if names
+            else self.first.compute(frames, threads)
+        )
         b = None
         if self.second is None:
             values, labels = _lode_rs.power_spectrum(a.values, a.species, n_threads=threads)
         else:
-            b = self.second.compute(frames, threads)
+            b = (
+                self.second._values_for_jacobian(frames, threads)
+                if names
+                else self.second.compute(frames, threads)
+            )
             values, labels = _lode_rs.power_spectrum(
                 a.values, a.species, b.values, b.species, n_threads=threads
             )

@@ -165,14 +165,16 @@ pub(crate) fn assemble(
     request
         .check_memory(8.0 * block as f64 * (3.0 * n_samples as f64 + 9.0 * strain_rows as f64))?;
 
+    // buffers of earlier outputs where there is one (fresh pages cost their first touch):
+    // each row zeroes its own slice before adding into it
     let mut positions = Array5::from_shape_vec(
         (n_samples, 3, n_species, n_max, n_lm),
-        crate::memory::zeroed(n_samples * 3 * block),
+        crate::memory::reusable(n_samples * 3 * block),
     )
     .expect("sized for the shape");
     let mut strain = Array6::from_shape_vec(
         (strain_rows, 3, 3, n_species, n_max, n_lm),
-        crate::memory::zeroed(strain_rows * 9 * block),
+        crate::memory::reusable(strain_rows * 9 * block),
     )
     .expect("sized for the shape");
     let mut rest = positions
@@ -201,6 +203,10 @@ pub(crate) fn assemble(
         .try_for_each(|(row, (p, s))| {
             // Ctrl-C between rows (SOAP rows do not check on their own)
             crate::threads::check_cancelled()?;
+            p.fill(0.0);
+            if let Some(s) = s.as_deref_mut() {
+                s.fill(0.0);
+            }
             let p = request.positions.then_some(&mut **p);
             rows.jacobian(row, &samples[row], p, s.as_deref_mut())
         })?;

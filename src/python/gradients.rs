@@ -118,22 +118,21 @@ fn soap_gradients<'py>(
         let systems = validate_all(raw)?;
         inner.compute_gradients(&systems, &species, &request, n_threads)
     })?;
-    Ok(jacobians_to_py(py, result))
+    jacobians_to_py(py, result)
 }
 
-fn jacobians_to_py(py: Python<'_>, result: ExpansionGradients) -> JacobianArrays<'_> {
+/// The Jacobian arrays for Python; their buffers return to [`crate::memory::give_back`] when
+/// freed (`assemble` takes its outputs from [`crate::memory::reusable`]).
+fn jacobians_to_py(py: Python<'_>, result: ExpansionGradients) -> PyResult<JacobianArrays<'_>> {
     let (samples, positions) = match result.positions {
         Some(p) => (
             Some(p.samples.into_pyarray(py)),
-            Some(p.values.into_pyarray(py)),
+            Some(reusable_to_py(py, p.values)?),
         ),
         None => (None, None),
     };
-    (
-        samples,
-        positions,
-        result.strain.map(|s| s.into_pyarray(py)),
-    )
+    let strain = result.strain.map(|s| reusable_to_py(py, s)).transpose()?;
+    Ok((samples, positions, strain))
 }
 
 /// A species map or charges, one of the two.
@@ -192,7 +191,7 @@ fn lode_gradients<'py>(
         let systems = validate_all(raw)?;
         inner.compute_gradients(&systems, channels_of(&map, &charges), &request, n_threads)
     })?;
-    Ok(jacobians_to_py(py, result))
+    jacobians_to_py(py, result)
 }
 
 /// LODE backward pass: `(positions: list of (n_atoms, 3), strain: list of (3, 3) | None)`.

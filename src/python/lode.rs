@@ -49,20 +49,28 @@ impl PyLodeCalculator {
     /// each: `route` (`"real-space"`, `"pairs"`, `"reciprocal"`, `"ewald"`, `"mesh"`, `"slab"`),
     /// the route's parameters (`k_cutoff`, `eta`, `spline_order`, `mesh_spacing`, `mesh`; a
     /// slab's `length`, `inner_route` and its inner route's parameters), and the
-    /// estimated `cost` (k-space multiply-adds) and `memory` (bytes).
-    #[pyo3(signature = (systems, n_channels=1))]
+    /// estimated `cost` (k-space multiply-adds) and `memory` (bytes). `for_jacobian`: the plan
+    /// of the Jacobians (`lode_gradients`) instead.
+    #[pyo3(signature = (systems, n_channels=1, for_jacobian=false))]
     fn routes<'py>(
         &self,
         py: Python<'py>,
         systems: &Bound<'py, PyAny>,
         n_channels: usize,
+        for_jacobian: bool,
     ) -> PyResult<Vec<Bound<'py, PyDict>>> {
         let raw = extract_systems(systems)?;
         let plans = run_detached(py, || {
             let systems = validate_all(raw)?;
             systems
                 .iter()
-                .map(|s| self.inner.plan(s, n_channels))
+                .map(|s| {
+                    if for_jacobian {
+                        self.inner.plan_jacobian(s, n_channels)
+                    } else {
+                        self.inner.plan(s, n_channels)
+                    }
+                })
                 .collect::<crate::Result<Vec<_>>>()
         })?;
         plans.iter().map(|plan| plan_to_dict(py, plan)).collect()
@@ -70,7 +78,9 @@ impl PyLodeCalculator {
 
     /// Coefficients for a list of `(positions, numbers, cell, pbc)` tuples, with species
     /// channels (`species`) or one charge-weighted channel (`charges`, one array per structure).
-    #[pyo3(signature = (systems, species=None, charges=None, n_threads=0))]
+    /// `for_jacobian`: on each structure's Jacobian plan (the values that go with
+    /// `lode_gradients`).
+    #[pyo3(signature = (systems, species=None, charges=None, n_threads=0, for_jacobian=false))]
     fn compute<'py>(
         &self,
         py: Python<'py>,
@@ -78,6 +88,7 @@ impl PyLodeCalculator {
         species: Option<Vec<i32>>,
         charges: Option<Vec<PyReadonlyArrayDyn<'py, f64>>>,
         n_threads: i64,
+        for_jacobian: bool,
     ) -> PyResult<ExpansionArrays<'py>> {
         let n_threads = super::errors::n_threads(n_threads)?;
         let raw = extract_systems(systems)?;
@@ -98,7 +109,12 @@ impl PyLodeCalculator {
                 (None, Some(q)) => Channels::Charges(q),
                 _ => unreachable!("checked above"),
             };
-            self.inner.compute(&systems, channels, n_threads)
+            if for_jacobian {
+                self.inner
+                    .compute_for_jacobian(&systems, channels, n_threads)
+            } else {
+                self.inner.compute(&systems, channels, n_threads)
+            }
         })?;
         Ok(expansion_to_py(py, expansion))
     }

@@ -64,7 +64,7 @@ class LodeCalculator:
     @property
     def reciprocal_k_cutoff(self) -> float: ...
     def routes(
-        self, systems: list[_SystemTuple], n_channels: int = 1
+        self, systems: list[_SystemTuple], n_channels: int = 1, for_jacobian: bool = False
     ) -> list[dict[str, Any]]: ...
     def compute(
         self,
@@ -72,6 +72,7 @@ class LodeCalculator:
         species: list[int] | None = None,
         charges: list[NDArray[np.float64]] | None = None,
         n_threads: int = 0,
+        for_jacobian: bool = False,
     ) -> _ExpansionArrays: ...
 
 def radial_spectrum(

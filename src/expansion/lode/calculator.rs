@@ -171,10 +171,29 @@ impl LodeCalculator {
         channels: Channels<'_>,
         n_threads: usize,
     ) -> Result<Expansion> {
-        with_threads(n_threads, || self.compute_in_pool(systems, channels))?
+        with_threads(n_threads, || self.compute_in_pool(systems, channels, false))?
     }
 
-    fn compute_in_pool(&self, systems: &[System], channels: Channels<'_>) -> Result<Expansion> {
+    /// The values that go with [`compute_gradients`](Self::compute_gradients)' Jacobians:
+    /// [`compute`](Self::compute) on each structure's Jacobian plan
+    /// ([`plan_jacobian`](Self::plan_jacobian)), so that the Jacobian is the derivative of these
+    /// values to rounding. Where that plan differs from the values' (a wider Ewald split), the
+    /// values differ from `compute`'s within the accuracy.
+    pub fn compute_for_jacobian(
+        &self,
+        systems: &[System],
+        channels: Channels<'_>,
+        n_threads: usize,
+    ) -> Result<Expansion> {
+        with_threads(n_threads, || self.compute_in_pool(systems, channels, true))?
+    }
+
+    fn compute_in_pool(
+        &self,
+        systems: &[System],
+        channels: Channels<'_>,
+        jacobian: bool,
+    ) -> Result<Expansion> {
         let hypers = &self.common.hypers;
         let (n_max, l_max) = (hypers.n_max, hypers.l_max);
         let n_lm = (l_max + 1) * (l_max + 1);
@@ -184,7 +203,7 @@ impl LodeCalculator {
         let blocks = systems
             .par_iter()
             .enumerate()
-            .map(|(s, system)| self.compute_structure(system, &set.atoms(s), s))
+            .map(|(s, system)| self.compute_structure(system, &set.atoms(s), s, jacobian))
             .collect::<Result<Vec<Array3<f64>>>>()?;
 
         let sizes: Vec<usize> = systems.iter().map(System::size).collect();
@@ -204,19 +223,24 @@ impl LodeCalculator {
 
     /// One structure, `(N, n_channels, n_max·n_lm)`: its plan, the route prepared for it, the
     /// memory check, the values, and (periodic routes) the centre's own term reweighted to
-    /// `center_weight`.
+    /// `center_weight`; on the Jacobian's plan when `jacobian`.
     fn compute_structure(
         &self,
         system: &System,
         atoms: &AtomChannels<'_>,
         s: usize,
+        jacobian: bool,
     ) -> Result<Array3<f64>> {
         crate::threads::check_cancelled()?;
         let periodic = system.cell().is_periodic();
         if periodic {
             check_overlaps(&neighbor_list(system, OVERLAP_DISTANCE)?, s)?;
         }
-        let plan = self.choose(system, atoms.n_channels)?;
+        let plan = if jacobian {
+            self.plan_jacobian(system, atoms.n_channels)?
+        } else {
+            self.choose(system, atoms.n_channels)?
+        };
         let route = self.prepare(&plan, s)?;
         route.check_memory(system, atoms.n_channels)?;
         let mut out = route.values(system, atoms)?;

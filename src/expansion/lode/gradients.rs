@@ -18,8 +18,9 @@ use crate::systems::System;
 use crate::threads::with_threads;
 
 impl LodeCalculator {
-    /// Jacobians of the coefficients of every atom of `systems` (the values are
-    /// [`compute`](Self::compute)'s): positions `(n_samples, 3, n_channels, n_max, n_lm)` with
+    /// Jacobians of the coefficients of every atom of `systems` (the derivatives of
+    /// [`compute_for_jacobian`](Self::compute_for_jacobian)'s values: each structure on its
+    /// Jacobian plan, [`plan_jacobian`](Self::plan_jacobian)): positions `(n_samples, 3, n_channels, n_max, n_lm)` with
     /// samples `(row, structure, atom)` — every atom of the row's structure — and strain
     /// `(n_rows, 3, 3, n_channels, n_max, n_lm)`. Errors: a structure whose route has no
     /// gradients yet, strain of a finite structure, Jacobians above `request.max_memory`, and
@@ -46,7 +47,7 @@ impl LodeCalculator {
         request: &GradientRequest,
     ) -> Result<LodeRows<'a>> {
         request.check_systems(systems)?;
-        let (set, routes) = self.gradient_routes(systems, channels)?;
+        let (set, routes) = self.gradient_routes(systems, channels, true)?;
         let sizes: Vec<usize> = systems.iter().map(System::size).collect();
         let (structure, center) = centers_of(&sizes);
         Ok(LodeRows {
@@ -73,7 +74,7 @@ impl LodeCalculator {
         let h = &self.common.hypers;
         let n_rows: usize = systems.iter().map(System::size).sum();
         with_threads(n_threads, || {
-            let (set, routes) = self.gradient_routes(systems, channels)?;
+            let (set, routes) = self.gradient_routes(systems, channels, false)?;
             let n_lm = (h.l_max + 1) * (h.l_max + 1);
             check_cotangent(&cotangent, [n_rows, set.n_channels, h.n_max, n_lm])?;
             let mut forces = Vec::with_capacity(n_rows);
@@ -103,19 +104,25 @@ impl LodeCalculator {
         })?
     }
 
-    /// The checked channels and each structure's route, or an error naming the first structure
-    /// whose planned route has no gradients yet and how to get one that has.
+    /// The checked channels and each structure's route (the Jacobian's plan when `jacobian`,
+    /// else the values'), or an error naming the first structure whose planned route has no
+    /// gradients yet and how to get one that has.
     fn gradient_routes<'a>(
         &'a self,
         systems: &[System],
         channels: Channels<'a>,
+        jacobian: bool,
     ) -> Result<(ChannelSet<'a>, Vec<Box<dyn LodeRoute + 'a>>)> {
         let set = self.channel_set(systems, channels)?;
         let routes = systems
             .iter()
             .enumerate()
             .map(|(s, system)| {
-                let plan = self.choose(system, set.n_channels)?;
+                let plan = if jacobian {
+                    self.plan_jacobian(system, set.n_channels)?
+                } else {
+                    self.choose(system, set.n_channels)?
+                };
                 if !has_gradients(&plan.route) {
                     crate::bail_param!(
                         "structure {s}: LODE gradients are not implemented on the {:?} route \

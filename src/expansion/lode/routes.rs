@@ -18,11 +18,14 @@ use super::route::finite::FiniteRoute;
 use super::route::mesh::MeshRoute;
 use super::route::mesh_spacing::{mesh_dims, AUTO_ORDERS};
 use super::route::pairs::PairsRoute;
-use super::route::reciprocal::{kspace_cost, lattice_k_cutoff, ReciprocalRoute};
+use super::route::reciprocal::{estimated_k_count, kspace_cost, lattice_k_cutoff, ReciprocalRoute};
 use super::route::slab::SlabRoute;
 use super::route::{finite, mesh, pairs, reciprocal, slab, LodeRoute};
 use crate::bail_param;
-use crate::cost::{table_charge, MESH_MIN_ATOMS};
+use crate::cost::{
+    table_charge, LODE_JACOBIAN_MIN_SAVING, LODE_JACOBIAN_PAIR_COST_PER_COLUMN,
+    LODE_JACOBIAN_PER_K, LODE_JACOBIAN_REPLAN_GAIN, LODE_PAIR_COST_PER_COLUMN, MESH_MIN_ATOMS,
+};
 use crate::error::Result;
 use crate::radial::LodeRadialTable;
 use crate::systems::{SlabGeometry, System};
@@ -103,6 +106,77 @@ impl LodeCalculator {
             memory,
         };
         Ok((plan, cell_only))
+    }
+
+    /// The plan of `system`'s Jacobian (and of the values returned with it): the values' plan
+    /// ([`Self::choose`]), except that with `method` `"auto"` or `"ewald"` and `p ≥ 1` an Ewald
+    /// split replaces the values' split or reciprocal route when that makes the Jacobian at
+    /// least [`LODE_JACOBIAN_REPLAN_GAIN`] times and [`LODE_JACOBIAN_MIN_SAVING`] cheaper by
+    /// estimate ([`Self::jacobian_cost`]; small structures keep the values' plan):
+    /// a Jacobian row's k-space part costs `N N_k 3 n_cols` and its pairs a constant each, so
+    /// the optimum is at more real space and fewer k-vectors than the values'. The split must
+    /// pass the same small-cell image bound as the values' choice ([`image_tail`]), and its
+    /// long-range cutoff is the values' ([`Self::split`]; `docs/gradients.md`, cost).
+    pub fn plan_jacobian(&self, system: &System, n_channels: usize) -> Result<Plan> {
+        let plan = self.choose(system, n_channels)?;
+        let common = &self.common;
+        let h = &common.hypers;
+        let n = system.size() as f64;
+        let volume = system.cell().volume();
+        let current = match &plan.route {
+            Route::Ewald(split) => self.jacobian_cost(system, split.step)?,
+            Route::Reciprocal { k_cutoff } if h.method == Method::Auto && h.exponent > 0 => {
+                n * n * estimated_k_count(volume, *k_cutoff) * self.jacobian_per_k()
+            }
+            _ => return Ok(plan),
+        };
+        let mut steps = (1..=EWALD_STEPS)
+            .map(|step| Ok((self.jacobian_cost(system, step)?, step)))
+            .collect::<Result<Vec<(f64, i32)>>>()?;
+        steps.sort_by(|a, b| a.0.total_cmp(&b.0));
+        // the cheapest few steps that clear the gain (with their table's charge, estimated only
+        // here: it takes longer than the rest), until one passes the tail check
+        for &(cost, step) in steps.iter().take(4) {
+            let cost = cost + table_charge(self.ewald.table_cost(common, step)?);
+            if cost * LODE_JACOBIAN_REPLAN_GAIN > current
+                || current - cost < LODE_JACOBIAN_MIN_SAVING
+                || matches!(&plan.route, Route::Ewald(split) if split.step == step)
+            {
+                break;
+            }
+            let part = self.ewald.part(common, step)?;
+            let allowance = IMAGE_SHARE * h.accuracy;
+            if image_tail(&part.short_range, system, allowance).0 <= allowance {
+                let split = self.split(step, Some(system))?;
+                let memory = reciprocal::memory(common, system, split.k_cutoff, n_channels).0;
+                return Ok(Plan {
+                    route: Route::Ewald(split),
+                    cost,
+                    memory,
+                });
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Estimated cost of a Jacobian row's k-space part per (atom, k-vector).
+    fn jacobian_per_k(&self) -> f64 {
+        3.0 * self.common.n_cols() as f64 + LODE_JACOBIAN_PER_K
+    }
+
+    /// Estimated cost of the positions Jacobian of `system` on Ewald step `step`, in the unit
+    /// of [`crate::cost`]: `N² N_k (3 n_cols + LODE_JACOBIAN_PER_K)` for the k-space rows and
+    /// `LODE_JACOBIAN_PAIR_COST_PER_COLUMN n_cols` per short-range pair.
+    fn jacobian_cost(&self, system: &System, step: i32) -> Result<f64> {
+        let common = &self.common;
+        let n = system.size() as f64;
+        let volume = system.cell().volume();
+        let k_cutoff = self.ewald.long_range_cutoff(common, step)?;
+        let n_k = estimated_k_count(volume, k_cutoff);
+        let kspace = n * n * n_k * self.jacobian_per_k();
+        let pairs = pair_cost(common, n, n / volume, eta(common, step))
+            * (LODE_JACOBIAN_PAIR_COST_PER_COLUMN / LODE_PAIR_COST_PER_COLUMN);
+        Ok(kspace + pairs)
     }
 
     /// A slab (`docs/math.md` §15): the vacuum cell's height from the accuracy, the cheapest
