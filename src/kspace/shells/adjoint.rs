@@ -351,4 +351,57 @@ mod tests {
             }
         }
     }
+
+    /// The portable row operations against the dispatched (SIMD, fused multiply-add) ones:
+    /// the same sums in the same order up to the rounding of the fused products (1e-13 of the
+    /// largest entry; a wrong lane or index would be ~1).
+    #[test]
+    fn portable_kernel_agrees_with_the_dispatched_one() {
+        let cell = Cell::new(
+            [[8.0, 0.0, 0.0], [0.0, 8.0, 0.0], [0.0, 0.0, 11.0]],
+            [true; 3],
+        )
+        .unwrap();
+        let kv = k_vectors(&cell, 3.5).unwrap();
+        let shells = Shells::new(&kv);
+        let mut rng = StdRng::seed_from_u64(4);
+        let n = 37; // partial tiles
+        let positions: Vec<Vec3> = (0..n)
+            .map(|_| cell.to_cartesian([0, 1, 2].map(|_| rng.random_range(0.0..1.0))))
+            .collect();
+        // five channels: one chunk of four and one of one
+        let channels: Vec<usize> = (0..n).map(|j| (j * 3) % 5).collect();
+        let sources = Sources::new(&positions, &channels, None, 5).unwrap();
+        let basis = TestBasis::new();
+        let g = Array3::from_shape_fn((n, 5, basis.n_columns()), |_| rng.random_range(-1.0..1.0));
+        let run = || shell_backward(&sources, &shells, &basis, g.view(), true);
+        let (f0, v0) = run();
+        crate::kspace::lanes::tests::PORTABLE.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (f1, v1) = run();
+        crate::kspace::lanes::tests::PORTABLE.store(false, std::sync::atomic::Ordering::Relaxed);
+        let (dense_f, dense_v) = dense_backward(&sources, &kv, &basis, g.view(), true);
+        let scale = dense_f.iter().flatten().fold(0.0f64, |m, x| m.max(x.abs()));
+        let v_scale = dense_v
+            .unwrap()
+            .iter()
+            .flatten()
+            .fold(0.0f64, |m, x| m.max(x.abs()));
+        for ((a, b), c) in f0
+            .iter()
+            .flatten()
+            .zip(f1.iter().flatten())
+            .zip(dense_f.iter().flatten())
+        {
+            assert!((a - b).abs() < 1e-13 * scale, "{a} vs {b}");
+            assert!((b - c).abs() < 1e-11 * scale, "{b} vs dense {c}");
+        }
+        for (a, b) in v0
+            .unwrap()
+            .iter()
+            .flatten()
+            .zip(v1.unwrap().iter().flatten())
+        {
+            assert!((a - b).abs() < 1e-13 * v_scale, "{a} vs {b}");
+        }
+    }
 }

@@ -128,18 +128,141 @@ fn fold<R: RowUpdate>(g: &[Row], radial: &[f64], n_radial: usize, out: &mut [Row
     }
 }
 
-/// `(Σ_{p < n_even} a[p] g[p], Σ_{p ≥ n_even} a[p] g[p])`.
+/// One k-vector as [`k_channels`] sees it.
+struct KData<'a> {
+    /// `A[k, p]`, parity order.
+    a_k: &'a [f64],
+    n_even: usize,
+    /// The tile's phases.
+    c: &'a Row,
+    s: &'a Row,
+    /// `[2C^a | 2S^a]` per channel, `(n_channels, 2 n_k)`, and this k-vector's index.
+    factors: &'a [f64],
+    n_k: usize,
+    k: usize,
+    /// The first channel of the chunk.
+    first: usize,
+}
+
+/// What [`k_channels`] adds to.
+struct KOut<'a> {
+    /// `Σ_a (Go F_even − Ge F_odd)`.
+    own: &'a mut Row,
+    /// `[X | Y]` lanes per channel, `(n_channels, 2)`.
+    xy: &'a mut [Row],
+    /// `E[p]` lanes (with strain).
+    e: Option<&'a mut [Row]>,
+    /// `S'` lanes.
+    s1: &'a mut Row,
+}
+
+/// One k-vector, one tile and the `C` channels `first..first + C`: `G`, `G'` (with strain)
+/// and `E` in one pass over the angular columns (each folded-cotangent row loaded once), then
+/// the own-phase force factor, `X`, `Y` and `S'`. `plain`, `primed`: `g̃`, `g̃'`, `(n_channels,
+/// n_ang)` rows. Returns `C`.
 #[inline(always)]
-fn contract<R: RowUpdate>(a: &[f64], g: &[Row], n_even: usize) -> (Row, Row) {
-    let mut even = ZERO;
-    for (x, g) in a[..n_even].iter().zip(g) {
-        R::axpy(&mut even, *x, g);
+fn k_channels<R: RowUpdate, const C: usize>(
+    d: &KData<'_>,
+    plain: &[Row],
+    primed: Option<&[Row]>,
+    out: &mut KOut<'_>,
+) -> usize {
+    let n_ang = d.a_k.len();
+    let ne = d.n_even;
+    let mut ef = [ZERO; C];
+    let mut of = [ZERO; C];
+    for a in 0..C {
+        let channel = d.first + a;
+        let (ca, sa) = (
+            d.factors[2 * channel * d.n_k + d.k],
+            d.factors[(2 * channel + 1) * d.n_k + d.k],
+        );
+        (ef[a], of[a]) = R::sums(d.c, d.s, ca, sa);
     }
-    let mut odd = ZERO;
-    for (x, g) in a[n_even..].iter().zip(&g[n_even..]) {
-        R::axpy(&mut odd, *x, g);
+    let plain = &plain[d.first * n_ang..(d.first + C) * n_ang];
+    let mut ge = [ZERO; C];
+    let mut go = [ZERO; C];
+    let mut gpe = [ZERO; C];
+    let mut gpo = [ZERO; C];
+    match (primed, out.e.as_deref_mut()) {
+        (Some(primed), Some(e)) => {
+            let primed = &primed[d.first * n_ang..(d.first + C) * n_ang];
+            let (e_even, e_odd) = e.split_at_mut(ne);
+            let rows = Rows {
+                plain,
+                primed,
+                n_ang,
+            };
+            strain_pass::<R, C>(&d.a_k[..ne], 0, &rows, &ef, &mut ge, &mut gpe, e_even);
+            strain_pass::<R, C>(&d.a_k[ne..], ne, &rows, &of, &mut go, &mut gpo, e_odd);
+        }
+        _ => {
+            plain_pass::<R, C>(&d.a_k[..ne], 0, plain, n_ang, &mut ge);
+            plain_pass::<R, C>(&d.a_k[ne..], ne, plain, n_ang, &mut go);
+        }
     }
-    (even, odd)
+    for a in 0..C {
+        R::mul_add(out.own, &go[a], &ef[a]);
+        R::mul_sub(out.own, &ge[a], &of[a]);
+        let xy_a = &mut out.xy[2 * (d.first + a)..2 * (d.first + a) + 2];
+        R::mul_add(&mut xy_a[0], &ge[a], d.c);
+        R::mul_add(&mut xy_a[0], &go[a], d.s);
+        R::mul_add(&mut xy_a[1], &ge[a], d.s);
+        R::mul_sub(&mut xy_a[1], &go[a], d.c);
+        if primed.is_some() {
+            R::mul_add(out.s1, &gpe[a], &ef[a]);
+            R::mul_add(out.s1, &gpo[a], &of[a]);
+        }
+    }
+    C
+}
+
+/// The folded cotangent rows `g̃`, `g̃'` of a chunk of channels, `(C, n_ang)` each.
+struct Rows<'a> {
+    plain: &'a [Row],
+    primed: &'a [Row],
+    n_ang: usize,
+}
+
+/// `g[a] += Σ_p a_k[p] g̃^a[first + p]` over the columns of one parity.
+#[inline(always)]
+fn plain_pass<R: RowUpdate, const C: usize>(
+    a_k: &[f64],
+    first: usize,
+    plain: &[Row],
+    n_ang: usize,
+    g: &mut [Row; C],
+) {
+    for (p, &x) in a_k.iter().enumerate() {
+        for a in 0..C {
+            R::axpy(&mut g[a], x, &plain[a * n_ang + first + p]);
+        }
+    }
+}
+
+/// Over the columns of one parity (`F` = `f`): `g[a] += Σ_p a_k[p] g̃^a[p]`,
+/// `gp[a] += Σ_p a_k[p] g̃'^a[p]` and `e[p] += Σ_a g̃^a[p] F^a`.
+#[inline(always)]
+fn strain_pass<R: RowUpdate, const C: usize>(
+    a_k: &[f64],
+    first: usize,
+    rows: &Rows<'_>,
+    f: &[Row; C],
+    g: &mut [Row; C],
+    gp: &mut [Row; C],
+    e: &mut [Row],
+) {
+    let n_ang = rows.n_ang;
+    for ((p, &x), e) in a_k.iter().enumerate().zip(e) {
+        let mut acc = *e;
+        for a in 0..C {
+            let row = &rows.plain[a * n_ang + first + p];
+            R::axpy(&mut g[a], x, row);
+            R::mul_add(&mut acc, row, &f[a]);
+            R::axpy(&mut gp[a], x, &rows.primed[a * n_ang + first + p]);
+        }
+        *e = acc;
+    }
 }
 
 fn lane_sum(row: &Row) -> f64 {
@@ -188,35 +311,32 @@ impl LaneTask for OwnTask<'_> {
                     let a_k = &d.angular[j * n_ang..(j + 1) * n_ang];
                     let (c, s) = (&cos[jj], &sin[jj]);
                     let mut own = ZERO;
-                    for a in 0..n_ch {
-                        let (ca, sa) = (
-                            d.factors[2 * a * d.n_k + k],
-                            d.factors[(2 * a + 1) * d.n_k + k],
-                        );
-                        let (ef, of) = R::sums(c, s, ca, sa);
-                        let g_a = &plain[a * n_ang..(a + 1) * n_ang];
-                        let (ge, go) = contract::<R>(a_k, g_a, ne);
-                        R::mul_add(&mut own, &go, &ef);
-                        R::mul_sub(&mut own, &ge, &of);
-                        let xy_a = &mut xy[2 * (jj * n_ch + a)..2 * (jj * n_ch + a) + 2];
-                        R::mul_add(&mut xy_a[0], &ge, c);
-                        R::mul_add(&mut xy_a[0], &go, s);
-                        R::mul_add(&mut xy_a[1], &ge, s);
-                        R::mul_sub(&mut xy_a[1], &go, c);
-                        if strain {
-                            let gp_a = &primed[a * n_ang..(a + 1) * n_ang];
-                            let (gpe, gpo) = contract::<R>(a_k, gp_a, ne);
-                            R::mul_add(&mut s1[jj], &gpe, &ef);
-                            R::mul_add(&mut s1[jj], &gpo, &of);
-                            let e_k = &mut e[jj * n_ang..(jj + 1) * n_ang];
-                            let (e_even, e_odd) = e_k.split_at_mut(ne);
-                            for (x, g) in e_even.iter_mut().zip(g_a) {
-                                R::mul_add(x, g, &ef);
-                            }
-                            for (x, g) in e_odd.iter_mut().zip(&g_a[ne..]) {
-                                R::mul_add(x, g, &of);
-                            }
-                        }
+                    let xy_k = &mut xy[2 * jj * n_ch..2 * (jj + 1) * n_ch];
+                    let mut first = 0;
+                    while first < n_ch {
+                        let k_data = KData {
+                            a_k,
+                            n_even: ne,
+                            c,
+                            s,
+                            factors: d.factors,
+                            n_k: d.n_k,
+                            k,
+                            first,
+                        };
+                        let mut out = KOut {
+                            own: &mut own,
+                            xy: xy_k,
+                            e: strain.then(|| &mut e[jj * n_ang..(jj + 1) * n_ang]),
+                            s1: &mut s1[jj],
+                        };
+                        let (plain, primed) = (&*plain, strain.then_some(&*primed));
+                        first += match n_ch - first {
+                            1 => k_channels::<R, 1>(&k_data, plain, primed, &mut out),
+                            2 => k_channels::<R, 2>(&k_data, plain, primed, &mut out),
+                            3 => k_channels::<R, 3>(&k_data, plain, primed, &mut out),
+                            _ => k_channels::<R, 4>(&k_data, plain, primed, &mut out),
+                        };
                     }
                     let kv = d.vectors[j];
                     for (f, kv) in force.iter_mut().zip(kv) {
