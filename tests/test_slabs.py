@@ -15,7 +15,8 @@
 4. Invariances: in-plane and normal translations, rotations about the normal and any rotation
    of the whole slab (the open direction anywhere), permutations, in-plane supercells, every
    open-axis index; 1 vs 2 threads bitwise; every p.
-5. Bad input: wires, NaN positions, a charged slab's energy, gradients.
+5. Bad input: wires, NaN positions, a charged slab's energy and forces (gradients of slabs:
+   test_slab_gradients.py).
 """
 
 from __future__ import annotations
@@ -419,10 +420,10 @@ def test_bad_input():
     charged.set_initial_charges(np.ones(len(atoms)))
     with pytest.raises(lode_rs.InvalidInputError, match="charged slab"):
         electrostatic_energy(charged)
-    with pytest.raises(lode_rs.InvalidInputError, match="not implemented"):
-        electrostatic_energy(atoms, forces=True)
-    with pytest.raises(lode_rs.InvalidParameterError, match="slab"):
-        lode().compute(atoms, gradients=["positions"])
+    with pytest.raises(lode_rs.InvalidInputError, match="charged slab"):
+        electrostatic_energy(charged, forces=True)
+    with pytest.raises(lode_rs.InvalidInputError, match="wires"):
+        electrostatic_energy(wire, forces=True)
     far = atoms.copy()
     far.positions[0, 2] = 1e7
     with pytest.raises(lode_rs.InvalidInputError, match="spread over"):

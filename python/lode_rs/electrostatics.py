@@ -5,15 +5,15 @@ Conventions (see the Rust module ``electrostatics``): energies in eV with
 Ewald (tinfoil boundary conditions, no surface dipole term); a non-zero total charge ``Q`` is
 compensated by a uniform background ``-Q/V`` whose energy is included. Finite systems (``pbc``
 all false) use the pair sum over ``i < j``. Slabs (two periodic directions, any open axis) are
-summed exactly over their in-plane images (docs/math.md §15.3; neutral slabs only, energies
-only); wires are refused.
+summed exactly over their in-plane images (docs/math.md §15.3; neutral slabs only), with forces
+and stress (§15.4); wires are refused.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._lode_rs import ewald_energy, ewald_gradients
+from ._lode_rs import InvalidInputError, ewald_energy, ewald_gradients
 from .systems import as_frame_list, as_system_list, charges_of
 
 __all__ = ["electrostatic_energy"]
@@ -41,7 +41,10 @@ def electrostatic_energy(
             structure (exact derivatives of the Ewald or direct sum).
         stress: also return the stress ``(1/V) dE/dstrain`` (eV/Å³, ASE's sign and
             convention: ``atoms.get_stress(voigt=False)``), one ``(3, 3)`` array per structure;
-            periodic structures only.
+            periodic structures and slabs only. ``V`` is the cell's volume ``|det cell|``, as
+            ASE's ``atoms.get_volume()``; for a slab it depends on the open cell vector (which
+            must then span a volume), and ``stress * V / A`` (``A`` the in-plane area) is the
+            2D stress per area, independent of it (docs/slabs.md).
 
     Returns:
         float64 array of shape ``(n_structures,)`` when neither ``forces`` nor ``stress`` is
@@ -66,7 +69,15 @@ def electrostatic_energy(
     out_forces = [-g for g in gradients] if forces else None
     out_stress = None
     if stress:
-        out_stress = [
-            d / abs(np.linalg.det(np.asarray(s[2]))) for d, s in zip(strain, systems, strict=True)
-        ]
+        out_stress = []
+        for i, (d, s) in enumerate(zip(strain, systems, strict=True)):
+            volume = abs(np.linalg.det(np.asarray(s[2])))
+            if volume == 0.0:
+                raise InvalidInputError(
+                    f"structure {i}: the stress (1/V) dE/dstrain needs the cell's volume V, and "
+                    "this slab's open cell vector spans none: give it a length along the normal "
+                    "(e.g. atoms.cell[2] = [0, 0, L]; the energy and forces do not depend on it), "
+                    "or compute the 2D stress per area as stress * V / A"
+                )
+            out_stress.append(d / volume)
     return energies, out_forces, out_stress

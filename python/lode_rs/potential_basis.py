@@ -92,13 +92,25 @@ class Basis:
         return self._similarity(xh, species)[1]
 
     def contract(
-        self, jac: np.ndarray, rows: np.ndarray, x: np.ndarray, species: np.ndarray
+        self,
+        jac: np.ndarray,
+        rows: np.ndarray,
+        x: np.ndarray,
+        species: np.ndarray,
+        columns: slice | None = None,
     ) -> np.ndarray:
         """``(n, P)``: ``Σ_f jac[t, f] ∂φ_p(x[rows[t]])/∂x_f`` for Jacobian rows ``jac``
-        ``(n, F)`` (one direction of one sample each) of the environments ``rows``."""
+        ``(n, F)`` (one direction of one sample each) of the environments ``rows``; with
+        ``columns``, ``jac`` holds only those feature columns (the others are zero)."""
         if self.kernel is None:
-            return jac
+            if columns is None:
+                return jac
+            full = np.zeros((jac.shape[0], x.shape[1]))
+            full[:, columns] = jac
+            return full
         xh, inv = self._prepared(x)
+        points = self.points if columns is None else self.points[:, columns]
+        own_x = xh if columns is None else xh[:, columns]
         # once per environment, not per Jacobian row (an environment has 3 rows per atom)
         s_env, _, dk_env = self._similarity(xh, species)
         out = np.empty((jac.shape[0], self.points.shape[0]))
@@ -106,12 +118,45 @@ class Basis:
             t1 = min(t0 + CHUNK, jac.shape[0])
             r = rows[t0:t1]
             s, dk = s_env[r], dk_env[r]
-            jx = jac[t0:t1] @ self.points.T
+            jx = jac[t0:t1] @ points.T
             if self.kernel.normalize:
-                own = np.einsum("tf,tf->t", jac[t0:t1], xh[r])
+                own = np.einsum("tf,tf->t", jac[t0:t1], own_x[r])
                 out[t0:t1] = dk * (jx - s * own[:, None]) * inv[r][:, None]
             else:
                 out[t0:t1] = dk * jx
+        return out
+
+    def contract_pairs(
+        self, jac: np.ndarray, x: np.ndarray, species: np.ndarray, columns: slice | None = None
+    ) -> np.ndarray:
+        """``(3 N, P)``: ``Σ_i Σ_f jac[i, t, f] ∂φ_p(x_i)/∂x_f`` for the Jacobian ``jac``
+        ``(N, 3 N, F)`` of every centre ``i`` of one structure (environments ``x``) in every
+        direction ``t = 3 j + α`` of its atoms (``columns`` as for :meth:`contract`). The sum
+        over centres is taken first, as matrix products: with ``A = dk/|x|`` and
+        ``C = A s`` per (centre, point), ``Σ_i d = Σ_f x̂_m,f (Jᵀ_f A) − oᵀ C``,
+        ``o[i, t] = jac[i, t]·x̂_i`` (raw kernel: ``A = dk``, no second term) — the flops of
+        :meth:`contract` without its ``(3 N², P)`` temporaries."""
+        n_dirs, width = jac.shape[1], jac.shape[2]
+        if self.kernel is None:
+            out = np.zeros((n_dirs, x.shape[1]))
+            out[:, slice(None) if columns is None else columns] = jac.sum(axis=0)
+            return out
+        xh, inv = self._prepared(x)
+        s, _, dk = self._similarity(xh, species)
+        points = self.points if columns is None else self.points[:, columns]
+        a = dk * inv[:, None] if self.kernel.normalize else dk
+        out = np.zeros((n_dirs, points.shape[0]))
+        # features in chunks: the (3 N, f, P) product stays below ~32 MB
+        step = max(1, (1 << 22) // max(1, n_dirs * points.shape[0]))
+        for f0 in range(0, width, step):
+            f1 = min(f0 + step, width)
+            part = jac[:, :, f0:f1].reshape(jac.shape[0], -1)  # (N, 3N · f)
+            g = (part.T @ a).reshape(n_dirs, f1 - f0, -1)  # (3N, f, P)
+            out += np.einsum("tfm,mf->tm", g, points[:, f0:f1])
+        if self.kernel.normalize:
+            own_x = xh if columns is None else xh[:, columns]
+            o = np.einsum("itf,if->it", jac, own_x)
+            out -= o.T @ (a * s)
         return out
 
     def cotangent(self, x: np.ndarray, species: np.ndarray, theta: np.ndarray) -> np.ndarray:

@@ -55,6 +55,74 @@ def _spread(values: np.ndarray) -> float:
     return float(np.std(values)) if values.size > 1 else float(np.abs(values).max(initial=0.0))
 
 
+#: Jacobian samples contracted at once: bounds the temporary ``(3 samples, n_basis)`` rows
+SAMPLE_CHUNK = 2048
+
+
+def _all_pairs(samples: np.ndarray, n_atoms: np.ndarray, env_offset: np.ndarray):
+    """Per structure of a batch, ``(first sample, first environment, n)`` when ``samples``
+    (``(row, structure, atom)``) hold every (centre, atom) pair of every structure in row-major
+    order — a LODE block's Jacobian —, else ``None``."""
+    if len(samples) != int(np.sum(n_atoms.astype(np.int64) ** 2)):
+        return None
+    out = []
+    first = 0
+    for s, n in enumerate(n_atoms):
+        part = samples[first : first + n * n]
+        rows = env_offset[s] + np.arange(n)
+        if not (
+            np.all(part[:, 1] == s)
+            and np.array_equal(part[:, 0], np.repeat(rows, n))
+            and np.array_equal(part[:, 2], np.tile(np.arange(n), n))
+        ):
+            return None
+        out.append((first, int(env_offset[s]), int(n)))
+        first += n * n
+    return out
+
+
+def _add_force_rows(
+    local: np.ndarray, basis: Basis, batch: recipe.FeatureBatch, atom_offset: np.ndarray
+) -> None:
+    """``local[3 j + α] −= Σ_i (∂φ/∂x_i)·∂x_i/∂r_jα`` for the atoms ``j`` of one batch (``local``
+    its force rows, ``atom_offset`` the first row of each of its structures / 3), block by
+    block on each block's own Jacobian samples: a block whose samples are every pair of every
+    structure (LODE) by :meth:`Basis.contract_pairs`, structure by structure (the sum over
+    centres as matrix products), any other by :meth:`Basis.contract`, :data:`SAMPLE_CHUNK`
+    samples at a time. The temporaries stay ``O(SAMPLE_CHUNK · n_basis)`` (or one structure's
+    ``3 N · n_basis`` rows) whatever the batch and the blocks."""
+    n_structures = int(batch.structure.max(initial=-1)) + 1
+    n_atoms = np.diff(atom_offset[: n_structures + 1])
+    env_offset = np.concatenate([[0], np.cumsum(np.bincount(batch.structure, minlength=0))])
+    for values, samples, columns in batch.position_parts:
+        pairs = _all_pairs(samples, n_atoms, env_offset)
+        if pairs is not None:
+            for s, (first, env, n) in enumerate(pairs):
+                jac = values[first : first + n * n].reshape(n, 3 * n, values.shape[-1])
+                rows = slice(env, env + n)
+                d = basis.contract_pairs(jac, batch.values[rows], batch.species[rows], columns)
+                local[3 * atom_offset[s] : 3 * atom_offset[s + 1]] -= d
+            continue
+        for s0 in range(0, len(samples), SAMPLE_CHUNK):
+            part = samples[s0 : s0 + SAMPLE_CHUNK]
+            jac = values[s0 : s0 + SAMPLE_CHUNK]
+            # the environments of this chunk only
+            envs, rows = np.unique(np.repeat(part[:, 0], 3), return_inverse=True)
+            d = basis.contract(
+                jac.reshape(-1, jac.shape[-1]),
+                rows,
+                batch.values[envs],
+                batch.species[envs],
+                columns,
+            )
+            target = 3 * (atom_offset[part[:, 1]] + part[:, 2])
+            index = (target[:, None] + np.arange(3)[None, :]).reshape(-1)
+            # Σ over the rows of each target: sorted runs, one reduceat (np.add.at is slow)
+            order = np.argsort(index, kind="stable")
+            unique, first = np.unique(index[order], return_index=True)
+            local[unique] -= np.add.reduceat(d[order], first, axis=0)
+
+
 def build_design(
     blocks: list[recipe.Block],
     basis: Basis,
@@ -84,14 +152,10 @@ def build_design(
     stress_rows = np.zeros((n, 6, n_basis)) if targets["stress"] else None
     for start in range(0, n, batch_size):
         batch_frames = frames[start : start + batch_size]
-        batch = recipe.compute(blocks, batch_frames, gradients)
+        batch = recipe.compute(blocks, batch_frames, gradients, merge=False)
         if force_rows is not None:
-            jac, samples = batch.positions
-            rows = np.repeat(samples[:, 0], 3)
-            d = basis.contract(jac.reshape(-1, jac.shape[-1]), rows, batch.values, batch.species)
-            target = 3 * (atom_offset[start + samples[:, 1]] + samples[:, 2])
-            index = (target[:, None] + np.arange(3)[None, :]).reshape(-1)
-            np.add.at(force_rows, index, -d)
+            local = force_rows[3 * atom_offset[start] : 3 * atom_offset[start + len(batch_frames)]]
+            _add_force_rows(local, basis, batch, atom_offset[start:] - atom_offset[start])
         if stress_rows is not None:
             strain = batch.strain
             rows = np.repeat(np.arange(strain.shape[0]), 9)

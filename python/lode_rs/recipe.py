@@ -139,7 +139,11 @@ class FeatureBatch:
     """Features of a batch of structures, with Jacobians when asked.
 
     ``positions``: ``(values (n_samples, 3, F), samples (n_samples, 3) = (row, structure, atom))``
-    over the union of the blocks' samples; ``strain``: ``(n_rows, 3, 3, F)``.
+    over the union of the blocks' samples; ``strain``: ``(n_rows, 3, 3, F)``. Computed with
+    ``merge=False``, ``position_parts`` holds each block's Jacobian on its own samples instead,
+    ``(values (n_samples, 3, width), samples, columns)`` with ``columns`` the block's slice of
+    the ``F`` feature columns (a union densifies every block over every block's samples: a
+    SOAP block over the all-pairs samples of a LODE block).
     """
 
     values: np.ndarray
@@ -147,6 +151,7 @@ class FeatureBatch:
     species: np.ndarray
     positions: tuple[np.ndarray, np.ndarray] | None = None
     strain: np.ndarray | None = None
+    position_parts: list[tuple[np.ndarray, np.ndarray, slice]] | None = None
 
 
 def _merge_samples(parts: list[tuple[np.ndarray, np.ndarray]], widths: list[int]):
@@ -163,8 +168,11 @@ def _merge_samples(parts: list[tuple[np.ndarray, np.ndarray]], widths: list[int]
     return values, samples
 
 
-def compute(blocks: list[Block], frames, gradients: Sequence[str] = ()) -> FeatureBatch:
-    """Weighted features (and Jacobians) of ``frames``."""
+def compute(
+    blocks: list[Block], frames, gradients: Sequence[str] = (), *, merge: bool = True
+) -> FeatureBatch:
+    """Weighted features (and Jacobians) of ``frames``; position Jacobians on the union of the
+    blocks' samples, or block by block with ``merge=False`` (see :class:`FeatureBatch`)."""
     results = [b.invariant.compute(frames, gradients=list(gradients) or None) for b in blocks]
     first = results[0]
     values = np.concatenate([b.weight * r.values for b, r in zip(blocks, results, strict=True)], 1)
@@ -177,7 +185,14 @@ def compute(blocks: list[Block], frames, gradients: Sequence[str] = ()) -> Featu
         for b, r in zip(blocks, results, strict=True):
             g = r.gradient("positions")
             parts.append((b.weight * g.values, np.asarray(g.samples, dtype=np.int64)))
-        batch.positions = parts[0] if len(parts) == 1 else _merge_samples(parts, widths)
+        if merge:
+            batch.positions = parts[0] if len(parts) == 1 else _merge_samples(parts, widths)
+        else:
+            ends = np.cumsum(widths)
+            batch.position_parts = [
+                (values, samples, slice(int(end - width), int(end)))
+                for (values, samples), width, end in zip(parts, widths, ends, strict=True)
+            ]
     if "strain" in gradients:
         batch.strain = np.concatenate(
             [b.weight * r.gradient("strain").values for b, r in zip(blocks, results, strict=True)],

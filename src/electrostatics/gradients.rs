@@ -1,5 +1,6 @@
 //! Forces and stress of the Coulomb energy: positions and strain derivatives of the Ewald sum
-//! (fully periodic cells) and of the direct pair sum (finite systems).
+//! (fully periodic cells), of a slab's (its vacuum cell's Ewald sum plus the dipole term:
+//! [`super::slab::slab_gradients`]) and of the direct pair sum (finite systems).
 //!
 //! Conventions as for the expansions' gradients: `∂E/∂r_j` (forces are its negative) and
 //! `∂E/∂ε_αβ` for the homogeneous deformation `x → (1 + ε) x` of positions and cell (the stress
@@ -22,7 +23,7 @@
 use rayon::prelude::*;
 
 use super::ewald::EwaldParameters;
-use super::{check_accuracy, check_periodicity, COULOMB_CONSTANT};
+use super::{check_accuracy, check_energy_periodicity, COULOMB_CONSTANT};
 use crate::error::{Error, Result};
 use crate::expansion::pair_gradients::{reduce_in_order, Contributions};
 use crate::kspace::k_vectors;
@@ -40,7 +41,8 @@ pub struct CoulombGradients {
     pub energy: f64,
     /// `∂E/∂r_j` (eV/Å) for every atom; the forces are `−positions`.
     pub positions: Vec<Vec3>,
-    /// `∂E/∂ε` (eV) for periodic structures, `None` for finite ones; stress `= strain / V`.
+    /// `∂E/∂ε` (eV) for periodic structures and slabs, `None` for finite ones; stress
+    /// `= strain / V`.
     pub strain: Option<Mat3>,
 }
 
@@ -56,6 +58,9 @@ pub fn coulomb_gradients(
     let (mut positions, strain) = if system.cell().is_fully_periodic() {
         let parameters = EwaldParameters::for_accuracy(system, accuracy)?;
         let (p, s) = ewald_gradients(system, charges, &parameters)?;
+        (p, Some(s))
+    } else if system.cell().is_periodic() {
+        let (p, s) = super::slab::slab_gradients(system, charges, accuracy)?;
         (p, Some(s))
     } else {
         (direct_gradients(system.positions(), charges)?, None)
@@ -97,7 +102,7 @@ where
         other => other,
     };
     for (s, system) in systems.iter().enumerate() {
-        check_periodicity(system).map_err(|e| name(s, e))?;
+        check_energy_periodicity(system).map_err(|e| name(s, e))?;
     }
     let results: Vec<Result<CoulombGradients>> = crate::threads::with_threads(n_threads, || {
         systems

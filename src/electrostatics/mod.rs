@@ -21,8 +21,8 @@
 //!   `−π η² Q²/V` of [`ewald`]; the result is then independent of the splitting width η).
 //! * Slabs (periodic along two directions, open along the third): the Ewald energy of a
 //!   vacuum cell plus the exact correction of its `k_∥ = 0` line ([`slab`]); the slab must be
-//!   neutral. Wires (one periodic direction) are refused. Forces and stress of slabs are not
-//!   implemented ([`coulomb_gradients`] refuses them).
+//!   neutral. Wires (one periodic direction) are refused. Forces and stress of slabs: the
+//!   vacuum cell's Ewald gradients plus the dipole term's ([`slab::slab_gradients`]).
 //!
 //! # Accuracy
 //!
@@ -57,11 +57,6 @@ pub const COULOMB_CONSTANT: f64 = 14.399645;
 
 /// Default relative accuracy of the Ewald summation.
 pub const DEFAULT_ACCURACY: f64 = 1e-10;
-
-/// Check that the periodicity is one the gradients can sum: all or nothing.
-fn check_periodicity(system: &System) -> Result<()> {
-    system.cell().check_periodicity("Coulomb forces and stress")
-}
 
 /// Check that the periodicity is one the energy can sum: all, none, or a slab.
 fn check_energy_periodicity(system: &System) -> Result<()> {

@@ -15,12 +15,32 @@
 //! vector), a tenth of the Ewald sum's own budget. The slab must be neutral: a charged sheet's
 //! energy per cell is infinite.
 
-use super::ewald::{ewald_energy, EwaldParameters};
-use crate::error::Result;
-use crate::systems::{SlabGeometry, System};
+//!
+//! Gradients (`docs/math.md` §15.4): the Ewald gradients of the vacuum cell (strain deforming
+//! its third vector with the rest) plus those of the dipole term, `∂/∂r_i = 4π M_z q_i n̂/V`
+//! and, under `x → (1 + ε) x` (`M_z` scales by `1 + n̂ᵀεn̂`, `V` by `1 + tr ε`),
+//! `∂/∂ε_ab = (2π M_z²/V)(2 n_a n_b − δ_ab)`.
 
-/// Coulomb energy of a neutral slab in units of `k_e` (e²/Å), relative accuracy `accuracy`.
-pub fn slab_energy(system: &System, charges: &[f64], accuracy: f64) -> Result<f64> {
+use super::ewald::{ewald_energy, EwaldParameters};
+use super::gradients::ewald_gradients;
+use crate::error::Result;
+use crate::systems::{Mat3, SlabGeometry, System, Vec3};
+
+/// The vacuum cell's height is a whole number of these (Å): it stays the same while the atoms
+/// move a little (smooth finite differences).
+const LENGTH_STEP: f64 = 1.0;
+
+/// A neutral slab's vacuum cell and dipole term.
+struct Vacuum {
+    system: System,
+    parameters: EwaldParameters,
+    normal: Vec3,
+    /// `M_z = Σ_i q_i z_i`.
+    dipole: f64,
+}
+
+/// The vacuum cell of a neutral slab (`None` when every charge is zero).
+fn vacuum(system: &System, charges: &[f64], accuracy: f64) -> Result<Option<Vacuum>> {
     let slab = SlabGeometry::new(system)?;
     let total: f64 = charges.iter().sum();
     let scale: f64 = charges.iter().map(|q| q.abs()).sum();
@@ -33,7 +53,7 @@ pub fn slab_energy(system: &System, charges: &[f64], accuracy: f64) -> Result<f6
     let pi = std::f64::consts::PI;
     let squares: f64 = charges.iter().map(|q| q * q).sum();
     if squares == 0.0 {
-        return Ok(0.0);
+        return Ok(None);
     }
     let longest = system
         .cell()
@@ -52,10 +72,52 @@ pub fn slab_energy(system: &System, charges: &[f64], accuracy: f64) -> Result<f6
     while bound(gap) > target {
         gap *= 1.05;
     }
-    let length = slab.thickness() + gap;
+    let length = ((slab.thickness() + gap) / LENGTH_STEP).ceil() * LENGTH_STEP;
     let vacuum = slab.vacuum_system(system, length)?;
     let parameters = EwaldParameters::for_accuracy(&vacuum, accuracy)?;
-    let energy = ewald_energy(&vacuum, charges, &parameters)?;
     let dipole: f64 = charges.iter().zip(&slab.heights).map(|(q, z)| q * z).sum();
-    Ok(energy + 2.0 * pi * dipole * dipole / vacuum.cell().volume())
+    Ok(Some(Vacuum {
+        system: vacuum,
+        parameters,
+        normal: slab.normal,
+        dipole,
+    }))
+}
+
+/// Coulomb energy of a neutral slab in units of `k_e` (e²/Å), relative accuracy `accuracy`.
+pub fn slab_energy(system: &System, charges: &[f64], accuracy: f64) -> Result<f64> {
+    let Some(vacuum) = vacuum(system, charges, accuracy)? else {
+        return Ok(0.0);
+    };
+    let energy = ewald_energy(&vacuum.system, charges, &vacuum.parameters)?;
+    let m = vacuum.dipole;
+    Ok(energy + 2.0 * std::f64::consts::PI * m * m / vacuum.system.cell().volume())
+}
+
+/// `∂E/∂r_j` and `∂E/∂ε` of a neutral slab in units of `k_e` (see the module documentation).
+pub fn slab_gradients(
+    system: &System,
+    charges: &[f64],
+    accuracy: f64,
+) -> Result<(Vec<Vec3>, Mat3)> {
+    let Some(vacuum) = vacuum(system, charges, accuracy)? else {
+        return Ok((vec![[0.0; 3]; system.size()], [[0.0; 3]; 3]));
+    };
+    let (mut positions, mut strain) = ewald_gradients(&vacuum.system, charges, &vacuum.parameters)?;
+    let pi = std::f64::consts::PI;
+    let volume = vacuum.system.cell().volume();
+    let m = vacuum.dipole;
+    let n = vacuum.normal;
+    for (g, q) in positions.iter_mut().zip(charges) {
+        for (x, na) in g.iter_mut().zip(&n) {
+            *x += 4.0 * pi * m * q * na / volume;
+        }
+    }
+    let term = 2.0 * pi * m * m / volume;
+    for (a, row) in strain.iter_mut().enumerate() {
+        for (b, x) in row.iter_mut().enumerate() {
+            *x += term * (2.0 * n[a] * n[b] - if a == b { 1.0 } else { 0.0 });
+        }
+    }
+    Ok((positions, strain))
 }

@@ -14,6 +14,7 @@
 
 use ndarray::{Array2, Array5, Array6, ArrayView4};
 
+pub use super::pair_gradients::PairFactors;
 use crate::error::{Error, Result};
 use crate::systems::{Mat3, System};
 
@@ -119,6 +120,22 @@ pub trait RowJacobian: Sync {
         positions: Option<&mut [f64]>,
         strain: Option<&mut [f64]>,
     ) -> Result<()>;
+    /// The same rows as sums over pairs ([`PairRows`]) when they are (SOAP), so that an
+    /// invariant can contract the pair derivatives without forming the coefficient Jacobian.
+    /// Default: `None`.
+    fn pair_rows(&self) -> Option<&dyn PairRows> {
+        None
+    }
+}
+
+/// Rows of a Jacobian that are sums over pairs (docs/gradients.md):
+/// `∂c_i/∂r_j = Σ_{p→j} ∂T_p/∂r_p` for every atom `j ≠ i` and `∂c_i/∂r_i = −Σ_p ∂T_p/∂r_p`,
+/// `∂c_i/∂ε_αβ = Σ_p (∂T_p/∂r_α) r_β`, each `∂T_p/∂r` given in factored form
+/// ([`PairFactors`]: one channel, radial factors times harmonics).
+pub trait PairRows: Sync {
+    /// Visit the pairs of `row` that have a gradient, sorted by atom (`target`: the atom
+    /// index, as in [`RowJacobian::samples`], which holds exactly these atoms and the centre).
+    fn visit_pairs(&self, row: usize, visit: &mut dyn FnMut(&PairFactors<'_>)) -> Result<()>;
 }
 
 /// The Jacobians of `rows` in the layout of [`ExpansionGradients`], rows in parallel (each row

@@ -12,9 +12,10 @@ mod soap;
 mod species;
 
 pub use gradients::{
-    Backward, ExpansionGradients, GradientRequest, PositionGradients, RowJacobian,
-    DEFAULT_JACOBIAN_MEMORY,
+    Backward, ExpansionGradients, GradientRequest, PairFactors, PairRows, PositionGradients,
+    RowJacobian, DEFAULT_JACOBIAN_MEMORY,
 };
+pub use lode::cell_cache;
 pub use lode::{Channels, EwaldSplit, LodeCalculator, LodeHypers, LodeRows, Method, Plan, Route};
 pub use soap::{SoapCalculator, SoapHypers};
 pub use species::SpeciesMap;

@@ -324,7 +324,79 @@ impl PairGradients {
     }
 }
 
+/// One pair's derivative in factored form (as the pair sums of SOAP hand it to invariants):
+/// `∂T_p/∂r_α [n, lm] = a[n, l] Y_lm û_α + b[n, l] G_lm,α`, with `a = w' f_nl + w f'_nl` and
+/// `b = (w/d) f_nl` (`(n_max, l_max + 1)` each), `Y` the harmonics `((l_max+1)²)` and `G` their
+/// `|r|`-scaled gradients `(3, (l_max+1)²)`.
+pub struct PairFactors<'a> {
+    pub channel: usize,
+    pub target: usize,
+    /// `r_p` and `û = r_p/|r_p|`.
+    pub vector: Vec3,
+    pub unit: Vec3,
+    pub a: &'a [f64],
+    pub b: &'a [f64],
+    pub harmonics: &'a [f64],
+    pub gradients: &'a [f64],
+}
+
 impl PairGradients {
+    /// Visit every pair pushed, in order, with its derivative in factored form
+    /// ([`PairFactors`]): for kernels that contract `∂T_p/∂r` with other arrays instead of
+    /// forming it (`a`, `b`: `2 n_max (l_max+1)` products per pair instead of
+    /// `3 n_max (l_max+1)²`).
+    pub fn visit_factors(
+        &mut self,
+        radial: &dyn RadialIntegral,
+        harmonics: &SphericalHarmonics,
+        mut visit: impl FnMut(&PairFactors<'_>),
+    ) {
+        self.check(radial, harmonics);
+        let (n_max, l_max) = (self.n_max, self.l_max);
+        let n_lm = (l_max + 1) * (l_max + 1);
+        let width = n_max * (l_max + 1);
+        let mut a = vec![0.0; width];
+        let mut b = vec![0.0; width];
+        let mut y = vec![0.0; n_lm];
+        let mut g = vec![0.0; 3 * n_lm];
+        let mut start = 0;
+        while start < self.len() {
+            let end = (start + CHUNK).min(self.len());
+            let count = end - start;
+            self.evaluate(radial, harmonics, start, end);
+            for q in 0..count {
+                let p = start + q;
+                let d = self.distance[p];
+                let (w, dw) = (self.weight[p], self.weight_derivative[p]);
+                let f = &self.radial[q * width..(q + 1) * width];
+                let df = &self.radial_gradients[q * width..(q + 1) * width];
+                for k in 0..width {
+                    a[k] = dw * f[k] + w * df[k];
+                    b[k] = w / d * f[k];
+                }
+                for lm in 0..n_lm {
+                    y[lm] = self.harmonics[lm * count + q];
+                    for alpha in 0..3 {
+                        g[alpha * n_lm + lm] =
+                            self.harmonic_gradients[(alpha * n_lm + lm) * count + q];
+                    }
+                }
+                let vector = [self.x[p], self.y[p], self.z[p]];
+                visit(&PairFactors {
+                    channel: self.channel[p],
+                    target: self.target[p],
+                    vector,
+                    unit: [vector[0] / d, vector[1] / d, vector[2] / d],
+                    a: &a,
+                    b: &b,
+                    harmonics: &y,
+                    gradients: &g,
+                });
+            }
+            start = end;
+        }
+    }
+
     /// [`backward`](Self::backward) of centre `center` (an atom index) of structure
     /// `structure`, recorded in `out`: every pair's share to its target, minus their sum to
     /// the centre (Newton's third law), and the pairs' virial to the structure.
@@ -559,6 +631,56 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// The factored derivatives handed out by `visit_factors` rebuild the Jacobian that
+    /// `add_jacobian` accumulates (`a Y û_α + b G_α` per pair, summed per target, minus their
+    /// sum at the centre), to rounding; pairs come in the order pushed.
+    #[test]
+    fn factors_rebuild_the_jacobian() {
+        let s = setup();
+        let points = points();
+        let n_lm = (s.l_max + 1) * (s.l_max + 1);
+        let (big_l, block) = (s.l_max + 1, s.n_max * n_lm);
+        let mut pg = PairGradients::new(s.n_max, s.l_max);
+        for (p, r) in points.iter().enumerate() {
+            let d = (r[0] * r[0] + r[1] * r[1] + r[2] * r[2]).sqrt();
+            let (w, dw) = weight(d);
+            // several pairs per target, as images of one atom in a small cell
+            pg.push(d, *r, p % 2, 1 + p / 3, w, dw);
+        }
+        let n_targets = 1 + points.len().div_ceil(3);
+        let mut expected = vec![0.0; n_targets * 3 * 2 * block];
+        pg.add_jacobian(&s.radial, &s.harmonics, 2, 0, Some(&mut expected), None);
+        let mut rebuilt = vec![0.0; expected.len()];
+        let mut seen = Vec::new();
+        pg.visit_factors(&s.radial, &s.harmonics, |f| {
+            seen.push(f.target);
+            for alpha in 0..3 {
+                for n in 0..s.n_max {
+                    for l in 0..big_l {
+                        let (a, b) = (f.a[n * big_l + l], f.b[n * big_l + l]);
+                        for lm in l * l..(l + 1) * (l + 1) {
+                            let y = f.harmonics[lm];
+                            let g = f.gradients[alpha * n_lm + lm];
+                            let x = a * y * f.unit[alpha] + b * g;
+                            let k = (alpha * 2 + f.channel) * block + n * n_lm + lm;
+                            rebuilt[f.target * 3 * 2 * block + k] += x;
+                            rebuilt[k] -= x;
+                        }
+                    }
+                }
+            }
+        });
+        assert_eq!(
+            seen,
+            (0..points.len()).map(|p| 1 + p / 3).collect::<Vec<_>>()
+        );
+        let scale = expected.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        assert!(scale > 0.1);
+        for (x, y) in rebuilt.iter().zip(&expected) {
+            assert!((x - y).abs() <= 1e-13 * scale, "{x} vs {y}");
         }
     }
 

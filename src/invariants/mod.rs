@@ -8,6 +8,7 @@
 pub mod clebsch_gordan;
 mod equivariant;
 mod gradients;
+mod pair_kernel;
 mod power_spectrum;
 #[cfg(test)]
 pub(crate) mod rotations;

@@ -167,7 +167,7 @@ impl RowKernel {
 /// `dst = src`, with non-temporal stores on x86-64: the output (hundreds of MB) is not read
 /// again here, so its cache lines are written without being read first.
 #[inline(always)]
-fn stream_copy(dst: &mut [f64], src: &[f64]) {
+pub(super) fn stream_copy(dst: &mut [f64], src: &[f64]) {
     assert_eq!(dst.len(), src.len());
     #[cfg(target_arch = "x86_64")]
     {
@@ -198,7 +198,7 @@ fn stream_copy(dst: &mut [f64], src: &[f64]) {
 /// Order the non-temporal stores of [`stream_copy`] before any later store (and so before
 /// the task's completion is published to other threads).
 #[inline(always)]
-fn store_fence() {
+pub(super) fn store_fence() {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: SSE2 is part of x86-64
     unsafe {

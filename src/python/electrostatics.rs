@@ -11,7 +11,8 @@ use crate::electrostatics::{
 
 /// Coulomb energies (eV) of a list of `(positions, numbers, cell, pbc)` tuples with one float64
 /// charge array (e) per structure: Ewald summation for fully periodic cells (a non-zero total
-/// charge with a neutralising background), the direct pair sum for finite ones.
+/// charge with a neutralising background), a vacuum cell plus the exact dipole term for neutral
+/// slabs, the direct pair sum for finite ones.
 #[pyfunction]
 #[pyo3(signature = (systems, charges, accuracy=DEFAULT_ACCURACY, n_threads=0))]
 fn ewald_energy<'py>(
@@ -38,8 +39,8 @@ type GradientArrays<'py> = (
 );
 
 /// Coulomb energies (eV) with their derivatives: `(energies, dE/dr (n_atoms, 3) per structure
-/// in eV/Å, dE/dstrain (3, 3) per structure in eV — None for finite structures)`; with
-/// `stress`, a finite structure is an error.
+/// in eV/Å, dE/dstrain (3, 3) per structure in eV — None for finite structures)`, slabs
+/// included; with `stress`, a finite structure is an error.
 #[pyfunction]
 #[pyo3(signature = (systems, charges, accuracy=DEFAULT_ACCURACY, stress=false, n_threads=0))]
 fn ewald_gradients<'py>(

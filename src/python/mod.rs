@@ -45,6 +45,8 @@ fn testing(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     math::register(&testing)?;
     radial::register(&testing)?;
     testing.add_function(wrap_pyfunction!(pools_built, &testing)?)?;
+    testing.add_function(wrap_pyfunction!(cell_cache_counts, &testing)?)?;
+    testing.add_function(wrap_pyfunction!(set_cell_cache, &testing)?)?;
     // an extension submodule is not found by the import system: register it by its full name
     // so that `import lode_rs._lode_rs.testing` works as well as attribute access
     py.import("sys")?
@@ -61,4 +63,24 @@ fn testing(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
 #[pyfunction]
 fn pools_built() -> usize {
     crate::threads::pools_built()
+}
+
+/// cell_cache_counts()
+/// --
+///
+/// `(hits, builds)` of the LODE calculators' per-cell caches in this process so far: a hit is
+/// a plan, k-vector set or mesh-mode set taken from a cache, a build one computed.
+#[pyfunction]
+fn cell_cache_counts() -> (usize, usize) {
+    crate::expansion::cell_cache::counts()
+}
+
+/// set_cell_cache(enabled)
+/// --
+///
+/// Enable or disable the LODE calculators' per-cell caches of this process (disabled, every
+/// call prepares its cell again); returns the previous setting.
+#[pyfunction]
+fn set_cell_cache(enabled: bool) -> bool {
+    crate::expansion::cell_cache::set_enabled(enabled)
 }

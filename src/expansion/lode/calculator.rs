@@ -5,6 +5,7 @@
 use ndarray::{Array3, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
+use super::cell_cache::CellCache;
 use super::constant_terms::{add_self, self_projection};
 use super::hypers::LodeHypers;
 use super::real_space::AtomChannels;
@@ -76,6 +77,8 @@ pub(super) struct Common {
     pub self_term: Vec<f64>,
     /// Extent of the radial basis: every `r² R_n(r)` is below `accuracy` × its peak beyond it.
     pub basis_extent: f64,
+    /// What the routes prepare from the cell alone, kept across calls.
+    pub cells: CellCache,
 }
 
 impl Common {
@@ -97,6 +100,7 @@ impl Common {
             harmonics: &self.harmonics,
             n_max: self.hypers.n_max,
             l_max: self.hypers.l_max,
+            cells: Some(&self.cells),
         }
     }
 }
@@ -141,6 +145,7 @@ impl LodeCalculator {
                 k_cutoff,
                 self_term,
                 basis_extent,
+                cells: CellCache::default(),
             },
             finite: FiniteTables::default(),
             ewald: EwaldTables::default(),

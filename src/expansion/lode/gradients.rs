@@ -1,8 +1,8 @@
 //! LODE positions and strain gradients (conventions of `docs/gradients.md`): the Jacobian, row
 //! by row ([`LodeRows`], dense: every atom moves every centre), and the backward pass, both
-//! delegated to the route the planner chose for each structure (`route/`: the finite and the
-//! reciprocal routes today). A structure whose route has no gradients yet is refused with an error naming the
-//! route.
+//! delegated to the route the planner chose for each structure (`route/`: every route,
+//! slabs included). A structure whose route had no gradients would be refused with an error
+//! naming the route.
 
 use ndarray::{s, ArrayView4};
 
@@ -118,11 +118,9 @@ impl LodeCalculator {
                 let plan = self.choose(system, set.n_channels)?;
                 if !has_gradients(&plan.route) {
                     crate::bail_param!(
-                        "structure {s}: LODE gradients are not implemented yet on the {:?} route \
-                         this structure is planned on (method={:?}); today LODE gradients exist \
-                         for finite systems (pbc all False) and for fully periodic ones on every \
-                         route (\"reciprocal\", \"ewald\", \"mesh\", \"pairs\"; positions \
-                         and strain), not yet for slabs (pbc with one False direction)",
+                        "structure {s}: LODE gradients are not implemented on the {:?} route \
+                         this structure is planned on (method={:?}); LODE gradients exist for \
+                         finite systems, for fully periodic ones on every route and for slabs",
                         plan.route.name(),
                         self.common.hypers.method.name()
                     );

@@ -18,10 +18,12 @@
 //! Files: `calculator.rs` (validation, channels, shared tables, the loop over structures),
 //! `routes.rs` (the planner: which route, by estimated cost, and the dispatch), `plan.rs` (the
 //! typed [`Plan`]), `route/` (one module per route: tables, cost, memory, values),
-//! `gradients.rs` (Jacobians and backward pass, by route), `kbasis.rs` (the k-space basis of the three k-space engines), `constant_terms.rs` (the
+//! `gradients.rs` (Jacobians and backward pass, by route), `cell_cache.rs` (what the routes
+//! prepare from the cell alone, kept across calls), `kbasis.rs` (the k-space basis of the three k-space engines), `constant_terms.rs` (the
 //! `k = 0`, background, Ewald `k = 0` correction and centre terms), `real_space.rs` (pair sums).
 
 mod calculator;
+pub mod cell_cache;
 mod constant_terms;
 mod gradients;
 mod hypers;

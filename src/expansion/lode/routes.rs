@@ -12,7 +12,7 @@
 use super::calculator::LodeCalculator;
 use super::hypers::Method;
 use super::plan::{EwaldSplit, Plan, Route};
-use super::route::ewald::{eta, pair_cost, table_cost, EwaldRoute, EWALD_STEPS};
+use super::route::ewald::{eta, pair_cost, EwaldRoute, EWALD_STEPS};
 use super::route::finite::FiniteRoute;
 use super::route::mesh::MeshRoute;
 use super::route::mesh_spacing::{mesh_dims, AUTO_ORDERS};
@@ -71,8 +71,15 @@ impl LodeCalculator {
         self.choose(system, n_channels)
     }
 
-    /// The route of one structure and its parameters (see [`Self::plan`]).
+    /// The route of one structure and its parameters (see [`Self::plan`]), from the cell cache
+    /// when this cell was planned before (`super::cell_cache`).
     pub(super) fn choose(&self, system: &System, n_channels: usize) -> Result<Plan> {
+        self.common.cells.plan(system, n_channels, || {
+            self.choose_uncached(system, n_channels)
+        })
+    }
+
+    fn choose_uncached(&self, system: &System, n_channels: usize) -> Result<Plan> {
         let common = &self.common;
         let cell = system.cell();
         if cell.is_periodic() && !cell.is_fully_periodic() {
@@ -240,7 +247,7 @@ impl LodeCalculator {
 
     /// The cheapest route for `p ≥ 1` among the reciprocal route (`auto` only) and the Ewald
     /// and mesh steps `1..=max_step` the method allows, by estimated cost. A step's cost
-    /// includes the charge for building its short-range table ([`table_cost`],
+    /// includes the charge for building its short-range table ([`super::route::ewald::table_cost`],
     /// [`table_charge`]: amortised over many structures when cheap, in full when large).
     fn cheapest_periodic(
         &self,
@@ -267,7 +274,7 @@ impl LodeCalculator {
         let try_ewald = matches!(h.method, Method::Ewald | Method::Auto);
         // the charge for each step's table
         let tables = (1..=max_step)
-            .map(|step| Ok(table_charge(table_cost(common, step)?)))
+            .map(|step| Ok(table_charge(self.ewald.table_cost(common, step)?)))
             .collect::<Result<Vec<f64>>>()?;
         let table = |step: i32| tables[step as usize - 1];
         if try_ewald {
@@ -365,11 +372,11 @@ impl LodeCalculator {
                 *mesh,
                 *spline_order,
             )?),
-            Route::Slab { length, inner } => Box::new(SlabRoute {
+            Route::Slab { length, inner } => Box::new(SlabRoute::new(
                 common,
-                inner: self.prepare_route(inner, structure)?,
-                length: *length,
-            }),
+                self.prepare_route(inner, structure)?,
+                *length,
+            )),
         })
     }
 }

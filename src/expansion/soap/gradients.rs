@@ -11,7 +11,8 @@ use ndarray::{ArrayView4, Axis};
 use super::{centers_of, overlap_error, SoapCalculator, SpeciesMap};
 use crate::error::Result;
 use crate::expansion::gradients::{
-    assemble, check_cotangent, Backward, ExpansionGradients, GradientRequest, RowJacobian,
+    assemble, check_cotangent, Backward, ExpansionGradients, GradientRequest, PairFactors,
+    PairRows, RowJacobian,
 };
 use crate::expansion::pair_gradients::{reduce_in_order, Contributions, PairGradients};
 use crate::neighbors::{NeighborSearch, Pair};
@@ -284,6 +285,41 @@ impl RowJacobian for SoapRows<'_> {
             );
             Ok(())
         })
+    }
+
+    fn pair_rows(&self) -> Option<&dyn PairRows> {
+        Some(self)
+    }
+}
+
+impl PairRows for SoapRows<'_> {
+    fn visit_pairs(&self, row: usize, visit: &mut dyn FnMut(&PairFactors<'_>)) -> Result<()> {
+        let (s, i) = self.center(row);
+        let calc = self.calculator;
+        let mut scratch = SCRATCH
+            .with_borrow_mut(|cached| cached.take())
+            .filter(|(k, _)| *k == (calc.hypers.n_max, calc.hypers.l_max))
+            .map_or_else(|| calc.gradient_scratch(), |(_, scratch)| scratch);
+        let result = calc.pairs_into(&self.searches[s], s, i, &mut scratch.pairs);
+        if result.is_ok() {
+            scratch.gradients.clear();
+            for pair in &scratch.pairs {
+                let (fc, dfc) = calc.cutoff_with_derivative(pair.distance);
+                if fc == 0.0 {
+                    continue;
+                }
+                let channel = self.channels[s][pair.second];
+                scratch
+                    .gradients
+                    .push(pair.distance, pair.vector, channel, pair.second, fc, dfc);
+            }
+            scratch
+                .gradients
+                .visit_factors(&calc.radial, &calc.harmonics, |factors| visit(factors));
+        }
+        let key = (calc.hypers.n_max, calc.hypers.l_max);
+        SCRATCH.with_borrow_mut(|cached| *cached = Some((key, scratch)));
+        result
     }
 }
 

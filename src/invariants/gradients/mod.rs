@@ -18,8 +18,9 @@
 use ndarray::{Array2, Array3, Array4, ArrayView2, ArrayView4, ArrayView5, ArrayView6, Axis};
 use rayon::prelude::*;
 
+use super::pair_kernel::PairKernel;
 use super::power_spectrum::{check_species, l_max_of, Layout, Plan};
-use super::row_kernel::RowKernel;
+use super::row_kernel::{store_fence, RowKernel};
 use crate::error::{Error, Result};
 use crate::expansion::{GradientRequest, RowJacobian};
 use crate::math::simd::with_avx2;
@@ -469,11 +470,28 @@ pub fn power_spectrum_strain_gradient(
 /// against `request.max_memory` first. Rows run in parallel in the current pool, each written
 /// by one task. Every output element is written, so the outputs take
 /// `crate::memory::reusable` buffers.
+///
+/// One expansion with itself whose rows are pair sums ([`RowJacobian::pair_rows`]: SOAP) takes
+/// the pair kernel (`invariants/pair_kernel.rs`), which contracts each pair's derivative with the
+/// coefficients and never forms the coefficient Jacobian; the others, the row kernel
+/// (`invariants/row_kernel.rs`) on each row's coefficient Jacobian.
 #[allow(clippy::type_complexity)]
 pub fn power_spectrum_jacobians(
     first: (&dyn RowJacobian, ArrayView4<f64>, &[i32]),
     second: Option<(&dyn RowJacobian, ArrayView4<f64>, &[i32])>,
     request: &GradientRequest,
+) -> Result<(Option<(Array2<i64>, Array3<f64>)>, Option<Array4<f64>>)> {
+    jacobians_by(first, second, request, true)
+}
+
+/// [`power_spectrum_jacobians`], with the pair kernel allowed (`pair_kernel`) or not (tests:
+/// the two kernels are two routes to the same numbers).
+#[allow(clippy::type_complexity)]
+pub(super) fn jacobians_by(
+    first: (&dyn RowJacobian, ArrayView4<f64>, &[i32]),
+    second: Option<(&dyn RowJacobian, ArrayView4<f64>, &[i32])>,
+    request: &GradientRequest,
+    pair_kernel: bool,
 ) -> Result<(Option<(Array2<i64>, Array3<f64>)>, Option<Array4<f64>>)> {
     let (rows1, values1, species1) = first;
     let plan = Plan::new(&values1, species1, second.as_ref().map(|(_, c, s)| (c, *s)))?;
@@ -538,9 +556,7 @@ pub fn power_spectrum_jacobians(
     } else {
         (0..n_rows).map(|_| None).collect()
     };
-    let layout = &plan.layout;
-    let block1 = layout.rows1 * layout.n_lm1;
-    let block2 = layout.rows2 * layout.n_lm2;
+    let block1 = plan.layout.rows1 * plan.layout.n_lm1;
     let c1 = values1.as_standard_layout();
     let c2 = match &second {
         Some((_, c, _)) => c.as_standard_layout(),
@@ -550,6 +566,85 @@ pub fn power_spectrum_jacobians(
         c1.as_slice().expect("standard layout"),
         c2.as_slice().expect("standard layout"),
     );
+    let pairs = if pair_kernel && second.is_none() {
+        rows1.pair_rows()
+    } else {
+        None
+    };
+    if let Some(pairs) = pairs {
+        let n_species = rows1.block_shape()[0];
+        position_rows
+            .par_iter_mut()
+            .zip(strain_slices.par_iter_mut())
+            .enumerate()
+            .try_for_each_init(
+                || PairKernel::new(&plan, n_species),
+                |kernel, (row, (out, out_strain))| -> Result<()> {
+                    let (_, center) = rows1.center(row);
+                    let c = &c1[row * block1..(row + 1) * block1];
+                    with_avx2(
+                        #[inline(always)]
+                        || {
+                            kernel.row(
+                                pairs,
+                                row,
+                                center,
+                                &samples[row],
+                                c,
+                                request.positions.then_some(&mut **out),
+                                out_strain.as_deref_mut(),
+                            )
+                        },
+                    )?;
+                    store_fence();
+                    Ok(())
+                },
+            )?;
+    } else {
+        row_by_row(
+            &plan,
+            &expansions,
+            &samples,
+            (c1, c2),
+            request,
+            &mut position_rows,
+            &mut strain_slices,
+        )?;
+    }
+    drop(position_rows);
+    drop(strain_slices);
+    let positions = request.positions.then(|| {
+        let mut array = Array2::zeros((n_samples, 3));
+        let mut k = 0;
+        for (row, atoms) in samples.iter().enumerate() {
+            let (structure, _) = rows1.center(row);
+            for &atom in atoms {
+                array[[k, 0]] = row as i64;
+                array[[k, 1]] = structure as i64;
+                array[[k, 2]] = atom as i64;
+                k += 1;
+            }
+        }
+        (array, positions)
+    });
+    Ok((positions, request.strain.then_some(strain)))
+}
+
+/// The row kernel over every row: each row's coefficient Jacobians made in per-thread
+/// buffers and contracted at once.
+#[allow(clippy::type_complexity)]
+fn row_by_row(
+    plan: &Plan,
+    expansions: &[(&dyn RowJacobian, &ArrayView4<f64>)],
+    samples: &[Vec<usize>],
+    (c1, c2): (&[f64], &[f64]),
+    request: &GradientRequest,
+    position_rows: &mut [&mut [f64]],
+    strain_slices: &mut [Option<&mut [f64]>],
+) -> Result<()> {
+    let layout = &plan.layout;
+    let block1 = layout.rows1 * layout.n_lm1;
+    let block2 = layout.rows2 * layout.n_lm2;
     position_rows
         .par_iter_mut()
         .zip(strain_slices.par_iter_mut())
@@ -557,7 +652,7 @@ pub fn power_spectrum_jacobians(
         .try_for_each_init(
             || {
                 (
-                    RowKernel::new(&plan),
+                    RowKernel::new(plan),
                     [Vec::new(), Vec::new()],
                     [Vec::new(), Vec::new()],
                 )
@@ -594,7 +689,7 @@ pub fn power_spectrum_jacobians(
                 let entries = |kernel: &mut RowKernel, buffers: &[Vec<f64>; 2], out: &mut [f64]| {
                     with_avx2(
                         #[inline(always)]
-                        || kernel.row(&plan, a, b, &buffers[0], &buffers[1], out),
+                        || kernel.row(plan, a, b, &buffers[0], &buffers[1], out),
                     )
                 };
                 if request.positions {
@@ -605,24 +700,7 @@ pub fn power_spectrum_jacobians(
                 }
                 Ok(())
             },
-        )?;
-    drop(position_rows);
-    drop(strain_slices);
-    let positions = request.positions.then(|| {
-        let mut array = Array2::zeros((n_samples, 3));
-        let mut k = 0;
-        for (row, atoms) in samples.iter().enumerate() {
-            let (structure, _) = rows1.center(row);
-            for &atom in atoms {
-                array[[k, 0]] = row as i64;
-                array[[k, 1]] = structure as i64;
-                array[[k, 2]] = atom as i64;
-                k += 1;
-            }
-        }
-        (array, positions)
-    });
-    Ok((positions, request.strain.then_some(strain)))
+        )
 }
 
 /// Backward pass of the ν = 2 power spectrum: for a cotangent `(n_rows, n_features)`, the
@@ -751,6 +829,8 @@ pub fn check_coefficients(c: &ArrayView4<f64>, species: &[i32]) -> Result<()> {
 
 #[cfg(test)]
 mod lode_rows;
+#[cfg(test)]
+mod pair_route;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

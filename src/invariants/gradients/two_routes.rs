@@ -42,8 +42,9 @@ fn row_by_row_equals_stored_jacobians() {
     let rows2 = wide.row_jacobian(&systems, &species, &request).unwrap();
     for mixed in [false, true] {
         let second = mixed.then_some((&rows2 as &dyn RowJacobian, c2.view(), &[1, 8][..]));
+        // the row kernel (one expansion with itself would take the pair kernel: pair_route.rs)
         let (positions, strain) =
-            power_spectrum_jacobians((&rows1, c1.view(), &[1, 8]), second, &request).unwrap();
+            jacobians_by((&rows1, c1.view(), &[1, 8]), second, &request, false).unwrap();
         let (samples, positions) = positions.unwrap();
         let p1 = g1.positions.as_ref().unwrap();
         let p2 = g2.positions.as_ref().unwrap();

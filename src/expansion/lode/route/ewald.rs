@@ -98,9 +98,29 @@ pub(in crate::expansion::lode) struct EwaldTables {
     parts: Mutex<HashMap<i32, Result<Arc<EwaldPart>>>>,
     /// Long-range k-cutoff of each Ewald width (step).
     long_range_cutoffs: Mutex<HashMap<i32, f64>>,
+    /// [`table_cost`] of each Ewald width (step).
+    table_costs: Mutex<HashMap<i32, f64>>,
 }
 
 impl EwaldTables {
+    /// [`table_cost`] of Ewald step `step`, estimated once (it depends on the hyper-parameters
+    /// only, and the planner asks for every step on every new cell; estimated every time while
+    /// the cell caches are disabled, [`super::super::cell_cache::set_enabled`]).
+    pub fn table_cost(&self, common: &Common, step: i32) -> Result<f64> {
+        if !super::super::cell_cache::enabled() {
+            return table_cost(common, step);
+        }
+        if let Some(c) = self.table_costs.lock().expect("cost cache").get(&step) {
+            return Ok(*c);
+        }
+        let cost = table_cost(common, step)?;
+        self.table_costs
+            .lock()
+            .expect("cost cache")
+            .insert(step, cost);
+        Ok(cost)
+    }
+
     /// k-cutoff of the long range with width `η(step)` for its share of the accuracy.
     pub fn long_range_cutoff(&self, common: &Common, step: i32) -> Result<f64> {
         if let Some(k) = self

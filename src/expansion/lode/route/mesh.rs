@@ -115,9 +115,24 @@ pub(in crate::expansion::lode) fn long_range_on_mesh(
     order: usize,
 ) -> Result<Array3<f64>> {
     let cell = system.cell();
-    let modes = MeshModes::new(cell, dims, order, k_cutoff)?;
+    let modes = mesh_modes(kspace, cell, dims, order, k_cutoff)?;
     let basis = kspace.separable(cell.volume());
     separable_mesh_sum(cell, system.positions(), sources, &modes, &basis)
+}
+
+/// The mesh modes of `cell` ([`MeshModes::new`]), from the calculator's cell cache when
+/// `kspace` has one.
+fn mesh_modes(
+    kspace: &KspaceSum<'_>,
+    cell: &crate::systems::Cell,
+    dims: [usize; 3],
+    order: usize,
+    k_cutoff: f64,
+) -> Result<Arc<MeshModes>> {
+    match kspace.cells {
+        Some(cells) => cells.mesh_modes(cell, dims, order, k_cutoff),
+        None => Ok(Arc::new(MeshModes::new(cell, dims, order, k_cutoff)?)),
+    }
 }
 
 /// Estimated bytes of the mesh route for `system`: `(total, coefficients)`, with as many
@@ -262,7 +277,7 @@ impl LodeRoute for MeshRoute<'_> {
         let sources = atoms.sources(system)?;
         let cell = system.cell();
         let volume = cell.volume();
-        let modes = MeshModes::new(cell, self.dims, self.order, part.k_cutoff)?;
+        let modes = mesh_modes(&kspace, cell, self.dims, self.order, part.k_cutoff)?;
         let basis = kspace.separable(volume);
         let long = separable_mesh_backward(cell, &sources, &modes, &basis, cotangent, true)?;
         add_gradients(&mut forces, &mut virial, long);

@@ -232,6 +232,7 @@ mod tests {
                     harmonics: &harmonics,
                     n_max,
                     l_max,
+                    cells: None,
                 };
                 let exact = rb.compute(&system, &sources, k_c).unwrap();
                 for order in [4, 6, 8, 10] {

@@ -13,13 +13,14 @@
 //! Wires (one periodic direction) are refused by the calculator.
 //!
 //! Gradients: each route's Jacobian and backward pass (vector–Jacobian product) belong beside
-//! its [`LodeRoute::values`], as further methods of [`LodeRoute`] (every route but the slab
-//! route: [`has_gradients`]; strain on the periodic ones; the reciprocal route with either
+//! its [`LodeRoute::values`], as further methods of [`LodeRoute`] (every route: [`has_gradients`];
+//! strain on the periodic ones and slabs; the reciprocal route with either
 //! engine): the pair routes by one more pass over the
 //! same pairs, the k-space routes through the adjoint of their engine (`crate::kspace` for the
 //! dense and shell sums, `crate::mesh` for the mesh), the terms of
 //! [`super::constant_terms`] through `V` only. The mesh route's Jacobian rows are the Ewald
-//! route's of the same split ([`mesh`]).
+//! route's of the same split ([`mesh`]). The slab route adds its line correction's
+//! ([`slab_gradients`]) to its inner route's on the vacuum cell.
 
 pub(super) mod ewald;
 pub(super) mod finite;
@@ -28,6 +29,8 @@ pub(super) mod mesh_spacing;
 pub(super) mod pairs;
 pub(super) mod reciprocal;
 pub(super) mod slab;
+pub(super) mod slab_gradients;
+pub(super) mod slab_interp;
 pub(super) mod slab_line;
 
 use ndarray::{Array3, ArrayView3};
@@ -37,17 +40,17 @@ use super::real_space::AtomChannels;
 use crate::error::{Error, Result};
 use crate::systems::{Mat3, System, Vec3};
 
-/// Whether `route` has a Jacobian and backward pass: every route but the slab route
-/// (positions; strain on the periodic ones).
+/// Whether `route` has a Jacobian and backward pass: every route today (positions; strain on
+/// the periodic ones and slabs).
 pub(super) fn has_gradients(route: &Route) -> bool {
-    matches!(
-        route,
+    match route {
+        Route::Slab { inner, .. } => has_gradients(inner),
         Route::Finite
-            | Route::Pairs
-            | Route::Reciprocal { .. }
-            | Route::Ewald(_)
-            | Route::Mesh { .. }
-    )
+        | Route::Pairs
+        | Route::Reciprocal { .. }
+        | Route::Ewald(_)
+        | Route::Mesh { .. } => true,
+    }
 }
 
 /// The error of a gradient asked from a route without one (the calculator checks

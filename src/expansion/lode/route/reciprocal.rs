@@ -15,11 +15,12 @@
 //! [`KspaceSum::backward`]); the `k = 0` term (`∝ 1/V`) adds `−δ_ab` times itself to the
 //! strain, the centre term (a constant) nothing.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use ndarray::{Array2, Array3, ArrayView3};
 
 use super::super::calculator::Common;
+use super::super::cell_cache::{CellCache, KspaceCell};
 use super::super::constant_terms::{
     add_k0_term, add_volume_term_strain_backward, add_volume_term_strain_row, k0_term,
 };
@@ -30,12 +31,12 @@ use crate::cost::{DENSE_PER_K, KSPACE_VECTOR_CENTRES, SHELL_MULTIPLY_ADD, SHELL_
 use crate::error::Result;
 use crate::kspace::{
     dense_backward, dense_sum, k_vectors, shell_backward, shell_sum, symmetry_degeneracy,
-    DenseJacobian, Shells, Sources,
+    DenseJacobian, Sources,
 };
 use crate::math::power_law::PowerLaw;
 use crate::math::spherical_harmonics::SphericalHarmonics;
 use crate::radial::RadialIntegral;
-use crate::systems::{Mat3, System, Vec3};
+use crate::systems::{Cell, Mat3, System, Vec3};
 
 /// Bytes per stored k-vector besides its per-channel and angular values: indices, vector and
 /// norm in the original and the sorted order, the permutation and the table offsets.
@@ -49,6 +50,8 @@ pub(in crate::expansion::lode) struct KspaceSum<'a> {
     pub harmonics: &'a SphericalHarmonics,
     pub n_max: usize,
     pub l_max: usize,
+    /// The calculator's per-cell cache of k-vectors (`None`: built on every call).
+    pub cells: Option<&'a CellCache>,
 }
 
 impl KspaceSum<'_> {
@@ -59,6 +62,15 @@ impl KspaceSum<'_> {
     /// The basis of a cell of volume `volume` in the engines' shape.
     pub fn separable(&self, volume: f64) -> LodeBasis<'_> {
         LodeBasis::new(self.kernel, self.radial, self.harmonics, volume)
+    }
+
+    /// The k-vectors of `cell` below `k_cutoff` (and their shells), from the calculator's
+    /// cell cache when there is one.
+    pub fn kvectors(&self, cell: &Cell, k_cutoff: f64) -> Result<Arc<KspaceCell>> {
+        match self.cells {
+            Some(cells) => cells.kspace(cell, k_cutoff),
+            None => CellCache::default().kspace(cell, k_cutoff),
+        }
     }
 
     /// Estimated cost per (centre, k-vector) of the k-space sum with `n_channels` channels and
@@ -91,14 +103,14 @@ impl KspaceSum<'_> {
         sources: &Sources<'_>,
         k_cutoff: f64,
     ) -> Result<Array3<f64>> {
-        let kv = k_vectors(system.cell(), k_cutoff)?;
-        let shells = Shells::new(&kv);
+        let prepared = self.kvectors(system.cell(), k_cutoff)?;
+        let (kv, shells) = (&prepared.kvectors, prepared.shells());
         let (_, use_shells) = self.cost_per_k(sources.n_channels(), shells.degeneracy());
         let basis = self.separable(system.cell().volume());
         let mut out = if use_shells {
-            shell_sum(system.positions(), sources, &shells, &basis)?
+            shell_sum(system.positions(), sources, shells, &basis)?
         } else {
-            dense_sum(system.positions(), sources, &kv, &basis)?
+            dense_sum(system.positions(), sources, kv, &basis)?
         };
         add_k0_term(
             &mut out,
@@ -123,15 +135,15 @@ impl KspaceSum<'_> {
         cotangent: ArrayView3<f64>,
         strain: bool,
     ) -> Result<(Vec<Vec3>, Option<Mat3>)> {
-        let kv = k_vectors(system.cell(), k_cutoff)?;
-        let shells = Shells::new(&kv);
+        let prepared = self.kvectors(system.cell(), k_cutoff)?;
+        let (kv, shells) = (&prepared.kvectors, prepared.shells());
         let (_, use_shells) = self.cost_per_k(sources.n_channels(), shells.degeneracy());
         let volume = system.cell().volume();
         let basis = self.separable(volume);
         let (forces, mut virial) = if use_shells {
-            shell_backward(sources, &shells, &basis, cotangent, strain)
+            shell_backward(sources, shells, &basis, cotangent, strain)
         } else {
-            dense_backward(sources, &kv, &basis, cotangent, strain)
+            dense_backward(sources, kv, &basis, cotangent, strain)
         };
         if let (Some(virial), Some(term)) = (
             virial.as_mut(),
@@ -287,8 +299,10 @@ impl LodeRoute for ReciprocalRoute<'_> {
         let with_strain = strain.is_some();
         let table = self.jacobian[usize::from(with_strain)].get_or_init(|| {
             // k_vectors succeeded for the values of this structure: it succeeds here
-            let kv = k_vectors(system.cell(), self.k_cutoff).expect("k-vectors of the values");
-            DenseJacobian::new(&kv, &sum.separable(volume), with_strain)
+            let kv = sum
+                .kvectors(system.cell(), self.k_cutoff)
+                .expect("k-vectors of the values");
+            DenseJacobian::new(&kv.kvectors, &sum.separable(volume), with_strain)
         });
         let sources = atoms.sources(system)?;
         table.row(&sources, i, positions, strain.as_deref_mut());

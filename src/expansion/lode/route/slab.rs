@@ -7,23 +7,33 @@
 //! pairs: the planner chooses by cost for the vacuum cell) and the line correction is
 //! [`super::slab_line`]. The only approximation left is the vacuum cell's images of the
 //! `k_∥ ≠ 0` terms, which decay like `e^(−|k_∥| (L − T))`: `L = T + D` with the gap `D` the
-//! smallest at which their bound ([`image_bound`]) is below a tenth of the accuracy.
+//! smallest at which their bound ([`image_bound`]) is below a tenth of the accuracy, and `L`
+//! rounded up to a whole number of [`LENGTH_STEP`] (so the vacuum cell, and the inner route
+//! planned for it, stay the same while the atoms move a little: smooth finite differences,
+//! reusable tables).
 //!
-//! No gradients yet (the planner's gradient check refuses them with the route's name).
+//! Gradients (`docs/math.md` §15.4): the inner route's positions and strain gradients on the
+//! vacuum cell (strain deforms its third vector `L n̂` with the rest) plus the line
+//! correction's ([`super::slab_gradients`]).
+
+use std::sync::{Arc, Mutex};
 
 use super::super::calculator::Common;
 use super::super::real_space::AtomChannels;
+use super::slab_gradients::LineGradients;
 use super::slab_line::{add_line_correction, LineKernel};
 use super::LodeRoute;
 use crate::error::Result;
 use crate::math::special::gamma;
-use crate::systems::{SlabGeometry, System};
-use ndarray::Array3;
+use crate::systems::{Mat3, SlabGeometry, System, Vec3};
+use ndarray::{Array3, ArrayView3};
 
 /// Share of the accuracy for the vacuum cell's `k_∥ ≠ 0` images.
 pub(in crate::expansion::lode) const IMAGE_SHARE: f64 = 0.1;
 /// Share of the accuracy for the Chebyshev interpolation of the line correction.
 const LINE_SHARE: f64 = 0.1;
+/// The vacuum cell's height is a whole number of these (Å).
+pub(in crate::expansion::lode) const LENGTH_STEP: f64 = 1.0;
 
 /// Upper bound of the in-plane Fourier component `|ĝ_p^{2D}(k, d)|` of the kernel at height
 /// `d` from its source (`docs/math.md` §15.2): `2π (k/2)^ν d^(−ν) K_ν(kd)/Γ(p/2)` with
@@ -70,7 +80,8 @@ pub(in crate::expansion::lode) fn image_bound(
 
 /// Height `L = T + D` of the vacuum cell of `slab`: the gap `D` starts at `2R + 6σ` (the line
 /// correction's images then lie beyond the basis and the smearing) and grows by 5 % steps
-/// until [`image_bound`] is below `IMAGE_SHARE · accuracy`.
+/// until [`image_bound`] is below `IMAGE_SHARE · accuracy`; `T + D` rounded up to a whole
+/// number of [`LENGTH_STEP`].
 pub(in crate::expansion::lode) fn vacuum_length(
     common: &Common,
     slab: &SlabGeometry,
@@ -89,7 +100,7 @@ pub(in crate::expansion::lode) fn vacuum_length(
             );
         }
     }
-    Ok(slab.thickness() + gap)
+    Ok(((slab.thickness() + gap) / LENGTH_STEP).ceil() * LENGTH_STEP)
 }
 
 /// Estimated cost of the line correction: the kernel's `k` nodes at `K²` height differences
@@ -103,11 +114,56 @@ pub(in crate::expansion::lode) fn line_cost(common: &Common, n: f64, n_channels:
 }
 
 /// The slab route: the inner 3D route on the vacuum cell of height `length`, plus the line
-/// correction.
+/// correction. Prepared for one structure: its gradients' tables are built at the first
+/// gradient call and kept for the others (Jacobian rows).
 pub(in crate::expansion::lode) struct SlabRoute<'a> {
     pub common: &'a Common,
     pub inner: Box<dyn LodeRoute + 'a>,
     pub length: f64,
+    pub gradients: Mutex<Option<Arc<Prepared>>>,
+}
+
+/// The vacuum cell and the line correction's gradient tables of one structure.
+pub(in crate::expansion::lode) struct Prepared {
+    vacuum: System,
+    line: LineGradients,
+}
+
+impl SlabRoute<'_> {
+    /// The route of `inner` on a vacuum cell of height `length`.
+    pub fn new<'a>(
+        common: &'a Common,
+        inner: Box<dyn LodeRoute + 'a>,
+        length: f64,
+    ) -> SlabRoute<'a> {
+        SlabRoute {
+            common,
+            inner,
+            length,
+            gradients: Mutex::new(None),
+        }
+    }
+
+    /// The gradient tables of `system`, built once.
+    fn prepared(&self, system: &System, atoms: &AtomChannels<'_>) -> Result<Arc<Prepared>> {
+        let mut cache = self.gradients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(prepared) = cache.as_ref() {
+            return Ok(prepared.clone());
+        }
+        let slab = SlabGeometry::new(system)?;
+        let prepared = Arc::new(Prepared {
+            vacuum: slab.vacuum_system(system, self.length)?,
+            line: LineGradients::new(
+                self.common,
+                system,
+                atoms,
+                self.length,
+                LINE_SHARE * self.common.hypers.accuracy,
+            )?,
+        });
+        *cache = Some(prepared.clone());
+        Ok(prepared)
+    }
 }
 
 impl LodeRoute for SlabRoute<'_> {
@@ -134,5 +190,45 @@ impl LodeRoute for SlabRoute<'_> {
             LINE_SHARE * common.hypers.accuracy,
         )?;
         Ok(out)
+    }
+
+    fn jacobian_row(
+        &self,
+        system: &System,
+        atoms: &AtomChannels<'_>,
+        i: usize,
+        mut positions: Option<&mut [f64]>,
+        mut strain: Option<&mut [f64]>,
+    ) -> Result<()> {
+        let prepared = self.prepared(system, atoms)?;
+        self.inner.jacobian_row(
+            &prepared.vacuum,
+            atoms,
+            i,
+            positions.as_deref_mut(),
+            strain.as_deref_mut(),
+        )?;
+        prepared.line.add_row(atoms, i, positions, strain);
+        Ok(())
+    }
+
+    fn backward(
+        &self,
+        system: &System,
+        atoms: &AtomChannels<'_>,
+        cotangent: ArrayView3<f64>,
+    ) -> Result<(Vec<Vec3>, Option<Mat3>)> {
+        let prepared = self.prepared(system, atoms)?;
+        let (mut positions, strain) = self.inner.backward(&prepared.vacuum, atoms, cotangent)?;
+        let line = prepared.line.backward(atoms, cotangent, &mut positions)?;
+        let strain = strain.map(|mut s| {
+            for (row, extra) in s.iter_mut().zip(&line) {
+                for (x, e) in row.iter_mut().zip(extra) {
+                    *x += e;
+                }
+            }
+            s
+        });
+        Ok((positions, strain))
     }
 }

@@ -13,17 +13,19 @@
 //!
 //! `χ_nl = h_nl − h^L_nl` is smooth over the slab's heights (the vacuum cell's images are at
 //! least the gap away), so the pair sum `(1/A) Σ_j w_j χ_nl(z_i − z_j)` is evaluated through a
-//! tensor Chebyshev interpolation in `(z_i, z_j)` with `K` nodes per variable: `O(N K + K²)` per
-//! channel instead of `O(N²)`. `K` doubles from 1 until the interpolant matches direct
-//! evaluations at test heights within the tolerance. The correction to `c^a_nlm(i)` is
-//! `Y_lm(n̂) (1/A) Σ_{j∈a} w_j χ_nl(z_i − z_j)` (only the harmonics of the normal direction).
+//! tensor Chebyshev interpolation in `(z_i, z_j)` with `K` nodes per variable
+//! ([`super::slab_interp`]): `O(N K + K²)` per channel instead of `O(N²)`. The correction to
+//! `c^a_nlm(i)` is `Y_lm(n̂) (1/A) Σ_{j∈a} w_j χ_nl(z_i − z_j)` (only the harmonics of the
+//! normal direction). The kernel also gives `χ'(Δ)` and `∂χ/∂L` for the gradients
+//! ([`super::slab_gradients`]).
 
 use ndarray::Array3;
 use rayon::prelude::*;
 
 use super::super::calculator::Common;
 use super::super::real_space::AtomChannels;
-use crate::error::{Error, Result};
+use super::slab_interp::{Interpolant, PADDING};
+use crate::error::Result;
 use crate::math::quadrature::gauss_legendre;
 use crate::radial::{KspaceRadialIntegral, RadialIntegral};
 use crate::systems::SlabGeometry;
@@ -32,8 +34,6 @@ use crate::systems::SlabGeometry;
 const POINTS_PER_PANEL: usize = 20;
 /// Geometric levels (ratio 4) of the first panel for the `log k` kernels `p = 3, 5`.
 const GRADED_LEVELS: i32 = 12;
-/// Largest number of Chebyshev nodes per height variable.
-const MAX_NODES: usize = 256;
 
 /// `χ_nl(Δ)` of one slab: the quadrature of `h` and the lattice sum of `h^L`, tabulated at
 /// their `k` nodes.
@@ -50,9 +50,12 @@ pub(in crate::expansion::lode) struct LineKernel {
     b: Vec<f64>,
     /// `8π ĝ(k_q) Ĩ_n0(0)` (regularised kernels only), `[q · n_max + n]`.
     constant: Vec<f64>,
-    /// `k_m = 2πm/L` and `b_nl(k_m)/L`.
+    /// `k_m = 2πm/L`, `b_nl(k_m)/L` and `b_nl'(k_m)/L`.
     lattice_nodes: Vec<f64>,
     lattice_b: Vec<f64>,
+    lattice_slope: Vec<f64>,
+    /// Height `L` of the vacuum cell.
+    length: f64,
     /// The vacuum cell's `k = 0` term per `n` (zero for `p = 1, 2, 3`).
     k0: Vec<f64>,
 }
@@ -60,7 +63,8 @@ pub(in crate::expansion::lode) struct LineKernel {
 impl LineKernel {
     /// The kernel of a slab of thickness `thickness` in a vacuum cell of height `length`, both
     /// integrals truncated at the k-space radial spline's range (`k_max`, beyond which the 3D
-    /// routes' truncation bound already holds).
+    /// routes' truncation bound already holds); evaluated for `|Δ|` up to the thickness plus
+    /// twice the interpolation's padding.
     pub fn new(common: &Common, length: f64, thickness: f64) -> Result<LineKernel> {
         let h = &common.hypers;
         let (n_max, l_max) = (h.n_max, h.l_max);
@@ -70,7 +74,8 @@ impl LineKernel {
         let radial = KspaceRadialIntegral::new(&common.basis, l_max)?;
         let k_top = common.k_max;
         // panels narrow enough for the oscillation of trig(kΔ) Ĩ_nl(k) and for ĝ's Gaussian
-        let width = (1.0 / h.smearing).min(2.0 / (thickness + 2.0 * common.basis_extent));
+        let extent = thickness + 2.0 * PADDING;
+        let width = (1.0 / h.smearing).min(2.0 / (extent + 2.0 * common.basis_extent));
         let n_panels = (k_top / width).ceil().max(1.0) as usize;
         let width = k_top / n_panels as f64;
         let mut panels: Vec<(f64, f64)> = Vec::new();
@@ -137,6 +142,30 @@ impl LineKernel {
             .map(|&k| row(k, false).0.iter().map(|v| v / length).collect())
             .collect();
         let lattice_b = lattice_rows.concat();
+        // b_nl'(k) = 8π φ_l (ĝ'(k) Ĩ_nl(k) + ĝ(k) Ĩ_nl'(k)), for ∂χ/∂L
+        let slope_rows: Vec<Vec<f64>> = lattice_nodes
+            .par_iter()
+            .map(|&k| {
+                let mut values = ndarray::Array2::zeros((n_max, l_max + 1));
+                let mut slopes = ndarray::Array2::zeros((n_max, l_max + 1));
+                radial.compute(k, values.view_mut(), Some(slopes.view_mut()));
+                let eight_pi = 8.0 * std::f64::consts::PI;
+                let (g, dg) = (
+                    common.kernel.fourier(k),
+                    common.kernel.fourier_derivative(k),
+                );
+                let mut out = vec![0.0; n_cols];
+                for n in 0..n_max {
+                    for l in 0..=l_max {
+                        out[n * (l_max + 1) + l] =
+                            eight_pi * phase(l) * (dg * values[[n, l]] + g * slopes[[n, l]])
+                                / length;
+                    }
+                }
+                out
+            })
+            .collect();
+        let lattice_slope = slope_rows.concat();
         let k0 = match common.kernel.fourier_at_zero() {
             Some(g0) if p != 3 => i0
                 .iter()
@@ -154,12 +183,14 @@ impl LineKernel {
             constant,
             lattice_nodes,
             lattice_b,
+            lattice_slope,
+            length,
             k0,
         })
     }
 
     /// Columns `n (l_max + 1) + l`.
-    fn n_cols(&self) -> usize {
+    pub fn n_cols(&self) -> usize {
         self.n_max * (self.l_max + 1)
     }
 
@@ -202,6 +233,61 @@ impl LineKernel {
     }
 }
 
+impl LineKernel {
+    /// The slope `dχ_nl/dΔ` into `out` (length `n_max (l_max + 1)`): the same sums as
+    /// [`chi`](Self::chi) with `trig_l(kΔ)` replaced by its derivative.
+    pub fn chi_slope(&self, delta: f64, out: &mut [f64]) {
+        let (n_cols, lp) = (self.n_cols(), self.l_max + 1);
+        out.fill(0.0);
+        for (q, (&k, &w)) in self.nodes.iter().zip(&self.weights).enumerate() {
+            let (s, c) = (k * delta).sin_cos();
+            let trig = [-w * k * s, w * k * c];
+            let row = &self.b[q * n_cols..(q + 1) * n_cols];
+            for (col, (o, b)) in out.iter_mut().zip(row).enumerate() {
+                *o += b * trig[(col % lp) & 1];
+            }
+            if self.regularised {
+                for n in 0..self.n_max {
+                    out[n * lp] -= w * self.constant[q * self.n_max + n] * k * s;
+                }
+            }
+        }
+        for (m, &k) in self.lattice_nodes.iter().enumerate() {
+            let (s, c) = (k * delta).sin_cos();
+            let trig = [-k * s, k * c];
+            let row = &self.lattice_b[m * n_cols..(m + 1) * n_cols];
+            for (col, (o, b)) in out.iter_mut().zip(row).enumerate() {
+                *o -= b * trig[(col % lp) & 1];
+            }
+        }
+    }
+
+    /// `∂χ_nl/∂L` at fixed `Δ` into `out`: only `h^L` depends on `L`, through `k_m = 2πm/L`
+    /// and its `1/L` factors, `∂χ/∂L = (1/L) Σ_m [(b + k_m b') trig(k_m Δ) + b k_m Δ
+    /// trig'(k_m Δ)]/L + k0/L` (`b`, `b'` at `k_m`, the `k = 0` term on `l = 0`).
+    pub fn chi_length(&self, delta: f64, out: &mut [f64]) {
+        let (n_cols, lp) = (self.n_cols(), self.l_max + 1);
+        let inverse = 1.0 / self.length;
+        out.fill(0.0);
+        for (m, &k) in self.lattice_nodes.iter().enumerate() {
+            let (s, c) = (k * delta).sin_cos();
+            let trig = [c, s];
+            let slope = [-s, c];
+            let row = &self.lattice_b[m * n_cols..(m + 1) * n_cols];
+            let drow = &self.lattice_slope[m * n_cols..(m + 1) * n_cols];
+            for (col, o) in out.iter_mut().enumerate() {
+                let parity = (col % lp) & 1;
+                *o += inverse
+                    * ((row[col] + k * drow[col]) * trig[parity]
+                        + row[col] * k * delta * slope[parity]);
+            }
+        }
+        for n in 0..self.n_max {
+            out[n * lp] += self.k0[n] * inverse;
+        }
+    }
+}
+
 /// `φ_l` of `docs/math.md` §3b: `(−1)^{l/2}` (even `l`), `(−1)^{(l+1)/2}` (odd `l`).
 fn phase(l: usize) -> f64 {
     // ⌈l/2⌉ is l/2 for even l and (l + 1)/2 for odd l
@@ -212,48 +298,79 @@ fn phase(l: usize) -> f64 {
     }
 }
 
-/// Chebyshev nodes (first kind) on `[low, high]` and their barycentric weights.
-fn chebyshev(count: usize, low: f64, high: f64) -> (Vec<f64>, Vec<f64>) {
-    let (mid, half) = (0.5 * (low + high), 0.5 * (high - low));
-    (0..count)
-        .map(|a| {
-            let angle = (2 * a + 1) as f64 * std::f64::consts::PI / (2 * count) as f64;
-            let sign = if a % 2 == 0 { 1.0 } else { -1.0 };
-            (mid + half * angle.cos(), sign * angle.sin())
-        })
-        .unzip()
+/// Spreads of the atoms on the interpolation nodes, per channel `[c K + b]`:
+/// `S_c[b] = Σ_{j∈c} w_j ℓ_b(u_j)`, and with `slopes`, `T_c[b] = Σ_{j∈c} w_j ℓ_b'(u_j)` and
+/// `U_c[b] = Σ_{j∈c} w_j u_j ℓ_b'(u_j)` (in atom order: deterministic).
+pub(super) struct Spreads {
+    pub values: Vec<f64>,
+    pub slopes: Vec<f64>,
+    pub moments: Vec<f64>,
 }
 
-/// Lagrange basis `L_a(x)` of the nodes (barycentric form) into `out`.
-fn lagrange(nodes: &[f64], weights: &[f64], x: f64, out: &mut [f64]) {
-    if let Some(a) = nodes.iter().position(|&node| node == x) {
-        out.fill(0.0);
-        out[a] = 1.0;
-        return;
+pub(super) fn spread(
+    interp: &Interpolant,
+    slab: &SlabGeometry,
+    atoms: &AtomChannels<'_>,
+    slopes: bool,
+) -> Spreads {
+    let k = interp.count;
+    let size = atoms.n_channels * k;
+    let mut out = Spreads {
+        values: vec![0.0; size],
+        slopes: vec![0.0; if slopes { size } else { 0 }],
+        moments: vec![0.0; if slopes { size } else { 0 }],
+    };
+    let mut basis = vec![0.0; k];
+    let mut slope = vec![0.0; k];
+    for (j, &z) in slab.heights.iter().enumerate() {
+        let u = interp.reduced(z);
+        let w = atoms.weight(j);
+        let range = atoms.channel[j] * k..(atoms.channel[j] + 1) * k;
+        if slopes {
+            interp.basis_with_slopes(u, &mut basis, &mut slope);
+            for ((t, m), d) in out.slopes[range.clone()]
+                .iter_mut()
+                .zip(&mut out.moments[range.clone()])
+                .zip(&slope)
+            {
+                *t += w * d;
+                *m += w * u * d;
+            }
+        } else {
+            interp.basis(u, &mut basis);
+        }
+        for (s, l) in out.values[range].iter_mut().zip(&basis) {
+            *s += w * l;
+        }
     }
-    let mut total = 0.0;
-    for ((o, &node), &w) in out.iter_mut().zip(nodes).zip(weights) {
-        *o = w / (x - node);
-        total += *o;
-    }
-    for o in out.iter_mut() {
-        *o /= total;
-    }
+    out
 }
 
-/// `χ(x_a − x_b)` for every pair of nodes, `[(a · K + b) · n_cols + col]`.
-fn node_table(kernel: &LineKernel, nodes: &[f64]) -> Vec<f64> {
-    let n_cols = kernel.n_cols();
-    let k = nodes.len();
-    let rows: Vec<Vec<f64>> = (0..k * k)
-        .into_par_iter()
-        .map(|ab| {
-            let mut out = vec![0.0; n_cols];
-            kernel.chi(nodes[ab / k] - nodes[ab % k], &mut out);
-            out
-        })
-        .collect();
-    rows.concat()
+/// `P_c[a][col] = Σ_b table_ab[col] S_c[b]` for a node table and a spread `[c K + b]`, laid out
+/// `[(c K + a) n_cols + col]`.
+pub(super) fn project(table: &[f64], spread: &[f64], count: usize, n_cols: usize) -> Vec<f64> {
+    let n_channels = spread.len() / count;
+    let mut projected = vec![0.0; n_channels * count * n_cols];
+    for channel in 0..n_channels {
+        for a in 0..count {
+            let target = &mut projected[(channel * count + a) * n_cols..][..n_cols];
+            for b in 0..count {
+                let s = spread[channel * count + b];
+                let chi = &table[(a * count + b) * n_cols..][..n_cols];
+                for (t, c) in target.iter_mut().zip(chi) {
+                    *t += c * s;
+                }
+            }
+        }
+    }
+    projected
+}
+
+/// The allowed interpolation error on `χ` for `tolerance` per unit source: the correction is
+/// `χ Y_lm / A` per unit source.
+pub(super) fn allowed_error(kernel: &LineKernel, slab: &SlabGeometry, tolerance: f64) -> f64 {
+    let largest_harmonic = ((2 * kernel.l_max + 1) as f64 / (4.0 * std::f64::consts::PI)).sqrt();
+    tolerance * slab.area / largest_harmonic
 }
 
 /// Add `Y_lm(n̂) (1/A) Σ_{j∈a} w_j χ_nl(z_i − z_j)` to `out` `(N, n_channels, n_max n_lm)`;
@@ -267,93 +384,34 @@ pub(in crate::expansion::lode) fn add_line_correction(
     normal_harmonics: &[f64],
     tolerance: f64,
 ) -> Result<usize> {
+    let interp = Interpolant::new(kernel, slab, allowed_error(kernel, slab, tolerance))?;
+    add_interpolated(out, kernel, &interp, slab, atoms, normal_harmonics);
+    Ok(interp.count)
+}
+
+/// [`add_line_correction`] with a fitted interpolant.
+pub(super) fn add_interpolated(
+    out: &mut Array3<f64>,
+    kernel: &LineKernel,
+    interp: &Interpolant,
+    slab: &SlabGeometry,
+    atoms: &AtomChannels<'_>,
+    normal_harmonics: &[f64],
+) {
     let lp = kernel.l_max + 1;
     let n_cols = kernel.n_cols();
     let n_lm = lp * lp;
-    let (low, high) = slab.z_range;
-    let thickness = high - low;
-    // the interpolation error allowed on χ: the correction is χ Y_lm / A per unit source
-    let largest_harmonic = ((2 * kernel.l_max + 1) as f64 / (4.0 * std::f64::consts::PI)).sqrt();
-    let allowed = tolerance * slab.area / largest_harmonic;
-    // test heights: the ends and points between the nodes of every size tried
-    let tests: Vec<f64> = [0.0, 0.0137, 0.309, 0.5, 0.7731, 0.9911, 1.0]
-        .iter()
-        .map(|u| low + u * thickness)
-        .collect();
-    let direct: Vec<Vec<f64>> = (0..tests.len() * tests.len())
-        .into_par_iter()
-        .map(|xy| {
-            let mut v = vec![0.0; n_cols];
-            kernel.chi(tests[xy / tests.len()] - tests[xy % tests.len()], &mut v);
-            v
-        })
-        .collect();
-    let mut count = 1;
-    let (nodes, weights, table) = loop {
-        let (nodes, weights) = chebyshev(count, low, high);
-        let table = node_table(kernel, &nodes);
-        if thickness == 0.0 {
-            break (nodes, weights, table);
-        }
-        let mut lx = vec![0.0; count];
-        let mut ly = vec![0.0; count];
-        let mut worst = 0.0_f64;
-        for (xy, exact) in direct.iter().enumerate() {
-            lagrange(&nodes, &weights, tests[xy / tests.len()], &mut lx);
-            lagrange(&nodes, &weights, tests[xy % tests.len()], &mut ly);
-            for (col, e) in exact.iter().enumerate() {
-                let mut v = 0.0;
-                for a in 0..count {
-                    for b in 0..count {
-                        v += lx[a] * ly[b] * table[(a * count + b) * n_cols + col];
-                    }
-                }
-                worst = worst.max((v - e).abs());
-            }
-        }
-        if worst <= allowed {
-            break (nodes, weights, table);
-        }
-        if count >= MAX_NODES {
-            return Err(Error::Internal(format!(
-                "slab route: the k_∥ = 0 correction did not reach {allowed:.2e} with {count} \
-                 Chebyshev nodes (error {worst:.2e})"
-            )));
-        }
-        count *= 2;
-    };
-    let n = slab.heights.len();
-    // S[a][b] = Σ_{j∈a} w_j L_b(z_j), then P[a][node][col] = Σ_b χ(x_node − x_b) S[a][b]
-    let mut spread = vec![0.0; atoms.n_channels * count];
-    let mut basis = vec![0.0; count];
-    for j in 0..n {
-        lagrange(&nodes, &weights, slab.heights[j], &mut basis);
-        let w = atoms.weight(j);
-        let row = &mut spread[atoms.channel[j] * count..(atoms.channel[j] + 1) * count];
-        for (s, l) in row.iter_mut().zip(&basis) {
-            *s += w * l;
-        }
-    }
-    let mut projected = vec![0.0; atoms.n_channels * count * n_cols];
-    for channel in 0..atoms.n_channels {
-        for a in 0..count {
-            let target = &mut projected[(channel * count + a) * n_cols..][..n_cols];
-            for b in 0..count {
-                let s = spread[channel * count + b];
-                let chi = &table[(a * count + b) * n_cols..][..n_cols];
-                for (t, c) in target.iter_mut().zip(chi) {
-                    *t += c * s;
-                }
-            }
-        }
-    }
+    let count = interp.count;
+    // S[a][b] = Σ_{j∈a} w_j ℓ_b(u_j), then P[a][node][col] = Σ_b χ(x_node − x_b) S[a][b]
+    let spreads = spread(interp, slab, atoms, false);
+    let projected = project(&interp.table, &spreads.values, count, n_cols);
     let inverse_area = 1.0 / slab.area;
     out.outer_iter_mut()
         .into_par_iter()
         .enumerate()
         .for_each(|(i, mut centre)| {
             let mut basis = vec![0.0; count];
-            lagrange(&nodes, &weights, slab.heights[i], &mut basis);
+            interp.basis(interp.reduced(slab.heights[i]), &mut basis);
             for channel in 0..atoms.n_channels {
                 for nl in 0..n_cols {
                     let mut v = 0.0;
@@ -369,7 +427,6 @@ pub(in crate::expansion::lode) fn add_line_correction(
                 }
             }
         });
-    Ok(count)
 }
 
 #[cfg(test)]
@@ -524,20 +581,71 @@ mod tests {
         }
     }
 
-    /// Chebyshev interpolation reproduces a smooth function of two heights.
+    /// The phases `φ_l`.
     #[test]
-    fn lagrange_interpolates() {
-        let (nodes, weights) = chebyshev(16, -1.0, 3.0);
-        let mut l = vec![0.0; 16];
-        for x in [-1.0, 0.3, 2.99, 3.0] {
-            lagrange(&nodes, &weights, x, &mut l);
-            let v: f64 = l.iter().zip(&nodes).map(|(a, n)| a * (0.3 * n).exp()).sum();
-            assert!((v - (0.3 * x).exp()).abs() < 1e-13, "{x} {v}");
-        }
+    fn phases() {
         assert_eq!(phase(0), 1.0);
         assert_eq!(phase(1), -1.0);
         assert_eq!(phase(2), -1.0);
         assert_eq!(phase(3), 1.0);
         assert_eq!(phase(4), 1.0);
+    }
+
+    /// `χ'` and `∂χ/∂L` equal central differences of `χ` in `Δ` (step 1e-4 Å) and of the
+    /// kernel built at `L ± 1e-3` (tolerance 1e-7 of the largest value, at least 1e-2 for the
+    /// slope, 1e-3 for `∂χ/∂L`, as rounding floors: truncation ~1e-8, a
+    /// sign or factor error is of order one), for p = 0, 1, 3, 4 (regularised, graded, `k = 0`
+    /// terms).
+    #[test]
+    fn slope_and_length_derivatives_are_the_differences() {
+        for p in [0u32, 1, 3, 4] {
+            let calculator = LodeCalculator::new(LodeHypers {
+                cutoff: 2.0,
+                smearing: 0.5,
+                n_max: 2,
+                l_max: 2,
+                exponent: p,
+                method: Method::Auto,
+                accuracy: 1e-10,
+                ..LodeHypers::default()
+            })
+            .unwrap();
+            let common = &calculator.common;
+            let length = 30.0;
+            let kernel = LineKernel::new(common, length, 5.0).unwrap();
+            let (plus, minus) = (
+                LineKernel::new(common, length + 1e-3, 5.0).unwrap(),
+                LineKernel::new(common, length - 1e-3, 5.0).unwrap(),
+            );
+            let n_cols = kernel.n_cols();
+            let (mut a, mut b, mut d) = (vec![0.0; n_cols], vec![0.0; n_cols], vec![0.0; n_cols]);
+            for delta in [-4.0, -0.7, 0.0, 1.3, 5.0] {
+                kernel.chi(delta + 1e-4, &mut a);
+                kernel.chi(delta - 1e-4, &mut b);
+                kernel.chi_slope(delta, &mut d);
+                // an absolute floor: χ of p = 0 is ~1e-14 with rounding ~1e-13 (cancelling sums)
+                let scale = d.iter().chain(&a).fold(1e-2f64, |m, v| m.max(v.abs()));
+                for col in 0..n_cols {
+                    let fd = (a[col] - b[col]) / 2e-4;
+                    assert!(
+                        (fd - d[col]).abs() < 1e-7 * scale,
+                        "p {p} Δ {delta} {col}: {fd} {}",
+                        d[col]
+                    );
+                }
+                plus.chi(delta, &mut a);
+                minus.chi(delta, &mut b);
+                kernel.chi_length(delta, &mut d);
+                let scale = d.iter().fold(1e-3f64, |m, v| m.max(v.abs()));
+                for col in 0..n_cols {
+                    let fd = (a[col] - b[col]) / 2e-3;
+                    assert!(
+                        (fd - d[col]).abs() < 1e-6 * scale,
+                        "p {p} Δ {delta} {col}: {fd} {}",
+                        d[col]
+                    );
+                }
+            }
+        }
     }
 }
