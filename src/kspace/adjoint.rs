@@ -18,7 +18,9 @@
 //!   `∂(Σ g·c)/∂r_m = 2 Σ_k k [Σ_a (Ge_m^a (C_m S^a − S_m C^a) + Go_m^a (C_m C^a + S_m S^a)) +
 //!   w_m (C_m Y^{a_m} − S_m X^{a_m})]` — the centre's own phase, then the structure factor.
 //!   Strain: `H[k, q] = Σ_{i,a} g_i[a, q] F^a(i, k)` (one more GEMM per channel and parity) and
-//!   `∂(Σ g·c)/∂ε_ab = Σ_{k,q} H[k, q] ∂B[k, q]/∂ε_ab`.
+//!   `∂(Σ g·c)/∂ε_ab = Σ_{k,q} H[k, q] ∂B[k, q]/∂ε_ab`, contracted through the separable
+//!   factors (`StrainFactors`: `H` folded with `R` and `R'` over the radial index first, never a
+//!   table of `∂B/∂ε`).
 //!
 //! Cost of the backward pass: two (positions) or four (with strain) GEMMs of the values' size,
 //! `2 N N_k n_channels n_cols` flops each, plus `O(N N_k n_channels)` elementwise work.
@@ -26,7 +28,7 @@
 use ndarray::linalg::general_mat_mul;
 use std::ops::Range;
 
-use ndarray::{s, Array2, Array3, ArrayView2, ArrayView3, Axis};
+use ndarray::{s, Array2, Array3, ArrayView2, ArrayView3, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
 use super::basis::SeparableBasis;
@@ -78,14 +80,140 @@ pub(super) trait BlockAdjoint: Sync {
     fn virial(&self, acc: &Array2<f64>) -> Mat3;
 }
 
-/// The dense engine's block: basis rows in parity order and their strain derivatives.
+/// The dense engine's block: basis rows in parity order and, with strain, the separable factors
+/// of each k-vector.
 struct DenseBlock {
     /// `(len, n_cols)`, columns in parity order.
     b: Array2<f64>,
-    /// `(len, 9, n_cols)`, columns in the original order (empty without strain).
-    db: Array3<f64>,
-    order: Vec<usize>,
+    /// With strain: `R`, `R'`, `A`, `∇_k A` per k-vector.
+    factors: Option<StrainFactors>,
     n_even: usize,
+}
+
+/// The separable factors of a block's k-vectors for the strain (`docs/gradients.md`):
+/// `Σ_q H[k, q] ∂B[k, q]/∂ε_ab = −δ_ab Σ_u A_u E_u − k_a (k_b/|k| Σ_u A_u E'_u + Σ_u ∂_b A_u E_u)`
+/// with `E_u = Σ_r R[r, g(u)] H[k, (r, u)]` and `E'_u` the same with `R'`: `2 n_cols + 5 n_ang`
+/// operations per k-vector instead of a `(9, n_cols)` table of `∂B/∂ε`.
+struct StrainFactors {
+    /// `R[r, g]` and `R'[r, g]` per k-vector, `(len, n_radial, n_groups)`.
+    radial: Array3<f64>,
+    derivative: Array3<f64>,
+    /// `A_u` `(len, n_ang)` and `∂A_u/∂k_b` `(len, n_ang, 3)`.
+    angular: Array2<f64>,
+    gradient: Array3<f64>,
+    vectors: Vec<Vec3>,
+    norms: Vec<f64>,
+    group: Vec<usize>,
+    /// Position of column `q` in the parity order.
+    position: Vec<usize>,
+}
+
+impl StrainFactors {
+    /// The factors of the k-vectors `range`, and the basis rows `b[k − start, q] = R A` (as
+    /// [`SeparableBasis::fill_rows`], columns in the original order).
+    fn new<B: SeparableBasis>(
+        basis: &B,
+        kvectors: &KVectors,
+        range: Range<usize>,
+        order: &[usize],
+        mut b: ArrayViewMut2<'_, f64>,
+    ) -> Self {
+        let (len, n_radial, n_groups, n_ang) = (
+            range.len(),
+            basis.n_radial(),
+            basis.n_groups(),
+            basis.n_angular(),
+        );
+        let group = basis.group().to_vec();
+        let mut radial = Array3::zeros((len, n_radial, n_groups));
+        let mut derivative = Array3::zeros((len, n_radial, n_groups));
+        let mut angular = Array2::zeros((len, n_ang));
+        let mut gradient = Array3::zeros((len, n_ang, 3));
+        let mut grads = vec![[0.0; 3]; n_ang];
+        for (j, k) in range.clone().enumerate() {
+            let norm = kvectors.norms()[k];
+            basis.radial(norm, radial.index_axis_mut(Axis(0), j));
+            basis.radial_derivative(norm, derivative.index_axis_mut(Axis(0), j));
+            let mut a = angular.row_mut(j);
+            let a = a.as_slice_mut().expect("contiguous");
+            basis.angular_with_gradient(kvectors.vectors()[k], a, &mut grads);
+            for (u, g) in grads.iter().enumerate() {
+                for c in 0..3 {
+                    gradient[[j, u, c]] = g[c];
+                }
+            }
+            let mut row = b.row_mut(j);
+            for r in 0..n_radial {
+                for u in 0..n_ang {
+                    row[r * n_ang + u] = radial[[j, r, group[u]]] * angular[[j, u]];
+                }
+            }
+        }
+        let mut position = vec![0; order.len()];
+        for (p, &q) in order.iter().enumerate() {
+            position[q] = p;
+        }
+        StrainFactors {
+            radial,
+            derivative,
+            angular,
+            gradient,
+            vectors: kvectors.vectors()[range.clone()].to_vec(),
+            norms: kvectors.norms()[range].to_vec(),
+            group,
+            position,
+        }
+    }
+
+    /// The factors of consecutive ranges, in order, as one.
+    fn concatenate(parts: Vec<StrainFactors>) -> StrainFactors {
+        let mut parts = parts.into_iter();
+        let mut all = parts.next().expect("at least one chunk");
+        for p in parts {
+            let cat3 = |x: &Array3<f64>, y: &Array3<f64>| {
+                ndarray::concatenate(Axis(0), &[x.view(), y.view()]).expect("same shapes")
+            };
+            all.radial = cat3(&all.radial, &p.radial);
+            all.derivative = cat3(&all.derivative, &p.derivative);
+            all.gradient = cat3(&all.gradient, &p.gradient);
+            all.angular = ndarray::concatenate(Axis(0), &[all.angular.view(), p.angular.view()])
+                .expect("same shapes");
+            all.vectors.extend(p.vectors);
+            all.norms.extend(p.norms);
+        }
+        all
+    }
+
+    /// `Σ_{k, q} H[k, q] ∂B[k, q]/∂ε_ab` for `h` `(len, n_cols)` in parity order.
+    fn virial(&self, h: &Array2<f64>) -> Mat3 {
+        let (n_radial, n_ang) = (self.radial.shape()[1], self.angular.ncols());
+        let mut virial = [[0.0; 3]; 3];
+        for (j, (kv, norm)) in self.vectors.iter().zip(&self.norms).enumerate() {
+            let (mut s0, mut s1, mut v) = (0.0, 0.0, [0.0; 3]);
+            for u in 0..n_ang {
+                let g = self.group[u];
+                let (mut e, mut e1) = (0.0, 0.0);
+                for r in 0..n_radial {
+                    let x = h[[j, self.position[r * n_ang + u]]];
+                    e += self.radial[[j, r, g]] * x;
+                    e1 += self.derivative[[j, r, g]] * x;
+                }
+                let a = self.angular[[j, u]];
+                s0 += a * e;
+                s1 += a * e1;
+                for (b, vb) in v.iter_mut().enumerate() {
+                    *vb += self.gradient[[j, u, b]] * e;
+                }
+            }
+            for a in 0..3 {
+                virial[a][a] -= s0;
+                for b in 0..3 {
+                    virial[a][b] -= kv[a] * (kv[b] / norm * s1 + v[b]);
+                }
+            }
+        }
+        virial
+    }
 }
 
 impl BlockAdjoint for DenseBlock {
@@ -125,16 +253,10 @@ impl BlockAdjoint for DenseBlock {
     }
 
     fn virial(&self, h: &Array2<f64>) -> Mat3 {
-        let mut virial = [[0.0; 3]; 3];
-        for k in 0..self.len() {
-            for (p, &q) in self.order.iter().enumerate() {
-                let hk = h[[k, p]];
-                for ab in 0..9 {
-                    virial[ab / 3][ab % 3] += hk * self.db[[k, ab, q]];
-                }
-            }
-        }
-        virial
+        self.factors
+            .as_ref()
+            .expect("strain factors with strain")
+            .virial(h)
     }
 }
 
@@ -169,16 +291,18 @@ pub fn dense_backward<B: SeparableBasis>(
     let make = |range: Range<usize>| {
         let len = range.len();
         let mut b = Array2::<f64>::zeros((len, n_cols));
-        let mut db = Array3::<f64>::zeros((if strain { len } else { 0 }, 9, n_cols));
-        if strain {
-            b.axis_chunks_iter_mut(Axis(0), BASIS_CHUNK)
+        let factors = if strain {
+            let parts: Vec<StrainFactors> = b
+                .axis_chunks_iter_mut(Axis(0), BASIS_CHUNK)
                 .into_par_iter()
-                .zip(db.axis_chunks_iter_mut(Axis(0), BASIS_CHUNK))
                 .enumerate()
-                .for_each(|(c, (b, db))| {
+                .map(|(c, b)| {
                     let first = range.start + c * BASIS_CHUNK;
-                    basis.fill_strain_rows(kvectors, first..first + b.nrows(), b, db);
-                });
+                    let chunk = first..first + b.nrows();
+                    StrainFactors::new(basis, kvectors, chunk, &parity.order, b)
+                })
+                .collect();
+            Some(StrainFactors::concatenate(parts))
         } else {
             b.axis_chunks_iter_mut(Axis(0), BASIS_CHUNK)
                 .into_par_iter()
@@ -187,13 +311,13 @@ pub fn dense_backward<B: SeparableBasis>(
                     let first = range.start + c * BASIS_CHUNK;
                     basis.fill_rows(kvectors, first..first + b.nrows(), b);
                 });
-        }
+            None
+        };
         let mut b_par = Array2::<f64>::zeros((len, n_cols));
         parity.regroup_rows(b.view(), b_par.view_mut());
         DenseBlock {
             b: b_par,
-            db,
-            order: parity.order.clone(),
+            factors,
             n_even: parity.n_even,
         }
     };

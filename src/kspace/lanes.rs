@@ -1,4 +1,4 @@
-//! Rows of [`LANES`] values (one per centre) and the two updates the shell kernel makes on
+//! Rows of [`LANES`] values (one per centre) and the updates the shell kernels make on
 //! them, portable and with AVX2 + FMA or AVX-512 (chosen at run time by the caller).
 
 /// Centres per kernel tile: 2 AVX-512 or 4 AVX2 vectors of `f64`.
@@ -14,6 +14,9 @@ pub trait RowUpdate {
 
     /// `row += w · x`, lane by lane.
     fn mul_add(row: &mut Row, w: &Row, x: &Row);
+
+    /// `row −= w · x`, lane by lane.
+    fn mul_sub(row: &mut Row, w: &Row, x: &Row);
 
     /// `(c · ca + s · sa, s · ca − c · sa)`, lane by lane: the even and odd phase sums.
     #[inline(always)]
@@ -57,6 +60,13 @@ impl RowUpdate for Portable {
             row[t] += w[t] * x[t];
         }
     }
+
+    #[inline(always)]
+    fn mul_sub(row: &mut Row, w: &Row, x: &Row) {
+        for t in 0..LANES {
+            row[t] -= w[t] * x[t];
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -94,6 +104,19 @@ mod x86 {
                 }
             }
         }
+
+        #[inline(always)]
+        fn mul_sub(row: &mut Row, w: &Row, x: &Row) {
+            // SAFETY: as for `axpy`
+            unsafe {
+                for h in (0..LANES).step_by(8) {
+                    let r = _mm512_loadu_pd(row.as_ptr().add(h));
+                    let a = _mm512_loadu_pd(w.as_ptr().add(h));
+                    let v = _mm512_loadu_pd(x.as_ptr().add(h));
+                    _mm512_storeu_pd(row.as_mut_ptr().add(h), _mm512_fnmadd_pd(a, v, r));
+                }
+            }
+        }
     }
 
     /// AVX2 + FMA: four 4-lane fused multiply-adds per row.
@@ -123,6 +146,19 @@ mod x86 {
                     let a = _mm256_loadu_pd(w.as_ptr().add(h));
                     let v = _mm256_loadu_pd(x.as_ptr().add(h));
                     _mm256_storeu_pd(row.as_mut_ptr().add(h), _mm256_fmadd_pd(a, v, r));
+                }
+            }
+        }
+
+        #[inline(always)]
+        fn mul_sub(row: &mut Row, w: &Row, x: &Row) {
+            // SAFETY: as for `axpy`
+            unsafe {
+                for h in (0..LANES).step_by(4) {
+                    let r = _mm256_loadu_pd(row.as_ptr().add(h));
+                    let a = _mm256_loadu_pd(w.as_ptr().add(h));
+                    let v = _mm256_loadu_pd(x.as_ptr().add(h));
+                    _mm256_storeu_pd(row.as_mut_ptr().add(h), _mm256_fnmadd_pd(a, v, r));
                 }
             }
         }

@@ -90,7 +90,7 @@ impl LaneTables {
         }
     }
 
-    fn n_tiles(&self) -> usize {
+    pub(super) fn n_tiles(&self) -> usize {
         self.re.len() / self.len.iter().sum::<usize>().max(1)
     }
 }
@@ -98,7 +98,7 @@ impl LaneTables {
 impl TileTables<'_> {
     /// `e^{ik·r}` of the tile's atoms for the k-vector with table offsets `o`.
     #[inline(always)]
-    fn phase<R: RowUpdate>(&self, o: &[usize; 3]) -> (Row, Row) {
+    pub(super) fn phase<R: RowUpdate>(&self, o: &[usize; 3]) -> (Row, Row) {
         let (re, im) = (&self.re, &self.im);
         let (x, y) = R::cmul(&re[0][o[0]], &im[0][o[0]], &re[1][o[1]], &im[1][o[1]]);
         R::cmul(&x, &y, &re[2][o[2]], &im[2][o[2]])

@@ -20,12 +20,16 @@
 //!   exists (for the route choice);
 //! - `sum.rs`: the algorithm ([`shell_sum`]);
 //! - `kernels.rs`: the SIMD lane kernels it runs per tile of centres;
-//! - `adjoint.rs`: its backward pass (positions and strain, [`shell_backward`]).
+//! - `tables.rs`: the radial factors per shell and the angular factors per k-vector;
+//! - `adjoint.rs`: its backward pass (positions and strain, [`shell_backward`]), with the lane
+//!   kernels of `adjoint_kernels.rs`.
 
 mod adjoint;
+mod adjoint_kernels;
 mod kernels;
 mod sum;
 mod symmetry;
+mod tables;
 
 use std::ops::Range;
 
@@ -35,6 +39,9 @@ use super::k_vectors::KVectors;
 pub use adjoint::shell_backward;
 pub use sum::shell_sum;
 pub use symmetry::symmetry_degeneracy;
+
+/// A block of whole shells: its sorted k-vectors, and each shell's local range and index.
+type ShellBlock = (Range<usize>, Vec<(Range<usize>, usize)>);
 
 /// Two norms belong to one shell when they differ by at most this, relative: rounding of the
 /// norms of symmetry-equivalent k-vectors is a few ulps, distinct norms of a lattice differ by
@@ -111,6 +118,31 @@ impl Shells {
             }
         }
         blocks
+    }
+
+    /// [`Self::blocks`] with, per block, the local range of k-vectors and the index of each of
+    /// its shells.
+    fn blocks_with_shells(&self) -> Vec<ShellBlock> {
+        let mut blocks = Vec::new();
+        let mut s = 0;
+        for block in self.blocks() {
+            let mut members = Vec::new();
+            while s < self.len() && self.starts[s + 1] <= block.end {
+                let r = self.range(s);
+                members.push((r.start - block.start..r.end - block.start, s));
+                s += 1;
+            }
+            blocks.push((block, members));
+        }
+        blocks
+    }
+
+    /// The largest number of k-vectors in one shell.
+    fn longest_shell(&self) -> usize {
+        (0..self.len())
+            .map(|s| self.range(s).len())
+            .max()
+            .unwrap_or(0)
     }
 
     /// Mean number of k-vectors per shell (1 for an empty set).

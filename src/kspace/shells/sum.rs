@@ -1,9 +1,7 @@
 //! The contraction over k grouped by shells, for a separable basis ([`shell_sum`]).
 
-use std::ops::Range;
-
 use ndarray::parallel::prelude::*;
-use ndarray::{s, Array2, Array3, Axis};
+use ndarray::Array3;
 use rayon::prelude::*;
 
 use super::super::basis::SeparableBasis;
@@ -11,6 +9,7 @@ use super::super::contraction::ParityOrder;
 use super::super::lanes::{self, LANES};
 use super::super::phases::{check_finite, IndexBox, Sources};
 use super::kernels::{lane_structure_factors, BlockData, FoldTask, LaneTables, TileScratch};
+use super::tables::{angular_table, radial_table};
 use super::Shells;
 use crate::error::Result;
 use crate::systems::Vec3;
@@ -67,44 +66,11 @@ pub fn shell_sum<B: SeparableBasis>(
     }
 
     // 1. per shell, R[r, group[order[p]]] in parity order: (shells, n_radial · n_ang)
-    let mut radial = Array2::<f64>::zeros((shells.len(), n_radial * n_ang));
-    radial
-        .outer_iter_mut()
-        .into_par_iter()
-        .enumerate()
-        .for_each_init(
-            || Array2::zeros((n_radial, n_groups)),
-            |r_ng, (s, mut row)| {
-                r_ng.fill(0.0);
-                basis.radial(shells.norm(s), r_ng.view_mut());
-                for (r, run) in row.exact_chunks_mut(n_ang).into_iter().enumerate() {
-                    for (x, &u) in run.into_iter().zip(&parity.order) {
-                        *x = r_ng[[r, group[u]]];
-                    }
-                }
-            },
-        );
+    let radial = radial_table(basis, shells, &parity, false);
     let radial = radial.as_slice().expect("a fresh array is contiguous");
 
     // 3. the angular factors of every k-vector, in parity order, (N_k, n_ang)
-    let mut angular = Array2::<f64>::zeros((n_k, n_ang));
-    angular
-        .axis_chunks_iter_mut(Axis(0), BASIS_CHUNK)
-        .into_par_iter()
-        .enumerate()
-        .for_each_init(
-            || Array2::zeros((BASIS_CHUNK, n_ang)),
-            |chunk_a, (c, mut rows)| {
-                let first = c * BASIS_CHUNK;
-                let mut a = chunk_a.slice_mut(s![..rows.nrows(), ..]);
-                a.fill(0.0);
-                for (mut row, k) in a.outer_iter_mut().zip(first..first + rows.nrows()) {
-                    let row = row.as_slice_mut().expect("angular rows are contiguous");
-                    basis.angular(kvectors.vectors()[k], row);
-                }
-                parity.regroup_rows(a.view(), rows.view_mut());
-            },
-        );
+    let angular = angular_table(basis, shells, &parity);
     let angular = angular.as_slice().expect("a fresh array is contiguous");
 
     // offsets of every k-vector's (h, k, l) into phase tables over their index box
@@ -129,20 +95,7 @@ pub fn shell_sum<B: SeparableBasis>(
     let factors = lane_structure_factors(sources, source_tables, &offsets);
 
     // blocks of whole shells, each with its shells' local ranges
-    let blocks: Vec<ShellBlock> = {
-        let mut blocks = Vec::new();
-        let mut s = 0;
-        for block in shells.blocks() {
-            let mut members = Vec::new();
-            while s < shells.len() && shells.starts[s + 1] <= block.end {
-                let r = shells.range(s);
-                members.push((r.start - block.start..r.end - block.start, s));
-                s += 1;
-            }
-            blocks.push((block, members));
-        }
-        blocks
-    };
+    let blocks = shells.blocks_with_shells();
     let longest = blocks.iter().map(|b| b.0.len()).max().unwrap_or(0);
 
     // 4. per tile of LANES centres (in parallel), every block
@@ -200,12 +153,6 @@ pub fn shell_sum<B: SeparableBasis>(
     Ok(out)
 }
 
-/// A block of whole shells: its sorted k-vectors, and each shell's local range and index.
-type ShellBlock = (Range<usize>, Vec<(Range<usize>, usize)>);
-
-/// k-vectors per call of the angular factors.
-const BASIS_CHUNK: usize = 64;
-
 #[cfg(test)]
 mod tests {
     use super::super::super::basis::tests::TestBasis;
@@ -216,6 +163,7 @@ mod tests {
     use crate::kspace::K_BLOCK;
     use crate::systems::Cell;
     use crate::threads::with_threads;
+    use ndarray::Array2;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
