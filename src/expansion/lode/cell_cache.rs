@@ -7,7 +7,7 @@
 //!   atoms and channels and the pool's thread count, which the planner's costs and memory
 //!   estimates read): the planner's error models and table costs are the largest per-call
 //!   setup of a small cell (a quarter of a 64-atom SOAP + LODE force call, `docs/potentials.md`);
-//! - the k-vectors below a k-cutoff and their shells ([`KspaceCell`]; the reciprocal route and
+//! - the k-vectors below a k-cutoff and their shells (`KspaceCell`; the reciprocal route and
 //!   the Ewald long range, values, Jacobians and backward pass);
 //! - the mesh modes of the particle-mesh route (their wave vectors, Euler factors and FFT
 //!   plans; keyed also by the mesh and spline order).

@@ -109,14 +109,14 @@ impl LodeCalculator {
     }
 
     /// The plan of `system`'s Jacobian (and of the values returned with it): the values' plan
-    /// ([`Self::choose`]), except that with `method` `"auto"` or `"ewald"` and `p ≥ 1` an Ewald
+    /// (`Self::choose`), except that with `method` `"auto"` or `"ewald"` and `p ≥ 1` an Ewald
     /// split replaces the values' split or reciprocal route when that makes the Jacobian at
     /// least [`LODE_JACOBIAN_REPLAN_GAIN`] times and [`LODE_JACOBIAN_MIN_SAVING`] cheaper by
-    /// estimate ([`Self::jacobian_cost`]; small structures keep the values' plan):
+    /// estimate (`Self::jacobian_cost`; small structures keep the values' plan):
     /// a Jacobian row's k-space part costs `N N_k 3 n_cols` and its pairs a constant each, so
     /// the optimum is at more real space and fewer k-vectors than the values'. The split must
-    /// pass the same small-cell image bound as the values' choice ([`image_tail`]), and its
-    /// long-range cutoff is the values' ([`Self::split`]; `docs/gradients.md`, cost).
+    /// pass the same small-cell image bound as the values' choice (`image_tail`), and its
+    /// long-range cutoff is the values' (`Self::split`; `docs/gradients.md`, cost).
     pub fn plan_jacobian(&self, system: &System, n_channels: usize) -> Result<Plan> {
         let plan = self.choose(system, n_channels)?;
         let common = &self.common;

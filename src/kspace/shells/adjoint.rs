@@ -46,7 +46,7 @@ const VIRIAL_CHUNK: usize = 32;
 ///
 /// The tables of the values (radial factors per shell, angular factors per k-vector, lane phase
 /// tables, structure factors; `R'` with strain) and the cotangent in lanes; then per block of
-/// whole shells, in norm order: per group of [`TILES_PER_TASK`] tiles (in parallel) the
+/// whole shells, in norm order: per group of `TILES_PER_TASK` tiles (in parallel) the
 /// contracted cotangent, the own-phase forces and the group's shares of `X`, `Y`, `E`, `S'`;
 /// those shares added in group order; the block's virial; the structure-factor forces per tile
 /// (in parallel). Bitwise independent of the number of threads. Memory: the tables of the
