@@ -138,6 +138,27 @@ pub trait PairRows: Sync {
     fn visit_pairs(&self, row: usize, visit: &mut dyn FnMut(&PairFactors<'_>)) -> Result<()>;
 }
 
+/// The `(n_samples, 3)` labels `(row, structure, atom)` of the positions Jacobian whose rows
+/// have the atoms `samples[row]`, row by row; `structure(row)` is the row's structure.
+pub(crate) fn sample_labels(
+    samples: &[Vec<usize>],
+    n_samples: usize,
+    structure: impl Fn(usize) -> usize,
+) -> Array2<i64> {
+    let mut array = Array2::zeros((n_samples, 3));
+    let mut k = 0;
+    for (row, atoms) in samples.iter().enumerate() {
+        let s = structure(row);
+        for &atom in atoms {
+            array[[k, 0]] = row as i64;
+            array[[k, 1]] = s as i64;
+            array[[k, 2]] = atom as i64;
+            k += 1;
+        }
+    }
+    array
+}
+
 /// The Jacobians of `rows` in the layout of [`ExpansionGradients`], rows in parallel (each row
 /// written by one task: independent of the number of threads); the memory budget is checked
 /// before anything large is allocated.
@@ -213,17 +234,7 @@ pub(crate) fn assemble(
     drop(position_rows);
     drop(strain_slices);
     let positions = request.positions.then(|| {
-        let mut array = Array2::zeros((n_samples, 3));
-        let mut k = 0;
-        for (row, atoms) in samples.iter().enumerate() {
-            let (structure, _) = rows.center(row);
-            for &atom in atoms {
-                array[[k, 0]] = row as i64;
-                array[[k, 1]] = structure as i64;
-                array[[k, 2]] = atom as i64;
-                k += 1;
-            }
-        }
+        let array = sample_labels(&samples, n_samples, |row| rows.center(row).0);
         PositionGradients {
             samples: array,
             values: positions,

@@ -22,6 +22,7 @@ use super::pair_kernel::PairKernel;
 use super::power_spectrum::{check_species, l_max_of, Layout, Plan};
 use super::row_kernel::{store_fence, RowKernel};
 use crate::error::{Error, Result};
+use crate::expansion::gradients::sample_labels;
 use crate::expansion::{GradientRequest, RowJacobian};
 use crate::math::simd::with_avx2;
 
@@ -614,17 +615,7 @@ pub(super) fn jacobians_by(
     drop(position_rows);
     drop(strain_slices);
     let positions = request.positions.then(|| {
-        let mut array = Array2::zeros((n_samples, 3));
-        let mut k = 0;
-        for (row, atoms) in samples.iter().enumerate() {
-            let (structure, _) = rows1.center(row);
-            for &atom in atoms {
-                array[[k, 0]] = row as i64;
-                array[[k, 1]] = structure as i64;
-                array[[k, 2]] = atom as i64;
-                k += 1;
-            }
-        }
+        let array = sample_labels(&samples, n_samples, |row| rows1.center(row).0);
         (array, positions)
     });
     Ok((positions, request.strain.then_some(strain)))
