@@ -83,6 +83,45 @@ pub fn give_back(mut buffer: Vec<f64>) {
     drop(old);
 }
 
+/// The spare scratch table (see [`scratch`]).
+static SCRATCH_SPARE: Mutex<Option<Vec<f64>>> = Mutex::new(None);
+
+/// A vector of `len` values with **unspecified contents**, for scratch tables whose kernels
+/// write every element before reading it: takes the spare scratch buffer (one kept between
+/// uses, [`give_back_scratch`]) when its capacity is between `len` and `4 len`, else a fresh
+/// [`zeroed`] one. Saves the first touch of fresh pages (the kernel zeroing them) on every use.
+pub fn scratch(len: usize) -> Vec<f64> {
+    let mut spare = SCRATCH_SPARE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if spare
+        .as_ref()
+        .is_some_and(|v| v.capacity() >= len && v.capacity() <= 4 * len.max(1))
+    {
+        let mut v = spare.take().expect("checked");
+        v.truncate(len);
+        v.resize(len, 0.0);
+        return v;
+    }
+    drop(spare);
+    zeroed(len)
+}
+
+/// Keep `buffer` (a scratch table no longer used) as the spare for [`scratch`], replacing the
+/// previous one; buffers above [`SPARE_MAX_BYTES`] are freed.
+pub fn give_back_scratch(mut buffer: Vec<f64>) {
+    let capacity = buffer.capacity();
+    if capacity * std::mem::size_of::<f64>() > SPARE_MAX_BYTES {
+        return;
+    }
+    buffer.resize(capacity, 0.0);
+    let old = SCRATCH_SPARE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .replace(buffer);
+    drop(old);
+}
+
 #[cfg(target_os = "linux")]
 fn advise_huge_pages(start: usize, bytes: usize) {
     const PAGE: usize = 4096;

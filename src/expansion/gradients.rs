@@ -120,6 +120,23 @@ pub trait RowJacobian: Sync {
         positions: Option<&mut [f64]>,
         strain: Option<&mut [f64]>,
     ) -> Result<()>;
+    /// Bytes of the tables that [`prepare`](Self::prepare) keeps while one structure's rows
+    /// are made (counted against `max_memory` with the Jacobian). Default: none.
+    fn scratch_memory(&self, _request: &GradientRequest) -> f64 {
+        0.0
+    }
+    /// Whether the rows of a structure share tables: then [`for_each_structure`] makes them
+    /// ([`prepare`](Self::prepare)) before the structure's rows and frees them
+    /// ([`release`](Self::release)) after. Default: no.
+    fn shares_tables(&self, _request: &GradientRequest) -> bool {
+        false
+    }
+    /// Make the tables that the rows of `structure` share (in parallel inside).
+    fn prepare(&self, _structure: usize, _request: &GradientRequest) -> Result<()> {
+        Ok(())
+    }
+    /// Free the tables of `structure`.
+    fn release(&self, _structure: usize) {}
     /// The same rows as sums over pairs ([`PairRows`]) when they are (SOAP), so that an
     /// invariant can contract the pair derivatives without forming the coefficient Jacobian.
     /// Default: `None`.
@@ -136,6 +153,42 @@ pub trait PairRows: Sync {
     /// Visit the pairs of `row` that have a gradient, sorted by atom (`target`: the atom
     /// index, as in [`RowJacobian::samples`], which holds exactly these atoms and the centre).
     fn visit_pairs(&self, row: usize, visit: &mut dyn FnMut(&PairFactors<'_>)) -> Result<()>;
+}
+
+/// Run `work` on every row: on `0..n_rows` at once, or, when one of `jacobians` (row
+/// Jacobians of the same rows) shares tables between a structure's rows, structure by
+/// structure (each structure's rows are consecutive), with the tables made before and freed
+/// after.
+pub(crate) fn for_each_structure(
+    jacobians: &[&dyn RowJacobian],
+    request: &GradientRequest,
+    mut work: impl FnMut(std::ops::Range<usize>) -> Result<()>,
+) -> Result<()> {
+    let Some(first) = jacobians.first() else {
+        return Ok(());
+    };
+    let n_rows = first.n_rows();
+    if !jacobians.iter().any(|j| j.shares_tables(request)) {
+        return work(0..n_rows);
+    }
+    let mut start = 0;
+    while start < n_rows {
+        let structure = first.center(start).0;
+        let mut end = start + 1;
+        while end < n_rows && first.center(end).0 == structure {
+            end += 1;
+        }
+        for j in jacobians {
+            j.prepare(structure, request)?;
+        }
+        let done = work(start..end);
+        for j in jacobians {
+            j.release(structure);
+        }
+        done?;
+        start = end;
+    }
+    Ok(())
 }
 
 /// The `(n_samples, 3)` labels `(row, structure, atom)` of the positions Jacobian whose rows
@@ -183,8 +236,10 @@ pub(crate) fn assemble(
         .collect::<Result<_>>()?;
     let n_samples: usize = samples.iter().map(Vec::len).sum();
     let strain_rows = if request.strain { n_rows } else { 0 };
-    request
-        .check_memory(8.0 * block as f64 * (3.0 * n_samples as f64 + 9.0 * strain_rows as f64))?;
+    request.check_memory(
+        8.0 * block as f64 * (3.0 * n_samples as f64 + 9.0 * strain_rows as f64)
+            + rows.scratch_memory(request),
+    )?;
 
     // buffers of earlier outputs where there is one (fresh pages cost their first touch):
     // each row zeroes its own slice before adding into it
@@ -217,20 +272,23 @@ pub(crate) fn assemble(
     } else {
         (0..n_rows).map(|_| None).collect()
     };
-    position_rows
-        .par_iter_mut()
-        .zip(strain_slices.par_iter_mut())
-        .enumerate()
-        .try_for_each(|(row, (p, s))| {
-            // Ctrl-C between rows (SOAP rows do not check on their own)
-            crate::threads::check_cancelled()?;
-            p.fill(0.0);
-            if let Some(s) = s.as_deref_mut() {
-                s.fill(0.0);
-            }
-            let p = request.positions.then_some(&mut **p);
-            rows.jacobian(row, &samples[row], p, s.as_deref_mut())
-        })?;
+    for_each_structure(&[rows], request, |range| {
+        position_rows[range.clone()]
+            .par_iter_mut()
+            .zip(strain_slices[range.clone()].par_iter_mut())
+            .enumerate()
+            .try_for_each(|(k, (p, s))| {
+                let row = range.start + k;
+                // Ctrl-C between rows (SOAP rows do not check on their own)
+                crate::threads::check_cancelled()?;
+                p.fill(0.0);
+                if let Some(s) = s.as_deref_mut() {
+                    s.fill(0.0);
+                }
+                let p = request.positions.then_some(&mut **p);
+                rows.jacobian(row, &samples[row], p, s.as_deref_mut())
+            })
+    })?;
     drop(position_rows);
     drop(strain_slices);
     let positions = request.positions.then(|| {

@@ -53,8 +53,27 @@ pub(crate) struct PairGradients {
     harmonic_gradients: Vec<f64>,
     /// `(2, (l_max+1)²)`: `F_lm`, `F'_lm` of one pair.
     contracted: Vec<f64>,
-    /// `(3, n_max, (l_max+1)²)`: `∂T_p/∂r` of one pair.
-    derivative: Vec<f64>,
+    /// Scratch of [`add_jacobian`](Self::add_jacobian).
+    jacobian: JacobianScratch,
+}
+
+/// Scratch of [`PairGradients::add_jacobian`]: one pair's angular factors in `l`-major
+/// order, and the sums over pairs of each `(target, channel)` slot.
+#[derive(Default)]
+struct JacobianScratch {
+    /// `Y_lm û_α` and `G_lm,α` of one pair, `[l][α][m]` (`3 (l_max+1)²` each).
+    yu: Vec<f64>,
+    g: Vec<f64>,
+    /// The same times `r_β`, `[l][β][α][m]` (`9 (l_max+1)²` each), for the strain.
+    yur: Vec<f64>,
+    gr: Vec<f64>,
+    /// Slot of each `(target, channel)` (`usize::MAX`: none yet) and the slots' keys.
+    slot_of: Vec<usize>,
+    slots: Vec<(usize, usize)>,
+    /// `Σ_p ∂T_p/∂r` of each slot, `[slot][l][n][α][m]` (`3 n_max (l_max+1)²` per slot).
+    sums: Vec<f64>,
+    /// `Σ_p (∂T_p/∂r_α) r_β` per channel, `[channel][l][n][β][α][m]`.
+    strain: Vec<f64>,
 }
 
 impl PairGradients {
@@ -76,7 +95,7 @@ impl PairGradients {
             harmonics: vec![0.0; CHUNK * n_lm],
             harmonic_gradients: vec![0.0; 3 * CHUNK * n_lm],
             contracted: vec![0.0; 2 * n_lm],
-            derivative: vec![0.0; 3 * n_max * n_lm],
+            jacobian: JacobianScratch::default(),
         }
     }
 
@@ -160,8 +179,8 @@ impl PairGradients {
         harmonics: &SphericalHarmonics,
         n_channels: usize,
         center_target: usize,
-        mut positions: Option<&mut [f64]>,
-        mut strain: Option<&mut [f64]>,
+        positions: Option<&mut [f64]>,
+        strain: Option<&mut [f64]>,
     ) {
         self.check(radial, harmonics);
         let (n_max, l_max) = (self.n_max, self.l_max);
@@ -182,8 +201,24 @@ impl PairGradients {
             );
         }
         assert!(self.channel.iter().all(|&a| a < n_channels));
-        let mut derivative = std::mem::take(&mut self.derivative);
-        derivative.resize(3 * block, 0.0);
+        let n_targets = positions.as_ref().map_or(0, |p| p.len() / row);
+        let mut js = std::mem::take(&mut self.jacobian);
+        js.yu.resize(3 * n_lm, 0.0);
+        js.g.resize(3 * n_lm, 0.0);
+        js.yur.resize(9 * n_lm, 0.0);
+        js.gr.resize(9 * n_lm, 0.0);
+        js.slot_of.clear();
+        js.slot_of.resize(n_targets * n_channels, usize::MAX);
+        js.slots.clear();
+        js.sums.clear();
+        js.strain.clear();
+        if strain.is_some() {
+            js.strain.resize(n_channels * 9 * block, 0.0);
+        }
+        // Per pair, the derivative `a[n, l] Y_lm û_α + b[n, l] G_lm,α` is added to the sums of
+        // its (target, channel) slot in `[l][n][α][m]` order: for each `(l, n)`, one loop over
+        // the `3 (2l + 1)` contiguous `(α, m)` (vectorised); the slots go to the blocks (and,
+        // negated, to the centre) once, at the end.
         with_avx2(
             #[inline(always)]
             || {
@@ -195,57 +230,103 @@ impl PairGradients {
                     for q in 0..count {
                         let p = start + q;
                         let d = self.distance[p];
-                        let u = [self.x[p] / d, self.y[p] / d, self.z[p] / d];
                         let vector = [self.x[p], self.y[p], self.z[p]];
+                        let u = [vector[0] / d, vector[1] / d, vector[2] / d];
                         let (w, dw) = (self.weight[p], self.weight_derivative[p]);
                         let f = &self.radial[q * width..(q + 1) * width];
                         let df = &self.radial_gradients[q * width..(q + 1) * width];
-                        // ∂T/∂r_α [n, lm] into `derivative` (3, n_max, n_lm)
-                        for n in 0..n_max {
-                            for l in 0..=l_max {
-                                let a = dw * f[n * (l_max + 1) + l] + w * df[n * (l_max + 1) + l];
-                                let b = w / d * f[n * (l_max + 1) + l];
-                                for lm in l * l..(l + 1) * (l + 1) {
-                                    let y = self.harmonics[lm * count + q];
-                                    for alpha in 0..3 {
-                                        let g = self.harmonic_gradients
-                                            [(alpha * n_lm + lm) * count + q];
-                                        derivative[alpha * block + n * n_lm + lm] =
-                                            a * y * u[alpha] + b * g;
-                                    }
+                        for l in 0..=l_max {
+                            let m_len = 2 * l + 1;
+                            for m in 0..m_len {
+                                let lm = l * l + m;
+                                let y = self.harmonics[lm * count + q];
+                                for (alpha, u) in u.iter().enumerate() {
+                                    let at = 3 * l * l + alpha * m_len + m;
+                                    js.yu[at] = y * u;
+                                    js.g[at] =
+                                        self.harmonic_gradients[(alpha * n_lm + lm) * count + q];
                                 }
                             }
                         }
-                        let channel = self.channel[p] * block;
-                        let target = self.target[p];
-                        for alpha in 0..3 {
-                            let source = &derivative[alpha * block..(alpha + 1) * block];
-                            if let Some(positions) = positions.as_deref_mut() {
-                                let to = target * row + alpha * n_channels * block + channel;
-                                for (o, s) in positions[to..to + block].iter_mut().zip(source) {
-                                    *o += s;
-                                }
-                                let from =
-                                    center_target * row + alpha * n_channels * block + channel;
-                                for (o, s) in positions[from..from + block].iter_mut().zip(source) {
-                                    *o -= s;
-                                }
+                        let channel = self.channel[p];
+                        if positions.is_some() {
+                            let key = self.target[p] * n_channels + channel;
+                            if js.slot_of[key] == usize::MAX {
+                                js.slot_of[key] = js.slots.len();
+                                js.slots.push((self.target[p], channel));
+                                js.sums.resize(js.sums.len() + 3 * block, 0.0);
                             }
-                            if let Some(strain) = strain.as_deref_mut() {
+                            let slot = js.slot_of[key];
+                            let sums = &mut js.sums[slot * 3 * block..(slot + 1) * 3 * block];
+                            add_pair(sums, 3, [&js.yu, &js.g], [w, dw, d], [f, df], n_max);
+                        }
+                        if strain.is_some() {
+                            for l in 0..=l_max {
+                                let len = 3 * (2 * l + 1);
                                 for (beta, &r) in vector.iter().enumerate() {
-                                    let at = (alpha * 3 + beta) * n_channels * block + channel;
-                                    for (o, s) in strain[at..at + block].iter_mut().zip(source) {
-                                        *o += s * r;
+                                    for x in 0..len {
+                                        js.yur[9 * l * l + beta * len + x] =
+                                            js.yu[3 * l * l + x] * r;
+                                        js.gr[9 * l * l + beta * len + x] = js.g[3 * l * l + x] * r;
                                     }
                                 }
                             }
+                            let sums =
+                                &mut js.strain[channel * 9 * block..(channel + 1) * 9 * block];
+                            add_pair(sums, 9, [&js.yur, &js.gr], [w, dw, d], [f, df], n_max);
                         }
                     }
                     start = end;
                 }
             },
         );
-        self.derivative = derivative;
+        // the slots' sums into the blocks `(target, α, channel, n, lm)`, and minus them into
+        // the centre's
+        if let Some(positions) = positions {
+            for (slot, &(target, channel)) in js.slots.iter().enumerate() {
+                let sums = &js.sums[slot * 3 * block..(slot + 1) * 3 * block];
+                for l in 0..=l_max {
+                    let m_len = 2 * l + 1;
+                    for n in 0..n_max {
+                        let from = 3 * n_max * l * l + n * 3 * m_len;
+                        for alpha in 0..3 {
+                            let offset =
+                                alpha * n_channels * block + channel * block + n * n_lm + l * l;
+                            let to = target * row + offset;
+                            let centre = center_target * row + offset;
+                            for m in 0..m_len {
+                                let v = sums[from + alpha * m_len + m];
+                                positions[to + m] += v;
+                                positions[centre + m] -= v;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(strain) = strain {
+            for channel in 0..n_channels {
+                let sums = &js.strain[channel * 9 * block..(channel + 1) * 9 * block];
+                for l in 0..=l_max {
+                    let m_len = 2 * l + 1;
+                    for n in 0..n_max {
+                        let from = 9 * n_max * l * l + n * 9 * m_len;
+                        for beta in 0..3 {
+                            for alpha in 0..3 {
+                                let to = (alpha * 3 + beta) * n_channels * block
+                                    + channel * block
+                                    + n * n_lm
+                                    + l * l;
+                                for m in 0..m_len {
+                                    strain[to + m] += sums[from + (beta * 3 + alpha) * m_len + m];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.jacobian = js;
     }
 
     /// The backward pass of the pairs for one centre's cotangent `cotangent`
@@ -321,6 +402,36 @@ impl PairGradients {
             start = end;
         }
         total
+    }
+}
+
+/// Add one pair's `a[n, l] x_l + b[n, l] y_l` to `sums` (`[l][n][width (2l + 1)]`), with
+/// `a = w' f + w f'`, `b = (w/d) f` from `[w, w', d]` and the radial values `[f, f']`
+/// (`(n_max, l_max + 1)`), and `x`, `y` the pair's angular factors (`[l][width (2l + 1)]`):
+/// `width` 3 (`Y û_α`, `G_α`) for the positions, 9 (the same times `r_β`) for the strain. The
+/// inner loops run over the contiguous `width (2l + 1)` values.
+#[inline(always)]
+fn add_pair(
+    sums: &mut [f64],
+    width: usize,
+    [x, y]: [&[f64]; 2],
+    [w, dw, d]: [f64; 3],
+    [f, df]: [&[f64]; 2],
+    n_max: usize,
+) {
+    let n_l = f.len() / n_max;
+    for l in 0..n_l {
+        let len = width * (2 * l + 1);
+        let x = &x[width * l * l..width * l * l + len];
+        let y = &y[width * l * l..width * l * l + len];
+        for n in 0..n_max {
+            let k = n * n_l + l;
+            let (a, b) = (dw * f[k] + w * df[k], w / d * f[k]);
+            let at = width * n_max * l * l + n * len;
+            for (o, (x, y)) in sums[at..at + len].iter_mut().zip(x.iter().zip(y)) {
+                *o += a * x + b * y;
+            }
+        }
     }
 }
 

@@ -7,8 +7,15 @@
 //! - strain: the phases are invariant, so `∂c_i[a, q]/∂ε_ab = Σ_k ∂B[k, q]/∂ε_ab F^a(i, k)` with
 //!   the basis derivative of [`SeparableBasis::fill_strain_rows`].
 //!
+//! The k-space sums `S_ij[α, q] = Σ_k k_α B[k, q] sin k·(r_i − r_j)` (even `q`) and
+//! `C_ij[α, q] = Σ_k k_α B[k, q] cos k·(r_i − r_j)` (odd `q`) do not depend on the channels, and
+//! `S_ji = −S_ij`, `C_ji = C_ij`: [`DenseJacobian::prepare_pairs`] computes them once for every
+//! pair `i < j` of a structure (half the products of computing every row on its own), and the
+//! rows read them: `∂c_i[a_j]/∂r_j = 2 w_j (S_ij | −C_ij)`.
+//!
 //! Cost: per structure, the phases `e^{ik·r_j}` of every atom and the structure factors are
-//! computed once (by the first row); per row, per block of k-vectors, the matrix
+//! computed once (by the first row); with the pair table, `3 N (N − 1) N_k n_cols` flops in
+//! all; without it, per row, per block of k-vectors, the matrix
 //! `[2 w_j (sin | −cos) k·(r_i − r_j)]_{j, k}` from them (`sin k·(r_i − r_j) = s_i c_j − c_i s_j`)
 //! times the basis with `k_α` folded in, `[k_α B[k, q]]_{k, (α, q)}` (one GEMM per parity,
 //! `6 N N_k n_cols` flops per row in all), and the strain's `F^a(i, k) · ∂B/∂ε`. Scratch
@@ -16,7 +23,7 @@
 //! a row on huge-page systems).
 
 use std::cell::RefCell;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock, RwLock};
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array2, Array3, ArrayView2, ArrayViewMut2, Axis};
@@ -35,6 +42,23 @@ struct PhaseBlock {
     phases: Array2<f64>,
     /// `(n_channels, 2 len)`: `F` (cos | sin sums), only when strain rows are asked.
     factors: Option<Array2<f64>>,
+}
+
+/// The k-space sums `(S_ij | C_ij)` of every pair `i < j` of one structure (module docs).
+struct PairTable {
+    /// Index of the first entry of centre `i` (its pairs `j = i + 1 .. N`, in order).
+    offsets: Vec<usize>,
+    /// `(N (N − 1) / 2, 3, n_cols)`: per pair `T' = (S_ij | −C_ij)` (even | odd columns).
+    values: Vec<f64>,
+}
+
+/// Pairs per product of [`DenseJacobian::prepare_pairs`] (a tile of consecutive centres).
+const PAIR_TILE: usize = 512;
+
+/// Bytes of the pair table of a structure of `n` atoms ([`DenseJacobian::prepare_pairs`]).
+pub fn pair_table_bytes(n: usize, n_cols: usize) -> f64 {
+    let n = n as f64;
+    8.0 * 0.5 * n * (n - 1.0) * 3.0 * n_cols as f64
 }
 
 /// Per-thread scratch of [`DenseJacobian::row`].
@@ -70,6 +94,10 @@ pub struct DenseJacobian {
     kb: [Array2<f64>; 2],
     strain: Option<Array3<f64>>,
     phases: OnceLock<Vec<PhaseBlock>>,
+    /// From [`prepare_pairs`](Self::prepare_pairs) to [`release_pairs`](Self::release_pairs).
+    pairs: RwLock<Option<Arc<PairTable>>>,
+    /// `−1` for the even columns, `1` for the odd ones.
+    even_negated: Vec<f64>,
 }
 
 impl DenseJacobian {
@@ -117,13 +145,137 @@ impl DenseJacobian {
             }
             kb
         });
+        let even_negated = odd.iter().map(|&o| if o { 1.0 } else { -1.0 }).collect();
         DenseJacobian {
             kvectors: kvectors.clone(),
+            even_negated,
             odd,
             parity,
             kb,
             strain: db,
             phases: OnceLock::new(),
+            pairs: RwLock::new(None),
+        }
+    }
+
+    /// Compute the k-space sums of every pair of `sources` (the structure's atoms: the same
+    /// for every row of this table) in parallel, unless they are there; rows read them
+    /// instead of computing their positions blocks on their own, until
+    /// [`release_pairs`](Self::release_pairs). Memory [`pair_table_bytes`] (a
+    /// [`crate::memory::scratch`] buffer). Deterministic: fixed tiles of pairs.
+    pub fn prepare_pairs(&self, sources: &Sources<'_>) {
+        let blocks = self.phase_blocks(sources);
+        let mut pairs = self.pairs.write().unwrap_or_else(|p| p.into_inner());
+        if pairs.is_some() {
+            return;
+        }
+        *pairs = Some(Arc::new({
+            let n = sources.len();
+            let n_cols = self.odd.len();
+            let n_even = self.parity.n_even;
+            let widths = [n_even, n_cols - n_even];
+            let width = 3 * n_cols;
+            let mut offsets = Vec::with_capacity(n);
+            let mut total = 0;
+            for i in 0..n {
+                offsets.push(total);
+                total += n - 1 - i;
+            }
+            // every element is written: the first block's products overwrite
+            let mut values = crate::memory::scratch(total * width);
+            // tiles of consecutive centres (their pairs are consecutive rows of the table) of
+            // about PAIR_TILE pairs: one product per tile, block and parity
+            let mut tiles = Vec::new();
+            let mut rest = values.as_mut_slice();
+            let mut first = 0;
+            while first < n {
+                let mut last = first;
+                let mut rows = 0;
+                while last < n && (rows == 0 || rows + (n - 1 - last) <= PAIR_TILE) {
+                    rows += n - 1 - last;
+                    last += 1;
+                }
+                let (head, tail) = rest.split_at_mut(rows * width);
+                tiles.push((first..last, rows, head));
+                rest = tail;
+                first = last;
+            }
+            tiles.into_par_iter().for_each(|(centres, rows, segment)| {
+                if rows == 0 {
+                    return;
+                }
+                let mut out = ArrayViewMut2::from_shape((rows, width), segment).expect("sized");
+                SCRATCH.with(|scratch| {
+                    let scratch = &mut *scratch.borrow_mut();
+                    let m = take(&mut scratch.m, 2 * rows * K_BLOCK);
+                    for block in blocks {
+                        let (start, len) = (block.start, block.len);
+                        let p = block.phases.view();
+                        let (m_even, m_odd) = m[..2 * rows * len].split_at_mut(rows * len);
+                        let mut r = 0;
+                        for i in centres.clone() {
+                            let row_i = p.row(i);
+                            let row_i = row_i.as_slice().expect("standard layout");
+                            let (ci, si) = row_i.split_at(len);
+                            for j in i + 1..n {
+                                let row_j = p.row(j);
+                                let row_j = row_j.as_slice().expect("standard layout");
+                                let (cj, sj) = row_j.split_at(len);
+                                let even = &mut m_even[r * len..(r + 1) * len];
+                                let odd = &mut m_odd[r * len..(r + 1) * len];
+                                for k in 0..len {
+                                    // sin, cos of k·(r_i − r_j)
+                                    even[k] = si[k] * cj[k] - ci[k] * sj[k];
+                                    odd[k] = ci[k] * cj[k] + si[k] * sj[k];
+                                }
+                                r += 1;
+                            }
+                        }
+                        for (par, mm) in [&*m_even, &*m_odd].into_iter().enumerate() {
+                            if widths[par] == 0 {
+                                continue;
+                            }
+                            let mm = ArrayView2::from_shape((rows, len), mm).expect("sized");
+                            let kb = self.kb[par].slice(s![start..start + len, ..]);
+                            let first = par * 3 * n_even;
+                            let mut to = out.slice_mut(s![.., first..first + 3 * widths[par]]);
+                            let beta = if start == 0 { 0.0 } else { 1.0 };
+                            general_mat_mul(1.0, &mm, &kb, beta, &mut to);
+                        }
+                    }
+                    // parity order → (α, q), odd columns negated
+                    let order = &self.parity.order;
+                    let copy = take(&mut scratch.f, width);
+                    for mut entry in out.outer_iter_mut() {
+                        let entry = entry.as_slice_mut().expect("standard layout");
+                        copy.copy_from_slice(entry);
+                        for alpha in 0..3 {
+                            for (par, &w) in widths.iter().enumerate() {
+                                let offset = par * n_even;
+                                let sign = if par == 0 { 1.0 } else { -1.0 };
+                                let from =
+                                    &copy[3 * offset + alpha * w..3 * offset + (alpha + 1) * w];
+                                for (&v, &q) in from.iter().zip(&order[offset..offset + w]) {
+                                    entry[alpha * n_cols + q] = sign * v;
+                                }
+                            }
+                        }
+                    }
+                });
+            });
+            if blocks.is_empty() {
+                values.fill(0.0);
+            }
+            PairTable { offsets, values }
+        }));
+    }
+
+    /// Drop the pair table (its buffer becomes the [`crate::memory::scratch`] spare); rows
+    /// after this compute their blocks on their own.
+    pub fn release_pairs(&self) {
+        let table = self.pairs.write().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(table) = table.and_then(|t| Arc::try_unwrap(t).ok()) {
+            crate::memory::give_back_scratch(table.values);
         }
     }
 
@@ -177,7 +329,7 @@ impl DenseJacobian {
         &self,
         sources: &Sources<'_>,
         i: usize,
-        positions: Option<&mut [f64]>,
+        mut positions: Option<&mut [f64]>,
         strain: Option<&mut [f64]>,
     ) {
         let n = sources.len();
@@ -185,7 +337,12 @@ impl DenseJacobian {
         let n_cols = self.odd.len();
         let n_even = self.parity.n_even;
         let widths = [n_even, n_cols - n_even];
-        let want_positions = positions.is_some();
+        let pairs = positions
+            .as_ref()
+            .and_then(|_| self.pairs.read().unwrap_or_else(|p| p.into_inner()).clone());
+        let pairs = pairs.as_deref();
+        // the positions blocks from the pair table when there is one, else computed here
+        let want_positions = positions.is_some() && pairs.is_none();
         let db = strain.as_ref().map(|_| {
             self.strain
                 .as_ref()
@@ -274,7 +431,55 @@ impl DenseJacobian {
                     }
                 }
             }
-            if let Some(out) = positions {
+            if let (Some(out), Some(pairs)) = (positions.as_deref_mut(), pairs) {
+                assert_eq!(out.len(), n * 3 * n_channels * n_cols, "(N, 3, C, n_cols)");
+                assert_eq!(pairs.offsets.len(), n, "a pair table of this structure");
+                let width = 3 * n_cols;
+                // the centre's block, `−Σ_j` of the others, added at the end
+                let centre = take(&mut scratch.f, 3 * n_channels * n_cols);
+                centre.fill(0.0);
+                for j in (0..n).filter(|&j| j != i) {
+                    let a = sources.channels()[j];
+                    let w = weights[j];
+                    // T' = (S_ij | −C_ij); S_ji = −S_ij, C_ji = C_ij
+                    let (entry, signs) = if j > i {
+                        (pairs.offsets[i] + j - i - 1, None)
+                    } else {
+                        (pairs.offsets[j] + i - j - 1, Some(&self.even_negated))
+                    };
+                    let entry = &pairs.values[entry * width..(entry + 1) * width];
+                    for alpha in 0..3 {
+                        let t = &entry[alpha * n_cols..(alpha + 1) * n_cols];
+                        let base_j = ((j * 3 + alpha) * n_channels + a) * n_cols;
+                        let to = &mut out[base_j..base_j + n_cols];
+                        let c = (alpha * n_channels + a) * n_cols;
+                        let c = &mut centre[c..c + n_cols];
+                        match signs {
+                            None => {
+                                for ((o, c), &t) in to.iter_mut().zip(c.iter_mut()).zip(t) {
+                                    *o += w * t;
+                                    *c -= w * t;
+                                }
+                            }
+                            Some(signs) => {
+                                for (((o, c), &t), &sg) in
+                                    to.iter_mut().zip(c.iter_mut()).zip(t).zip(signs)
+                                {
+                                    *o += w * sg * t;
+                                    *c -= w * sg * t;
+                                }
+                            }
+                        }
+                    }
+                }
+                for alpha in 0..3 {
+                    let base = (i * 3 + alpha) * n_channels * n_cols;
+                    let c = &centre[alpha * n_channels * n_cols..(alpha + 1) * n_channels * n_cols];
+                    for (o, c) in out[base..base + n_channels * n_cols].iter_mut().zip(c) {
+                        *o += c;
+                    }
+                }
+            } else if let Some(out) = positions {
                 assert_eq!(out.len(), n * 3 * n_channels * n_cols, "(N, 3, C, n_cols)");
                 let order = &self.parity.order;
                 for j in (0..n).filter(|&j| j != i) {
@@ -324,4 +529,80 @@ pub fn dense_jacobian_row<B: SeparableBasis>(
     strain: Option<&mut [f64]>,
 ) {
     DenseJacobian::new(kvectors, basis, strain.is_some()).row(sources, i, positions, strain)
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    use super::super::basis::tests::TestBasis;
+    use super::super::k_vectors::k_vectors;
+    use super::*;
+    use crate::systems::{Cell, Vec3};
+    use crate::threads::with_threads;
+
+    /// Rows read from the pair table equal rows computed on their own (1e-12 relative: the
+    /// same sums, the products in another order), with and without strain rows, for an odd
+    /// number of atoms spread over several tiles and k-blocks; rows after `release_pairs` are
+    /// the rows before; the table is bitwise independent of the number of threads.
+    #[test]
+    fn pair_table_rows_equal_rows_on_their_own() {
+        let cell = Cell::new(
+            [[6.0, 0.0, 0.0], [1.0, 6.5, 0.0], [-0.5, 0.7, 7.0]],
+            [true; 3],
+        )
+        .unwrap();
+        let kv = k_vectors(&cell, 6.0).unwrap();
+        assert!(kv.len() > K_BLOCK, "several blocks of k-vectors");
+        let mut rng = StdRng::seed_from_u64(5);
+        let n = 37; // 666 pairs: two tiles
+        let positions: Vec<Vec3> = (0..n)
+            .map(|_| cell.to_cartesian([0, 1, 2].map(|_| rng.random_range(0.0..1.0))))
+            .collect();
+        let channels: Vec<usize> = (0..n).map(|j| (j * 7) % 3).collect();
+        let weights: Vec<f64> = (0..n).map(|j| 0.5 + (j % 4) as f64 * 0.3).collect();
+        let sources = Sources::new(&positions, &channels, Some(&weights), 3).unwrap();
+        let basis = TestBasis::new();
+        let n_cols = basis.n_columns();
+        for strain in [false, true] {
+            let table = DenseJacobian::new(&kv, &basis, strain);
+            let rows = |table: &DenseJacobian| {
+                (0..n)
+                    .map(|i| {
+                        let mut jp = vec![0.0; n * 3 * 3 * n_cols];
+                        let mut js = vec![0.0; 9 * 3 * n_cols];
+                        table.row(&sources, i, Some(&mut jp), strain.then_some(&mut js[..]));
+                        (jp, js)
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let alone = rows(&table);
+            table.prepare_pairs(&sources);
+            let one = table.pairs.read().unwrap().as_ref().unwrap().values.clone();
+            let shared = rows(&table);
+            table.release_pairs();
+            let again = rows(&table);
+            let scale = alone
+                .iter()
+                .flat_map(|(p, _)| p)
+                .fold(0.0f64, |m, x| m.max(x.abs()));
+            assert!(scale > 1e-3);
+            for i in 0..n {
+                assert_eq!(alone[i], again[i], "row {i} after release");
+                for (a, b) in alone[i].0.iter().zip(&shared[i].0) {
+                    assert!((a - b).abs() <= 1e-12 * scale, "row {i}: {a} vs {b}");
+                }
+                assert_eq!(alone[i].1, shared[i].1, "strain row {i}");
+            }
+            let two = with_threads(2, || {
+                let table = DenseJacobian::new(&kv, &basis, strain);
+                table.prepare_pairs(&sources);
+                let values = table.pairs.read().unwrap().as_ref().unwrap().values.clone();
+                values
+            })
+            .unwrap();
+            assert_eq!(one, two, "1 vs 2 threads");
+        }
+    }
 }

@@ -34,7 +34,7 @@ mod shells;
 pub use adjoint::dense_backward;
 pub use basis::SeparableBasis;
 pub use contraction::{dense_sum, reciprocal_sum, reciprocal_sum_flops, K_BLOCK};
-pub use jacobian::{dense_jacobian_row, DenseJacobian};
+pub use jacobian::{dense_jacobian_row, pair_table_bytes, DenseJacobian};
 pub use k_vectors::{k_vectors, KVectors, MAX_K_VECTORS};
 pub use phases::{phases_into, structure_factors, Sources, RESEED};
 pub use shells::{shell_backward, shell_sum, symmetry_degeneracy, Shells, SHELL_TOLERANCE};

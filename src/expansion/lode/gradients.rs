@@ -163,6 +163,35 @@ impl RowJacobian for LodeRows<'_> {
         [self.set.n_channels, h.n_max, (h.l_max + 1) * (h.l_max + 1)]
     }
 
+    /// The k-space pair table of the largest structure (one structure's at a time,
+    /// [`crate::kspace::pair_table_bytes`]; an upper bound: routes without one count too).
+    fn scratch_memory(&self, request: &GradientRequest) -> f64 {
+        if !request.positions {
+            return 0.0;
+        }
+        let n_cols = self.calculator.common.n_cols();
+        let largest = self.systems.iter().map(System::size).max().unwrap_or(0);
+        crate::kspace::pair_table_bytes(largest, n_cols)
+    }
+
+    fn shares_tables(&self, request: &GradientRequest) -> bool {
+        request.positions
+    }
+
+    fn prepare(&self, structure: usize, request: &GradientRequest) -> Result<()> {
+        crate::threads::check_cancelled()?;
+        self.routes[structure].prepare_jacobian(
+            &self.systems[structure],
+            &self.set.atoms(structure),
+            request.positions,
+            request.strain,
+        )
+    }
+
+    fn release(&self, structure: usize) {
+        self.routes[structure].release_jacobian();
+    }
+
     fn samples(&self, row: usize, atoms: &mut Vec<usize>) -> Result<()> {
         let (s, _) = self.center(row);
         atoms.clear();

@@ -22,7 +22,7 @@ use super::pair_kernel::PairKernel;
 use super::power_spectrum::{check_species, l_max_of, Layout, Plan};
 use super::row_kernel::{store_fence, RowKernel};
 use crate::error::{Error, Result};
-use crate::expansion::gradients::sample_labels;
+use crate::expansion::gradients::{for_each_structure, sample_labels};
 use crate::expansion::{GradientRequest, RowJacobian};
 use crate::math::simd::with_avx2;
 
@@ -524,8 +524,19 @@ pub(super) fn jacobians_by(
     let n_samples: usize = samples.iter().map(Vec::len).sum();
     let n_features = plan.n_features();
     let strain_rows = if request.strain { n_rows } else { 0 };
+    let pair_kernel = pair_kernel && second.is_none() && rows1.pair_rows().is_some();
+    // the row-by-row kernel makes the coefficient rows: with their shared tables (one
+    // structure's at a time)
+    let scratch: f64 = if pair_kernel {
+        0.0
+    } else {
+        expansions
+            .iter()
+            .map(|(rows, _)| rows.scratch_memory(request))
+            .sum()
+    };
     request.check_memory(
-        8.0 * n_features as f64 * (3.0 * n_samples as f64 + 9.0 * strain_rows as f64),
+        8.0 * n_features as f64 * (3.0 * n_samples as f64 + 9.0 * strain_rows as f64) + scratch,
     )?;
 
     let mut positions = Array3::from_shape_vec(
@@ -567,11 +578,7 @@ pub(super) fn jacobians_by(
         c1.as_slice().expect("standard layout"),
         c2.as_slice().expect("standard layout"),
     );
-    let pairs = if pair_kernel && second.is_none() {
-        rows1.pair_rows()
-    } else {
-        None
-    };
+    let pairs = if pair_kernel { rows1.pair_rows() } else { None };
     if let Some(pairs) = pairs {
         let n_species = rows1.block_shape()[0];
         position_rows
@@ -636,62 +643,67 @@ fn row_by_row(
     let layout = &plan.layout;
     let block1 = layout.rows1 * layout.n_lm1;
     let block2 = layout.rows2 * layout.n_lm2;
-    position_rows
-        .par_iter_mut()
-        .zip(strain_slices.par_iter_mut())
-        .enumerate()
-        .try_for_each_init(
-            || {
-                (
-                    RowKernel::new(plan),
-                    [Vec::new(), Vec::new()],
-                    [Vec::new(), Vec::new()],
-                )
-            },
-            |(kernel, jacobians, strains), (row, (out, out_strain))| -> Result<()> {
-                let atoms = &samples[row];
-                for (e, (rows, _)) in expansions.iter().enumerate() {
-                    let block = if e == 0 { block1 } else { block2 };
-                    let jacobian = &mut jacobians[e];
-                    jacobian.clear();
-                    jacobian.resize(
-                        if request.positions {
-                            atoms.len() * 3 * block
-                        } else {
-                            0
-                        },
-                        0.0,
-                    );
-                    let strain = &mut strains[e];
-                    strain.clear();
-                    strain.resize(if request.strain { 9 * block } else { 0 }, 0.0);
-                    rows.jacobian(
-                        row,
-                        atoms,
-                        request.positions.then_some(&mut jacobian[..]),
-                        request.strain.then_some(&mut strain[..]),
-                    )?;
-                }
-                let (a, b) = (
-                    &c1[row * block1..(row + 1) * block1],
-                    &c2[row * block2..(row + 1) * block2],
-                );
-                // every output element is written (the buffer may hold an earlier output)
-                let entries = |kernel: &mut RowKernel, buffers: &[Vec<f64>; 2], out: &mut [f64]| {
-                    with_avx2(
-                        #[inline(always)]
-                        || kernel.row(plan, a, b, &buffers[0], &buffers[1], out),
+    let jacobians: Vec<&dyn RowJacobian> = expansions.iter().map(|(rows, _)| *rows).collect();
+    for_each_structure(&jacobians, request, |range| {
+        position_rows[range.clone()]
+            .par_iter_mut()
+            .zip(strain_slices[range.clone()].par_iter_mut())
+            .enumerate()
+            .map(|(k, x)| (range.start + k, x))
+            .try_for_each_init(
+                || {
+                    (
+                        RowKernel::new(plan),
+                        [Vec::new(), Vec::new()],
+                        [Vec::new(), Vec::new()],
                     )
-                };
-                if request.positions {
-                    entries(kernel, jacobians, out);
-                }
-                if let Some(out) = out_strain.as_deref_mut() {
-                    entries(kernel, strains, out);
-                }
-                Ok(())
-            },
-        )
+                },
+                |(kernel, jacobians, strains), (row, (out, out_strain))| -> Result<()> {
+                    let atoms = &samples[row];
+                    for (e, (rows, _)) in expansions.iter().enumerate() {
+                        let block = if e == 0 { block1 } else { block2 };
+                        let jacobian = &mut jacobians[e];
+                        jacobian.clear();
+                        jacobian.resize(
+                            if request.positions {
+                                atoms.len() * 3 * block
+                            } else {
+                                0
+                            },
+                            0.0,
+                        );
+                        let strain = &mut strains[e];
+                        strain.clear();
+                        strain.resize(if request.strain { 9 * block } else { 0 }, 0.0);
+                        rows.jacobian(
+                            row,
+                            atoms,
+                            request.positions.then_some(&mut jacobian[..]),
+                            request.strain.then_some(&mut strain[..]),
+                        )?;
+                    }
+                    let (a, b) = (
+                        &c1[row * block1..(row + 1) * block1],
+                        &c2[row * block2..(row + 1) * block2],
+                    );
+                    // every output element is written (the buffer may hold an earlier output)
+                    let entries =
+                        |kernel: &mut RowKernel, buffers: &[Vec<f64>; 2], out: &mut [f64]| {
+                            with_avx2(
+                                #[inline(always)]
+                                || kernel.row(plan, a, b, &buffers[0], &buffers[1], out),
+                            )
+                        };
+                    if request.positions {
+                        entries(kernel, jacobians, out);
+                    }
+                    if let Some(out) = out_strain.as_deref_mut() {
+                        entries(kernel, strains, out);
+                    }
+                    Ok(())
+                },
+            )
+    })
 }
 
 /// Backward pass of the ν = 2 power spectrum: for a cotangent `(n_rows, n_features)`, the

@@ -287,6 +287,20 @@ impl LodeRoute for EwaldRoute<'_> {
         Ok(())
     }
 
+    fn prepare_jacobian(
+        &self,
+        system: &System,
+        atoms: &AtomChannels<'_>,
+        positions: bool,
+        strain: bool,
+    ) -> Result<()> {
+        self.long.prepare_jacobian(system, atoms, positions, strain)
+    }
+
+    fn release_jacobian(&self) {
+        self.long.release_jacobian()
+    }
+
     fn backward(
         &self,
         system: &System,

@@ -85,6 +85,22 @@ pub(super) trait LodeRoute: Sync {
         Err(no_gradients())
     }
 
+    /// Prepare the tables the Jacobian rows of this structure share (positions and/or strain
+    /// rows will be asked), in parallel, before the rows; memory at most
+    /// [`crate::kspace::pair_table_bytes`]. Default: nothing to prepare.
+    fn prepare_jacobian(
+        &self,
+        _system: &System,
+        _atoms: &AtomChannels<'_>,
+        _positions: bool,
+        _strain: bool,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    /// Free what [`prepare_jacobian`](Self::prepare_jacobian) made (the rows are done).
+    fn release_jacobian(&self) {}
+
     /// Backward pass of one structure: for a cotangent `(N, n_channels, n_max·n_lm)` shaped
     /// like [`values`](Self::values), `∂(Σ g·c)/∂r_j` for every atom and `∂(Σ g·c)/∂ε` (`None`
     /// where the route has no strain gradient yet);

@@ -270,6 +270,25 @@ impl<'a> ReciprocalRoute<'a> {
     }
 }
 
+impl ReciprocalRoute<'_> {
+    /// The basis tabulated for the Jacobian rows of `system` (with the strain derivatives
+    /// when `with_strain`), made once.
+    fn dense_jacobian(&self, system: &System, with_strain: bool) -> &DenseJacobian {
+        self.jacobian[usize::from(with_strain)].get_or_init(|| {
+            let sum = self.common.kspace(&self.kernel);
+            // k_vectors succeeded for the values of this structure: it succeeds here
+            let kv = sum
+                .kvectors(system.cell(), self.k_cutoff)
+                .expect("k-vectors of the values");
+            DenseJacobian::new(
+                &kv.kvectors,
+                &sum.separable(system.cell().volume()),
+                with_strain,
+            )
+        })
+    }
+}
+
 impl LodeRoute for ReciprocalRoute<'_> {
     fn check_memory(&self, system: &System, n_channels: usize) -> Result<()> {
         check_memory(self.common, system, self.k_cutoff, n_channels)
@@ -293,17 +312,9 @@ impl LodeRoute for ReciprocalRoute<'_> {
         positions: Option<&mut [f64]>,
         mut strain: Option<&mut [f64]>,
     ) -> Result<()> {
-        let common = self.common;
-        let sum = common.kspace(&self.kernel);
+        let sum = self.common.kspace(&self.kernel);
         let volume = system.cell().volume();
-        let with_strain = strain.is_some();
-        let table = self.jacobian[usize::from(with_strain)].get_or_init(|| {
-            // k_vectors succeeded for the values of this structure: it succeeds here
-            let kv = sum
-                .kvectors(system.cell(), self.k_cutoff)
-                .expect("k-vectors of the values");
-            DenseJacobian::new(&kv.kvectors, &sum.separable(volume), with_strain)
-        });
+        let table = self.dense_jacobian(system, strain.is_some());
         let sources = atoms.sources(system)?;
         table.row(&sources, i, positions, strain.as_deref_mut());
         if let (Some(out), Some(term)) =
@@ -312,6 +323,27 @@ impl LodeRoute for ReciprocalRoute<'_> {
             add_volume_term_strain_row(out, &term, sum.n_lm());
         }
         Ok(())
+    }
+
+    /// The k-space sums of every pair of atoms, shared by the positions rows.
+    fn prepare_jacobian(
+        &self,
+        system: &System,
+        atoms: &AtomChannels<'_>,
+        positions: bool,
+        strain: bool,
+    ) -> Result<()> {
+        if positions {
+            let sources = atoms.sources(system)?;
+            self.dense_jacobian(system, strain).prepare_pairs(&sources);
+        }
+        Ok(())
+    }
+
+    fn release_jacobian(&self) {
+        for table in self.jacobian.iter().filter_map(OnceLock::get) {
+            table.release_pairs();
+        }
     }
 
     fn backward(
