@@ -27,10 +27,11 @@ pub const LODE_PAIR_COST_PER_COLUMN: f64 = 28.0;
 
 /// LODE Jacobian: one pair term of a positions (and strain) Jacobian row, per output column,
 /// in units of one k-space multiply-add: the radial and angular derivatives and the adds into
-/// the neighbour's and the centre's rows. Measured: about 0.9 µs per pair with 150 columns on
-/// the 64-atom NaCl gases (Ewald widths σ 2^{4/4}…2^{8/4}, one thread), against 0.05 ns per
-/// multiply-add of the k-space Jacobian's GEMM.
-pub const LODE_JACOBIAN_PAIR_COST_PER_COLUMN: f64 = 120.0;
+/// the (target, channel) sums. Measured: about 0.4 µs per pair with 150 columns on the 64- and
+/// 216-atom NaCl gases (Ewald widths σ 2^{4/4}…2^{9/4}, one thread), against 0.05 ns per
+/// multiply-add of the k-space Jacobian's GEMM; with these constants the planner picks the
+/// fastest measured width on both (η 2.83 Å and 4 Å).
+pub const LODE_JACOBIAN_PAIR_COST_PER_COLUMN: f64 = 52.0;
 
 /// LODE Jacobian: the work per (row, atom, k-vector) of the k-space rows besides the GEMM's
 /// `3 n_cols` multiply-adds (the phase differences).

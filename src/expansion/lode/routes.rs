@@ -159,13 +159,15 @@ impl LodeCalculator {
         Ok(plan)
     }
 
-    /// Estimated cost of a Jacobian row's k-space part per (atom, k-vector).
+    /// Estimated cost of a Jacobian row's k-space part per (atom, k-vector): half the GEMM's
+    /// `3 n_cols` multiply-adds (one product per pair of atoms, [`crate::kspace::DenseJacobian`])
+    /// and the rest.
     fn jacobian_per_k(&self) -> f64 {
-        3.0 * self.common.n_cols() as f64 + LODE_JACOBIAN_PER_K
+        1.5 * self.common.n_cols() as f64 + LODE_JACOBIAN_PER_K
     }
 
     /// Estimated cost of the positions Jacobian of `system` on Ewald step `step`, in the unit
-    /// of [`crate::cost`]: `N² N_k (3 n_cols + LODE_JACOBIAN_PER_K)` for the k-space rows and
+    /// of [`crate::cost`]: `N² N_k (1.5 n_cols + LODE_JACOBIAN_PER_K)` for the k-space rows and
     /// `LODE_JACOBIAN_PAIR_COST_PER_COLUMN n_cols` per short-range pair.
     fn jacobian_cost(&self, system: &System, step: i32) -> Result<f64> {
         let common = &self.common;
