@@ -33,6 +33,12 @@ pub const LODE_PAIR_COST_PER_COLUMN: f64 = 28.0;
 /// fastest measured width on both (η 2.83 Å and 4 Å).
 pub const LODE_JACOBIAN_PAIR_COST_PER_COLUMN: f64 = 52.0;
 
+/// LODE Jacobian: the pair table by shells (cells with symmetry, `crate::kspace`), cost of
+/// one of its multiply-adds in units of one of the dense table's GEMM (its products are many
+/// and small). With it the planner picks, on the 64-atom NaCl gases, the widths measured
+/// fastest (η 2–2.4 Å, a flat optimum) and η 4 Å at 216 atoms.
+pub const LODE_JACOBIAN_SHELL_COST: f64 = 2.0;
+
 /// LODE Jacobian: the work per (row, atom, k-vector) of the k-space rows besides the GEMM's
 /// `3 n_cols` multiply-adds (the phase differences).
 pub const LODE_JACOBIAN_PER_K: f64 = 10.0;

@@ -31,6 +31,7 @@ use rayon::prelude::*;
 
 use super::basis::SeparableBasis;
 use super::contraction::{ParityOrder, K_BLOCK};
+use super::jacobian_shells::ShellPairs;
 use super::k_vectors::KVectors;
 use super::phases::{phases_into, weighted_sums, Sources};
 
@@ -54,6 +55,40 @@ struct PairTable {
 
 /// Pairs per product of [`DenseJacobian::prepare_pairs`] (a tile of consecutive centres).
 const PAIR_TILE: usize = 512;
+
+/// Pairs per tile of the pair table by shells (its scratch grows with the tile).
+const SHELL_TILE: usize = 128;
+
+/// The layout of a pair table of `n` atoms with `width` values per pair: each centre's first
+/// entry, a [`crate::memory::scratch`] buffer (unspecified contents) and tiles of consecutive
+/// centres of about `tile` pairs (`(centres, pairs)`; their entries are consecutive).
+#[allow(clippy::type_complexity)]
+fn pair_tiles(
+    n: usize,
+    width: usize,
+    tile: usize,
+) -> (Vec<usize>, Vec<f64>, Vec<(std::ops::Range<usize>, usize)>) {
+    let mut offsets = Vec::with_capacity(n);
+    let mut total = 0;
+    for i in 0..n {
+        offsets.push(total);
+        total += n - 1 - i;
+    }
+    let values = crate::memory::scratch(total * width);
+    let mut tiles = Vec::new();
+    let mut first = 0;
+    while first < n {
+        let mut last = first;
+        let mut rows = 0;
+        while last < n && (rows == 0 || rows + (n - 1 - last) <= tile) {
+            rows += n - 1 - last;
+            last += 1;
+        }
+        tiles.push((first..last, rows));
+        first = last;
+    }
+    (offsets, values, tiles)
+}
 
 /// Bytes of the pair table of a structure of `n` atoms ([`DenseJacobian::prepare_pairs`]).
 pub fn pair_table_bytes(n: usize, n_cols: usize) -> f64 {
@@ -98,6 +133,9 @@ pub struct DenseJacobian {
     pairs: RwLock<Option<Arc<PairTable>>>,
     /// `−1` for the even columns, `1` for the odd ones.
     even_negated: Vec<f64>,
+    /// The basis by shells, when the cell's k-vectors share their norms enough for the pair
+    /// table to be made that way (`super::jacobian_shells`).
+    shells: Option<ShellPairs>,
 }
 
 impl DenseJacobian {
@@ -146,7 +184,9 @@ impl DenseJacobian {
             kb
         });
         let even_negated = odd.iter().map(|&o| if o { 1.0 } else { -1.0 }).collect();
+        let shells = ShellPairs::new(kvectors, basis);
         DenseJacobian {
+            shells,
             kvectors: kvectors.clone(),
             even_negated,
             odd,
@@ -164,41 +204,31 @@ impl DenseJacobian {
     /// [`release_pairs`](Self::release_pairs). Memory [`pair_table_bytes`] (a
     /// [`crate::memory::scratch`] buffer). Deterministic: fixed tiles of pairs.
     pub fn prepare_pairs(&self, sources: &Sources<'_>) {
-        let blocks = self.phase_blocks(sources);
         let mut pairs = self.pairs.write().unwrap_or_else(|p| p.into_inner());
         if pairs.is_some() {
             return;
         }
+        if let Some(shells) = &self.shells {
+            *pairs = Some(Arc::new(self.shell_pair_table(shells, sources)));
+            return;
+        }
+        let blocks = self.phase_blocks(sources);
         *pairs = Some(Arc::new({
             let n = sources.len();
             let n_cols = self.odd.len();
             let n_even = self.parity.n_even;
             let widths = [n_even, n_cols - n_even];
             let width = 3 * n_cols;
-            let mut offsets = Vec::with_capacity(n);
-            let mut total = 0;
-            for i in 0..n {
-                offsets.push(total);
-                total += n - 1 - i;
-            }
-            // every element is written: the first block's products overwrite
-            let mut values = crate::memory::scratch(total * width);
-            // tiles of consecutive centres (their pairs are consecutive rows of the table) of
-            // about PAIR_TILE pairs: one product per tile, block and parity
-            let mut tiles = Vec::new();
+            // every element is written: the first block's products overwrite; tiles of
+            // consecutive centres (their pairs are consecutive rows of the table): one product
+            // per tile, block and parity
+            let (offsets, mut values, tile_list) = pair_tiles(n, width, PAIR_TILE);
+            let mut tiles = Vec::with_capacity(tile_list.len());
             let mut rest = values.as_mut_slice();
-            let mut first = 0;
-            while first < n {
-                let mut last = first;
-                let mut rows = 0;
-                while last < n && (rows == 0 || rows + (n - 1 - last) <= PAIR_TILE) {
-                    rows += n - 1 - last;
-                    last += 1;
-                }
+            for (centres, rows) in tile_list {
                 let (head, tail) = rest.split_at_mut(rows * width);
-                tiles.push((first..last, rows, head));
+                tiles.push((centres, rows, head));
                 rest = tail;
-                first = last;
             }
             tiles.into_par_iter().for_each(|(centres, rows, segment)| {
                 if rows == 0 {
@@ -268,6 +298,35 @@ impl DenseJacobian {
             }
             PairTable { offsets, values }
         }));
+    }
+
+    /// The pair table by shells (`super::jacobian_shells`), in tiles of about [`SHELL_TILE`]
+    /// pairs.
+    fn shell_pair_table(&self, shells: &ShellPairs, sources: &Sources<'_>) -> PairTable {
+        let n = sources.len();
+        let width = 3 * self.odd.len();
+        let phases = shells.phases(sources.positions());
+        let (offsets, mut values, tiles) = pair_tiles(n, width, SHELL_TILE);
+        let mut rest = values.as_mut_slice();
+        let mut segments = Vec::with_capacity(tiles.len());
+        for (centres, rows) in tiles {
+            let (head, tail) = rest.split_at_mut(rows * width);
+            segments.push((centres, rows, head));
+            rest = tail;
+        }
+        segments
+            .into_par_iter()
+            .for_each(|(centres, rows, segment)| {
+                if rows == 0 {
+                    return;
+                }
+                let out = ArrayViewMut2::from_shape((rows, width), segment).expect("sized");
+                SCRATCH.with(|scratch| {
+                    let scratch = &mut *scratch.borrow_mut();
+                    shells.tile(phases.view(), centres, n, out, &mut scratch.m);
+                });
+            });
+        PairTable { offsets, values }
     }
 
     /// Drop the pair table (its buffer becomes the [`crate::memory::scratch`] spare); rows
@@ -542,17 +601,24 @@ mod tests {
     use crate::systems::{Cell, Vec3};
     use crate::threads::with_threads;
 
-    /// Rows read from the pair table equal rows computed on their own (1e-12 relative: the
-    /// same sums, the products in another order), with and without strain rows, for an odd
-    /// number of atoms spread over several tiles and k-blocks; rows after `release_pairs` are
-    /// the rows before; the table is bitwise independent of the number of threads.
+    /// Rows read from the pair table equal rows computed on their own, with and without
+    /// strain rows, for an odd number of atoms spread over several tiles and k-blocks: to
+    /// 1e-12 relative in a triclinic cell (the dense table: the same sums, the products in
+    /// another order), to 1e-10 in a cubic one (the table by shells: radial factors at each
+    /// shell's smallest norm, ~1e-12 apart; a sign or factor error is ~1). Rows after
+    /// `release_pairs` are the rows before; the table is bitwise independent of the number of
+    /// threads.
     #[test]
     fn pair_table_rows_equal_rows_on_their_own() {
-        let cell = Cell::new(
-            [[6.0, 0.0, 0.0], [1.0, 6.5, 0.0], [-0.5, 0.7, 7.0]],
-            [true; 3],
-        )
-        .unwrap();
+        let triclinic = [[6.0, 0.0, 0.0], [1.0, 6.5, 0.0], [-0.5, 0.7, 7.0]];
+        let cubic = [[6.0, 0.0, 0.0], [0.0, 6.0, 0.0], [0.0, 0.0, 6.0]];
+        for (matrix, by_shells, tolerance) in [(triclinic, false, 1e-12), (cubic, true, 1e-10)] {
+            pair_table_case(matrix, by_shells, tolerance);
+        }
+    }
+
+    fn pair_table_case(matrix: [[f64; 3]; 3], by_shells: bool, tolerance: f64) {
+        let cell = Cell::new(matrix, [true; 3]).unwrap();
         let kv = k_vectors(&cell, 6.0).unwrap();
         assert!(kv.len() > K_BLOCK, "several blocks of k-vectors");
         let mut rng = StdRng::seed_from_u64(5);
@@ -567,6 +633,7 @@ mod tests {
         let n_cols = basis.n_columns();
         for strain in [false, true] {
             let table = DenseJacobian::new(&kv, &basis, strain);
+            assert_eq!(table.shells.is_some(), by_shells);
             let rows = |table: &DenseJacobian| {
                 (0..n)
                     .map(|i| {
@@ -591,7 +658,7 @@ mod tests {
             for i in 0..n {
                 assert_eq!(alone[i], again[i], "row {i} after release");
                 for (a, b) in alone[i].0.iter().zip(&shared[i].0) {
-                    assert!((a - b).abs() <= 1e-12 * scale, "row {i}: {a} vs {b}");
+                    assert!((a - b).abs() <= tolerance * scale, "row {i}: {a} vs {b}");
                 }
                 assert_eq!(alone[i].1, shared[i].1, "strain row {i}");
             }

@@ -24,9 +24,11 @@ use super::route::{finite, mesh, pairs, reciprocal, slab, LodeRoute};
 use crate::bail_param;
 use crate::cost::{
     table_charge, LODE_JACOBIAN_MIN_SAVING, LODE_JACOBIAN_PAIR_COST_PER_COLUMN,
-    LODE_JACOBIAN_PER_K, LODE_JACOBIAN_REPLAN_GAIN, LODE_PAIR_COST_PER_COLUMN, MESH_MIN_ATOMS,
+    LODE_JACOBIAN_PER_K, LODE_JACOBIAN_REPLAN_GAIN, LODE_JACOBIAN_SHELL_COST,
+    LODE_PAIR_COST_PER_COLUMN, MESH_MIN_ATOMS,
 };
 use crate::error::Result;
+use crate::kspace::{symmetry_degeneracy, JACOBIAN_SHELL_DEGENERACY};
 use crate::radial::LodeRadialTable;
 use crate::systems::{SlabGeometry, System};
 
@@ -126,7 +128,7 @@ impl LodeCalculator {
         let current = match &plan.route {
             Route::Ewald(split) => self.jacobian_cost(system, split.step)?,
             Route::Reciprocal { k_cutoff } if h.method == Method::Auto && h.exponent > 0 => {
-                n * n * estimated_k_count(volume, *k_cutoff) * self.jacobian_per_k()
+                n * n * estimated_k_count(volume, *k_cutoff) * self.jacobian_per_k(system)
             }
             _ => return Ok(plan),
         };
@@ -159,15 +161,25 @@ impl LodeCalculator {
         Ok(plan)
     }
 
-    /// Estimated cost of a Jacobian row's k-space part per (atom, k-vector): half the GEMM's
-    /// `3 n_cols` multiply-adds (one product per pair of atoms, [`crate::kspace::DenseJacobian`])
+    /// Estimated cost of a Jacobian row's k-space part per (atom, k-vector) in `system`'s
+    /// cell: half the `3 n_cols` multiply-adds of the pair table (one per pair of atoms,
+    /// [`crate::kspace::DenseJacobian`]), or by shells `3 (n_ang + n_cols / degeneracy)` at
+    /// [`LODE_JACOBIAN_SHELL_COST`] when the cell's symmetry makes them degenerate enough;
     /// and the rest.
-    fn jacobian_per_k(&self) -> f64 {
-        1.5 * self.common.n_cols() as f64 + LODE_JACOBIAN_PER_K
+    fn jacobian_per_k(&self, system: &System) -> f64 {
+        let n_cols = self.common.n_cols() as f64;
+        let degeneracy = symmetry_degeneracy(system.cell());
+        let table = if degeneracy >= JACOBIAN_SHELL_DEGENERACY {
+            let n_ang = ((self.common.hypers.l_max + 1) * (self.common.hypers.l_max + 1)) as f64;
+            LODE_JACOBIAN_SHELL_COST * 1.5 * (n_ang + n_cols / degeneracy)
+        } else {
+            1.5 * n_cols
+        };
+        table + LODE_JACOBIAN_PER_K
     }
 
     /// Estimated cost of the positions Jacobian of `system` on Ewald step `step`, in the unit
-    /// of [`crate::cost`]: `N² N_k (1.5 n_cols + LODE_JACOBIAN_PER_K)` for the k-space rows and
+    /// of [`crate::cost`]: `N² N_k` times [`Self::jacobian_per_k`] for the k-space rows and
     /// `LODE_JACOBIAN_PAIR_COST_PER_COLUMN n_cols` per short-range pair.
     fn jacobian_cost(&self, system: &System, step: i32) -> Result<f64> {
         let common = &self.common;
@@ -175,7 +187,7 @@ impl LodeCalculator {
         let volume = system.cell().volume();
         let k_cutoff = self.ewald.long_range_cutoff(common, step)?;
         let n_k = estimated_k_count(volume, k_cutoff);
-        let kspace = n * n * n_k * self.jacobian_per_k();
+        let kspace = n * n * n_k * self.jacobian_per_k(system);
         let pairs = pair_cost(common, n, n / volume, eta(common, step))
             * (LODE_JACOBIAN_PAIR_COST_PER_COLUMN / LODE_PAIR_COST_PER_COLUMN);
         Ok(kspace + pairs)
