@@ -125,7 +125,7 @@ pub trait RowJacobian: Sync {
     fn scratch_memory(&self, _request: &GradientRequest) -> f64 {
         0.0
     }
-    /// Whether the rows of a structure share tables: then [`for_each_structure`] makes them
+    /// Whether the rows of a structure share tables: then `for_each_structure` makes them
     /// ([`prepare`](Self::prepare)) before the structure's rows and frees them
     /// ([`release`](Self::release)) after. Default: no.
     fn shares_tables(&self, _request: &GradientRequest) -> bool {

@@ -60,7 +60,7 @@ const PAIR_TILE: usize = 512;
 const SHELL_TILE: usize = 128;
 
 /// The layout of a pair table of `n` atoms with `width` values per pair: each centre's first
-/// entry, a [`crate::memory::scratch`] buffer (unspecified contents) and tiles of consecutive
+/// entry, a `crate::memory::scratch` buffer (unspecified contents) and tiles of consecutive
 /// centres of about `tile` pairs (`(centres, pairs)`; their entries are consecutive).
 #[allow(clippy::type_complexity)]
 fn pair_tiles(
@@ -202,7 +202,7 @@ impl DenseJacobian {
     /// for every row of this table) in parallel, unless they are there; rows read them
     /// instead of computing their positions blocks on their own, until
     /// [`release_pairs`](Self::release_pairs). Memory [`pair_table_bytes`] (a
-    /// [`crate::memory::scratch`] buffer). Deterministic: fixed tiles of pairs.
+    /// `crate::memory::scratch` buffer). Deterministic: fixed tiles of pairs.
     pub fn prepare_pairs(&self, sources: &Sources<'_>) {
         let mut pairs = self.pairs.write().unwrap_or_else(|p| p.into_inner());
         if pairs.is_some() {
@@ -329,7 +329,7 @@ impl DenseJacobian {
         PairTable { offsets, values }
     }
 
-    /// Drop the pair table (its buffer becomes the [`crate::memory::scratch`] spare); rows
+    /// Drop the pair table (its buffer becomes the `crate::memory::scratch` spare); rows
     /// after this compute their blocks on their own.
     pub fn release_pairs(&self) {
         let table = self.pairs.write().unwrap_or_else(|p| p.into_inner()).take();
