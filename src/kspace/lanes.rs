@@ -177,7 +177,7 @@ pub trait LaneTask {
 /// never between thread counts.
 pub fn dispatch<T: LaneTask>(task: &mut T) {
     #[cfg(test)]
-    if tests::PORTABLE.load(std::sync::atomic::Ordering::Relaxed) {
+    if tests::PORTABLE.with(std::cell::Cell::get) {
         return task.run::<Portable>();
     }
     #[cfg(target_arch = "x86_64")]
@@ -219,14 +219,47 @@ unsafe fn run_avx2<T: LaneTask>(task: &mut T) {
 pub(super) mod tests {
     use super::*;
 
-    /// Force the portable row operations (other tests running meanwhile stay correct).
-    pub(in crate::kspace) static PORTABLE: std::sync::atomic::AtomicBool =
-        std::sync::atomic::AtomicBool::new(false);
+    thread_local! {
+        /// Take the portable row operations on this thread ([`with_portable`]).
+        pub(in crate::kspace) static PORTABLE: std::cell::Cell<bool> =
+            const { std::cell::Cell::new(false) };
+    }
+
+    /// Run `work` on a one-thread pool of its own whose thread takes the portable row
+    /// operations: tests running meanwhile keep theirs (a process-wide switch made their
+    /// 1- vs 2-thread results differ in the last bits when it flipped between two runs).
+    pub(in crate::kspace) fn with_portable<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .start_handler(|_| PORTABLE.with(|p| p.set(true)))
+            .build()
+            .expect("a one-thread pool")
+            .install(work)
+    }
 
     fn rows() -> (Row, Row) {
         let x: Row = std::array::from_fn(|t| 0.37 * t as f64 - 1.1);
         let r: Row = std::array::from_fn(|t| (t as f64).sin());
         (x, r)
+    }
+
+    /// The switch holds on the pool's thread, where parallel work runs, and nowhere else.
+    #[test]
+    fn portable_switch_is_confined_to_its_pool() {
+        use rayon::prelude::*;
+        let inside: Vec<bool> = with_portable(|| {
+            (0..64)
+                .into_par_iter()
+                .map(|_| PORTABLE.with(std::cell::Cell::get))
+                .collect()
+        });
+        assert!(inside.iter().all(|&p| p));
+        assert!(!PORTABLE.with(std::cell::Cell::get));
+        let outside: Vec<bool> = (0..64)
+            .into_par_iter()
+            .map(|_| PORTABLE.with(std::cell::Cell::get))
+            .collect();
+        assert!(outside.iter().all(|&p| !p));
     }
 
     #[test]

@@ -376,9 +376,7 @@ mod tests {
         let g = Array3::from_shape_fn((n, 5, basis.n_columns()), |_| rng.random_range(-1.0..1.0));
         let run = || shell_backward(&sources, &shells, &basis, g.view(), true);
         let (f0, v0) = run();
-        crate::kspace::lanes::tests::PORTABLE.store(true, std::sync::atomic::Ordering::Relaxed);
-        let (f1, v1) = run();
-        crate::kspace::lanes::tests::PORTABLE.store(false, std::sync::atomic::Ordering::Relaxed);
+        let (f1, v1) = crate::kspace::lanes::tests::with_portable(run);
         let (dense_f, dense_v) = dense_backward(&sources, &kv, &basis, g.view(), true);
         let scale = dense_f.iter().flatten().fold(0.0f64, |m, x| m.max(x.abs()));
         let v_scale = dense_v

@@ -292,9 +292,7 @@ mod tests {
         let sources = Sources::new(&at.positions, &at.channels, None, 3).unwrap();
         let run = || shell_sum(&at.positions, &sources, &shells, &basis()).unwrap();
         let dispatched = run();
-        crate::kspace::lanes::tests::PORTABLE.store(true, std::sync::atomic::Ordering::Relaxed);
-        let portable = run();
-        crate::kspace::lanes::tests::PORTABLE.store(false, std::sync::atomic::Ordering::Relaxed);
+        let portable = crate::kspace::lanes::tests::with_portable(run);
         assert!(worst_relative(&portable, &dispatched) < 1e-13);
         assert!(worst_relative(&portable, &dense(&at.positions, &sources, &kv)) < 1e-12);
     }
