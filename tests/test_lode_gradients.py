@@ -143,3 +143,20 @@ def test_strain_of_finite_systems_is_refused():
         lode(1).compute(molecule(), gradients=["strain"])
     with pytest.raises(lode_rs.InvalidParameterError, match="backward pass"):
         lode(1).compute(molecule(), gradients=["positions"], max_memory=1000)
+
+
+def test_jacobian_memory_counts_the_pair_table():
+    """A periodic structure's positions Jacobian keeps a k-space table of its pairs of atoms
+    (``N (N−1)/2 × 3 n_cols`` doubles) while its rows are made: ``max_memory`` counts it with
+    the output. 64 atoms, two channels, n_cols = 4 × 16: output 64 × 64 × 3 × 2 × 64 doubles
+    (12.6 MB), table 2016 × 192 doubles (3.10 MB): refused between the two, accepted above."""
+    atoms = lode_rs.datasets.random_ionic_gas(1, n_atoms=64, box_range=(16.0, 16.0), seed=3)[0]
+    calc = lode_rs.LodeExpansion(
+        cutoff=3.0, smearing=1.0, n_max=4, l_max=3, exponent=1, species=[11, 17], n_threads=1
+    )
+    output = 64 * 64 * 3 * 2 * 64 * 8
+    table = 64 * 63 // 2 * 3 * 64 * 8
+    with pytest.raises(lode_rs.InvalidParameterError, match="max_memory"):
+        calc.compute(atoms, gradients=["positions"], max_memory=output + table // 2)
+    result = calc.compute(atoms, gradients=["positions"], max_memory=output + table + 1)
+    assert result.gradient("positions").values.shape[0] == 64 * 64

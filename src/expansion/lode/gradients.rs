@@ -163,14 +163,20 @@ impl RowJacobian for LodeRows<'_> {
         [self.set.n_channels, h.n_max, (h.l_max + 1) * (h.l_max + 1)]
     }
 
-    /// The k-space pair table of the largest structure (one structure's at a time,
-    /// [`crate::kspace::pair_table_bytes`]; an upper bound: routes without one count too).
+    /// The k-space pair table of the largest periodic structure (one structure's at a time,
+    /// [`crate::kspace::pair_table_bytes`]; finite structures have none).
     fn scratch_memory(&self, request: &GradientRequest) -> f64 {
         if !request.positions {
             return 0.0;
         }
         let n_cols = self.calculator.common.n_cols();
-        let largest = self.systems.iter().map(System::size).max().unwrap_or(0);
+        let largest = self
+            .systems
+            .iter()
+            .filter(|system| system.cell().is_periodic())
+            .map(System::size)
+            .max()
+            .unwrap_or(0);
         crate::kspace::pair_table_bytes(largest, n_cols)
     }
 
