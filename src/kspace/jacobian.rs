@@ -33,7 +33,9 @@ use super::basis::SeparableBasis;
 use super::contraction::{ParityOrder, K_BLOCK};
 use super::jacobian_shells::ShellPairs;
 use super::k_vectors::KVectors;
-use super::phases::{phases_into, weighted_sums, Sources};
+use super::phases::{
+    pair_phase_differences, phase_differences, phases_into, weighted_sums, Sources,
+};
 
 /// The phases of one structure's atoms for one block of k-vectors, and their weighted sums.
 struct PhaseBlock {
@@ -242,25 +244,7 @@ impl DenseJacobian {
                         let (start, len) = (block.start, block.len);
                         let p = block.phases.view();
                         let (m_even, m_odd) = m[..2 * rows * len].split_at_mut(rows * len);
-                        let mut r = 0;
-                        for i in centres.clone() {
-                            let row_i = p.row(i);
-                            let row_i = row_i.as_slice().expect("standard layout");
-                            let (ci, si) = row_i.split_at(len);
-                            for j in i + 1..n {
-                                let row_j = p.row(j);
-                                let row_j = row_j.as_slice().expect("standard layout");
-                                let (cj, sj) = row_j.split_at(len);
-                                let even = &mut m_even[r * len..(r + 1) * len];
-                                let odd = &mut m_odd[r * len..(r + 1) * len];
-                                for k in 0..len {
-                                    // sin, cos of k·(r_i − r_j)
-                                    even[k] = si[k] * cj[k] - ci[k] * sj[k];
-                                    odd[k] = ci[k] * cj[k] + si[k] * sj[k];
-                                }
-                                r += 1;
-                            }
-                        }
+                        pair_phase_differences(p, centres.clone(), n, m_even, m_odd);
                         for (par, mm) in [&*m_even, &*m_odd].into_iter().enumerate() {
                             if widths[par] == 0 {
                                 continue;
@@ -439,20 +423,19 @@ impl DenseJacobian {
                     row_i.slice(s![len..]).to_vec(),
                 );
                 if want_positions {
+                    let row_i = row_i.as_slice().expect("standard layout");
                     let (m_even, m_odd) = m[..2 * n * len].split_at_mut(n * len);
                     for j in 0..n {
                         let w = weights[j];
                         let row_j = p.row(j);
                         let row_j = row_j.as_slice().expect("standard layout");
-                        let (cj, sj) = row_j.split_at(len);
                         let even = &mut m_even[j * len..(j + 1) * len];
                         let odd = &mut m_odd[j * len..(j + 1) * len];
-                        for k in 0..len {
-                            // sin, cos of k·(r_i − r_j)
-                            let sij = si[k] * cj[k] - ci[k] * sj[k];
-                            let cij = ci[k] * cj[k] + si[k] * sj[k];
-                            even[k] = w * sij;
-                            odd[k] = -w * cij;
+                        phase_differences(row_i, row_j, even, odd);
+                        // (w sin | −w cos) of k·(r_i − r_j)
+                        for (e, o) in even.iter_mut().zip(odd.iter_mut()) {
+                            *e *= w;
+                            *o *= -w;
                         }
                     }
                     for (par, mm) in [m_even, m_odd].into_iter().enumerate() {

@@ -17,7 +17,7 @@ use ndarray::{s, Array2, Array3, ArrayView2, ArrayViewMut2, ShapeBuilder};
 
 use super::basis::SeparableBasis;
 use super::k_vectors::KVectors;
-use super::phases::phases_into;
+use super::phases::{pair_phase_differences, phases_into};
 use super::shells::Shells;
 use crate::systems::Vec3;
 
@@ -125,24 +125,7 @@ impl ShellPairs {
         let (p_all, rest) = rest.split_at_mut(p_len);
         let t_all = &mut rest[..t_len];
         let (m_sin, m_cos) = m.split_at_mut(m_len);
-        let mut r = 0;
-        for i in centres {
-            let row_i = phases.row(i);
-            let row_i = row_i.as_slice().expect("standard layout");
-            let (ci, si) = row_i.split_at(nk);
-            for j in i + 1..n {
-                let row_j = phases.row(j);
-                let row_j = row_j.as_slice().expect("standard layout");
-                let (cj, sj) = row_j.split_at(nk);
-                let sin = &mut m_sin[r * nk..(r + 1) * nk];
-                let cos = &mut m_cos[r * nk..(r + 1) * nk];
-                for k in 0..nk {
-                    sin[k] = si[k] * cj[k] - ci[k] * sj[k];
-                    cos[k] = ci[k] * cj[k] + si[k] * sj[k];
-                }
-                r += 1;
-            }
-        }
+        let r = pair_phase_differences(phases, centres, n, m_sin, m_cos);
         assert_eq!(r, rows, "the tile's pairs");
         let m = [
             ArrayView2::from_shape((rows, nk), &*m_sin).expect("sized"),

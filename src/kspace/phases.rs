@@ -322,6 +322,46 @@ pub fn structure_factors(
     weighted_sums(sources, phases.view())
 }
 
+/// `sin` and `cos` of `k·(r_i − r_j)` for every k-vector of a phases table's rows `row_i`,
+/// `row_j` (`cos k·r | sin k·r`, as [`phases_into`] makes them):
+/// `sin = s_i c_j − c_i s_j`, `cos = c_i c_j + s_i s_j`.
+#[inline]
+pub(crate) fn phase_differences(row_i: &[f64], row_j: &[f64], sin: &mut [f64], cos: &mut [f64]) {
+    let len = sin.len();
+    let (ci, si) = row_i.split_at(len);
+    let (cj, sj) = row_j.split_at(len);
+    for k in 0..len {
+        sin[k] = si[k] * cj[k] - ci[k] * sj[k];
+        cos[k] = ci[k] * cj[k] + si[k] * sj[k];
+    }
+}
+
+/// [`phase_differences`] of the pairs `(i, j > i)` of the centres `centres` (of `n` atoms), in
+/// that order, one row per pair of `sin` and `cos` (`(pairs, len)` each); returns the number of
+/// pairs.
+pub(crate) fn pair_phase_differences(
+    phases: ArrayView2<'_, f64>,
+    centres: Range<usize>,
+    n: usize,
+    sin: &mut [f64],
+    cos: &mut [f64],
+) -> usize {
+    let len = phases.ncols() / 2;
+    let mut r = 0;
+    for i in centres {
+        let row_i = phases.row(i);
+        let row_i = row_i.as_slice().expect("standard layout");
+        for j in i + 1..n {
+            let row_j = phases.row(j);
+            let row_j = row_j.as_slice().expect("standard layout");
+            let at = r * len..(r + 1) * len;
+            phase_differences(row_i, row_j, &mut sin[at.clone()], &mut cos[at]);
+            r += 1;
+        }
+    }
+    r
+}
+
 /// `W · P`: per-channel weighted sums of the rows of `phases` (one row per source).
 pub(crate) fn weighted_sums(sources: &Sources<'_>, phases: ArrayView2<'_, f64>) -> Array2<f64> {
     let mut factors = Array2::zeros((sources.n_channels(), phases.ncols()));
@@ -340,6 +380,49 @@ mod tests {
     use crate::systems::Cell;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
+
+    /// The pair phase differences from the phase table equal `sin`, `cos` of `k·(r_i − r_j)`
+    /// evaluated directly (1e-12: the recurrence's rounding; a swapped sign is ~1), pairs in
+    /// the order `(i, j > i)`.
+    #[test]
+    fn pair_phase_differences_match_direct_evaluation() {
+        let cell = Cell::new(
+            [[5.0, 0.0, 0.0], [0.8, 6.0, 0.0], [-0.3, 0.4, 7.0]],
+            [true; 3],
+        )
+        .unwrap();
+        let kv = k_vectors(&cell, 3.0).unwrap();
+        let mut rng = StdRng::seed_from_u64(9);
+        let positions: Vec<Vec3> = (0..5)
+            .map(|_| cell.to_cartesian([0, 1, 2].map(|_| rng.random_range(0.0..1.0))))
+            .collect();
+        let nk = kv.len();
+        let mut phases = Array2::zeros((5, 2 * nk));
+        phases_into(&positions, &kv, 0..nk, phases.view_mut());
+        // the pairs of centres 1..3 of 5 atoms: (1, 2..5), (2, 3..5)
+        let mut sin = vec![0.0; 5 * nk];
+        let mut cos = vec![0.0; 5 * nk];
+        assert_eq!(
+            pair_phase_differences(phases.view(), 1..3, 5, &mut sin, &mut cos),
+            5
+        );
+        let pairs = [(1, 2), (1, 3), (1, 4), (2, 3), (2, 4)];
+        for (r, &(i, j)) in pairs.iter().enumerate() {
+            for (k, kvec) in kv.vectors().iter().enumerate() {
+                let phase: f64 = (0..3)
+                    .map(|a| kvec[a] * (positions[i][a] - positions[j][a]))
+                    .sum();
+                assert!(
+                    (sin[r * nk + k] - phase.sin()).abs() < 1e-12,
+                    "pair {i} {j}, k {k}"
+                );
+                assert!(
+                    (cos[r * nk + k] - phase.cos()).abs() < 1e-12,
+                    "pair {i} {j}, k {k}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn recurrence_matches_direct_over_long_ranges() {
