@@ -169,6 +169,44 @@ impl PairGradients {
         assert_eq!(harmonics.l_max(), self.l_max);
     }
 
+    /// Evaluate the pairs in chunks of [`CHUNK`] and call `each` on every one, in order (the
+    /// callers have checked `radial` and `harmonics` against the sizes).
+    #[inline(always)]
+    fn for_each_pair(
+        &mut self,
+        radial: &dyn RadialIntegral,
+        harmonics: &SphericalHarmonics,
+        mut each: impl FnMut(&Pair<'_>),
+    ) {
+        let width = self.n_max * (self.l_max + 1);
+        let n_lm = (self.l_max + 1) * (self.l_max + 1);
+        let mut start = 0;
+        while start < self.len() {
+            let end = (start + CHUNK).min(self.len());
+            let count = end - start;
+            self.evaluate(radial, harmonics, start, end);
+            for q in 0..count {
+                let p = start + q;
+                each(&Pair {
+                    distance: self.distance[p],
+                    vector: [self.x[p], self.y[p], self.z[p]],
+                    channel: self.channel[p],
+                    target: self.target[p],
+                    weight: self.weight[p],
+                    weight_derivative: self.weight_derivative[p],
+                    f: &self.radial[q * width..(q + 1) * width],
+                    df: &self.radial_gradients[q * width..(q + 1) * width],
+                    harmonics: &self.harmonics[..count * n_lm],
+                    gradients: &self.harmonic_gradients[..3 * count * n_lm],
+                    lane: q,
+                    count,
+                    n_lm,
+                });
+            }
+            start = end;
+        }
+    }
+
     /// Add the pairs' derivatives to a centre's Jacobian blocks (`n_channels` channels):
     /// `positions`, when given, is `(n_targets, 3, n_channels, n_max, (l_max+1)²)`; each pair
     /// adds `∂T_p/∂r_p` to its target's rows and subtracts it from `center_target`'s. `strain`, when given, is
@@ -186,7 +224,6 @@ impl PairGradients {
         let (n_max, l_max) = (self.n_max, self.l_max);
         let n_lm = (l_max + 1) * (l_max + 1);
         let block = n_max * n_lm;
-        let width = n_max * (l_max + 1);
         let row = 3 * n_channels * block;
         if let Some(positions) = &positions {
             assert_eq!(positions.len() % row, 0, "positions: whole target rows");
@@ -222,62 +259,50 @@ impl PairGradients {
         with_avx2(
             #[inline(always)]
             || {
-                let mut start = 0;
-                while start < self.len() {
-                    let end = (start + CHUNK).min(self.len());
-                    let count = end - start;
-                    self.evaluate(radial, harmonics, start, end);
-                    for q in 0..count {
-                        let p = start + q;
-                        let d = self.distance[p];
-                        let vector = [self.x[p], self.y[p], self.z[p]];
-                        let u = [vector[0] / d, vector[1] / d, vector[2] / d];
-                        let (w, dw) = (self.weight[p], self.weight_derivative[p]);
-                        let f = &self.radial[q * width..(q + 1) * width];
-                        let df = &self.radial_gradients[q * width..(q + 1) * width];
-                        for l in 0..=l_max {
-                            let m_len = 2 * l + 1;
-                            for m in 0..m_len {
-                                let lm = l * l + m;
-                                let y = self.harmonics[lm * count + q];
-                                for (alpha, u) in u.iter().enumerate() {
-                                    let at = 3 * l * l + alpha * m_len + m;
-                                    js.yu[at] = y * u;
-                                    js.g[at] =
-                                        self.harmonic_gradients[(alpha * n_lm + lm) * count + q];
-                                }
+                self.for_each_pair(radial, harmonics, |pair| {
+                    let d = pair.distance;
+                    let vector = pair.vector;
+                    let u = [vector[0] / d, vector[1] / d, vector[2] / d];
+                    let (w, dw) = (pair.weight, pair.weight_derivative);
+                    let (f, df) = (pair.f, pair.df);
+                    for l in 0..=l_max {
+                        let m_len = 2 * l + 1;
+                        for m in 0..m_len {
+                            let lm = l * l + m;
+                            let y = pair.harmonic(lm);
+                            for (alpha, u) in u.iter().enumerate() {
+                                let at = 3 * l * l + alpha * m_len + m;
+                                js.yu[at] = y * u;
+                                js.g[at] = pair.gradient(alpha, lm);
                             }
-                        }
-                        let channel = self.channel[p];
-                        if positions.is_some() {
-                            let key = self.target[p] * n_channels + channel;
-                            if js.slot_of[key] == usize::MAX {
-                                js.slot_of[key] = js.slots.len();
-                                js.slots.push((self.target[p], channel));
-                                js.sums.resize(js.sums.len() + 3 * block, 0.0);
-                            }
-                            let slot = js.slot_of[key];
-                            let sums = &mut js.sums[slot * 3 * block..(slot + 1) * 3 * block];
-                            add_pair(sums, 3, [&js.yu, &js.g], [w, dw, d], [f, df], n_max);
-                        }
-                        if strain.is_some() {
-                            for l in 0..=l_max {
-                                let len = 3 * (2 * l + 1);
-                                for (beta, &r) in vector.iter().enumerate() {
-                                    for x in 0..len {
-                                        js.yur[9 * l * l + beta * len + x] =
-                                            js.yu[3 * l * l + x] * r;
-                                        js.gr[9 * l * l + beta * len + x] = js.g[3 * l * l + x] * r;
-                                    }
-                                }
-                            }
-                            let sums =
-                                &mut js.strain[channel * 9 * block..(channel + 1) * 9 * block];
-                            add_pair(sums, 9, [&js.yur, &js.gr], [w, dw, d], [f, df], n_max);
                         }
                     }
-                    start = end;
-                }
+                    let channel = pair.channel;
+                    if positions.is_some() {
+                        let key = pair.target * n_channels + channel;
+                        if js.slot_of[key] == usize::MAX {
+                            js.slot_of[key] = js.slots.len();
+                            js.slots.push((pair.target, channel));
+                            js.sums.resize(js.sums.len() + 3 * block, 0.0);
+                        }
+                        let slot = js.slot_of[key];
+                        let sums = &mut js.sums[slot * 3 * block..(slot + 1) * 3 * block];
+                        add_pair(sums, 3, [&js.yu, &js.g], [w, dw, d], [f, df], n_max);
+                    }
+                    if strain.is_some() {
+                        for l in 0..=l_max {
+                            let len = 3 * (2 * l + 1);
+                            for (beta, &r) in vector.iter().enumerate() {
+                                for x in 0..len {
+                                    js.yur[9 * l * l + beta * len + x] = js.yu[3 * l * l + x] * r;
+                                    js.gr[9 * l * l + beta * len + x] = js.g[3 * l * l + x] * r;
+                                }
+                            }
+                        }
+                        let sums = &mut js.strain[channel * 9 * block..(channel + 1) * 9 * block];
+                        add_pair(sums, 9, [&js.yur, &js.gr], [w, dw, d], [f, df], n_max);
+                    }
+                });
             },
         );
         // the slots' sums into the blocks `(target, α, channel, n, lm)`, and minus them into
@@ -345,7 +370,6 @@ impl PairGradients {
         let (n_max, l_max) = (self.n_max, self.l_max);
         let n_lm = (l_max + 1) * (l_max + 1);
         let block = n_max * n_lm;
-        let width = n_max * (l_max + 1);
         assert_eq!(
             cotangent.len() % block,
             0,
@@ -354,53 +378,48 @@ impl PairGradients {
         let n_channels = cotangent.len() / block;
         assert!(self.channel.iter().all(|&a| a < n_channels));
         let mut total = [0.0; 3];
-        let mut start = 0;
-        while start < self.len() {
-            let end = (start + CHUNK).min(self.len());
-            let count = end - start;
-            self.evaluate(radial, harmonics, start, end);
-            for q in 0..count {
-                let p = start + q;
-                let d = self.distance[p];
-                let (w, dw) = (self.weight[p], self.weight_derivative[p]);
-                let f = &self.radial[q * width..(q + 1) * width];
-                let df = &self.radial_gradients[q * width..(q + 1) * width];
-                let g = &cotangent[self.channel[p] * block..(self.channel[p] + 1) * block];
-                let (fs, dfs) = self.contracted.split_at_mut(n_lm);
-                fs.fill(0.0);
-                dfs.fill(0.0);
-                for n in 0..n_max {
-                    let row = &g[n * n_lm..(n + 1) * n_lm];
-                    for l in 0..=l_max {
-                        let (fv, dv) = (f[n * (l_max + 1) + l], df[n * (l_max + 1) + l]);
-                        for lm in l * l..(l + 1) * (l + 1) {
-                            fs[lm] += row[lm] * fv;
-                            dfs[lm] += row[lm] * dv;
-                        }
+        let mut sum = *virial;
+        let mut contracted = std::mem::take(&mut self.contracted);
+        self.for_each_pair(radial, harmonics, |pair| {
+            let d = pair.distance;
+            let (w, dw) = (pair.weight, pair.weight_derivative);
+            let (f, df) = (pair.f, pair.df);
+            let g = &cotangent[pair.channel * block..(pair.channel + 1) * block];
+            let (fs, dfs) = contracted.split_at_mut(n_lm);
+            fs.fill(0.0);
+            dfs.fill(0.0);
+            for n in 0..n_max {
+                let row = &g[n * n_lm..(n + 1) * n_lm];
+                for l in 0..=l_max {
+                    let (fv, dv) = (f[n * (l_max + 1) + l], df[n * (l_max + 1) + l]);
+                    for lm in l * l..(l + 1) * (l + 1) {
+                        fs[lm] += row[lm] * fv;
+                        dfs[lm] += row[lm] * dv;
                     }
                 }
-                let mut radial_part = 0.0;
-                let mut angular = [0.0; 3];
-                for lm in 0..n_lm {
-                    radial_part += (dw * fs[lm] + w * dfs[lm]) * self.harmonics[lm * count + q];
-                    for (alpha, a) in angular.iter_mut().enumerate() {
-                        *a += fs[lm] * self.harmonic_gradients[(alpha * n_lm + lm) * count + q];
-                    }
-                }
-                let vector = [self.x[p], self.y[p], self.z[p]];
-                let scale = radial_part / d;
-                let mut v = [0.0; 3];
-                for alpha in 0..3 {
-                    v[alpha] = scale * vector[alpha] + w / d * angular[alpha];
-                    total[alpha] += v[alpha];
-                    for beta in 0..3 {
-                        virial[alpha][beta] += v[alpha] * vector[beta];
-                    }
-                }
-                forces.push((self.target[p], v));
             }
-            start = end;
-        }
+            let mut radial_part = 0.0;
+            let mut angular = [0.0; 3];
+            for lm in 0..n_lm {
+                radial_part += (dw * fs[lm] + w * dfs[lm]) * pair.harmonic(lm);
+                for (alpha, a) in angular.iter_mut().enumerate() {
+                    *a += fs[lm] * pair.gradient(alpha, lm);
+                }
+            }
+            let vector = pair.vector;
+            let scale = radial_part / d;
+            let mut v = [0.0; 3];
+            for alpha in 0..3 {
+                v[alpha] = scale * vector[alpha] + w / d * angular[alpha];
+                total[alpha] += v[alpha];
+                for beta in 0..3 {
+                    sum[alpha][beta] += v[alpha] * vector[beta];
+                }
+            }
+            forces.push((pair.target, v));
+        });
+        *virial = sum;
+        self.contracted = contracted;
         total
     }
 }
@@ -432,6 +451,39 @@ fn add_pair(
                 *o += a * x + b * y;
             }
         }
+    }
+}
+
+/// One pair after [`PairGradients::for_each_pair`] evaluated it: what it was pushed with, its
+/// radial values and derivatives `(n_max, l_max + 1)`, and its lane of the chunk's harmonics.
+struct Pair<'a> {
+    distance: f64,
+    vector: Vec3,
+    channel: usize,
+    target: usize,
+    weight: f64,
+    weight_derivative: f64,
+    f: &'a [f64],
+    df: &'a [f64],
+    /// The chunk's `((l_max+1)², count)` harmonics and `(3, (l_max+1)², count)` gradients.
+    harmonics: &'a [f64],
+    gradients: &'a [f64],
+    lane: usize,
+    count: usize,
+    n_lm: usize,
+}
+
+impl Pair<'_> {
+    /// `Y_lm(r̂)`.
+    #[inline(always)]
+    fn harmonic(&self, lm: usize) -> f64 {
+        self.harmonics[lm * self.count + self.lane]
+    }
+
+    /// `G_lm,α = |r| ∂_α Y_lm`.
+    #[inline(always)]
+    fn gradient(&self, alpha: usize, lm: usize) -> f64 {
+        self.gradients[(alpha * self.n_lm + lm) * self.count + self.lane]
     }
 }
 
@@ -470,42 +522,31 @@ impl PairGradients {
         let mut b = vec![0.0; width];
         let mut y = vec![0.0; n_lm];
         let mut g = vec![0.0; 3 * n_lm];
-        let mut start = 0;
-        while start < self.len() {
-            let end = (start + CHUNK).min(self.len());
-            let count = end - start;
-            self.evaluate(radial, harmonics, start, end);
-            for q in 0..count {
-                let p = start + q;
-                let d = self.distance[p];
-                let (w, dw) = (self.weight[p], self.weight_derivative[p]);
-                let f = &self.radial[q * width..(q + 1) * width];
-                let df = &self.radial_gradients[q * width..(q + 1) * width];
-                for k in 0..width {
-                    a[k] = dw * f[k] + w * df[k];
-                    b[k] = w / d * f[k];
-                }
-                for lm in 0..n_lm {
-                    y[lm] = self.harmonics[lm * count + q];
-                    for alpha in 0..3 {
-                        g[alpha * n_lm + lm] =
-                            self.harmonic_gradients[(alpha * n_lm + lm) * count + q];
-                    }
-                }
-                let vector = [self.x[p], self.y[p], self.z[p]];
-                visit(&PairFactors {
-                    channel: self.channel[p],
-                    target: self.target[p],
-                    vector,
-                    unit: [vector[0] / d, vector[1] / d, vector[2] / d],
-                    a: &a,
-                    b: &b,
-                    harmonics: &y,
-                    gradients: &g,
-                });
+        self.for_each_pair(radial, harmonics, |pair| {
+            let d = pair.distance;
+            let (w, dw) = (pair.weight, pair.weight_derivative);
+            for k in 0..width {
+                a[k] = dw * pair.f[k] + w * pair.df[k];
+                b[k] = w / d * pair.f[k];
             }
-            start = end;
-        }
+            for lm in 0..n_lm {
+                y[lm] = pair.harmonic(lm);
+                for alpha in 0..3 {
+                    g[alpha * n_lm + lm] = pair.gradient(alpha, lm);
+                }
+            }
+            let vector = pair.vector;
+            visit(&PairFactors {
+                channel: pair.channel,
+                target: pair.target,
+                vector,
+                unit: [vector[0] / d, vector[1] / d, vector[2] / d],
+                a: &a,
+                b: &b,
+                harmonics: &y,
+                gradients: &g,
+            });
+        });
     }
 
     /// [`backward`](Self::backward) of centre `center` (an atom index) of structure
