@@ -589,8 +589,8 @@ mod tests {
     /// 1e-12 relative in a triclinic cell (the dense table: the same sums, the products in
     /// another order), to 1e-10 in a cubic one (the table by shells: radial factors at each
     /// shell's smallest norm, ~1e-12 apart; a sign or factor error is ~1). Rows after
-    /// `release_pairs` are the rows before; the table is bitwise independent of the number of
-    /// threads.
+    /// `release_pairs` are the rows before; a table made again in a reused buffer full of NaN
+    /// is the same; the table is bitwise independent of the number of threads.
     #[test]
     fn pair_table_rows_equal_rows_on_their_own() {
         let triclinic = [[6.0, 0.0, 0.0], [1.0, 6.5, 0.0], [-0.5, 0.7, 7.0]];
@@ -633,6 +633,13 @@ mod tests {
             let shared = rows(&table);
             table.release_pairs();
             let again = rows(&table);
+            // a second table takes the first one's buffer (unspecified contents): every entry
+            // is written again
+            crate::memory::give_back_scratch(vec![f64::NAN; one.len()]);
+            table.prepare_pairs(&sources);
+            let reused = table.pairs.read().unwrap().as_ref().unwrap().values.clone();
+            assert_eq!(one, reused, "a table made in a reused buffer");
+            table.release_pairs();
             let scale = alone
                 .iter()
                 .flat_map(|(p, _)| p)
